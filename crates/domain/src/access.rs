@@ -1,0 +1,117 @@
+//! Who is calling: roles, principals and which service each role may use.
+
+use crate::ids::OrganisationId;
+
+/// A role carried in a token's `roles` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Applicant,
+    Erp,
+    Reviewer,
+    SeniorReviewer,
+    PolicyAdmin,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Applicant,
+        Role::Erp,
+        Role::Reviewer,
+        Role::SeniorReviewer,
+        Role::PolicyAdmin,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Applicant => "applicant",
+            Role::Erp => "erp",
+            Role::Reviewer => "reviewer",
+            Role::SeniorReviewer => "senior_reviewer",
+            Role::PolicyAdmin => "policy_admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    /// Exporter roles act for one organisation and need the `org` claim.
+    pub fn is_exporter(self) -> bool {
+        matches!(self, Role::Applicant | Role::Erp)
+    }
+}
+
+/// The side of the system a service serves; each accepts only its own side's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Exporter,
+    Regulator,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's `sub`.
+    pub subject: String,
+    pub roles: Vec<Role>,
+    /// Present exactly when the roles are exporter roles.
+    pub organisation: Option<OrganisationId>,
+}
+
+impl Principal {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.has(*r))
+    }
+
+    /// Whether this caller may use a service of the given side at all.
+    pub fn may_use(&self, audience: Audience) -> bool {
+        match audience {
+            Audience::Exporter => {
+                self.organisation.is_some() && self.roles.iter().any(|r| r.is_exporter())
+            }
+            Audience::Regulator => self.roles.iter().any(|r| !r.is_exporter()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(roles: &[Role], org: Option<&str>) -> Principal {
+        Principal {
+            subject: "someone".into(),
+            roles: roles.to_vec(),
+            organisation: org.map(|o| OrganisationId::parse(o).unwrap()),
+        }
+    }
+
+    #[test]
+    fn exporter_roles_use_the_exporter_side_only() {
+        let p = principal(&[Role::Applicant], Some("acme"));
+        assert!(p.may_use(Audience::Exporter));
+        assert!(!p.may_use(Audience::Regulator));
+    }
+
+    #[test]
+    fn regulator_roles_use_the_regulator_side_only() {
+        let p = principal(&[Role::Reviewer], None);
+        assert!(p.may_use(Audience::Regulator));
+        assert!(!p.may_use(Audience::Exporter));
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_claim_names() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("admin"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! Clearance's domain model: every business rule, once, with no I/O.
+//!
+//! Architecture Invariant: this crate depends on no tonic, prost, sea-orm, tokio or sqlx.
+//! Functions take the current time as an argument; callers own the clock.
+
+pub mod access;
+pub mod application;
+pub mod codes;
+pub mod error;
+pub mod etag;
+pub mod filter;
+pub mod history;
+pub mod ids;
+pub mod paging;
+pub mod product;
+pub mod validation;
+
+pub use error::DomainError;
+pub use validation::{FieldViolation, Violations};
