@@ -1,1 +1,39 @@
-//! placeholder
+//! Clearance's schema, one migration per file, each with `down`. The same migrations run on
+//! SQLite (embedded default) and PostgreSQL.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_organisations;
+mod m20261128_000002_create_products;
+mod m20261128_000003_create_applications;
+mod m20261128_000004_create_history_entries;
+mod m20261128_000005_create_outbox_events;
+mod m20261128_000006_create_idempotency_records;
+mod m20261128_000007_create_reference_counters;
+
+pub use sea_orm_migration::MigratorTrait;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_organisations::Migration),
+            Box::new(m20261128_000002_create_products::Migration),
+            Box::new(m20261128_000003_create_applications::Migration),
+            Box::new(m20261128_000004_create_history_entries::Migration),
+            Box::new(m20261128_000005_create_outbox_events::Migration),
+            Box::new(m20261128_000006_create_idempotency_records::Migration),
+            Box::new(m20261128_000007_create_reference_counters::Migration),
+        ]
+    }
+}
+
+/// Timestamp column in UTC.
+pub(crate) fn time_column(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}

@@ -677,3 +677,49 @@ mod tests {
         assert_eq!(err.into_vec()[0].field, "lines[0].product");
     }
 }
+
+/// What `ListApplications` may filter on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationFilter {
+    pub state: Option<ApplicationState>,
+    pub destination: Option<CountryCode>,
+}
+
+impl ApplicationFilter {
+    pub const FIELDS: [&'static str; 2] = ["state", "destination_country_code"];
+
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        let mut filter = ApplicationFilter::default();
+        for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
+            if c.field == "state" {
+                let name = c
+                    .value
+                    .strip_prefix("APPLICATION_STATE_")
+                    .unwrap_or(&c.value);
+                filter.state = Some(ApplicationState::parse(name).ok_or_else(|| {
+                    Violations::single(
+                        "filter",
+                        format!("'{}' is not an application state", c.value),
+                    )
+                })?);
+            } else {
+                let country = CountryCode::parse("filter", &c.value)?;
+                filter.destination = Some(country);
+            }
+        }
+        Ok(filter)
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    #[test]
+    fn states_are_accepted_with_or_without_the_enum_prefix() {
+        let a = ApplicationFilter::parse("state = APPLICATION_STATE_DRAFT").unwrap();
+        let b = ApplicationFilter::parse("state = DRAFT").unwrap();
+        assert_eq!(a, b);
+        assert!(ApplicationFilter::parse("state = SHIPPED").is_err());
+    }
+}

@@ -291,3 +291,25 @@ mod tests {
         assert!(spec.apply_update(h20(), &["colour".into()]).is_err());
     }
 }
+
+/// What `ListProducts` may filter on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    pub classification: Option<String>,
+    pub datacenter: Option<bool>,
+}
+
+impl ProductFilter {
+    pub const FIELDS: [&'static str; 2] = ["classification", "datacenter"];
+
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        let mut filter = ProductFilter::default();
+        for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
+            match c.field.as_str() {
+                "classification" => filter.classification = Some(c.value),
+                _ => filter.datacenter = Some(crate::filter::parse_bool(&c.field, &c.value)?),
+            }
+        }
+        Ok(filter)
+    }
+}

@@ -1,1 +1,19 @@
-//! placeholder
+//! Clearance's persistence: the only crate that knows sea-orm.
+//!
+//! Architecture Invariant: every write is one transaction that persists the change, appends
+//! its hash-chained history entry, publishes its outbox event and records the idempotent
+//! response, or does none of these.
+
+mod admin;
+mod applications;
+mod connection;
+mod entities;
+mod error;
+mod history;
+mod products;
+mod write;
+
+pub use admin::{create_postgres_database, drop_postgres_database};
+pub use connection::Store;
+pub use error::StoreError;
+pub use write::{Encoder, Mutation, Outcome};

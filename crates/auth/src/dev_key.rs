@@ -1,0 +1,251 @@
+//! The development signing key: an Ed25519 pair generated on first start, beside the embedded
+//! database, and used by `clearance token` to mint tokens for local work.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+use crate::verifier::{AuthError, Claims, KeyAlgorithm, VerifyingKey};
+
+const PRIVATE_FILE: &str = "dev-signing-key.pem";
+const PUBLIC_FILE: &str = "dev-signing-key.pub.pem";
+
+/// A development key pair stored as two PEM files in a directory.
+#[derive(Debug, Clone)]
+pub struct DevKey {
+    private_pem: String,
+    public_pem: String,
+    pub private_path: PathBuf,
+}
+
+/// What to put into a minted token.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub subject: String,
+    pub roles: Vec<String>,
+    pub organisation: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub now: DateTime<Utc>,
+    pub lifetime_seconds: i64,
+}
+
+impl DevKey {
+    /// Reads the pair from `dir`, generating it first if absent.
+    pub fn load_or_create(dir: &Path) -> Result<DevKey, AuthError> {
+        let private_path = dir.join(PRIVATE_FILE);
+        let public_path = dir.join(PUBLIC_FILE);
+        if !private_path.exists() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| AuthError::Configuration(format!("{}: {e}", dir.display())))?;
+            let mut secret = [0u8; 32];
+            getrandom(&mut secret)?;
+            let key = SigningKey::from_bytes(&secret);
+            let private_pem = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| AuthError::Configuration(e.to_string()))?;
+            let public_pem = key
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| AuthError::Configuration(e.to_string()))?;
+            write_private(&private_path, private_pem.as_bytes())?;
+            std::fs::write(&public_path, public_pem.as_bytes())
+                .map_err(|e| AuthError::Configuration(format!("{}: {e}", public_path.display())))?;
+        }
+        Self::load(dir)
+    }
+
+    /// Reads an existing pair from `dir`.
+    pub fn load(dir: &Path) -> Result<DevKey, AuthError> {
+        let private_path = dir.join(PRIVATE_FILE);
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| {
+                AuthError::Configuration(format!(
+                    "{}: {e} (start `clearance serve` once to generate the development key)",
+                    p.display()
+                ))
+            })
+        };
+        Ok(DevKey {
+            private_pem: read(&private_path)?,
+            public_pem: read(&dir.join(PUBLIC_FILE))?,
+            private_path,
+        })
+    }
+
+    /// The public half, for the verifier.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey {
+            algorithm: KeyAlgorithm::EdDsa,
+            material: self.public_pem.as_bytes().to_vec(),
+        }
+    }
+
+    /// Signs a token with the development key.
+    pub fn mint(&self, request: &TokenRequest) -> Result<String, AuthError> {
+        let key = EncodingKey::from_ed_pem(self.private_pem.as_bytes())
+            .map_err(|e| AuthError::Configuration(e.to_string()))?;
+        let now = request.now.timestamp();
+        let claims = Claims {
+            sub: request.subject.clone(),
+            iss: request.issuer.clone(),
+            aud: request.audience.clone(),
+            exp: now + request.lifetime_seconds,
+            nbf: now,
+            iat: now,
+            roles: request.roles.clone(),
+            org: request.organisation.clone(),
+        };
+        encode(&Header::new(Algorithm::EdDSA), &claims, &key)
+            .map_err(|e| AuthError::Configuration(e.to_string()))
+    }
+}
+
+fn getrandom(buf: &mut [u8]) -> Result<(), AuthError> {
+    use rand_core::{OsRng, RngCore};
+    OsRng
+        .try_fill_bytes(buf)
+        .map_err(|e| AuthError::Configuration(format!("no randomness: {e}")))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AuthError::Configuration(format!("{}: {e}", path.display())))?;
+    file.write_all(bytes)
+        .map_err(|e| AuthError::Configuration(format!("{}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
+    std::fs::write(path, bytes)
+        .map_err(|e| AuthError::Configuration(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verifier::{Verifier, VerifierConfig};
+
+    fn request(roles: &[&str], org: Option<&str>, now: DateTime<Utc>) -> TokenRequest {
+        TokenRequest {
+            subject: "alice".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            organisation: org.map(String::from),
+            issuer: "clearance-dev".into(),
+            audience: "clearance".into(),
+            now,
+            lifetime_seconds: 3600,
+        }
+    }
+
+    fn verifier(key: &DevKey, audience: &str) -> Verifier {
+        Verifier::new(VerifierConfig {
+            issuer: "clearance-dev".into(),
+            audience: audience.into(),
+            keys: vec![key.verifying_key()],
+            leeway_seconds: 30,
+            development_mode: false,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_minted_token_verifies_into_a_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let token = key
+            .mint(&request(&["applicant"], Some("acme"), Utc::now()))
+            .unwrap();
+        let p = verifier(&key, "clearance").verify(&token).unwrap();
+        assert_eq!(p.organisation.unwrap().as_str(), "acme");
+    }
+
+    #[test]
+    fn the_key_is_generated_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = DevKey::load_or_create(dir.path()).unwrap();
+        let b = DevKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.public_pem, b.public_pem);
+    }
+
+    #[test]
+    fn expired_foreign_and_misaddressed_tokens_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let other_dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let other = DevKey::load_or_create(other_dir.path()).unwrap();
+        let v = verifier(&key, "clearance");
+        let old = Utc::now() - chrono::Duration::hours(3);
+        assert!(
+            v.verify(
+                &key.mint(&request(&["applicant"], Some("acme"), old))
+                    .unwrap()
+            )
+            .is_err()
+        );
+        assert!(
+            v.verify(
+                &other
+                    .mint(&request(&["applicant"], Some("acme"), Utc::now()))
+                    .unwrap()
+            )
+            .is_err()
+        );
+        assert!(
+            verifier(&key, "elsewhere")
+                .verify(
+                    &key.mint(&request(&["applicant"], Some("acme"), Utc::now()))
+                        .unwrap()
+                )
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn exporter_roles_need_an_organisation_and_roles_do_not_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = verifier(&key, "clearance");
+        assert!(
+            v.verify(&key.mint(&request(&["erp"], None, Utc::now())).unwrap())
+                .is_err()
+        );
+        assert!(
+            v.verify(
+                &key.mint(&request(&["erp", "reviewer"], Some("acme"), Utc::now()))
+                    .unwrap()
+            )
+            .is_err()
+        );
+        assert!(
+            v.verify(&key.mint(&request(&["wizard"], None, Utc::now())).unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn shared_secrets_are_refused_outside_development_mode() {
+        let config = VerifierConfig {
+            issuer: "i".into(),
+            audience: "a".into(),
+            keys: vec![VerifyingKey {
+                algorithm: KeyAlgorithm::Hs256,
+                material: vec![7; 32],
+            }],
+            leeway_seconds: 0,
+            development_mode: false,
+        };
+        assert!(Verifier::new(config).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! Token verification.
+
+use std::collections::HashSet;
+
+use clearance_domain::access::{Principal, Role};
+use clearance_domain::ids::OrganisationId;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::{Deserialize, Serialize};
+
+/// The claims Clearance reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+/// Why a token was refused. All of these are `UNAUTHENTICATED` at the edge; the message is
+/// safe to send (it never echoes the token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token in the authorization header")]
+    Missing,
+    #[error("the authorization header must be 'Bearer <token>'")]
+    Malformed,
+    #[error("token refused: {0}")]
+    Invalid(String),
+    #[error("key configuration: {0}")]
+    Configuration(String),
+}
+
+/// Which signature algorithm a configured key verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    EdDsa,
+    Es256,
+    Rs256,
+    /// Shared secret; development only.
+    Hs256,
+}
+
+impl KeyAlgorithm {
+    fn algorithm(self) -> Algorithm {
+        match self {
+            KeyAlgorithm::EdDsa => Algorithm::EdDSA,
+            KeyAlgorithm::Es256 => Algorithm::ES256,
+            KeyAlgorithm::Rs256 => Algorithm::RS256,
+            KeyAlgorithm::Hs256 => Algorithm::HS256,
+        }
+    }
+}
+
+/// A key that verifies signatures: a public key in PEM, or (HS256) the shared secret.
+#[derive(Debug, Clone)]
+pub struct VerifyingKey {
+    pub algorithm: KeyAlgorithm,
+    pub material: Vec<u8>,
+}
+
+/// What a verifier checks.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: Vec<VerifyingKey>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// Permits HS256 keys. Never set in production.
+    pub development_mode: bool,
+}
+
+/// Verifies bearer tokens; cheap to clone and share.
+#[derive(Clone)]
+pub struct Verifier {
+    issuer: String,
+    audience: String,
+    keys: Vec<(Algorithm, DecodingKey)>,
+    leeway_seconds: u64,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl Verifier {
+    pub fn new(config: VerifierConfig) -> Result<Verifier, AuthError> {
+        if config.keys.is_empty() {
+            return Err(AuthError::Configuration(
+                "no verification key configured".into(),
+            ));
+        }
+        let mut keys = Vec::new();
+        for key in &config.keys {
+            let decoding = match key.algorithm {
+                KeyAlgorithm::EdDsa => DecodingKey::from_ed_pem(&key.material),
+                KeyAlgorithm::Es256 => DecodingKey::from_ec_pem(&key.material),
+                KeyAlgorithm::Rs256 => DecodingKey::from_rsa_pem(&key.material),
+                KeyAlgorithm::Hs256 if config.development_mode => {
+                    if key.material.len() < 32 {
+                        return Err(AuthError::Configuration(
+                            "a shared secret must be at least 32 bytes".into(),
+                        ));
+                    }
+                    Ok(DecodingKey::from_secret(&key.material))
+                }
+                KeyAlgorithm::Hs256 => {
+                    return Err(AuthError::Configuration(
+                        "shared-secret (HS256) keys are refused outside development mode".into(),
+                    ));
+                }
+            }
+            .map_err(|e| {
+                AuthError::Configuration(format!("unreadable {:?} key: {e}", key.algorithm))
+            })?;
+            keys.push((key.algorithm.algorithm(), decoding));
+        }
+        Ok(Verifier {
+            issuer: config.issuer,
+            audience: config.audience,
+            keys,
+            leeway_seconds: config.leeway_seconds,
+        })
+    }
+
+    /// Verifies an `authorization` header value (`Bearer <jwt>`).
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        self.verify(token)
+    }
+
+    /// Verifies a compact JWT: signature by a configured key of the header's algorithm
+    /// (`alg: none` is never accepted), issuer, audience, `exp` and `nbf`.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let mut last_error = AuthError::Invalid(format!(
+            "no configured key verifies {:?} signatures",
+            header.alg
+        ));
+        for (algorithm, key) in self.keys.iter().filter(|(a, _)| *a == header.alg) {
+            let mut validation = Validation::new(*algorithm);
+            validation.set_issuer(&[&self.issuer]);
+            validation.set_audience(&[&self.audience]);
+            validation.leeway = self.leeway_seconds;
+            validation.validate_nbf = true;
+            validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
+                .into_iter()
+                .map(String::from)
+                .collect();
+            match decode::<Claims>(token, key, &validation) {
+                Ok(data) => return principal_from(data.claims),
+                Err(e) => last_error = AuthError::Invalid(e.to_string()),
+            }
+        }
+        Err(last_error)
+    }
+}
+
+/// Maps claims to a principal: known roles only, and an organisation exactly for exporters.
+pub fn principal_from(claims: Claims) -> Result<Principal, AuthError> {
+    if claims.sub.trim().is_empty() {
+        return Err(AuthError::Invalid("empty subject".into()));
+    }
+    let mut roles = Vec::new();
+    let mut seen = HashSet::new();
+    for raw in &claims.roles {
+        let role =
+            Role::parse(raw).ok_or_else(|| AuthError::Invalid(format!("unknown role '{raw}'")))?;
+        if seen.insert(role) {
+            roles.push(role);
+        }
+    }
+    if roles.is_empty() {
+        return Err(AuthError::Invalid("the token carries no role".into()));
+    }
+    let exporter = roles.iter().any(|r| r.is_exporter());
+    if exporter && roles.iter().any(|r| !r.is_exporter()) {
+        return Err(AuthError::Invalid(
+            "a token cannot carry both exporter and regulator roles".into(),
+        ));
+    }
+    let organisation = match (exporter, claims.org) {
+        (true, Some(org)) => {
+            Some(OrganisationId::parse(&org).map_err(|e| AuthError::Invalid(e.to_string()))?)
+        }
+        (true, None) => {
+            return Err(AuthError::Invalid(
+                "exporter roles need the 'org' claim".into(),
+            ));
+        }
+        (false, _) => None,
+    };
+    Ok(Principal {
+        subject: claims.sub,
+        roles,
+        organisation,
+    })
+}

@@ -1,0 +1,472 @@
+//! Applications with their lines, parties and documents.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Datelike;
+use clearance_domain::DomainError;
+use clearance_domain::application::{
+    Application, ApplicationContent, ApplicationFilter, ApplicationLine, ApplicationState, Money,
+    Party, PartyRole, SupportingDocument, application_reference,
+};
+use clearance_domain::codes::{CountryCode, CurrencyCode};
+use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::paging::PageRequest;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use crate::connection::Store;
+use crate::entities::{
+    application, application_document, application_line, application_party, product,
+};
+use crate::error::StoreError;
+use crate::write::{Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change};
+
+fn corrupt(id: Uuid, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("application {id}: {what}"))
+}
+
+fn country(id: Uuid, code: &str) -> Result<CountryCode, StoreError> {
+    CountryCode::parse("country", code).map_err(|e| corrupt(id, e))
+}
+
+/// The children of a set of applications, loaded with one query per table.
+struct Children {
+    lines: HashMap<Uuid, Vec<application_line::Model>>,
+    parties: HashMap<Uuid, Vec<application_party::Model>>,
+    documents: HashMap<Uuid, Vec<application_document::Model>>,
+}
+
+async fn load_children<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<Children, StoreError> {
+    let mut children = Children {
+        lines: HashMap::new(),
+        parties: HashMap::new(),
+        documents: HashMap::new(),
+    };
+    if ids.is_empty() {
+        return Ok(children);
+    }
+    for row in application_line::Entity::find()
+        .filter(application_line::Column::ApplicationId.is_in(ids.iter().copied()))
+        .order_by_asc(application_line::Column::LineIndex)
+        .all(conn)
+        .await?
+    {
+        children
+            .lines
+            .entry(row.application_id)
+            .or_default()
+            .push(row);
+    }
+    for row in application_party::Entity::find()
+        .filter(application_party::Column::ApplicationId.is_in(ids.iter().copied()))
+        .order_by_asc(application_party::Column::PartyIndex)
+        .all(conn)
+        .await?
+    {
+        children
+            .parties
+            .entry(row.application_id)
+            .or_default()
+            .push(row);
+    }
+    for row in application_document::Entity::find()
+        .filter(application_document::Column::ApplicationId.is_in(ids.iter().copied()))
+        .order_by_asc(application_document::Column::DocumentIndex)
+        .all(conn)
+        .await?
+    {
+        children
+            .documents
+            .entry(row.application_id)
+            .or_default()
+            .push(row);
+    }
+    Ok(children)
+}
+
+fn to_domain(row: application::Model, children: &mut Children) -> Result<Application, StoreError> {
+    let id = row.id;
+    let lines = children
+        .lines
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| {
+            Ok(ApplicationLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+                unit_value: Money {
+                    currency: CurrencyCode::parse("currency", &l.currency_code)
+                        .map_err(|e| corrupt(id, e))?,
+                    minor_units: l.unit_value_minor_units,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let parties = children
+        .parties
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            Ok(Party {
+                role: PartyRole::parse(&p.role).ok_or_else(|| corrupt(id, &p.role))?,
+                display_name: p.display_name,
+                address: p.address,
+                country: country(id, &p.country_code)?,
+                headquarters_country: p
+                    .headquarters_country_code
+                    .as_deref()
+                    .map(|c| country(id, c))
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let documents = children
+        .documents
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| SupportingDocument {
+            display_name: d.display_name,
+            media_type: d.media_type,
+            sha256: d.sha256,
+            size_bytes: d.size_bytes,
+        })
+        .collect();
+    Ok(Application {
+        id,
+        reference: row.reference,
+        organisation: OrganisationId::parse(&row.organisation_id).map_err(|e| corrupt(id, e))?,
+        content: ApplicationContent {
+            destination: row
+                .destination_country_code
+                .as_deref()
+                .map(|c| country(id, c))
+                .transpose()?,
+            parties,
+            end_use_statement: row.end_use_statement,
+            lines,
+            documents,
+        },
+        state: ApplicationState::parse(&row.state).ok_or_else(|| corrupt(id, &row.state))?,
+        version: row.version,
+        create_time: row.create_time,
+        update_time: row.update_time,
+        submit_time: row.submit_time,
+    })
+}
+
+async fn find_application<C: ConnectionTrait>(
+    conn: &C,
+    org: &OrganisationId,
+    id: Uuid,
+) -> Result<Application, StoreError> {
+    let row = application::Entity::find_by_id(id)
+        .filter(application::Column::OrganisationId.eq(org.as_str()))
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut children = load_children(conn, &[id]).await?;
+    to_domain(row, &mut children)
+}
+
+/// Refuses lines naming products outside the organisation's catalogue.
+async fn check_products_known(
+    txn: &DatabaseTransaction,
+    org: &OrganisationId,
+    content: &ApplicationContent,
+) -> Result<(), StoreError> {
+    let ids = content.product_ids();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let known: HashSet<Uuid> = product::Entity::find()
+        .select_only()
+        .column(product::Column::Id)
+        .filter(product::Column::OrganisationId.eq(org.as_str()))
+        .filter(product::Column::Id.is_in(ids))
+        .into_tuple::<Uuid>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    content
+        .check_products_known(&known)
+        .map_err(|v| StoreError::Domain(DomainError::Invalid(v)))
+}
+
+/// Takes the next number of a per-scope counter (`application:2025` → 1, 2, ...).
+async fn next_in_sequence(txn: &DatabaseTransaction, scope: &str) -> Result<i64, StoreError> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO reference_counters (scope, last_value) VALUES ($1, 1) \
+             ON CONFLICT (scope) DO UPDATE SET last_value = reference_counters.last_value + 1 \
+             RETURNING last_value"
+        }
+        _ => {
+            "INSERT INTO reference_counters (scope, last_value) VALUES (?, 1) \
+             ON CONFLICT (scope) DO UPDATE SET last_value = reference_counters.last_value + 1 \
+             RETURNING last_value"
+        }
+    };
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [scope.into()]))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("counter {scope} returned nothing")))?;
+    Ok(row.try_get::<i64>("", "last_value")?)
+}
+
+async fn insert_children(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    content: &ApplicationContent,
+) -> Result<(), StoreError> {
+    if !content.lines.is_empty() {
+        application_line::Entity::insert_many(content.lines.iter().enumerate().map(|(i, l)| {
+            application_line::ActiveModel {
+                application_id: Set(id),
+                line_index: Set(i as i32),
+                product_id: Set(l.product_id),
+                quantity: Set(l.quantity),
+                unit_value_minor_units: Set(l.unit_value.minor_units),
+                currency_code: Set(l.unit_value.currency.as_str().to_owned()),
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if !content.parties.is_empty() {
+        application_party::Entity::insert_many(content.parties.iter().enumerate().map(|(i, p)| {
+            application_party::ActiveModel {
+                application_id: Set(id),
+                party_index: Set(i as i32),
+                role: Set(p.role.as_str().to_owned()),
+                display_name: Set(p.display_name.clone()),
+                address: Set(p.address.clone()),
+                country_code: Set(p.country.as_str().to_owned()),
+                headquarters_country_code: Set(p
+                    .headquarters_country
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())),
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if !content.documents.is_empty() {
+        application_document::Entity::insert_many(content.documents.iter().enumerate().map(
+            |(i, d)| application_document::ActiveModel {
+                application_id: Set(id),
+                document_index: Set(i as i32),
+                display_name: Set(d.display_name.clone()),
+                media_type: Set(d.media_type.clone()),
+                sha256: Set(d.sha256.clone()),
+                size_bytes: Set(d.size_bytes),
+            },
+        ))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn delete_children(txn: &DatabaseTransaction, id: Uuid) -> Result<(), StoreError> {
+    application_line::Entity::delete_many()
+        .filter(application_line::Column::ApplicationId.eq(id))
+        .exec(txn)
+        .await?;
+    application_party::Entity::delete_many()
+        .filter(application_party::Column::ApplicationId.eq(id))
+        .exec(txn)
+        .await?;
+    application_document::Entity::delete_many()
+        .filter(application_document::Column::ApplicationId.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+fn payload(a: &Application) -> serde_json::Value {
+    serde_json::to_value(a).unwrap_or_default()
+}
+
+impl Store {
+    /// Files a new draft with the next human reference of the current year.
+    pub async fn create_application(
+        &self,
+        m: &Mutation,
+        content: &ApplicationContent,
+        encode: Encoder<'_, Application>,
+    ) -> Result<Outcome<Application>, StoreError> {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let content = content.clone();
+            Box::pin(async move {
+                ensure_organisation(txn, &m.organisation, m.now).await?;
+                check_products_known(txn, &m.organisation, &content).await?;
+                let year = m.now.year();
+                let sequence = next_in_sequence(txn, &format!("application:{year}")).await?;
+                let a = Application {
+                    id: Uuid::now_v7(),
+                    reference: application_reference(year, sequence),
+                    organisation: m.organisation.clone(),
+                    content,
+                    state: ApplicationState::Draft,
+                    version: 1,
+                    create_time: m.now,
+                    update_time: m.now,
+                    submit_time: None,
+                };
+                application::Entity::insert(application::ActiveModel {
+                    id: Set(a.id),
+                    organisation_id: Set(a.organisation.as_str().to_owned()),
+                    reference: Set(a.reference.clone()),
+                    destination_country_code: Set(a
+                        .content
+                        .destination
+                        .as_ref()
+                        .map(|c| c.as_str().to_owned())),
+                    end_use_statement: Set(a.content.end_use_statement.clone()),
+                    state: Set(a.state.as_str().to_owned()),
+                    version: Set(a.version),
+                    create_time: Set(a.create_time),
+                    update_time: Set(a.update_time),
+                    submit_time: Set(None),
+                })
+                .exec_without_returning(txn)
+                .await?;
+                insert_children(txn, a.id, &a.content).await?;
+                let resource = Collection::Applications.name_of(a.id);
+                let state = a.state.as_str();
+                record_change(
+                    txn,
+                    &m,
+                    &resource,
+                    change_by(&m, "application.created", "", state, payload(&a)),
+                )
+                .await?;
+                Ok(a)
+            })
+        })
+        .await
+    }
+
+    /// The organisation's application, or `NotFound` (also for other organisations').
+    pub async fn get_application(
+        &self,
+        org: &OrganisationId,
+        id: Uuid,
+    ) -> Result<Application, StoreError> {
+        find_application(&self.db, org, id).await
+    }
+
+    /// One page (plus one row) of the organisation's applications in id order.
+    pub async fn list_applications(
+        &self,
+        org: &OrganisationId,
+        filter: &ApplicationFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Application>, StoreError> {
+        let mut query = application::Entity::find()
+            .filter(application::Column::OrganisationId.eq(org.as_str()));
+        if let Some(state) = filter.state {
+            query = query.filter(application::Column::State.eq(state.as_str()));
+        }
+        if let Some(dest) = &filter.destination {
+            query = query.filter(application::Column::DestinationCountryCode.eq(dest.as_str()));
+        }
+        if let Some(after) = page.after {
+            query = query.filter(application::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(application::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut children = load_children(&self.db, &ids).await?;
+        rows.into_iter()
+            .map(|r| to_domain(r, &mut children))
+            .collect()
+    }
+
+    /// Replaces the content with `update(current)` if still at `expected_version`.
+    pub async fn update_application<U>(
+        &self,
+        m: &Mutation,
+        id: Uuid,
+        expected_version: i64,
+        update: U,
+        encode: Encoder<'_, Application>,
+    ) -> Result<Outcome<Application>, StoreError>
+    where
+        U: Fn(&Application) -> Result<ApplicationContent, DomainError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let update = update.clone();
+            Box::pin(async move {
+                let current = find_application(txn, &m.organisation, id).await?;
+                if current.version != expected_version {
+                    return Err(StoreError::StaleEtag {
+                        current: current.version,
+                    });
+                }
+                let content = update(&current)?;
+                check_products_known(txn, &m.organisation, &content).await?;
+                let result = application::Entity::update_many()
+                    .col_expr(
+                        application::Column::DestinationCountryCode,
+                        Expr::value(content.destination.as_ref().map(|c| c.as_str().to_owned())),
+                    )
+                    .col_expr(
+                        application::Column::EndUseStatement,
+                        Expr::value(content.end_use_statement.clone()),
+                    )
+                    .col_expr(
+                        application::Column::Version,
+                        Expr::value(expected_version + 1),
+                    )
+                    .col_expr(application::Column::UpdateTime, Expr::value(m.now))
+                    .filter(application::Column::Id.eq(id))
+                    .filter(application::Column::Version.eq(expected_version))
+                    .exec(txn)
+                    .await?;
+                if result.rows_affected != 1 {
+                    return Err(StoreError::StaleEtag {
+                        current: expected_version + 1,
+                    });
+                }
+                delete_children(txn, id).await?;
+                insert_children(txn, id, &content).await?;
+                let a = Application {
+                    content,
+                    version: expected_version + 1,
+                    update_time: m.now,
+                    ..current
+                };
+                let resource = Collection::Applications.name_of(id);
+                let state = a.state.as_str();
+                record_change(
+                    txn,
+                    &m,
+                    &resource,
+                    change_by(&m, "application.updated", state, state, payload(&a)),
+                )
+                .await?;
+                Ok(a)
+            })
+        })
+        .await
+    }
+}

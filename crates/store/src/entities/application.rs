@@ -1,0 +1,24 @@
+//! Row of `applications`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "applications")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organisation_id: String,
+    pub reference: String,
+    pub destination_country_code: Option<String>,
+    pub end_use_statement: String,
+    pub state: String,
+    pub version: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+    pub submit_time: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,11 @@
+//! sea-orm entities: one row type per table. Never leave this crate.
+
+pub mod application;
+pub mod application_document;
+pub mod application_line;
+pub mod application_party;
+pub mod history_entry;
+pub mod idempotency_record;
+pub mod organisation;
+pub mod outbox_event;
+pub mod product;

@@ -1,0 +1,45 @@
+//! The store layer's error. Each variant says which gRPC status it becomes.
+
+use clearance_domain::DomainError;
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The resource does not exist for this caller → `NOT_FOUND`.
+    #[error("not found")]
+    NotFound,
+    /// The caller's etag names an older version → `ABORTED`.
+    #[error("the resource has changed (now at version {current}); read it again")]
+    StaleEtag { current: i64 },
+    /// The request_id was used before with another request → `INVALID_ARGUMENT`.
+    #[error("request_id was already used for a different request")]
+    RequestIdReused,
+    /// A business rule refused the change → the domain error's status.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The database could not be reached → `UNAVAILABLE`.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    /// Anything else the database said → `INTERNAL` (cause logged, never sent).
+    #[error("database error: {0}")]
+    Database(DbErr),
+    /// A stored row the domain refuses to read → `INTERNAL`.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => StoreError::Unavailable(e),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

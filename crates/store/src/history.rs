@@ -1,0 +1,100 @@
+//! Reading and appending the hash-chained history.
+
+use chrono::{DateTime, Utc};
+use clearance_domain::history::{Change, HistoryEntry};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use crate::connection::Store;
+use crate::entities::history_entry;
+use crate::error::StoreError;
+
+fn to_domain(row: history_entry::Model) -> HistoryEntry {
+    HistoryEntry {
+        resource: row.resource,
+        sequence: row.sequence,
+        action: row.action,
+        actor: row.actor,
+        create_time: row.create_time,
+        from_state: row.from_state,
+        to_state: row.to_state,
+        reason: row.reason,
+        request_id: row.request_id,
+        payload_json: row.payload_json,
+        payload_sha256: row.payload_sha256,
+        previous_entry_sha256: row.previous_entry_sha256,
+        entry_sha256: row.entry_sha256,
+    }
+}
+
+/// Chains `change` onto the resource's latest entry. Callers have already locked the resource
+/// (its version-guarded update), so two appends to one chain cannot interleave; the primary
+/// key on (resource, sequence) refuses a fork even if they did.
+pub(crate) async fn append_history<C: ConnectionTrait>(
+    conn: &C,
+    organisation_id: &str,
+    resource: &str,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<HistoryEntry, StoreError> {
+    let latest = history_entry::Entity::find()
+        .filter(history_entry::Column::Resource.eq(resource))
+        .order_by_desc(history_entry::Column::Sequence)
+        .limit(1)
+        .one(conn)
+        .await?
+        .map(to_domain);
+    let entry = HistoryEntry::chain(resource, latest.as_ref(), change, now);
+    history_entry::Entity::insert(history_entry::ActiveModel {
+        resource: Set(entry.resource.clone()),
+        sequence: Set(entry.sequence),
+        organisation_id: Set(organisation_id.to_owned()),
+        action: Set(entry.action.clone()),
+        actor: Set(entry.actor.clone()),
+        create_time: Set(entry.create_time),
+        from_state: Set(entry.from_state.clone()),
+        to_state: Set(entry.to_state.clone()),
+        reason: Set(entry.reason.clone()),
+        request_id: Set(entry.request_id.clone()),
+        payload_json: Set(entry.payload_json.clone()),
+        payload_sha256: Set(entry.payload_sha256.clone()),
+        previous_entry_sha256: Set(entry.previous_entry_sha256.clone()),
+        entry_sha256: Set(entry.entry_sha256.clone()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(entry)
+}
+
+impl Store {
+    /// Every history entry of `resource`, in sequence order. `organisation` limits the read
+    /// to that organisation's resources (exporters); `None` reads any (regulators).
+    pub async fn history(
+        &self,
+        resource: &str,
+        organisation: Option<&str>,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut query =
+            history_entry::Entity::find().filter(history_entry::Column::Resource.eq(resource));
+        if let Some(org) = organisation {
+            query = query.filter(history_entry::Column::OrganisationId.eq(org));
+        }
+        let rows = query
+            .order_by_asc(history_entry::Column::Sequence)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(to_domain).collect())
+    }
+
+    /// How many outbox events exist for `resource` (for checks that a write published once).
+    pub async fn outbox_count(&self, resource: &str) -> Result<u64, StoreError> {
+        use crate::entities::outbox_event;
+        use sea_orm::PaginatorTrait;
+        Ok(outbox_event::Entity::find()
+            .filter(outbox_event::Column::Resource.eq(resource))
+            .count(&self.db)
+            .await?)
+    }
+}

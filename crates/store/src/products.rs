@@ -1,0 +1,228 @@
+//! Products: create, read, list (keyset), update (version-guarded).
+
+use clearance_domain::DomainError;
+use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::paging::PageRequest;
+use clearance_domain::product::{Product, ProductFilter, ProductSpec, TechnicalParameters};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::connection::Store;
+use crate::entities::product;
+use crate::error::StoreError;
+use crate::write::{Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change};
+
+fn to_domain(row: product::Model) -> Result<Product, StoreError> {
+    let organisation = OrganisationId::parse(&row.organisation_id)
+        .map_err(|e| StoreError::Corrupt(format!("product {}: {e}", row.id)))?;
+    Ok(Product {
+        id: row.id,
+        organisation,
+        spec: ProductSpec {
+            display_name: row.display_name,
+            part_number: row.part_number,
+            classification: row.classification,
+            datacenter: row.datacenter,
+            parameters: TechnicalParameters {
+                total_processing_performance: row.total_processing_performance,
+                die_area_mm2: row.die_area_mm2,
+                memory_bandwidth_gbps: row.memory_bandwidth_gbps,
+                io_bandwidth_gbps: row.io_bandwidth_gbps,
+            },
+        },
+        version: row.version,
+        create_time: row.create_time,
+        update_time: row.update_time,
+    })
+}
+
+fn payload(p: &Product) -> serde_json::Value {
+    serde_json::to_value(p).unwrap_or_default()
+}
+
+async fn find_product<C: ConnectionTrait>(
+    conn: &C,
+    org: &OrganisationId,
+    id: Uuid,
+) -> Result<Product, StoreError> {
+    let row = product::Entity::find_by_id(id)
+        .filter(product::Column::OrganisationId.eq(org.as_str()))
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    to_domain(row)
+}
+
+impl Store {
+    pub async fn create_product(
+        &self,
+        m: &Mutation,
+        spec: &ProductSpec,
+        encode: Encoder<'_, Product>,
+    ) -> Result<Outcome<Product>, StoreError> {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let spec = spec.clone();
+            Box::pin(async move {
+                ensure_organisation(txn, &m.organisation, m.now).await?;
+                let p = Product {
+                    id: Uuid::now_v7(),
+                    organisation: m.organisation.clone(),
+                    spec,
+                    version: 1,
+                    create_time: m.now,
+                    update_time: m.now,
+                };
+                let params = p.spec.parameters;
+                product::Entity::insert(product::ActiveModel {
+                    id: Set(p.id),
+                    organisation_id: Set(p.organisation.as_str().to_owned()),
+                    display_name: Set(p.spec.display_name.clone()),
+                    part_number: Set(p.spec.part_number.clone()),
+                    classification: Set(p.spec.classification.clone()),
+                    datacenter: Set(p.spec.datacenter),
+                    total_processing_performance: Set(params.total_processing_performance),
+                    die_area_mm2: Set(params.die_area_mm2),
+                    memory_bandwidth_gbps: Set(params.memory_bandwidth_gbps),
+                    io_bandwidth_gbps: Set(params.io_bandwidth_gbps),
+                    version: Set(p.version),
+                    create_time: Set(p.create_time),
+                    update_time: Set(p.update_time),
+                })
+                .exec_without_returning(txn)
+                .await?;
+                let resource = Collection::Products.name_of(p.id);
+                record_change(
+                    txn,
+                    &m,
+                    &resource,
+                    change_by(&m, "product.created", "", "", payload(&p)),
+                )
+                .await?;
+                Ok(p)
+            })
+        })
+        .await
+    }
+
+    /// The organisation's product, or `NotFound` (also for other organisations' products).
+    pub async fn get_product(&self, org: &OrganisationId, id: Uuid) -> Result<Product, StoreError> {
+        find_product(&self.db, org, id).await
+    }
+
+    /// One page of the organisation's products in id (creation) order; fetches one extra row
+    /// so the caller can tell whether another page follows.
+    pub async fn list_products(
+        &self,
+        org: &OrganisationId,
+        filter: &ProductFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Product>, StoreError> {
+        let mut query =
+            product::Entity::find().filter(product::Column::OrganisationId.eq(org.as_str()));
+        if let Some(c) = &filter.classification {
+            query = query.filter(product::Column::Classification.eq(c.as_str()));
+        }
+        if let Some(d) = filter.datacenter {
+            query = query.filter(product::Column::Datacenter.eq(d));
+        }
+        if let Some(after) = page.after {
+            query = query.filter(product::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(product::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(to_domain).collect()
+    }
+
+    /// Replaces the product's spec with `update(current)` if it is still at `expected_version`.
+    pub async fn update_product<U>(
+        &self,
+        m: &Mutation,
+        id: Uuid,
+        expected_version: i64,
+        update: U,
+        encode: Encoder<'_, Product>,
+    ) -> Result<Outcome<Product>, StoreError>
+    where
+        U: Fn(&Product) -> Result<ProductSpec, DomainError> + Clone + Send + Sync + 'static,
+    {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let update = update.clone();
+            Box::pin(async move {
+                let current = find_product(txn, &m.organisation, id).await?;
+                if current.version != expected_version {
+                    return Err(StoreError::StaleEtag {
+                        current: current.version,
+                    });
+                }
+                let spec = update(&current)?;
+                let params = spec.parameters;
+                let result = product::Entity::update_many()
+                    .col_expr(
+                        product::Column::DisplayName,
+                        Expr::value(spec.display_name.clone()),
+                    )
+                    .col_expr(
+                        product::Column::PartNumber,
+                        Expr::value(spec.part_number.clone()),
+                    )
+                    .col_expr(
+                        product::Column::Classification,
+                        Expr::value(spec.classification.clone()),
+                    )
+                    .col_expr(product::Column::Datacenter, Expr::value(spec.datacenter))
+                    .col_expr(
+                        product::Column::TotalProcessingPerformance,
+                        Expr::value(params.total_processing_performance),
+                    )
+                    .col_expr(
+                        product::Column::DieAreaMm2,
+                        Expr::value(params.die_area_mm2),
+                    )
+                    .col_expr(
+                        product::Column::MemoryBandwidthGbps,
+                        Expr::value(params.memory_bandwidth_gbps),
+                    )
+                    .col_expr(
+                        product::Column::IoBandwidthGbps,
+                        Expr::value(params.io_bandwidth_gbps),
+                    )
+                    .col_expr(product::Column::Version, Expr::value(expected_version + 1))
+                    .col_expr(product::Column::UpdateTime, Expr::value(m.now))
+                    .filter(product::Column::Id.eq(id))
+                    .filter(product::Column::Version.eq(expected_version))
+                    .exec(txn)
+                    .await?;
+                if result.rows_affected != 1 {
+                    return Err(StoreError::StaleEtag {
+                        current: expected_version + 1,
+                    });
+                }
+                let p = Product {
+                    spec,
+                    version: expected_version + 1,
+                    update_time: m.now,
+                    ..current
+                };
+                let resource = Collection::Products.name_of(id);
+                record_change(
+                    txn,
+                    &m,
+                    &resource,
+                    change_by(&m, "product.updated", "", "", payload(&p)),
+                )
+                .await?;
+                Ok(p)
+            })
+        })
+        .await
+    }
+}

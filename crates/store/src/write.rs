@@ -1,0 +1,183 @@
+//! The shape of every write: idempotency check, the change, history, outbox, response record,
+//! all in one transaction.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use clearance_domain::history::{Change, HistoryEntry};
+use clearance_domain::ids::OrganisationId;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
+
+use crate::connection::Store;
+use crate::entities::{idempotency_record, organisation, outbox_event};
+use crate::error::{StoreError, is_unique_violation};
+use crate::history::append_history;
+
+/// Who is changing what, under which idempotency key, at what time.
+#[derive(Debug, Clone)]
+pub struct Mutation {
+    /// The token's subject.
+    pub actor: String,
+    /// The organisation that owns the resource being changed.
+    pub organisation: OrganisationId,
+    /// Idempotency keys are unique within a scope: `org:{org}` or `regulator`.
+    pub idempotency_scope: String,
+    pub request_id: String,
+    /// Full gRPC method name; the same key on another method is a reuse.
+    pub method: &'static str,
+    /// SHA-256 of the request's bytes; the same key with other bytes is a reuse.
+    pub request_sha256: String,
+    pub now: DateTime<Utc>,
+}
+
+/// What a write produced: the new value, or the stored response of an earlier identical call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    Applied(T),
+    Replayed(Vec<u8>),
+}
+
+/// Renders the response a write will return, so a retry can replay it byte for byte.
+pub type Encoder<'a, T> = &'a (dyn Fn(&T) -> Vec<u8> + Send + Sync);
+
+pub(crate) type TxnFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// Attempts at a write that lost a race on its own idempotency key before replaying.
+const MAX_ATTEMPTS: u32 = 3;
+
+impl Store {
+    /// Runs `work` in a write transaction unless `m.request_id` was seen before.
+    pub(crate) async fn idempotent_write<T, W>(
+        &self,
+        m: &Mutation,
+        encode: Encoder<'_, T>,
+        work: W,
+    ) -> Result<Outcome<T>, StoreError>
+    where
+        T: Send,
+        W: for<'c> Fn(&'c DatabaseTransaction) -> TxnFuture<'c, T> + Send + Sync,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let write = self.begin_write().await?;
+            if let Some(replay) = self.replay(&write.txn, m).await? {
+                write.txn.rollback().await?;
+                return Ok(Outcome::Replayed(replay));
+            }
+            let value = match work(&write.txn).await {
+                Ok(value) => value,
+                Err(StoreError::StaleEtag { current }) => {
+                    drop(write);
+                    // A concurrent retry of this very request may have won the race.
+                    if let Some(replay) = self.replay(&self.db, m).await? {
+                        return Ok(Outcome::Replayed(replay));
+                    }
+                    return Err(StoreError::StaleEtag { current });
+                }
+                Err(e) => return Err(e),
+            };
+            let record = idempotency_record::ActiveModel {
+                scope: Set(m.idempotency_scope.clone()),
+                request_id: Set(m.request_id.clone()),
+                method: Set(m.method.to_owned()),
+                request_sha256: Set(m.request_sha256.clone()),
+                response: Set(encode(&value)),
+                create_time: Set(m.now),
+            };
+            match idempotency_record::Entity::insert(record)
+                .exec_without_returning(&write.txn)
+                .await
+            {
+                Ok(_) => {}
+                // Another call with this key committed first: go round and replay it.
+                Err(e) if is_unique_violation(&e) && attempt < MAX_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+            write.txn.commit().await?;
+            return Ok(Outcome::Applied(value));
+        }
+    }
+
+    async fn replay<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        m: &Mutation,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let found = idempotency_record::Entity::find_by_id((
+            m.idempotency_scope.clone(),
+            m.request_id.clone(),
+        ))
+        .one(conn)
+        .await?;
+        match found {
+            None => Ok(None),
+            Some(r) if r.method == m.method && r.request_sha256 == m.request_sha256 => {
+                Ok(Some(r.response))
+            }
+            Some(_) => Err(StoreError::RequestIdReused),
+        }
+    }
+}
+
+/// Creates the organisation row on its first write.
+pub(crate) async fn ensure_organisation(
+    txn: &DatabaseTransaction,
+    org: &OrganisationId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    organisation::Entity::insert(organisation::ActiveModel {
+        id: Set(org.as_str().to_owned()),
+        create_time: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(organisation::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// Appends the change to the resource's history and publishes it to the outbox.
+pub(crate) async fn record_change(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    resource: &str,
+    change: Change,
+) -> Result<HistoryEntry, StoreError> {
+    let entry = append_history(txn, m.organisation.as_str(), resource, change, m.now).await?;
+    outbox_event::Entity::insert(outbox_event::ActiveModel {
+        organisation_id: Set(m.organisation.as_str().to_owned()),
+        event_type: Set(entry.action.clone()),
+        resource: Set(resource.to_owned()),
+        payload_json: Set(entry.payload_json.clone()),
+        create_time: Set(m.now),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(entry)
+}
+
+/// A change made by `m`'s actor under `m`'s request id.
+pub(crate) fn change_by(
+    m: &Mutation,
+    action: &'static str,
+    from_state: &str,
+    to_state: &str,
+    payload: serde_json::Value,
+) -> Change {
+    Change {
+        action,
+        actor: m.actor.clone(),
+        from_state: from_state.to_owned(),
+        to_state: to_state.to_owned(),
+        reason: String::new(),
+        request_id: m.request_id.clone(),
+        payload,
+    }
+}
