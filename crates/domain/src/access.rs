@@ -1,5 +1,6 @@
 //! Who is calling: roles, principals and which service each role may use.
 
+use crate::error::{DomainError, reason};
 use crate::ids::OrganisationId;
 
 /// A role carried in a token's `roles` claim.
@@ -70,6 +71,29 @@ impl Principal {
         roles.iter().any(|r| self.has(*r))
     }
 
+    /// Refuses the call unless the caller holds one of `allowed`.
+    pub fn require_any(&self, allowed: &[Role], action: &str) -> Result<(), DomainError> {
+        if self.has_any(allowed) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            Err(DomainError::PermissionDenied {
+                reason: reason::ROLE_NOT_ALLOWED,
+                message: format!("{action} needs one of the roles: {}", names.join(", ")),
+            })
+        }
+    }
+
+    /// The exporter organisation the caller acts for.
+    pub fn exporter_organisation(&self) -> Result<&OrganisationId, DomainError> {
+        self.organisation
+            .as_ref()
+            .ok_or(DomainError::PermissionDenied {
+                reason: reason::ROLE_NOT_ALLOWED,
+                message: "only exporter organisations have a catalogue and applications".into(),
+            })
+    }
+
     /// Whether this caller may use a service of the given side at all.
     pub fn may_use(&self, audience: Audience) -> bool {
         match audience {
@@ -105,6 +129,19 @@ mod tests {
         let p = principal(&[Role::Reviewer], None);
         assert!(p.may_use(Audience::Regulator));
         assert!(!p.may_use(Audience::Exporter));
+    }
+
+    #[test]
+    fn a_role_outside_the_allowed_set_is_refused() {
+        let p = principal(&[Role::Erp], Some("acme"));
+        assert!(
+            p.require_any(&[Role::Applicant], "creating a product")
+                .is_err()
+        );
+        assert!(
+            p.require_any(&[Role::Applicant, Role::Erp], "reading")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -361,7 +361,17 @@ impl ApplicationContent {
         }
     }
 
+    /// The paths an update mask may name.
+    pub const UPDATABLE_FIELDS: [&'static str; 5] = [
+        "destination_country_code",
+        "parties",
+        "end_use_statement",
+        "lines",
+        "documents",
+    ];
+
     /// Replaces the fields named in `mask` (all applicant-editable fields when empty).
+    /// Check the mask first with [`crate::validation::check_update_mask`]; other paths are ignored.
     pub fn apply_update(
         &self,
         update: ApplicationInput,
@@ -371,7 +381,6 @@ impl ApplicationContent {
             return Self::parse(update);
         }
         let mut merged = self.to_input();
-        let mut v = Violations::new();
         for path in mask {
             match path.as_str() {
                 "destination_country_code" => {
@@ -381,14 +390,8 @@ impl ApplicationContent {
                 "end_use_statement" => merged.end_use_statement = update.end_use_statement.clone(),
                 "lines" => merged.lines = update.lines.clone(),
                 "documents" => merged.documents = update.documents.clone(),
-                other => v.add(
-                    "update_mask",
-                    format!("'{other}' is not an updatable field of an application"),
-                ),
+                _ => {}
             }
-        }
-        if !v.is_empty() {
-            return Err(v);
         }
         Self::parse(merged)
     }

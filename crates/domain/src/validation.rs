@@ -152,6 +152,23 @@ pub fn integer_in_range(violations: &mut Violations, field: &str, value: i64, mi
     }
 }
 
+/// Checks an update mask against the fields an update may replace.
+pub fn check_update_mask(mask: &[String], updatable: &[&str]) -> Result<(), Violations> {
+    let mut v = Violations::new();
+    for path in mask {
+        if !updatable.contains(&path.as_str()) {
+            v.add(
+                "update_mask",
+                format!(
+                    "'{path}' cannot be updated; updatable fields: {}",
+                    updatable.join(", ")
+                ),
+            );
+        }
+    }
+    v.finish(|| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,9 @@
-//! placeholder
+//! The `clearance` server: configuration, wiring of both gRPC services, health, reflection,
+//! graceful shutdown. `main.rs` is only the command line on top of this.
+
+pub mod config;
+pub mod serve;
+pub mod telemetry;
+
+pub use config::{AuthMode, Config, ServiceSelection};
+pub use serve::{Running, build_verifier, start};

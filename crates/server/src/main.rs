@@ -1,1 +1,172 @@
-fn main() {}
+//! `clearance`: serve the gRPC services, migrate the database, mint development tokens.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use clearance_auth::{DevKey, Role, TokenRequest};
+use clearance_grpc::{Clock, SystemClock};
+use clearance_server::{AuthMode, Config, ServiceSelection, build_verifier, start, telemetry};
+use clearance_store::Store;
+
+#[derive(Parser)]
+#[command(name = "clearance", version, about = "Export-licence workflow server")]
+struct Cli {
+    /// TOML configuration file (default: ./clearance.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://clearance.db or postgres://postgres@127.0.0.1/clearance.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the gRPC services until SIGINT/SIGTERM.
+    Serve {
+        /// Which services this process serves.
+        #[arg(long, value_enum)]
+        service: Option<ServiceSelection>,
+        /// Address of the application (exporter) service.
+        #[arg(long)]
+        application_listen: Option<std::net::SocketAddr>,
+        /// Address of the reviewer (regulator) service.
+        #[arg(long)]
+        reviewer_listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a development token signed with the local development key.
+    Token {
+        /// applicant, erp, reviewer, senior_reviewer, policy_admin or auditor (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Organisation of exporter roles (applicant, erp).
+        #[arg(long)]
+        org: Option<String>,
+        /// Subject (user or service account); defaults to the role and organisation.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        config.database_url = url;
+    }
+    telemetry::init(&config.log_format);
+    match cli.command {
+        Command::Serve {
+            service,
+            application_listen,
+            reviewer_listen,
+        } => {
+            if let Some(s) = service {
+                config.services = s;
+            }
+            if let Some(a) = application_listen {
+                config.application_listen = a;
+            }
+            if let Some(r) = reviewer_listen {
+                config.reviewer_listen = r;
+            }
+            serve(config).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&config.database_url, 1).await?;
+            store.migrate().await?;
+            eprintln!("migrations applied to {}", store.backend_name());
+            Ok(())
+        }
+        Command::Token {
+            roles,
+            org,
+            subject,
+            ttl,
+        } => token(&config, roles, org, subject, ttl),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let verifier = build_verifier(&config)?;
+    let store = Store::connect(&config.database_url, config.database_max_connections)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    store.migrate().await.context("migrating the database")?;
+    tracing::info!(database = store.backend_name(), "database ready");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = start(&config, store, verifier, clock).await?;
+    if let Some(addr) = running.application_addr {
+        eprintln!(
+            "application service (ApplicationService, ShipmentService, EventService) on {addr}"
+        );
+    }
+    if let Some(addr) = running.reviewer_addr {
+        eprintln!("reviewer service (ReviewService, PolicyService, EventService) on {addr}");
+    }
+    if config.auth.mode == AuthMode::Development {
+        eprintln!(
+            "get a token: clearance token --role applicant --org acme   (or --role reviewer)"
+        );
+    }
+    running.run_until_signal().await
+}
+
+fn token(
+    config: &Config,
+    roles: Vec<String>,
+    org: Option<String>,
+    subject: Option<String>,
+    ttl: i64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.auth.mode == AuthMode::Development,
+        "tokens are minted only in development mode; production tokens come from your identity provider"
+    );
+    for role in &roles {
+        anyhow::ensure!(
+            Role::parse(role).is_some(),
+            "unknown role '{role}' (applicant, erp, reviewer, senior_reviewer, policy_admin, auditor)"
+        );
+    }
+    anyhow::ensure!(ttl > 0, "--ttl must be positive");
+    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+    let subject = subject.unwrap_or_else(|| match &org {
+        Some(o) => format!("{}@{o}", roles.join("+")),
+        None => roles.join("+"),
+    });
+    let token = key.mint(&TokenRequest {
+        subject,
+        roles,
+        organisation: org,
+        issuer: config.auth.issuer.clone(),
+        audience: config.auth.audience.clone(),
+        now: chrono::Utc::now(),
+        lifetime_seconds: ttl,
+    })?;
+    println!("{token}");
+    Ok(())
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

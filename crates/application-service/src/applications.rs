@@ -1,0 +1,464 @@
+//! ApplicationService: products, applications and (later) licences and determination.
+
+use std::sync::Arc;
+
+use clearance_domain::access::{Principal, Role};
+use clearance_domain::application::{ApplicationContent, ApplicationFilter};
+use clearance_domain::etag::parse_etag;
+use clearance_domain::ids::Collection;
+use clearance_domain::paging::PageRequest;
+use clearance_domain::product::{ProductFilter, ProductSpec};
+use clearance_domain::validation::check_update_mask;
+use clearance_domain::{DomainError, Violations};
+use clearance_grpc::convert::{
+    application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
+};
+use clearance_grpc::{
+    ApiError, ApiResult, Clock, mutation, principal, request_sha256, respond, validate_request_id,
+};
+use clearance_proto::v1 as pb;
+use clearance_proto::v1::application_service_server::ApplicationService;
+use clearance_store::Store;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+const READERS: [Role; 2] = [Role::Applicant, Role::Erp];
+const WRITERS: [Role; 1] = [Role::Applicant];
+
+/// Serves ApplicationService for exporter organisations.
+#[derive(Clone)]
+pub struct ApplicationApi {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl ApplicationApi {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        ApplicationApi { store, clock }
+    }
+}
+
+/// Prefixes violations of a nested message with its field name.
+fn nested(prefix: &str) -> impl Fn(Violations) -> DomainError + Clone + use<> {
+    let prefix = prefix.to_owned();
+    move |inner| {
+        let mut v = Violations::new();
+        v.absorb(&prefix, inner);
+        DomainError::Invalid(v)
+    }
+}
+
+impl ApplicationApi {
+    async fn create_product(
+        &self,
+        p: Principal,
+        req: pb::CreateProductRequest,
+    ) -> ApiResult<pb::Product> {
+        p.require_any(&WRITERS, "CreateProduct")?;
+        let org = p.exporter_organisation()?.clone();
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let spec = match &req.product {
+            None => {
+                v.add("product", "is required");
+                None
+            }
+            Some(product) => v.check(
+                "product",
+                ProductSpec::parse(product_input(product.clone())),
+            ),
+        };
+        let (Some(request_id), Some(spec)) = (request_id, spec) else {
+            return Err(v.into());
+        };
+        let m = mutation(
+            &p,
+            org,
+            request_id,
+            concat!("/clearance.v1.ApplicationService/", "CreateProduct"),
+            request_sha256(&req),
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .create_product(&m, &spec, &|x| product_to_pb(x).encode_to_vec())
+            .await
+            .map_err(|e| ApiError::from_store("product", e))?;
+        respond(outcome, product_to_pb)
+    }
+
+    async fn get_product(
+        &self,
+        p: Principal,
+        req: pb::GetProductRequest,
+    ) -> ApiResult<pb::Product> {
+        p.require_any(&READERS, "GetProduct")?;
+        let org = p.exporter_organisation()?;
+        let id = Collection::Products.parse_name("name", &req.name)?;
+        let product = self
+            .store
+            .get_product(org, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(product_to_pb(&product))
+    }
+
+    async fn list_products(
+        &self,
+        p: Principal,
+        req: pb::ListProductsRequest,
+    ) -> ApiResult<pb::ListProductsResponse> {
+        p.require_any(&READERS, "ListProducts")?;
+        let org = p.exporter_organisation()?;
+        let mut v = Violations::new();
+        let filter = v.check("", ProductFilter::parse(&req.filter));
+        let page = v.check(
+            "",
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                &format!("products|{org}|{}", req.filter),
+            ),
+        );
+        let (Some(filter), Some(page)) = (filter, page) else {
+            return Err(v.into());
+        };
+        let rows = self
+            .store
+            .list_products(org, &filter, &page)
+            .await
+            .map_err(|e| ApiError::from_store("products", e))?;
+        let (rows, next_page_token) = page.finish_page(rows, |r| r.id);
+        Ok(pb::ListProductsResponse {
+            products: rows.iter().map(product_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update_product(
+        &self,
+        p: Principal,
+        req: pb::UpdateProductRequest,
+    ) -> ApiResult<pb::Product> {
+        p.require_any(&WRITERS, "UpdateProduct")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let mask = update_mask_paths(req.update_mask);
+        v.check("", check_update_mask(&mask, &ProductSpec::UPDATABLE_FIELDS));
+        let Some(product) = req.product else {
+            v.add("product", "is required");
+            return Err(v.into());
+        };
+        let name = product.name.clone();
+        let id = v.check(
+            "",
+            Collection::Products.parse_name("product.name", &product.name),
+        );
+        let version = v.check("", parse_etag("product.etag", &product.etag));
+        let (Some(request_id), Some(id), Some(version), true) =
+            (request_id, id, version, v.is_empty())
+        else {
+            return Err(v.into());
+        };
+        let input = product_input(product);
+        let invalid = nested("product");
+        let update = move |current: &clearance_domain::product::Product| {
+            current
+                .spec
+                .apply_update(input.clone(), &mask)
+                .map_err(invalid.clone())
+        };
+        let m = mutation(
+            &p,
+            org,
+            request_id,
+            concat!("/clearance.v1.ApplicationService/", "UpdateProduct"),
+            hash,
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .update_product(&m, id, version, update, &|x| {
+                product_to_pb(x).encode_to_vec()
+            })
+            .await
+            .map_err(|e| ApiError::from_store(&name, e))?;
+        respond(outcome, product_to_pb)
+    }
+
+    async fn create_application(
+        &self,
+        p: Principal,
+        req: pb::CreateApplicationRequest,
+    ) -> ApiResult<pb::Application> {
+        p.require_any(&WRITERS, "CreateApplication")?;
+        let org = p.exporter_organisation()?.clone();
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let content = match &req.application {
+            None => {
+                v.add("application", "is required");
+                None
+            }
+            Some(a) => v.check(
+                "application",
+                ApplicationContent::parse(application_input(a.clone())),
+            ),
+        };
+        let (Some(request_id), Some(content)) = (request_id, content) else {
+            return Err(v.into());
+        };
+        let m = mutation(
+            &p,
+            org,
+            request_id,
+            concat!("/clearance.v1.ApplicationService/", "CreateApplication"),
+            request_sha256(&req),
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .create_application(&m, &content, &|x| application_to_pb(x).encode_to_vec())
+            .await
+            .map_err(|e| {
+                ApiError::from_store("application", prefix_store_violations(e, "application"))
+            })?;
+        respond(outcome, application_to_pb)
+    }
+
+    async fn get_application(
+        &self,
+        p: Principal,
+        req: pb::GetApplicationRequest,
+    ) -> ApiResult<pb::Application> {
+        p.require_any(&READERS, "GetApplication")?;
+        let org = p.exporter_organisation()?;
+        let id = Collection::Applications.parse_name("name", &req.name)?;
+        let application = self
+            .store
+            .get_application(org, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(application_to_pb(&application))
+    }
+
+    async fn list_applications(
+        &self,
+        p: Principal,
+        req: pb::ListApplicationsRequest,
+    ) -> ApiResult<pb::ListApplicationsResponse> {
+        p.require_any(&READERS, "ListApplications")?;
+        let org = p.exporter_organisation()?;
+        let mut v = Violations::new();
+        let filter = v.check("", ApplicationFilter::parse(&req.filter));
+        let page = v.check(
+            "",
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                &format!("applications|{org}|{}", req.filter),
+            ),
+        );
+        let (Some(filter), Some(page)) = (filter, page) else {
+            return Err(v.into());
+        };
+        let rows = self
+            .store
+            .list_applications(org, &filter, &page)
+            .await
+            .map_err(|e| ApiError::from_store("applications", e))?;
+        let (rows, next_page_token) = page.finish_page(rows, |r| r.id);
+        Ok(pb::ListApplicationsResponse {
+            applications: rows.iter().map(application_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update_application(
+        &self,
+        p: Principal,
+        req: pb::UpdateApplicationRequest,
+    ) -> ApiResult<pb::Application> {
+        p.require_any(&WRITERS, "UpdateApplication")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let mask = update_mask_paths(req.update_mask);
+        v.check(
+            "",
+            check_update_mask(&mask, &ApplicationContent::UPDATABLE_FIELDS),
+        );
+        let Some(application) = req.application else {
+            v.add("application", "is required");
+            return Err(v.into());
+        };
+        let name = application.name.clone();
+        let id = v.check(
+            "",
+            Collection::Applications.parse_name("application.name", &application.name),
+        );
+        let version = v.check("", parse_etag("application.etag", &application.etag));
+        let (Some(request_id), Some(id), Some(version), true) =
+            (request_id, id, version, v.is_empty())
+        else {
+            return Err(v.into());
+        };
+        let input = application_input(application);
+        let invalid = nested("application");
+        let update = move |current: &clearance_domain::application::Application| {
+            current.ensure_editable()?;
+            current
+                .content
+                .apply_update(input.clone(), &mask)
+                .map_err(invalid.clone())
+        };
+        let m = mutation(
+            &p,
+            org,
+            request_id,
+            concat!("/clearance.v1.ApplicationService/", "UpdateApplication"),
+            hash,
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .update_application(&m, id, version, update, &|x| {
+                application_to_pb(x).encode_to_vec()
+            })
+            .await
+            .map_err(|e| ApiError::from_store(&name, prefix_store_violations(e, "application")))?;
+        respond(outcome, application_to_pb)
+    }
+}
+
+/// The store names unknown products relative to the application (`lines[0].product`);
+/// clients see them under the request field (`application.lines[0].product`).
+fn prefix_store_violations(
+    e: clearance_store::StoreError,
+    prefix: &str,
+) -> clearance_store::StoreError {
+    match e {
+        clearance_store::StoreError::Domain(DomainError::Invalid(inner))
+            if inner.iter().all(|f| f.field.starts_with("lines[")) =>
+        {
+            nested(prefix)(inner).into()
+        }
+        other => other,
+    }
+}
+
+/// Runs a handler with the caller's principal and maps its error to a status.
+macro_rules! handle {
+    ($self:ident, $request:ident, $method:ident) => {{
+        let p = principal(&$request)?;
+        $self
+            .$method(p, $request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }};
+}
+
+#[tonic::async_trait]
+impl ApplicationService for ApplicationApi {
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        handle!(self, request, create_product)
+    }
+
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        handle!(self, request, get_product)
+    }
+
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        handle!(self, request, list_products)
+    }
+
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        handle!(self, request, update_product)
+    }
+
+    async fn create_application(
+        &self,
+        request: Request<pb::CreateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        handle!(self, request, create_application)
+    }
+
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        handle!(self, request, get_application)
+    }
+
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        handle!(self, request, list_applications)
+    }
+
+    async fn update_application(
+        &self,
+        request: Request<pb::UpdateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        handle!(self, request, update_application)
+    }
+
+    async fn submit_application(
+        &self,
+        _: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        Err(ApiError::Unimplemented("SubmitApplication").into())
+    }
+
+    async fn withdraw_application(
+        &self,
+        _: Request<pb::WithdrawApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        Err(ApiError::Unimplemented("WithdrawApplication").into())
+    }
+
+    async fn answer_information_request(
+        &self,
+        _: Request<pb::AnswerInformationRequestRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        Err(ApiError::Unimplemented("AnswerInformationRequest").into())
+    }
+
+    async fn get_licence(
+        &self,
+        _: Request<pb::GetLicenceRequest>,
+    ) -> Result<Response<pb::Licence>, Status> {
+        Err(ApiError::Unimplemented("GetLicence").into())
+    }
+
+    async fn list_licences(
+        &self,
+        _: Request<pb::ListLicencesRequest>,
+    ) -> Result<Response<pb::ListLicencesResponse>, Status> {
+        Err(ApiError::Unimplemented("ListLicences").into())
+    }
+
+    async fn determine_requirement(
+        &self,
+        _: Request<pb::DetermineRequirementRequest>,
+    ) -> Result<Response<pb::Determination>, Status> {
+        Err(ApiError::Unimplemented("DetermineRequirement").into())
+    }
+}

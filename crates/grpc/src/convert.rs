@@ -1,0 +1,207 @@
+//! Hand-written conversions between protobuf messages and domain types. Inbound conversions
+//! produce the domain's raw input types, which the domain validates.
+
+use chrono::{DateTime, Utc};
+use clearance_domain::application::{
+    Application, ApplicationInput, ApplicationState, DocumentInput, LineInput, MoneyInput,
+    PartyInput, PartyRole,
+};
+use clearance_domain::history::HistoryEntry;
+use clearance_domain::ids::Collection;
+use clearance_domain::product::{ParametersInput, Product, ProductInput};
+use clearance_proto::v1 as pb;
+
+pub fn timestamp(t: &DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn update_mask_paths(mask: Option<prost_types::FieldMask>) -> Vec<String> {
+    mask.map(|m| m.paths).unwrap_or_default()
+}
+
+pub fn product_to_pb(p: &Product) -> pb::Product {
+    let params = p.spec.parameters;
+    pb::Product {
+        name: Collection::Products.name_of(p.id),
+        display_name: p.spec.display_name.clone(),
+        part_number: p.spec.part_number.clone(),
+        classification: p.spec.classification.clone(),
+        datacenter: p.spec.datacenter,
+        parameters: Some(pb::TechnicalParameters {
+            total_processing_performance: Some(params.total_processing_performance),
+            die_area_mm2: Some(params.die_area_mm2),
+            memory_bandwidth_gbps: Some(params.memory_bandwidth_gbps),
+            io_bandwidth_gbps: Some(params.io_bandwidth_gbps),
+            performance_density: params.performance_density(),
+        }),
+        etag: clearance_domain::etag::etag_of(p.version),
+        create_time: Some(timestamp(&p.create_time)),
+        update_time: Some(timestamp(&p.update_time)),
+    }
+}
+
+pub fn product_input(p: pb::Product) -> ProductInput {
+    ProductInput {
+        display_name: p.display_name,
+        part_number: p.part_number,
+        classification: p.classification,
+        datacenter: p.datacenter,
+        parameters: p.parameters.map(|t| ParametersInput {
+            total_processing_performance: t.total_processing_performance,
+            die_area_mm2: t.die_area_mm2,
+            memory_bandwidth_gbps: t.memory_bandwidth_gbps,
+            io_bandwidth_gbps: t.io_bandwidth_gbps,
+        }),
+    }
+}
+
+pub fn state_to_pb(s: ApplicationState) -> pb::ApplicationState {
+    match s {
+        ApplicationState::Draft => pb::ApplicationState::Draft,
+        ApplicationState::Submitted => pb::ApplicationState::Submitted,
+        ApplicationState::UnderReview => pb::ApplicationState::UnderReview,
+        ApplicationState::AwaitingApplicant => pb::ApplicationState::AwaitingApplicant,
+        ApplicationState::PendingCountersign => pb::ApplicationState::PendingCountersign,
+        ApplicationState::Approved => pb::ApplicationState::Approved,
+        ApplicationState::Denied => pb::ApplicationState::Denied,
+        ApplicationState::Returned => pb::ApplicationState::Returned,
+        ApplicationState::Withdrawn => pb::ApplicationState::Withdrawn,
+        ApplicationState::UnderAppeal => pb::ApplicationState::UnderAppeal,
+    }
+}
+
+fn role_to_pb(r: PartyRole) -> pb::PartyRole {
+    match r {
+        PartyRole::EndUser => pb::PartyRole::EndUser,
+        PartyRole::UltimateConsignee => pb::PartyRole::UltimateConsignee,
+        PartyRole::IntermediateConsignee => pb::PartyRole::IntermediateConsignee,
+        PartyRole::Purchaser => pb::PartyRole::Purchaser,
+    }
+}
+
+fn role_from_pb(raw: i32) -> Option<PartyRole> {
+    match pb::PartyRole::try_from(raw).ok()? {
+        pb::PartyRole::Unspecified => None,
+        pb::PartyRole::EndUser => Some(PartyRole::EndUser),
+        pb::PartyRole::UltimateConsignee => Some(PartyRole::UltimateConsignee),
+        pb::PartyRole::IntermediateConsignee => Some(PartyRole::IntermediateConsignee),
+        pb::PartyRole::Purchaser => Some(PartyRole::Purchaser),
+    }
+}
+
+pub fn application_to_pb(a: &Application) -> pb::Application {
+    let c = &a.content;
+    pb::Application {
+        name: Collection::Applications.name_of(a.id),
+        reference: a.reference.clone(),
+        applicant: a.organisation.resource_name(),
+        destination_country_code: c
+            .destination
+            .as_ref()
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default(),
+        parties: c
+            .parties
+            .iter()
+            .map(|p| pb::Party {
+                role: role_to_pb(p.role) as i32,
+                display_name: p.display_name.clone(),
+                address: p.address.clone(),
+                country_code: p.country.as_str().to_owned(),
+                headquarters_country_code: p
+                    .headquarters_country
+                    .as_ref()
+                    .map(|h| h.as_str().to_owned())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        end_use_statement: c.end_use_statement.clone(),
+        lines: c
+            .lines
+            .iter()
+            .map(|l| pb::ApplicationLine {
+                product: Collection::Products.name_of(l.product_id),
+                quantity: l.quantity,
+                unit_value: Some(pb::Money {
+                    currency_code: l.unit_value.currency.as_str().to_owned(),
+                    minor_units: l.unit_value.minor_units,
+                }),
+            })
+            .collect(),
+        documents: c
+            .documents
+            .iter()
+            .map(|d| pb::SupportingDocument {
+                display_name: d.display_name.clone(),
+                media_type: d.media_type.clone(),
+                sha256: d.sha256.clone(),
+                size_bytes: d.size_bytes,
+            })
+            .collect(),
+        state: state_to_pb(a.state) as i32,
+        etag: clearance_domain::etag::etag_of(a.version),
+        create_time: Some(timestamp(&a.create_time)),
+        update_time: Some(timestamp(&a.update_time)),
+        submit_time: a.submit_time.as_ref().map(timestamp),
+    }
+}
+
+pub fn application_input(a: pb::Application) -> ApplicationInput {
+    ApplicationInput {
+        destination_country_code: a.destination_country_code,
+        parties: a
+            .parties
+            .into_iter()
+            .map(|p| PartyInput {
+                role: role_from_pb(p.role),
+                display_name: p.display_name,
+                address: p.address,
+                country_code: p.country_code,
+                headquarters_country_code: p.headquarters_country_code,
+            })
+            .collect(),
+        end_use_statement: a.end_use_statement,
+        lines: a
+            .lines
+            .into_iter()
+            .map(|l| LineInput {
+                product: l.product,
+                quantity: l.quantity,
+                unit_value: l.unit_value.map(|m| MoneyInput {
+                    currency_code: m.currency_code,
+                    minor_units: m.minor_units,
+                }),
+            })
+            .collect(),
+        documents: a
+            .documents
+            .into_iter()
+            .map(|d| DocumentInput {
+                display_name: d.display_name,
+                media_type: d.media_type,
+                sha256: d.sha256,
+                size_bytes: d.size_bytes,
+            })
+            .collect(),
+    }
+}
+
+pub fn history_entry_to_pb(e: &HistoryEntry) -> pb::HistoryEntry {
+    pb::HistoryEntry {
+        sequence: e.sequence,
+        resource: e.resource.clone(),
+        action: e.action.clone(),
+        actor: e.actor.clone(),
+        create_time: Some(timestamp(&e.create_time)),
+        from_state: e.from_state.clone(),
+        to_state: e.to_state.clone(),
+        reason: e.reason.clone(),
+        request_id: e.request_id.clone(),
+        payload_sha256: e.payload_sha256.clone(),
+        previous_entry_sha256: e.previous_entry_sha256.clone(),
+        entry_sha256: e.entry_sha256.clone(),
+    }
+}

@@ -1,0 +1,170 @@
+//! The API layer's error and its one mapping to gRPC status codes.
+
+use clearance_auth::AuthError;
+use clearance_domain::error::reason;
+use clearance_domain::{DomainError, Violations};
+use clearance_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// `ErrorInfo.domain` of every error Clearance returns.
+pub const ERROR_DOMAIN: &str = "clearance.v1";
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Everything an RPC can fail with. The comment on each variant is its gRPC code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// INVALID_ARGUMENT with a BadRequest listing every field violation.
+    #[error("invalid argument: {0}")]
+    Invalid(Violations),
+    /// INVALID_ARGUMENT: a request_id reused for another request.
+    #[error("request_id was already used for a different request")]
+    RequestIdReused,
+    /// NOT_FOUND: absent, or belonging to another organisation.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// FAILED_PRECONDITION: the resource's state does not allow this.
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+    /// ABORTED: the etag is stale.
+    #[error("{0}")]
+    StaleEtag(String),
+    /// UNAUTHENTICATED.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// PERMISSION_DENIED.
+    #[error("{message}")]
+    PermissionDenied {
+        reason: &'static str,
+        message: String,
+    },
+    /// UNIMPLEMENTED: a contract method not built yet.
+    #[error("{0} is not implemented yet")]
+    Unimplemented(&'static str),
+    /// UNAVAILABLE: the database cannot be reached; safe to retry.
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
+    /// INTERNAL: the cause is logged, the client gets a correlation id.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<Violations> for ApiError {
+    fn from(v: Violations) -> Self {
+        ApiError::Invalid(v)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(v) => ApiError::Invalid(v),
+            DomainError::FailedPrecondition { reason, message } => {
+                ApiError::FailedPrecondition { reason, message }
+            }
+            DomainError::PermissionDenied { reason, message } => {
+                ApiError::PermissionDenied { reason, message }
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Configuration(cause) => ApiError::Internal(cause),
+            other => ApiError::Unauthenticated(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// Maps a store error about `resource` (a resource name, for NOT_FOUND messages).
+    pub fn from_store(resource: &str, e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => ApiError::NotFound(resource.to_owned()),
+            StoreError::StaleEtag { .. } => ApiError::StaleEtag(format!(
+                "{resource} has changed since you read it; read it again and retry with its new etag"
+            )),
+            StoreError::RequestIdReused => ApiError::RequestIdReused,
+            StoreError::Domain(d) => d.into(),
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn with_reason(code: Code, message: String, reason: &str) -> Status {
+    let details =
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        match e {
+            ApiError::Invalid(violations) => {
+                let mut details = ErrorDetails::with_error_info(
+                    reason::INVALID_ARGUMENT,
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                for v in violations.iter() {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {violations}"),
+                    details,
+                )
+            }
+            ApiError::RequestIdReused => with_reason(
+                Code::InvalidArgument,
+                "request_id was already used for a different request; choose a new request_id"
+                    .into(),
+                reason::REQUEST_ID_REUSED,
+            ),
+            ApiError::NotFound(what) => with_reason(
+                Code::NotFound,
+                format!("{what} not found"),
+                reason::NOT_FOUND,
+            ),
+            ApiError::FailedPrecondition { reason, message } => {
+                with_reason(Code::FailedPrecondition, message, reason)
+            }
+            ApiError::StaleEtag(message) => with_reason(Code::Aborted, message, reason::STALE_ETAG),
+            ApiError::Unauthenticated(message) => {
+                with_reason(Code::Unauthenticated, message, reason::UNAUTHENTICATED)
+            }
+            ApiError::PermissionDenied { reason, message } => {
+                with_reason(Code::PermissionDenied, message, reason)
+            }
+            ApiError::Unimplemented(method) => with_reason(
+                Code::Unimplemented,
+                format!("{method} is not implemented yet"),
+                reason::NOT_IMPLEMENTED,
+            ),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                with_reason(
+                    Code::Unavailable,
+                    "the service is temporarily unavailable; retry with the same request_id".into(),
+                    reason::UNAVAILABLE,
+                )
+            }
+            ApiError::Internal(cause) => {
+                let correlation_id = uuid::Uuid::now_v7();
+                tracing::error!(%correlation_id, %cause, "internal error");
+                with_reason(
+                    Code::Internal,
+                    format!("internal error (correlation id {correlation_id})"),
+                    reason::INTERNAL,
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Building store mutations from requests and answering with their outcome.
+
+use clearance_domain::access::Principal;
+use clearance_domain::ids::OrganisationId;
+use clearance_store::{Mutation, Outcome};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The mutation context of a call: who, for which organisation, under which idempotency key.
+pub fn mutation(
+    principal: &Principal,
+    organisation: OrganisationId,
+    request_id: String,
+    method: &'static str,
+    request_sha256: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Mutation {
+    let idempotency_scope = match &principal.organisation {
+        Some(org) => format!("org:{org}"),
+        None => "regulator".to_owned(),
+    };
+    Mutation {
+        actor: principal.subject.clone(),
+        organisation,
+        idempotency_scope,
+        request_id,
+        method,
+        request_sha256,
+        now,
+    }
+}
+
+/// The response of a write: freshly rendered, or the stored bytes of the first identical call.
+pub fn respond<T, M>(outcome: Outcome<T>, to_pb: impl Fn(&T) -> M) -> ApiResult<M>
+where
+    M: prost::Message + Default,
+{
+    match outcome {
+        Outcome::Applied(value) => Ok(to_pb(&value)),
+        Outcome::Replayed(bytes) => M::decode(bytes.as_slice())
+            .map_err(|e| ApiError::Internal(format!("stored response unreadable: {e}"))),
+    }
+}

@@ -1,0 +1,131 @@
+//! Configuration: defaults < TOML file < `CLEARANCE_*` environment < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Which services one process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceSelection {
+    Both,
+    Application,
+    Reviewer,
+}
+
+/// How tokens are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Generates and trusts a local Ed25519 key (and optionally a shared secret).
+    Development,
+    /// Trusts only the configured public keys; never generates anything.
+    Production,
+}
+
+/// One trusted verification key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyConfig {
+    /// `EdDSA`, `ES256` or `RS256`.
+    pub algorithm: String,
+    /// PEM file with the public key.
+    pub public_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    pub issuer: String,
+    pub audience: String,
+    pub leeway_seconds: u64,
+    /// Where the development key pair lives (development mode only).
+    pub dev_key_dir: PathBuf,
+    pub keys: Vec<KeyConfig>,
+    /// HS256 shared secret; development mode only, and logged as such.
+    pub hs256_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// `sqlite://clearance.db` (embedded default) or `postgres://user@host/db`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub application_listen: SocketAddr,
+    pub reviewer_listen: SocketAddr,
+    pub services: ServiceSelection,
+    /// Seconds between reporting NOT_SERVING and stopping, so load balancers drain first.
+    pub shutdown_grace_seconds: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://clearance.db".into(),
+            database_max_connections: 8,
+            application_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            reviewer_listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            services: ServiceSelection::Both,
+            shutdown_grace_seconds: 1,
+            log_format: "text".into(),
+            auth: AuthConfig {
+                mode: AuthMode::Development,
+                issuer: "clearance-dev".into(),
+                audience: "clearance".into(),
+                leeway_seconds: 30,
+                dev_key_dir: PathBuf::from(".clearance"),
+                keys: Vec::new(),
+                hs256_secret: None,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file (the given one, or `clearance.toml` if present), then
+    /// `CLEARANCE_*` variables (`__` separates nested keys: `CLEARANCE_AUTH__ISSUER`).
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.exists(),
+                    "configuration file {} does not exist",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("clearance.toml")),
+        }
+        figment = figment.merge(Env::prefixed("CLEARANCE_").split("__"));
+        Ok(figment.extract()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_and_the_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "clearance.toml",
+                "database_url = \"sqlite://from-file.db\"\nlog_format = \"json\"",
+            )?;
+            jail.set_env("CLEARANCE_DATABASE_URL", "postgres://from-env/db");
+            jail.set_env("CLEARANCE_AUTH__ISSUER", "corp-idp");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.database_url, "postgres://from-env/db");
+            assert_eq!(config.log_format, "json");
+            assert_eq!(config.auth.issuer, "corp-idp");
+            assert_eq!(config.application_listen.port(), 50051);
+            Ok(())
+        });
+    }
+}

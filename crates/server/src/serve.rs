@@ -1,0 +1,333 @@
+//! Wiring: both gRPC services with authentication, health, reflection, request tracing and
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clearance_application_service::{ApplicationApi, ShipmentApi};
+use clearance_auth::{Audience, DevKey, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey};
+use clearance_grpc::{Authenticator, Clock, EventApi};
+use clearance_proto::v1::application_service_server::ApplicationServiceServer;
+use clearance_proto::v1::event_service_server::EventServiceServer;
+use clearance_proto::v1::policy_service_server::PolicyServiceServer;
+use clearance_proto::v1::review_service_server::ReviewServiceServer;
+use clearance_proto::v1::shipment_service_server::ShipmentServiceServer;
+use clearance_reviewer_service::{PolicyApi, ReviewApi};
+use clearance_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::{AuthMode, Config, ServiceSelection};
+
+const APPLICATION_SERVICES: [&str; 3] = [
+    "clearance.v1.ApplicationService",
+    "clearance.v1.ShipmentService",
+    "clearance.v1.EventService",
+];
+const REVIEWER_SERVICES: [&str; 3] = [
+    "clearance.v1.ReviewService",
+    "clearance.v1.PolicyService",
+    "clearance.v1.EventService",
+];
+/// How often health re-checks that the database answers.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Builds the token verifier the configuration asks for. In development mode this generates
+/// the local key pair on first use.
+pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
+    let auth = &config.auth;
+    let mut keys = Vec::new();
+    for key in &auth.keys {
+        let algorithm = match key.algorithm.as_str() {
+            "EdDSA" => KeyAlgorithm::EdDsa,
+            "ES256" => KeyAlgorithm::Es256,
+            "RS256" => KeyAlgorithm::Rs256,
+            other => {
+                anyhow::bail!("unsupported key algorithm '{other}' (use EdDSA, ES256 or RS256)")
+            }
+        };
+        let material = std::fs::read(&key.public_key_file)
+            .with_context(|| format!("reading {}", key.public_key_file.display()))?;
+        keys.push(VerifyingKey {
+            algorithm,
+            material,
+        });
+    }
+    let development = auth.mode == AuthMode::Development;
+    if development {
+        let dev = DevKey::load_or_create(&auth.dev_key_dir)?;
+        tracing::warn!(
+            key = %dev.private_path.display(),
+            "development mode: trusting a locally generated signing key; configure auth.mode = \"production\" with public keys for real deployments"
+        );
+        keys.push(dev.verifying_key());
+        if let Some(secret) = &auth.hs256_secret {
+            tracing::warn!(
+                "development mode: also accepting HS256 tokens signed with a shared secret"
+            );
+            keys.push(VerifyingKey {
+                algorithm: KeyAlgorithm::Hs256,
+                material: secret.as_bytes().to_vec(),
+            });
+        }
+    } else {
+        anyhow::ensure!(
+            auth.hs256_secret.is_none(),
+            "auth.hs256_secret is refused in production mode"
+        );
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "production mode needs at least one entry in auth.keys"
+        );
+    }
+    Ok(Verifier::new(VerifierConfig {
+        issuer: auth.issuer.clone(),
+        audience: auth.audience.clone(),
+        keys,
+        leeway_seconds: auth.leeway_seconds,
+        development_mode: development,
+    })?)
+}
+
+/// The running services.
+pub struct Running {
+    pub application_addr: Option<SocketAddr>,
+    pub reviewer_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    monitor: JoinHandle<()>,
+    health: Vec<(HealthReporter, &'static [&'static str])>,
+    grace: Duration,
+}
+
+async fn set_health(health: &[(HealthReporter, &'static [&'static str])], status: ServingStatus) {
+    for (reporter, services) in health {
+        reporter.set_service_status("", status).await;
+        for service in services.iter() {
+            reporter.set_service_status(*service, status).await;
+        }
+    }
+}
+
+impl Running {
+    /// Graceful stop: report NOT_SERVING, give load balancers the grace period, then stop
+    /// accepting and let in-flight RPCs finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        set_health(&self.health, ServingStatus::NotServing).await;
+        tokio::time::sleep(self.grace).await;
+        let _ = self.stop.send(true);
+        self.monitor.abort();
+        for server in self.servers {
+            server.await.context("server task")?.context("server")?;
+        }
+        Ok(())
+    }
+
+    /// Stops at once, dropping connections mid-call, as a crash would.
+    pub fn abort(self) {
+        self.monitor.abort();
+        for server in self.servers {
+            server.abort();
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down: reporting NOT_SERVING and draining in-flight calls");
+        self.shutdown().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+fn trace_span(request: &http::Request<()>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    tracing::info_span!(
+        "rpc",
+        method = %request.uri().path(),
+        request_id = %request_id,
+        principal = tracing::field::Empty,
+    )
+}
+
+/// Reflection that advertises exactly the services this listener serves.
+fn reflection(
+    services: &[&str],
+) -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        let mut b = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(clearance_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+        for service in services {
+            b = b.with_service_name(*service);
+        }
+        b
+    };
+    let v1 = builder().build_v1()?;
+    let v1alpha = builder().build_v1alpha()?;
+    Ok((v1, v1alpha))
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpIncoming, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    Ok((TcpIncoming::from(listener), local))
+}
+
+/// Starts the selected services on `store` (already migrated) and returns once they listen
+/// and health reports SERVING.
+pub async fn start(
+    config: &Config,
+    store: Store,
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
+    store.ping().await.context("the database does not answer")?;
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = Vec::new();
+    let mut health = Vec::new();
+    let mut application_addr = None;
+    let mut reviewer_addr = None;
+
+    let wait_for_stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    if config.services != ServiceSelection::Reviewer {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let (reflection_v1, reflection_v1alpha) = reflection(&APPLICATION_SERVICES)?;
+        let auth = Authenticator::new(verifier.clone(), Audience::Exporter);
+        let (incoming, addr) = bind(config.application_listen).await?;
+        let router = Server::builder()
+            .trace_fn(trace_span)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(ApplicationServiceServer::with_interceptor(
+                ApplicationApi::new(store.clone(), clock.clone()),
+                auth.clone(),
+            ))
+            .add_service(ShipmentServiceServer::with_interceptor(
+                ShipmentApi,
+                auth.clone(),
+            ))
+            .add_service(EventServiceServer::with_interceptor(EventApi, auth));
+        servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
+            incoming,
+            wait_for_stop(stopped.clone()),
+        )));
+        health.push((reporter, &APPLICATION_SERVICES[..]));
+        application_addr = Some(addr);
+        tracing::info!(%addr, "application service listening");
+    }
+
+    if config.services != ServiceSelection::Application {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let (reflection_v1, reflection_v1alpha) = reflection(&REVIEWER_SERVICES)?;
+        let auth = Authenticator::new(verifier.clone(), Audience::Regulator);
+        let (incoming, addr) = bind(config.reviewer_listen).await?;
+        let router = Server::builder()
+            .trace_fn(trace_span)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(ReviewServiceServer::with_interceptor(
+                ReviewApi,
+                auth.clone(),
+            ))
+            .add_service(PolicyServiceServer::with_interceptor(
+                PolicyApi,
+                auth.clone(),
+            ))
+            .add_service(EventServiceServer::with_interceptor(EventApi, auth));
+        servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
+            incoming,
+            wait_for_stop(stopped.clone()),
+        )));
+        health.push((reporter, &REVIEWER_SERVICES[..]));
+        reviewer_addr = Some(addr);
+        tracing::info!(%addr, "reviewer service listening");
+    }
+
+    // SERVING only now that the database has answered; the monitor keeps it honest.
+    set_health(&health, ServingStatus::Serving).await;
+    let monitor = {
+        let health = health.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let mut serving = true;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(HEALTH_PROBE_INTERVAL) => {}
+                    _ = stopped.changed() => return,
+                }
+                let ok = store.ping().await.is_ok();
+                if ok != serving {
+                    serving = ok;
+                    tracing::warn!(database_answers = ok, "health changes");
+                    let status = if ok {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    };
+                    set_health(&health, status).await;
+                }
+            }
+        })
+    };
+
+    Ok(Running {
+        application_addr,
+        reviewer_addr,
+        stop,
+        servers,
+        monitor,
+        health,
+        grace: Duration::from_secs(config.shutdown_grace_seconds),
+    })
+}
