@@ -261,13 +261,13 @@ impl ApplicationContent {
         let mut parties = Vec::new();
         let mut seen_roles = HashSet::new();
         for (i, p) in input.parties.into_iter().take(MAX_PARTIES).enumerate() {
-            if let Some(role) = p.role.filter(|r| r.is_unique()) {
-                if !seen_roles.insert(role) {
-                    v.add(
-                        format!("parties[{i}].role"),
-                        format!("an application has at most one {}", role.as_str()),
-                    );
-                }
+            if let Some(role) = p.role.filter(|r| r.is_unique())
+                && !seen_roles.insert(role)
+            {
+                v.add(
+                    format!("parties[{i}].role"),
+                    format!("an application has at most one {}", role.as_str()),
+                );
             }
             if let Some(party) = v.check(&format!("parties[{i}]"), parse_party(p)) {
                 parties.push(party);

@@ -10,6 +10,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// `ErrorInfo.domain` of every error Clearance returns.
 pub const ERROR_DOMAIN: &str = "clearance.v1";
 
+/// At most this many field violations are listed in one reply.
+pub const MAX_REPORTED_VIOLATIONS: usize = 50;
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Everything an RPC can fail with. The comment on each variant is its gRPC code.
@@ -113,12 +116,21 @@ impl From<ApiError> for Status {
                     ERROR_DOMAIN,
                     std::collections::HashMap::new(),
                 );
-                for v in violations.iter() {
+                // Status details travel in a header: a bounded list keeps them deliverable.
+                let total = violations.iter().count();
+                for v in violations.iter().take(MAX_REPORTED_VIOLATIONS) {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
+                let shown: Vec<String> =
+                    violations.iter().take(3).map(ToString::to_string).collect();
+                let more = if total > 3 {
+                    format!(" (and {} more)", total - 3)
+                } else {
+                    String::new()
+                };
                 Status::with_error_details(
                     Code::InvalidArgument,
-                    format!("invalid request: {violations}"),
+                    format!("invalid request: {}{more}", shown.join("; ")),
                     details,
                 )
             }

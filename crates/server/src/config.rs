@@ -112,6 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
     fn environment_overrides_the_file_and_the_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

@@ -117,6 +117,12 @@ async fn set_health(health: &[(HealthReporter, &'static [&'static str])], status
 }
 
 impl Running {
+    /// Sets how long shutdown reports NOT_SERVING before it stops accepting calls.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
     /// Graceful stop: report NOT_SERVING, give load balancers the grace period, then stop
     /// accepting and let in-flight RPCs finish.
     pub async fn shutdown(self) -> anyhow::Result<()> {

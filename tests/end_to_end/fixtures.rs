@@ -1,0 +1,129 @@
+//! Sample requests and assertions shared by the scenarios.
+
+use clearance_proto::v1 as pb;
+use clearance_tests::ApplicationClient;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+pub fn request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// An H20-class accelerator.
+pub fn h20() -> pb::Product {
+    pb::Product {
+        display_name: "H20".into(),
+        part_number: "900-2G133-0000-000".into(),
+        classification: "3A090.a".into(),
+        datacenter: true,
+        parameters: Some(pb::TechnicalParameters {
+            total_processing_performance: Some(2368),
+            die_area_mm2: Some(814),
+            memory_bandwidth_gbps: Some(4000),
+            io_bandwidth_gbps: Some(900),
+            performance_density: 0.0,
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn line(product: &str, quantity: i64) -> pb::ApplicationLine {
+    pb::ApplicationLine {
+        product: product.into(),
+        quantity,
+        unit_value: Some(pb::Money {
+            currency_code: "USD".into(),
+            minor_units: 1_250_000,
+        }),
+    }
+}
+
+/// A complete draft for `product` to China.
+pub fn draft(product: &str) -> pb::Application {
+    pb::Application {
+        destination_country_code: "CN".into(),
+        end_use_statement: "Inference serving in a commercial cloud".into(),
+        parties: vec![pb::Party {
+            role: pb::PartyRole::EndUser as i32,
+            display_name: "Example Cloud Ltd".into(),
+            address: "1 Example Road, Shenzhen".into(),
+            country_code: "CN".into(),
+            headquarters_country_code: "CN".into(),
+        }],
+        lines: vec![line(product, 100)],
+        documents: vec![pb::SupportingDocument {
+            display_name: "end-user-statement.pdf".into(),
+            media_type: "application/pdf".into(),
+            sha256: "ab".repeat(32),
+            size_bytes: 48_213,
+        }],
+        ..Default::default()
+    }
+}
+
+pub async fn create_product(client: &mut ApplicationClient) -> pb::Product {
+    client
+        .create_product(pb::CreateProductRequest {
+            request_id: request_id(),
+            product: Some(h20()),
+        })
+        .await
+        .expect("create product")
+        .into_inner()
+}
+
+pub async fn create_application(client: &mut ApplicationClient, product: &str) -> pb::Application {
+    client
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(draft(product)),
+        })
+        .await
+        .expect("create application")
+        .into_inner()
+}
+
+/// Every application of the caller, following page tokens.
+pub async fn all_applications(client: &mut ApplicationClient) -> Vec<pb::Application> {
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_applications(pb::ListApplicationsRequest {
+                page_size: 1000,
+                page_token: token,
+                filter: String::new(),
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        all.extend(page.applications);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        token = page.next_page_token;
+    }
+}
+
+pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) -> Status {
+    let status = result.expect_err("the call should fail");
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    status
+}
+
+/// The fields named by the status's BadRequest violations.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}

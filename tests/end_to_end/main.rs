@@ -1,0 +1,12 @@
+//! End-to-end tests: real gRPC clients against both services, each on SQLite and PostgreSQL.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod access;
+mod applications;
+mod durability;
+mod fixtures;
+mod idempotency;
+mod pagination;
+mod products;
+mod serving;

@@ -1,0 +1,138 @@
+//! Health, reflection, unbuilt methods and graceful shutdown.
+
+use std::time::Duration;
+
+use clearance_proto::v1 as pb;
+use clearance_tests::{TestApp, TestDb, on_both_databases};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+use crate::fixtures::{assert_code, reason};
+
+async fn health(channel: &Channel, service: &str) -> ServingStatus {
+    let response = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner();
+    ServingStatus::try_from(response.status).expect("known status")
+}
+
+async fn listed_services(channel: &Channel) -> Vec<String> {
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = responses
+        .message()
+        .await
+        .expect("reflection reply")
+        .expect("one reply");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            names.sort();
+            names
+        }
+        other => panic!("unexpected reflection reply {other:?}"),
+    }
+}
+
+async fn both_services_report_serving_and_list_their_services(_db: &TestDb, app: TestApp) {
+    for service in [
+        "",
+        "clearance.v1.ApplicationService",
+        "clearance.v1.ShipmentService",
+        "clearance.v1.EventService",
+    ] {
+        assert_eq!(
+            health(&app.application_channel, service).await,
+            ServingStatus::Serving,
+            "{service}"
+        );
+    }
+    for service in [
+        "",
+        "clearance.v1.ReviewService",
+        "clearance.v1.PolicyService",
+        "clearance.v1.EventService",
+    ] {
+        assert_eq!(
+            health(&app.reviewer_channel, service).await,
+            ServingStatus::Serving,
+            "{service}"
+        );
+    }
+    let mut all = listed_services(&app.application_channel).await;
+    assert!(all.contains(&"clearance.v1.ApplicationService".to_string()));
+    assert!(all.contains(&"grpc.health.v1.Health".to_string()));
+    all.extend(listed_services(&app.reviewer_channel).await);
+    for service in [
+        "clearance.v1.ApplicationService",
+        "clearance.v1.ShipmentService",
+        "clearance.v1.ReviewService",
+        "clearance.v1.PolicyService",
+        "clearance.v1.EventService",
+    ] {
+        assert!(
+            all.contains(&service.to_string()),
+            "{service} not listed: {all:?}"
+        );
+    }
+}
+
+async fn unbuilt_methods_say_unimplemented(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let status = assert_code(
+        acme.get_licence(pb::GetLicenceRequest {
+            name: "licences/x".into(),
+        })
+        .await,
+        Code::Unimplemented,
+    );
+    assert_eq!(reason(&status), "NOT_IMPLEMENTED");
+    let mut reviews = app.reviews_with(Some(app.token(&["reviewer"], None)));
+    assert_code(
+        reviews.list_cases(pb::ListCasesRequest::default()).await,
+        Code::Unimplemented,
+    );
+}
+
+async fn shutdown_reports_not_serving_before_it_stops(_db: &TestDb, mut app: TestApp) {
+    let running = app
+        .running
+        .take()
+        .expect("running")
+        .with_grace(Duration::from_secs(2));
+    let stopping = tokio::spawn(running.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        health(&app.application_channel, "").await,
+        ServingStatus::NotServing
+    );
+    assert_eq!(
+        health(&app.reviewer_channel, "clearance.v1.ReviewService").await,
+        ServingStatus::NotServing
+    );
+    stopping.await.expect("join").expect("graceful shutdown");
+}
+
+on_both_databases!(
+    both_services_report_serving_and_list_their_services,
+    unbuilt_methods_say_unimplemented,
+    shutdown_reports_not_serving_before_it_stops,
+);

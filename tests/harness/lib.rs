@@ -1,0 +1,293 @@
+//! Test harness: both services in-process on port 0 with a fresh database (a temporary SQLite
+//! file, or a new PostgreSQL database named by a uuid), tokens for any role, and clients.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test support: failing loudly is the point
+
+use std::sync::Arc;
+
+use clearance_auth::{DevKey, TokenRequest};
+use clearance_grpc::{Clock, SystemClock};
+use clearance_proto::v1::application_service_client::ApplicationServiceClient;
+use clearance_proto::v1::policy_service_client::PolicyServiceClient;
+use clearance_proto::v1::review_service_client::ReviewServiceClient;
+use clearance_server::{Config, Running, build_verifier, start};
+use clearance_store::Store;
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests use: `DATABASE_URL` or the local server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let server = match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && i > base.find("://").map_or(0, |s| s + 2) => {
+            &base[..i]
+        }
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is wanted but unreachable outside CI (a notice is printed);
+    /// under `CI=true` an unreachable PostgreSQL fails the test.
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("clearance.db").display());
+                Some(TestDb {
+                    backend,
+                    url,
+                    postgres_name: None,
+                    _dir: dir,
+                })
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("clearance_test_{}", uuid::Uuid::now_v7().simple());
+                match clearance_store::create_postgres_database(&admin, &name).await {
+                    Ok(()) => Some(TestDb {
+                        backend,
+                        url: with_database(&admin, &name),
+                        postgres_name: Some(name),
+                        _dir: dir,
+                    }),
+                    Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                        eprintln!("NOTICE: skipping a PostgreSQL test: no server at {admin} ({e})");
+                        None
+                    }
+                    Err(e) => panic!("PostgreSQL is required under CI=true: {e}"),
+                }
+            }
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        let Some(name) = &self.postgres_name else {
+            return;
+        };
+        if let Err(e) = clearance_store::drop_postgres_database(&postgres_admin_url(), name).await {
+            eprintln!("could not drop test database {name}: {e}");
+        }
+    }
+}
+
+/// Both services running on a test database.
+pub struct TestApp {
+    pub store: Store,
+    pub running: Option<Running>,
+    pub application_channel: Channel,
+    pub reviewer_channel: Channel,
+    pub config: Config,
+    pub dev_key: DevKey,
+    key_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Spawns both services on a new database of `backend`; `None` when skipped.
+    pub async fn spawn(backend: Backend) -> Option<(TestDb, TestApp)> {
+        let db = TestDb::create(backend).await?;
+        let app = TestApp::spawn_on(&db, None).await;
+        Some((db, app))
+    }
+
+    /// Spawns both services on an existing database (e.g. after a crash), reusing the
+    /// development key directory of `previous` when given.
+    pub async fn spawn_on(db: &TestDb, previous: Option<&TestApp>) -> TestApp {
+        let key_dir = tempfile::tempdir().expect("key directory");
+        let mut config = Config {
+            database_url: db.url.clone(),
+            application_listen: "127.0.0.1:0".parse().expect("address"),
+            reviewer_listen: "127.0.0.1:0".parse().expect("address"),
+            shutdown_grace_seconds: 0,
+            ..Config::default()
+        };
+        config.auth.dev_key_dir = match previous {
+            Some(p) => p.key_dir.path().to_path_buf(),
+            None => key_dir.path().to_path_buf(),
+        };
+        let verifier = build_verifier(&config).expect("verifier");
+        let dev_key = DevKey::load(&config.auth.dev_key_dir).expect("development key");
+        let store = Store::connect(&config.database_url, 8)
+            .await
+            .expect("database");
+        store.migrate().await.expect("migrations");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let running = start(&config, store.clone(), verifier, clock)
+            .await
+            .expect("services start");
+        let connect = |addr: Option<std::net::SocketAddr>| async move {
+            let addr = addr.expect("listening");
+            Channel::from_shared(format!("http://{addr}"))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect")
+        };
+        let application_channel = connect(running.application_addr).await;
+        let reviewer_channel = connect(running.reviewer_addr).await;
+        TestApp {
+            store,
+            running: Some(running),
+            application_channel,
+            reviewer_channel,
+            config,
+            dev_key,
+            key_dir,
+        }
+    }
+
+    /// A token for `roles` (and `org` for exporters) signed by the development key.
+    pub fn token(&self, roles: &[&str], org: Option<&str>) -> String {
+        self.dev_key
+            .mint(&TokenRequest {
+                subject: format!("{}@{}", roles.join("+"), org.unwrap_or("regulator")),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                organisation: org.map(String::from),
+                issuer: self.config.auth.issuer.clone(),
+                audience: self.config.auth.audience.clone(),
+                now: chrono::Utc::now(),
+                lifetime_seconds: 3600,
+            })
+            .expect("token")
+    }
+
+    /// An applicant of `org`.
+    pub fn applicant(&self, org: &str) -> ApplicationClient {
+        self.applications_with(Some(self.token(&["applicant"], Some(org))))
+    }
+
+    /// An ApplicationService client sending `token` (or none).
+    pub fn applications_with(&self, token: Option<String>) -> ApplicationClient {
+        ApplicationServiceClient::with_interceptor(
+            self.application_channel.clone(),
+            Bearer::new(token),
+        )
+    }
+
+    /// A ReviewService client sending `token` (or none).
+    pub fn reviews_with(&self, token: Option<String>) -> ReviewClient {
+        ReviewServiceClient::with_interceptor(self.reviewer_channel.clone(), Bearer::new(token))
+    }
+
+    /// A PolicyService client sending `token` (or none).
+    pub fn policies_with(&self, token: Option<String>) -> PolicyClient {
+        PolicyServiceClient::with_interceptor(self.reviewer_channel.clone(), Bearer::new(token))
+    }
+
+    /// Graceful stop.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("graceful shutdown");
+        }
+    }
+
+    /// Stops at once, as a crash would.
+    pub fn crash(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
+}
+
+pub type ApplicationClient = ApplicationServiceClient<InterceptedService<Channel, Bearer>>;
+pub type ReviewClient = ReviewServiceClient<InterceptedService<Channel, Bearer>>;
+pub type PolicyClient = PolicyServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<String>) -> Self {
+        Bearer(token.map(|t| format!("Bearer {t}").parse().expect("ascii token")))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Runs each scenario once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some((db, app)) = $crate::TestApp::spawn($crate::Backend::Sqlite).await {
+                        super::$scenario(&db, app).await;
+                        db.drop_database().await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some((db, app)) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        super::$scenario(&db, app).await;
+                        db.drop_database().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_test_database_replaces_the_admin_database_in_the_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t1"),
+            "postgres://u:p@h/t1?sslmode=disable"
+        );
+    }
+}
