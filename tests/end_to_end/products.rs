@@ -11,7 +11,7 @@ async fn a_product_is_created_read_listed_and_updated(_db: &TestDb, app: TestApp
     let created = create_product(&mut acme).await;
     assert!(created.name.starts_with("products/"));
     assert_eq!(created.etag, "\"v1\"");
-    let params = created.parameters.clone().unwrap();
+    let params = created.parameters.unwrap();
     assert!((params.performance_density - 2368.0 / 814.0).abs() < 1e-9);
 
     let read = acme
