@@ -129,4 +129,14 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn the_example_configuration_documents_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/clearance.example.toml");
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .extract()
+            .unwrap();
+        assert_eq!(config, Config::default());
+    }
 }
