@@ -132,7 +132,8 @@ mod tests {
 
     #[test]
     fn the_example_configuration_documents_the_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/clearance.example.toml");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/clearance.example.toml");
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
             .extract()
