@@ -108,7 +108,15 @@ pub struct TestApp {
     pub reviewer_channel: Channel,
     pub config: Config,
     pub dev_key: DevKey,
-    key_dir: tempfile::TempDir,
+    /// Keeps a temporary key directory alive as long as the app.
+    _own_key_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Where this app's development key lives.
+    pub fn key_dir(&self) -> std::path::PathBuf {
+        self.config.auth.dev_key_dir.clone()
+    }
 }
 
 impl TestApp {
@@ -122,18 +130,25 @@ impl TestApp {
     /// Spawns both services on an existing database (e.g. after a crash), reusing the
     /// development key directory of `previous` when given.
     pub async fn spawn_on(db: &TestDb, previous: Option<&TestApp>) -> TestApp {
-        let key_dir = tempfile::tempdir().expect("key directory");
+        let dir = previous.map(TestApp::key_dir);
+        Self::spawn_with_keys(&db.url, dir).await
+    }
+
+    /// Spawns both services on `database_url`, with development keys in `key_dir` (a new
+    /// temporary directory when `None`).
+    pub async fn spawn_with_keys(
+        database_url: &str,
+        key_dir: Option<std::path::PathBuf>,
+    ) -> TestApp {
+        let own_dir = tempfile::tempdir().expect("key directory");
         let mut config = Config {
-            database_url: db.url.clone(),
+            database_url: database_url.to_owned(),
             application_listen: "127.0.0.1:0".parse().expect("address"),
             reviewer_listen: "127.0.0.1:0".parse().expect("address"),
             shutdown_grace_seconds: 0,
             ..Config::default()
         };
-        config.auth.dev_key_dir = match previous {
-            Some(p) => p.key_dir.path().to_path_buf(),
-            None => key_dir.path().to_path_buf(),
-        };
+        config.auth.dev_key_dir = key_dir.unwrap_or_else(|| own_dir.path().to_path_buf());
         let verifier = build_verifier(&config).expect("verifier");
         let dev_key = DevKey::load(&config.auth.dev_key_dir).expect("development key");
         let store = Store::connect(&config.database_url, 8)
@@ -161,7 +176,7 @@ impl TestApp {
             reviewer_channel,
             config,
             dev_key,
-            key_dir,
+            _own_key_dir: own_dir,
         }
     }
 
