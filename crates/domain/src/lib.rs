@@ -12,6 +12,7 @@ pub mod filter;
 pub mod history;
 pub mod ids;
 pub mod paging;
+pub mod policy;
 pub mod product;
 pub mod validation;
 

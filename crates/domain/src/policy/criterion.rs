@@ -156,7 +156,10 @@ impl Criterion {
         if tokens.is_empty() {
             return Err("is empty".into());
         }
-        let mut parser = Parser { tokens, position: 0 };
+        let mut parser = Parser {
+            tokens,
+            position: 0,
+        };
         let criterion = parser.any_of()?;
         match parser.peek() {
             None => Ok(criterion),
@@ -214,7 +217,13 @@ impl fmt::Display for Criterion {
                 threshold,
             } => {
                 let names: Vec<&str> = sum.iter().map(|p| p.name()).collect();
-                write!(f, "{} {} {}", names.join(" + "), comparison.symbol(), threshold)
+                write!(
+                    f,
+                    "{} {} {}",
+                    names.join(" + "),
+                    comparison.symbol(),
+                    threshold
+                )
             }
             Criterion::Datacenter => f.write_str("datacenter"),
             Criterion::Not(inner) => write!(f, "!({inner})"),
@@ -368,7 +377,9 @@ impl Parser {
             sum.push(self.parameter()?);
         }
         if sum.len() > 1 && sum.contains(&Parameter::PerformanceDensity) {
-            return Err("performance_density is a ratio and cannot be added to other parameters".into());
+            return Err(
+                "performance_density is a ratio and cannot be added to other parameters".into(),
+            );
         }
         let comparison = match self.next() {
             Some(Token::Op(">=")) => Comparison::Ge,
@@ -376,7 +387,11 @@ impl Parser {
             Some(Token::Op("<=")) => Comparison::Le,
             Some(Token::Op("<")) => Comparison::Lt,
             Some(Token::Op("==")) => Comparison::Eq,
-            Some(other) => return Err(format!("expected a comparison (>=, >, <=, <, ==), found '{other}'")),
+            Some(other) => {
+                return Err(format!(
+                    "expected a comparison (>=, >, <=, <, ==), found '{other}'"
+                ));
+            }
             None => return Err("expected a comparison at the end".into()),
         };
         let threshold = match self.next() {
@@ -451,8 +466,22 @@ mod tests {
 
     #[test]
     fn unknown_parameters_and_malformed_text_are_refused() {
-        assert!(Criterion::parse("clock_ghz >= 2").unwrap_err().contains("unknown parameter"));
-        for bad in ["", "tpp >=", "tpp 4800", "(tpp >= 1", "tpp >= 1 &&", "tpp >= 1.", "tpp >= 1 ||| tpp", "tpp >= x", "performance_density + tpp >= 3"] {
+        assert!(
+            Criterion::parse("clock_ghz >= 2")
+                .unwrap_err()
+                .contains("unknown parameter")
+        );
+        for bad in [
+            "",
+            "tpp >=",
+            "tpp 4800",
+            "(tpp >= 1",
+            "tpp >= 1 &&",
+            "tpp >= 1.",
+            "tpp >= 1 ||| tpp",
+            "tpp >= x",
+            "performance_density + tpp >= 3",
+        ] {
             assert!(Criterion::parse(bad).is_err(), "{bad}");
         }
     }
@@ -467,7 +496,11 @@ mod tests {
 
     #[test]
     fn explanations_name_the_branch_that_held() {
-        let c = Criterion::parse("memory_bandwidth_gbps >= 1400 || io_bandwidth_gbps >= 1100").unwrap();
-        assert_eq!(c.explain(&item(1, 1, 4000, 900, true)), "memory_bandwidth_gbps >= 1400");
+        let c =
+            Criterion::parse("memory_bandwidth_gbps >= 1400 || io_bandwidth_gbps >= 1100").unwrap();
+        assert_eq!(
+            c.explain(&item(1, 1, 4000, 900, true)),
+            "memory_bandwidth_gbps >= 1400"
+        );
     }
 }

@@ -1,0 +1,279 @@
+//! The licence determination: which rules fire for an item, destination, end user and date.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::criterion::Item;
+use super::groups::CountryGroups;
+use super::rules::{PublishedRuleSet, ReviewPolicy, in_force};
+use crate::codes::CountryCode;
+
+/// A rule-set version consulted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSetRef {
+    pub id: Uuid,
+    pub key: String,
+    pub version: i64,
+}
+
+/// A rule that caught the item, with its citation and the part of its criterion that held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FiredRule {
+    pub rule_set: RuleSetRef,
+    pub rule_id: String,
+    pub citation: String,
+    pub licence_required: bool,
+    pub review_policy: Option<ReviewPolicy>,
+    pub matched: String,
+}
+
+/// The outcome and its explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Determination {
+    pub at: DateTime<Utc>,
+    pub licence_required: bool,
+    /// The strictest review policy among the rules that require a licence.
+    pub review_policy: Option<ReviewPolicy>,
+    pub consulted: Vec<RuleSetRef>,
+    pub fired: Vec<FiredRule>,
+}
+
+/// What is being exported, where, to whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Export<'a> {
+    pub item: Item,
+    pub classification: &'a str,
+    pub destination: &'a CountryCode,
+    pub end_user_headquarters: Option<&'a CountryCode>,
+}
+
+/// Determines, under the rule-set versions in force at `at`, whether `export` needs a licence,
+/// and names every rule that fired.
+pub fn determine(
+    export: &Export<'_>,
+    at: DateTime<Utc>,
+    published: &[PublishedRuleSet],
+    groups: &CountryGroups,
+) -> Determination {
+    let mut determination = Determination {
+        at,
+        licence_required: false,
+        review_policy: None,
+        consulted: Vec::new(),
+        fired: Vec::new(),
+    };
+    for version in in_force(published, at) {
+        let rule_set = RuleSetRef {
+            id: version.id,
+            key: version.key().to_owned(),
+            version: version.version,
+        };
+        for rule in &version.rule_set.rules {
+            if rule.applies(
+                &export.item,
+                export.classification,
+                export.destination,
+                export.end_user_headquarters,
+                groups,
+            ) {
+                let d = &rule.definition;
+                if d.licence_required {
+                    determination.licence_required = true;
+                    determination.review_policy =
+                        ReviewPolicy::strictest(determination.review_policy, d.review_policy);
+                }
+                determination.fired.push(FiredRule {
+                    rule_set: rule_set.clone(),
+                    rule_id: d.id.clone(),
+                    citation: d.citation.clone(),
+                    licence_required: d.licence_required,
+                    review_policy: d.review_policy,
+                    matched: rule.criterion.explain(&export.item),
+                });
+            }
+        }
+        determination.consulted.push(rule_set);
+    }
+    determination
+}
+
+/// How a determination changes between two rule states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Impact {
+    NowRequiresLicence,
+    NoLongerRequiresLicence,
+    ReviewPolicyChanged,
+}
+
+impl Impact {
+    pub fn between(before: &Determination, after: &Determination) -> Option<Impact> {
+        match (before.licence_required, after.licence_required) {
+            (false, true) => Some(Impact::NowRequiresLicence),
+            (true, false) => Some(Impact::NoLongerRequiresLicence),
+            (true, true) if before.review_policy != after.review_policy => {
+                Some(Impact::ReviewPolicyChanged)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Impact::NowRequiresLicence => "now requires a licence",
+            Impact::NoLongerRequiresLicence => "no longer requires a licence",
+            Impact::ReviewPolicyChanged => "review policy changes",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::policy::catalogue;
+    use crate::policy::rules::{PublishedRuleSet, RuleSetDefinition, next_version};
+    use crate::product::TechnicalParameters;
+
+    fn published() -> (Vec<PublishedRuleSet>, CountryGroups) {
+        let groups = catalogue::country_groups().unwrap();
+        let sets = catalogue::rule_sets(&groups)
+            .unwrap()
+            .into_iter()
+            .map(|rule_set| PublishedRuleSet {
+                id: Uuid::now_v7(),
+                version: rule_set.definition.version.unwrap(),
+                publish_time: Utc::now(),
+                published_by: "test".into(),
+                rule_set,
+            })
+            .collect();
+        (sets, groups)
+    }
+
+    fn part(tpp: i64, die: i64, memory: i64, io: i64, datacenter: bool) -> Item {
+        Item {
+            parameters: TechnicalParameters {
+                total_processing_performance: tpp,
+                die_area_mm2: die,
+                memory_bandwidth_gbps: memory,
+                io_bandwidth_gbps: io,
+            },
+            datacenter,
+        }
+    }
+
+    fn on(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+    }
+
+    fn check(item: Item, country: &str, at: DateTime<Utc>) -> Determination {
+        let (sets, groups) = published();
+        let destination = CountryCode::parse("c", country).unwrap();
+        let export = Export {
+            item,
+            classification: "3A090.a",
+            destination: &destination,
+            end_user_headquarters: None,
+        };
+        determine(&export, at, &sets, &groups)
+    }
+
+    fn h800() -> Item {
+        part(15_800, 814, 3_350, 400, true)
+    }
+
+    fn h20() -> Item {
+        part(2_368, 814, 4_000, 900, true)
+    }
+
+    #[test]
+    fn an_h800_to_china_in_2024_needs_a_licence_with_presumption_of_denial() {
+        let d = check(h800(), "CN", on(2024, 1, 15));
+        assert!(d.licence_required);
+        assert_eq!(d.review_policy, Some(ReviewPolicy::PresumptionOfDenial));
+        assert_eq!(d.fired.len(), 1);
+        assert_eq!(d.fired[0].rule_id, "3A090.a-d5-macau");
+        assert!(d.fired[0].citation.contains("3A090.a"));
+        assert_eq!(d.consulted[0].version, 1);
+        assert!(!check(h800(), "DE", on(2024, 1, 15)).licence_required);
+    }
+
+    #[test]
+    fn the_h20_follows_the_2025_rule_changes() {
+        assert!(!check(h20(), "CN", on(2025, 3, 1)).licence_required);
+        let april = check(h20(), "CN", on(2025, 5, 1));
+        assert!(april.licence_required);
+        assert_eq!(april.consulted[0].version, 2);
+        assert!(
+            april.fired[0]
+                .matched
+                .starts_with("memory_bandwidth_gbps >= 1400")
+        );
+        let august = check(h20(), "CN", on(2025, 8, 1));
+        assert!(august.licence_required);
+        assert_eq!(august.review_policy, Some(ReviewPolicy::CaseByCase));
+        assert_eq!(august.consulted[0].version, 3);
+        assert!(check(h20(), "HK", on(2025, 5, 1)).licence_required);
+        assert!(check(h20(), "MO", on(2025, 5, 1)).licence_required);
+        assert!(!check(h20(), "DE", on(2025, 5, 1)).licence_required);
+    }
+
+    #[test]
+    fn the_combined_bandwidth_test_catches_what_the_single_tests_miss() {
+        let combined = check(part(1_000, 600, 1_000, 800, true), "CN", on(2025, 5, 1));
+        assert!(combined.licence_required);
+        assert_eq!(combined.fired.len(), 1);
+        assert_eq!(
+            combined.fired[0].matched,
+            "memory_bandwidth_gbps + io_bandwidth_gbps >= 1700"
+        );
+        assert!(!check(part(1_000, 600, 1_000, 600, true), "CN", on(2025, 5, 1)).licence_required);
+    }
+
+    #[test]
+    fn a_consumer_part_below_the_tpp_line_is_not_caught_note_2() {
+        assert!(!check(part(4_000, 600, 900, 64, false), "CN", on(2024, 1, 15)).licence_required);
+        // The same part designed for datacenters is 3A090.a by density.
+        assert!(check(part(4_000, 600, 900, 64, true), "CN", on(2024, 1, 15)).licence_required);
+    }
+
+    #[test]
+    fn end_users_headquartered_in_china_are_caught_wherever_they_are() {
+        let (sets, groups) = published();
+        let destination = CountryCode::parse("c", "MY").unwrap();
+        let headquarters = CountryCode::parse("c", "CN").unwrap();
+        let export = Export {
+            item: h20(),
+            classification: "3A090.a",
+            destination: &destination,
+            end_user_headquarters: Some(&headquarters),
+        };
+        assert!(determine(&export, on(2025, 5, 1), &sets, &groups).licence_required);
+    }
+
+    #[test]
+    fn a_version_may_not_start_inside_a_published_one() {
+        let (sets, _) = published();
+        let mut draft: RuleSetDefinition = sets[2].rule_set.definition.clone();
+        draft.version = None;
+        draft.effective_time = on(2025, 6, 1);
+        let err = next_version(&sets, &draft).unwrap_err();
+        assert_eq!(err.into_vec()[0].field, "effective_time");
+        draft.effective_time = on(2026, 1, 1);
+        assert_eq!(next_version(&sets, &draft).unwrap(), 4);
+    }
+
+    #[test]
+    fn the_strictest_review_policy_governs() {
+        assert_eq!(
+            ReviewPolicy::strictest(
+                Some(ReviewPolicy::CaseByCase),
+                Some(ReviewPolicy::PresumptionOfDenial)
+            ),
+            Some(ReviewPolicy::PresumptionOfDenial)
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Control rules as versioned data: criteria over technical parameters, destinations by
+//! country and country group, rule-set versions with effective windows, and the licence
+//! determination that explains itself.
+
+pub mod catalogue;
+pub mod criterion;
+pub mod determine;
+pub mod groups;
+pub mod rules;
+
+pub use criterion::{Criterion, Item};
+pub use determine::{Determination, FiredRule, RuleSetRef, determine};
+pub use groups::CountryGroups;
+pub use rules::{
+    CompiledRuleSet, DestinationsDefinition, ReviewPolicy, RuleDefinition, RuleSetDefinition,
+};
