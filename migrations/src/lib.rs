@@ -10,6 +10,7 @@ mod m20261128_000004_create_history_entries;
 mod m20261128_000005_create_outbox_events;
 mod m20261128_000006_create_idempotency_records;
 mod m20261128_000007_create_reference_counters;
+mod m20261128_000008_create_rule_sets;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_create_outbox_events::Migration),
             Box::new(m20261128_000006_create_idempotency_records::Migration),
             Box::new(m20261128_000007_create_reference_counters::Migration),
+            Box::new(m20261128_000008_create_rule_sets::Migration),
         ]
     }
 }

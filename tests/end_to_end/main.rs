@@ -8,5 +8,6 @@ mod durability;
 mod fixtures;
 mod idempotency;
 mod pagination;
+mod policy;
 mod products;
 mod serving;

@@ -10,7 +10,8 @@ use clearance_grpc::{Clock, SystemClock};
 use clearance_proto::v1::application_service_client::ApplicationServiceClient;
 use clearance_proto::v1::policy_service_client::PolicyServiceClient;
 use clearance_proto::v1::review_service_client::ReviewServiceClient;
-use clearance_server::{Config, Running, build_verifier, start};
+pub use clearance_server::Config;
+use clearance_server::{Running, build_verifier, prepare, start};
 use clearance_store::Store;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -122,8 +123,17 @@ impl TestApp {
 impl TestApp {
     /// Spawns both services on a new database of `backend`; `None` when skipped.
     pub async fn spawn(backend: Backend) -> Option<(TestDb, TestApp)> {
+        Self::spawn_configured(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the configuration adjusted first (e.g. no built-in
+    /// catalogue).
+    pub async fn spawn_configured(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<(TestDb, TestApp)> {
         let db = TestDb::create(backend).await?;
-        let app = TestApp::spawn_on(&db, None).await;
+        let app = TestApp::spawn_with(&db.url, None, adjust).await;
         Some((db, app))
     }
 
@@ -140,6 +150,14 @@ impl TestApp {
         database_url: &str,
         key_dir: Option<std::path::PathBuf>,
     ) -> TestApp {
+        Self::spawn_with(database_url, key_dir, |_| {}).await
+    }
+
+    async fn spawn_with(
+        database_url: &str,
+        key_dir: Option<std::path::PathBuf>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let own_dir = tempfile::tempdir().expect("key directory");
         let mut config = Config {
             database_url: database_url.to_owned(),
@@ -149,13 +167,16 @@ impl TestApp {
             ..Config::default()
         };
         config.auth.dev_key_dir = key_dir.unwrap_or_else(|| own_dir.path().to_path_buf());
+        adjust(&mut config);
         let verifier = build_verifier(&config).expect("verifier");
         let dev_key = DevKey::load(&config.auth.dev_key_dir).expect("development key");
         let store = Store::connect(&config.database_url, 8)
             .await
             .expect("database");
-        store.migrate().await.expect("migrations");
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        prepare(&config, &store, clock.now())
+            .await
+            .expect("migrations and catalogue");
         let running = start(&config, store.clone(), verifier, clock)
             .await
             .expect("services start");
@@ -261,15 +282,22 @@ impl Interceptor for Bearer {
     }
 }
 
-/// Runs each scenario once on SQLite and once on PostgreSQL.
+/// Runs each scenario once on SQLite and once on PostgreSQL; `without_catalogue;` first
+/// starts from an empty rule book instead of the built-in catalogue.
 #[macro_export]
 macro_rules! on_both_databases {
+    (without_catalogue; $($scenario:ident),* $(,)?) => {
+        $crate::on_both_databases!(@with |c: &mut $crate::Config| c.builtin_catalogue = false; $($scenario),*);
+    };
     ($($scenario:ident),* $(,)?) => {
+        $crate::on_both_databases!(@with |_: &mut $crate::Config| {}; $($scenario),*);
+    };
+    (@with $adjust:expr; $($scenario:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    if let Some((db, app)) = $crate::TestApp::spawn($crate::Backend::Sqlite).await {
+                    if let Some((db, app)) = $crate::TestApp::spawn_configured($crate::Backend::Sqlite, $adjust).await {
                         super::$scenario(&db, app).await;
                         db.drop_database().await;
                     }
@@ -280,7 +308,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    if let Some((db, app)) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                    if let Some((db, app)) = $crate::TestApp::spawn_configured($crate::Backend::Postgres, $adjust).await {
                         super::$scenario(&db, app).await;
                         db.drop_database().await;
                     }

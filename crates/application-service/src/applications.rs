@@ -4,17 +4,20 @@ use std::sync::Arc;
 
 use clearance_domain::access::{Principal, Role};
 use clearance_domain::application::{ApplicationContent, ApplicationFilter};
+use clearance_domain::codes::CountryCode;
 use clearance_domain::etag::parse_etag;
 use clearance_domain::ids::Collection;
 use clearance_domain::paging::PageRequest;
+use clearance_domain::policy::determine::Export;
 use clearance_domain::product::{ProductFilter, ProductSpec};
 use clearance_domain::validation::check_update_mask;
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
     application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
 };
+use clearance_grpc::convert_policy::{determination_to_pb, from_timestamp};
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, mutation, principal, request_sha256, respond, validate_request_id,
+    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_request_id,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_server::ApplicationService;
@@ -29,12 +32,17 @@ const WRITERS: [Role; 1] = [Role::Applicant];
 #[derive(Clone)]
 pub struct ApplicationApi {
     store: Store,
+    rules: RuleBook,
     clock: Arc<dyn Clock>,
 }
 
 impl ApplicationApi {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        ApplicationApi { store, clock }
+    pub fn new(store: Store, rules: RuleBook, clock: Arc<dyn Clock>) -> Self {
+        ApplicationApi {
+            store,
+            rules,
+            clock,
+        }
     }
 }
 
@@ -73,7 +81,7 @@ impl ApplicationApi {
         };
         let m = mutation(
             &p,
-            org,
+            Some(org),
             request_id,
             concat!("/clearance.v1.ApplicationService/", "CreateProduct"),
             request_sha256(&req),
@@ -172,7 +180,7 @@ impl ApplicationApi {
         };
         let m = mutation(
             &p,
-            org,
+            Some(org),
             request_id,
             concat!("/clearance.v1.ApplicationService/", "UpdateProduct"),
             hash,
@@ -212,7 +220,7 @@ impl ApplicationApi {
         };
         let m = mutation(
             &p,
-            org,
+            Some(org),
             request_id,
             concat!("/clearance.v1.ApplicationService/", "CreateApplication"),
             request_sha256(&req),
@@ -317,7 +325,7 @@ impl ApplicationApi {
         };
         let m = mutation(
             &p,
-            org,
+            Some(org),
             request_id,
             concat!("/clearance.v1.ApplicationService/", "UpdateApplication"),
             hash,
@@ -331,6 +339,54 @@ impl ApplicationApi {
             .await
             .map_err(|e| ApiError::from_store(&name, prefix_store_violations(e, "application")))?;
         respond(outcome, application_to_pb)
+    }
+}
+
+impl ApplicationApi {
+    async fn determine_requirement(
+        &self,
+        p: Principal,
+        req: pb::DetermineRequirementRequest,
+    ) -> ApiResult<pb::Determination> {
+        p.require_any(&READERS, "DetermineRequirement")?;
+        let org = p.exporter_organisation()?;
+        let mut v = Violations::new();
+        let id = v.check("", Collection::Products.parse_name("product", &req.product));
+        let destination = v.check(
+            "",
+            CountryCode::parse("destination_country_code", &req.destination_country_code),
+        );
+        let headquarters = v
+            .check(
+                "",
+                CountryCode::parse_optional(
+                    "end_user_headquarters_country_code",
+                    &req.end_user_headquarters_country_code,
+                ),
+            )
+            .flatten();
+        let at = match &req.export_time {
+            Some(t) => v.check("", from_timestamp("export_time", t)),
+            None => Some(self.clock.now()),
+        };
+        let (Some(id), Some(destination), Some(at), true) = (id, destination, at, v.is_empty())
+        else {
+            return Err(v.into());
+        };
+        let product = self
+            .store
+            .get_product(org, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.product, e))?;
+        let export = Export {
+            item: product.controlled_item(),
+            classification: &product.spec.classification,
+            destination: &destination,
+            end_user_headquarters: headquarters.as_ref(),
+        };
+        Ok(determination_to_pb(
+            &self.rules.determine(&export, at).await?,
+        ))
     }
 }
 
@@ -350,74 +406,62 @@ fn prefix_store_violations(
     }
 }
 
-/// Runs a handler with the caller's principal and maps its error to a status.
-macro_rules! handle {
-    ($self:ident, $request:ident, $method:ident) => {{
-        let p = principal(&$request)?;
-        $self
-            .$method(p, $request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
-    }};
-}
-
 #[tonic::async_trait]
 impl ApplicationService for ApplicationApi {
     async fn create_product(
         &self,
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        handle!(self, request, create_product)
+        clearance_grpc::handle!(self, request, create_product)
     }
 
     async fn get_product(
         &self,
         request: Request<pb::GetProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        handle!(self, request, get_product)
+        clearance_grpc::handle!(self, request, get_product)
     }
 
     async fn list_products(
         &self,
         request: Request<pb::ListProductsRequest>,
     ) -> Result<Response<pb::ListProductsResponse>, Status> {
-        handle!(self, request, list_products)
+        clearance_grpc::handle!(self, request, list_products)
     }
 
     async fn update_product(
         &self,
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        handle!(self, request, update_product)
+        clearance_grpc::handle!(self, request, update_product)
     }
 
     async fn create_application(
         &self,
         request: Request<pb::CreateApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        handle!(self, request, create_application)
+        clearance_grpc::handle!(self, request, create_application)
     }
 
     async fn get_application(
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        handle!(self, request, get_application)
+        clearance_grpc::handle!(self, request, get_application)
     }
 
     async fn list_applications(
         &self,
         request: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        handle!(self, request, list_applications)
+        clearance_grpc::handle!(self, request, list_applications)
     }
 
     async fn update_application(
         &self,
         request: Request<pb::UpdateApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        handle!(self, request, update_application)
+        clearance_grpc::handle!(self, request, update_application)
     }
 
     async fn submit_application(
@@ -457,8 +501,8 @@ impl ApplicationService for ApplicationApi {
 
     async fn determine_requirement(
         &self,
-        _: Request<pb::DetermineRequirementRequest>,
+        request: Request<pb::DetermineRequirementRequest>,
     ) -> Result<Response<pb::Determination>, Status> {
-        Err(ApiError::Unimplemented("DetermineRequirement").into())
+        clearance_grpc::handle!(self, request, determine_requirement)
     }
 }

@@ -237,14 +237,15 @@ impl ApplicationContent {
     /// Validates every field; violations are named relative to the application.
     pub fn parse(input: ApplicationInput) -> Result<Self, Violations> {
         let mut v = Violations::new();
-        let destination = if input.destination_country_code.trim().is_empty() {
-            None
-        } else {
-            v.check(
+        let destination = v
+            .check(
                 "",
-                CountryCode::parse("destination_country_code", &input.destination_country_code),
+                CountryCode::parse_optional(
+                    "destination_country_code",
+                    &input.destination_country_code,
+                ),
             )
-        };
+            .flatten();
         let end_use_statement = optional_text(
             &mut v,
             "end_use_statement",
@@ -429,14 +430,12 @@ fn parse_party(p: PartyInput) -> Result<Party, Violations> {
     );
     let address = optional_text(&mut v, "address", &p.address, MAX_ADDRESS_CHARS);
     let country = v.check("", CountryCode::parse("country_code", &p.country_code));
-    let headquarters_country = if p.headquarters_country_code.trim().is_empty() {
-        None
-    } else {
-        v.check(
+    let headquarters_country = v
+        .check(
             "",
-            CountryCode::parse("headquarters_country_code", &p.headquarters_country_code),
+            CountryCode::parse_optional("headquarters_country_code", &p.headquarters_country_code),
         )
-    };
+        .flatten();
     match (p.role, country) {
         (Some(role), Some(country)) if v.is_empty() => Ok(Party {
             role,

@@ -47,6 +47,15 @@ impl CountryCode {
         }
     }
 
+    /// Like [`CountryCode::parse`], but an empty value is simply absent.
+    pub fn parse_optional(field: &str, raw: &str) -> Result<Option<Self>, Violations> {
+        if raw.trim().is_empty() {
+            Ok(None)
+        } else {
+            Self::parse(field, raw).map(Some)
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -39,6 +39,7 @@ pub mod reason {
     pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
     pub const INVALID_TRANSITION: &str = "INVALID_TRANSITION";
     pub const STALE_ETAG: &str = "STALE_ETAG";
+    pub const CONCURRENT_CHANGE: &str = "CONCURRENT_CHANGE";
     pub const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";

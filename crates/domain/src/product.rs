@@ -193,6 +193,45 @@ impl ProductSpec {
     }
 }
 
+/// What the control rules need of a product: classification, datacenter flag and parameters,
+/// validated (names and part numbers are not needed to determine a licence requirement).
+pub fn parse_controlled_item(
+    input: &ProductInput,
+) -> Result<(String, crate::policy::Item), Violations> {
+    let mut v = Violations::new();
+    let classification = v.check(
+        "",
+        parse_classification("classification", &input.classification),
+    );
+    let parameters = match &input.parameters {
+        None => {
+            v.add("parameters", "is required");
+            None
+        }
+        Some(p) => v.check("parameters", parse_parameters(p.clone())),
+    };
+    match (classification, parameters) {
+        (Some(classification), Some(parameters)) if v.is_empty() => Ok((
+            classification,
+            crate::policy::Item {
+                parameters,
+                datacenter: input.datacenter,
+            },
+        )),
+        _ => Err(v),
+    }
+}
+
+impl Product {
+    /// The product as the control rules see it.
+    pub fn controlled_item(&self) -> crate::policy::Item {
+        crate::policy::Item {
+            parameters: self.spec.parameters,
+            datacenter: self.spec.datacenter,
+        }
+    }
+}
+
 fn parse_parameters(p: ParametersInput) -> Result<TechnicalParameters, Violations> {
     let mut v = Violations::new();
     let mut get = |field: &str, value: Option<i64>, min: i64| match value {

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// ABORTED: the etag is stale.
     #[error("{0}")]
     StaleEtag(String),
+    /// ABORTED: a concurrent change won; retrying may succeed.
+    #[error("{0}")]
+    Conflict(String),
     /// UNAUTHENTICATED.
     #[error("{0}")]
     Unauthenticated(String),
@@ -94,6 +97,7 @@ impl ApiError {
                 "{resource} has changed since you read it; read it again and retry with its new etag"
             )),
             StoreError::RequestIdReused => ApiError::RequestIdReused,
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Domain(d) => d.into(),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
             other => ApiError::Internal(other.to_string()),
@@ -149,6 +153,9 @@ impl From<ApiError> for Status {
                 with_reason(Code::FailedPrecondition, message, reason)
             }
             ApiError::StaleEtag(message) => with_reason(Code::Aborted, message, reason::STALE_ETAG),
+            ApiError::Conflict(message) => {
+                with_reason(Code::Aborted, message, reason::CONCURRENT_CHANGE)
+            }
             ApiError::Unauthenticated(message) => {
                 with_reason(Code::Unauthenticated, message, reason::UNAUTHENTICATED)
             }

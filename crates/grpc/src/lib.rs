@@ -7,9 +7,11 @@ mod auth;
 mod clock;
 mod context;
 pub mod convert;
+pub mod convert_policy;
 mod error;
 mod events;
 mod respond;
+mod rule_book;
 
 pub use auth::Authenticator;
 pub use clock::{Clock, SystemClock};
@@ -17,3 +19,18 @@ pub use context::{principal, request_sha256, validate_request_id};
 pub use error::{ApiError, ApiResult};
 pub use events::EventApi;
 pub use respond::{mutation, respond};
+pub use rule_book::RuleBook;
+
+/// Runs a handler method `$self.$method(principal, message)` returning `ApiResult<T>` and
+/// answers with its response or its status.
+#[macro_export]
+macro_rules! handle {
+    ($self:ident, $request:ident, $method:ident) => {{
+        let p = $crate::principal(&$request)?;
+        $self
+            .$method(p, $request.into_inner())
+            .await
+            .map(tonic::Response::new)
+            .map_err(tonic::Status::from)
+    }};
+}

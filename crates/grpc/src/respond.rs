@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 /// The mutation context of a call: who, for which organisation, under which idempotency key.
 pub fn mutation(
     principal: &Principal,
-    organisation: OrganisationId,
+    organisation: Option<OrganisationId>,
     request_id: String,
     method: &'static str,
     request_sha256: String,

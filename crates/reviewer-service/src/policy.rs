@@ -1,48 +1,322 @@
 //! PolicyService: versioned control rules, impact analysis and determination.
 
-use clearance_grpc::ApiError;
+use std::sync::Arc;
+
+use clearance_domain::Violations;
+use clearance_domain::access::{Principal, Role};
+use clearance_domain::codes::CountryCode;
+use clearance_domain::filter::parse_filter;
+use clearance_domain::history::canonical_json;
+use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::paging::PageRequest;
+use clearance_domain::policy::determine::{Export, Impact, determine};
+use clearance_domain::policy::rules::{PublishedRuleSet, next_version};
+use clearance_domain::product::parse_controlled_item;
+use clearance_grpc::convert::product_input;
+use clearance_grpc::convert_policy::{
+    determination_to_pb, from_timestamp, impact_to_pb, rule_set_definition, rule_set_to_pb,
+};
+use clearance_grpc::{
+    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_request_id,
+};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::policy_service_server::PolicyService;
+use clearance_store::Store;
+use prost::Message;
 use tonic::{Request, Response, Status};
 
-/// PolicyService; each method is built by its issue and answers UNIMPLEMENTED until then.
-#[derive(Debug, Clone, Default)]
-pub struct PolicyApi;
+const REGULATORS: [Role; 4] = [
+    Role::Reviewer,
+    Role::SeniorReviewer,
+    Role::PolicyAdmin,
+    Role::Auditor,
+];
+const PUBLISHERS: [Role; 1] = [Role::PolicyAdmin];
+
+/// Serves PolicyService to the regulator's staff.
+#[derive(Clone)]
+pub struct PolicyApi {
+    store: Store,
+    rules: RuleBook,
+    clock: Arc<dyn Clock>,
+}
+
+impl PolicyApi {
+    pub fn new(store: Store, rules: RuleBook, clock: Arc<dyn Clock>) -> Self {
+        PolicyApi {
+            store,
+            rules,
+            clock,
+        }
+    }
+}
+
+impl PolicyApi {
+    async fn list_rule_sets(
+        &self,
+        p: Principal,
+        req: pb::ListRuleSetsRequest,
+    ) -> ApiResult<pb::ListRuleSetsResponse> {
+        p.require_any(&REGULATORS, "ListRuleSets")?;
+        let mut v = Violations::new();
+        let key = v
+            .check("", parse_filter(&req.filter, &["key"]))
+            .and_then(|conditions| conditions.into_iter().next().map(|c| c.value));
+        let page = v.check(
+            "",
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                &format!("ruleSets|{}", req.filter),
+            ),
+        );
+        let Some(page) = page.filter(|_| v.is_empty()) else {
+            return Err(v.into());
+        };
+        let rows = self
+            .store
+            .list_rule_sets(key.as_deref(), &page, self.rules.groups())
+            .await
+            .map_err(|e| ApiError::from_store("rule sets", e))?;
+        let (rows, next_page_token) = page.finish_page(rows, |r| r.id);
+        Ok(pb::ListRuleSetsResponse {
+            rule_sets: rows.iter().map(rule_set_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn get_rule_set(
+        &self,
+        p: Principal,
+        req: pb::GetRuleSetRequest,
+    ) -> ApiResult<pb::RuleSet> {
+        p.require_any(&REGULATORS, "GetRuleSet")?;
+        let id = Collection::RuleSets.parse_name("name", &req.name)?;
+        let rule_set = self
+            .store
+            .get_rule_set(id, self.rules.groups())
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(rule_set_to_pb(&rule_set))
+    }
+
+    async fn publish_rule_set(
+        &self,
+        p: Principal,
+        req: pb::PublishRuleSetRequest,
+    ) -> ApiResult<pb::RuleSet> {
+        p.require_any(&PUBLISHERS, "PublishRuleSet")?;
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let compiled = match req.rule_set {
+            None => {
+                v.add("rule_set", "is required");
+                None
+            }
+            Some(r) => v
+                .check("rule_set", rule_set_definition(r))
+                .and_then(|d| v.check("rule_set", d.compile(self.rules.groups()))),
+        };
+        let (Some(request_id), Some(compiled)) = (request_id, compiled) else {
+            return Err(v.into());
+        };
+        let m = mutation(
+            &p,
+            None,
+            request_id,
+            "/clearance.v1.PolicyService/PublishRuleSet",
+            hash,
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .publish_rule_set(&m, &compiled, self.rules.groups(), &|x| {
+                rule_set_to_pb(x).encode_to_vec()
+            })
+            .await
+            .map_err(|e| ApiError::from_store("rule set", prefix_overlap(e)))?;
+        respond(outcome, rule_set_to_pb)
+    }
+
+    async fn analyze_impact(
+        &self,
+        p: Principal,
+        req: pb::AnalyzeImpactRequest,
+    ) -> ApiResult<pb::AnalyzeImpactResponse> {
+        p.require_any(&REGULATORS, "AnalyzeImpact")?;
+        let now = self.clock.now();
+        let Some(draft) = req.rule_set else {
+            return Err(Violations::single("rule_set", "is required").into());
+        };
+        let definition = rule_set_definition(draft).map_err(|v| prefixed("rule_set", v))?;
+        let compiled = definition
+            .compile(self.rules.groups())
+            .map_err(|v| prefixed("rule_set", v))?;
+        let published = self.rules.published().await?;
+        let version = next_version(&published, &definition).map_err(|v| prefixed("rule_set", v))?;
+        let fingerprint = canonical_json(&serde_json::to_value(&definition).unwrap_or_default());
+        let page = PageRequest::parse(
+            req.page_size,
+            &req.page_token,
+            &format!("impact|{fingerprint}"),
+        )?;
+
+        let mut with_draft = published.clone();
+        with_draft.push(PublishedRuleSet {
+            id: uuid::Uuid::nil(),
+            version,
+            publish_time: now,
+            published_by: p.subject.clone(),
+            rule_set: compiled,
+        });
+        // Pending cases are decided from now on, or from the draft's start if that is later.
+        let at = definition.effective_time.max(now);
+        let groups = self.rules.groups();
+
+        let applications = self
+            .store
+            .pending_applications(page.after, page.fetch_limit())
+            .await
+            .map_err(|e| ApiError::from_store("applications", e))?;
+        let (applications, next_page_token) = page.finish_page(applications, |a| a.id);
+        let mut impacted = Vec::new();
+        let mut lines_examined = 0;
+        for application in &applications {
+            let Some(destination) = &application.destination else {
+                continue;
+            };
+            for line in &application.lines {
+                lines_examined += 1;
+                let export = Export {
+                    item: line.item,
+                    classification: &line.classification,
+                    destination,
+                    end_user_headquarters: application.end_user_headquarters.as_ref(),
+                };
+                let before = determine(&export, at, &published, groups);
+                let after = determine(&export, at, &with_draft, groups);
+                if let Some(impact) = Impact::between(&before, &after) {
+                    impacted.push(pb::ImpactedResource {
+                        resource: Collection::Applications.name_of(application.id),
+                        line: format!("lines[{}]", line.index),
+                        product: Collection::Products.name_of(line.product_id),
+                        owner: OrganisationId::resource_name(&application.organisation),
+                        kind: impact_to_pb(impact),
+                        summary: impact.describe().to_owned(),
+                        before: Some(determination_to_pb(&before)),
+                        after: Some(determination_to_pb(&after)),
+                    });
+                }
+            }
+        }
+        Ok(pb::AnalyzeImpactResponse {
+            impacted,
+            next_page_token,
+            lines_examined,
+        })
+    }
+
+    async fn determine(
+        &self,
+        p: Principal,
+        req: pb::DetermineRequest,
+    ) -> ApiResult<pb::Determination> {
+        p.require_any(&REGULATORS, "Determine")?;
+        let mut v = Violations::new();
+        let item = match req.product {
+            None => {
+                v.add("product", "is required");
+                None
+            }
+            Some(product) => v.check("product", parse_controlled_item(&product_input(product))),
+        };
+        let destination = v.check(
+            "",
+            CountryCode::parse("destination_country_code", &req.destination_country_code),
+        );
+        let headquarters = v
+            .check(
+                "",
+                CountryCode::parse_optional(
+                    "end_user_headquarters_country_code",
+                    &req.end_user_headquarters_country_code,
+                ),
+            )
+            .flatten();
+        let at = match &req.export_time {
+            Some(t) => v.check("", from_timestamp("export_time", t)),
+            None => Some(self.clock.now()),
+        };
+        let (Some((classification, item)), Some(destination), Some(at), true) =
+            (item, destination, at, v.is_empty())
+        else {
+            return Err(v.into());
+        };
+        let export = Export {
+            item,
+            classification: &classification,
+            destination: &destination,
+            end_user_headquarters: headquarters.as_ref(),
+        };
+        Ok(determination_to_pb(
+            &self.rules.determine(&export, at).await?,
+        ))
+    }
+}
+
+fn prefixed(prefix: &str, inner: Violations) -> ApiError {
+    let mut v = Violations::new();
+    v.absorb(prefix, inner);
+    ApiError::Invalid(v)
+}
+
+/// The store reports an overlapping window relative to the rule set.
+fn prefix_overlap(e: clearance_store::StoreError) -> clearance_store::StoreError {
+    match e {
+        clearance_store::StoreError::Domain(clearance_domain::DomainError::Invalid(inner)) => {
+            let mut v = Violations::new();
+            v.absorb("rule_set", inner);
+            clearance_store::StoreError::Domain(clearance_domain::DomainError::Invalid(v))
+        }
+        other => other,
+    }
+}
 
 #[tonic::async_trait]
 impl PolicyService for PolicyApi {
     async fn list_rule_sets(
         &self,
-        _: Request<pb::ListRuleSetsRequest>,
+        request: Request<pb::ListRuleSetsRequest>,
     ) -> Result<Response<pb::ListRuleSetsResponse>, Status> {
-        Err(ApiError::Unimplemented("ListRuleSets").into())
+        clearance_grpc::handle!(self, request, list_rule_sets)
     }
 
     async fn get_rule_set(
         &self,
-        _: Request<pb::GetRuleSetRequest>,
+        request: Request<pb::GetRuleSetRequest>,
     ) -> Result<Response<pb::RuleSet>, Status> {
-        Err(ApiError::Unimplemented("GetRuleSet").into())
+        clearance_grpc::handle!(self, request, get_rule_set)
     }
 
     async fn publish_rule_set(
         &self,
-        _: Request<pb::PublishRuleSetRequest>,
+        request: Request<pb::PublishRuleSetRequest>,
     ) -> Result<Response<pb::RuleSet>, Status> {
-        Err(ApiError::Unimplemented("PublishRuleSet").into())
+        clearance_grpc::handle!(self, request, publish_rule_set)
     }
 
     async fn analyze_impact(
         &self,
-        _: Request<pb::AnalyzeImpactRequest>,
+        request: Request<pb::AnalyzeImpactRequest>,
     ) -> Result<Response<pb::AnalyzeImpactResponse>, Status> {
-        Err(ApiError::Unimplemented("AnalyzeImpact").into())
+        clearance_grpc::handle!(self, request, analyze_impact)
     }
 
     async fn determine(
         &self,
-        _: Request<pb::DetermineRequest>,
+        request: Request<pb::DetermineRequest>,
     ) -> Result<Response<pb::Determination>, Status> {
-        Err(ApiError::Unimplemented("Determine").into())
+        clearance_grpc::handle!(self, request, determine)
     }
 }

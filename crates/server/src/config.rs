@@ -60,6 +60,8 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// Install the built-in (illustrative) rule-set versions from `policies/` on start.
+    pub builtin_catalogue: bool,
     pub auth: AuthConfig,
 }
 
@@ -73,6 +75,7 @@ impl Default for Config {
             services: ServiceSelection::Both,
             shutdown_grace_seconds: 1,
             log_format: "text".into(),
+            builtin_catalogue: true,
             auth: AuthConfig {
                 mode: AuthMode::Development,
                 issuer: "clearance-dev".into(),

@@ -6,4 +6,4 @@ pub mod serve;
 pub mod telemetry;
 
 pub use config::{AuthMode, Config, ServiceSelection};
-pub use serve::{Running, build_verifier, start};
+pub use serve::{Running, build_verifier, prepare, start};

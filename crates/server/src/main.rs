@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use clearance_auth::{DevKey, Role, TokenRequest};
 use clearance_grpc::{Clock, SystemClock};
-use clearance_server::{AuthMode, Config, ServiceSelection, build_verifier, start, telemetry};
+use clearance_server::{
+    AuthMode, Config, ServiceSelection, build_verifier, prepare, start, telemetry,
+};
 use clearance_store::Store;
 
 #[derive(Parser)]
@@ -83,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let store = Store::connect(&config.database_url, 1).await?;
-            store.migrate().await?;
+            prepare(&config, &store, SystemClock.now()).await?;
             eprintln!("migrations applied to {}", store.backend_name());
             Ok(())
         }
@@ -101,9 +103,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, config.database_max_connections)
         .await
         .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
-    store.migrate().await.context("migrating the database")?;
-    tracing::info!(database = store.backend_name(), "database ready");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    prepare(&config, &store, clock.now()).await?;
+    tracing::info!(database = store.backend_name(), "database ready");
     let running = start(&config, store, verifier, clock).await?;
     if let Some(addr) = running.application_addr {
         eprintln!(

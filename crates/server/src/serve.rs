@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clearance_application_service::{ApplicationApi, ShipmentApi};
 use clearance_auth::{Audience, DevKey, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey};
-use clearance_grpc::{Authenticator, Clock, EventApi};
+use clearance_domain::policy::catalogue;
+use clearance_grpc::{Authenticator, Clock, EventApi, RuleBook};
 use clearance_proto::v1::application_service_server::ApplicationServiceServer;
 use clearance_proto::v1::event_service_server::EventServiceServer;
 use clearance_proto::v1::policy_service_server::PolicyServiceServer;
@@ -225,6 +226,28 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpIncoming, SocketAddr)> {
     Ok((TcpIncoming::from(listener), local))
 }
 
+/// Makes the database ready: applies migrations and, unless disabled, installs the built-in
+/// rule-set versions that are not there yet.
+pub async fn prepare(
+    config: &Config,
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    store.migrate().await.context("migrating the database")?;
+    if config.builtin_catalogue {
+        let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
+        let rule_sets = catalogue::rule_sets(&groups).map_err(anyhow::Error::msg)?;
+        let installed = store.install_rule_sets(&rule_sets, now).await?;
+        if installed > 0 {
+            tracing::info!(
+                installed,
+                "installed built-in rule-set versions (illustrative data, see policies/)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Starts the selected services on `store` (already migrated) and returns once they listen
 /// and health reports SERVING.
 pub async fn start(
@@ -234,6 +257,8 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     store.ping().await.context("the database does not answer")?;
+    let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
+    let rules = RuleBook::new(store.clone(), Arc::new(groups));
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
     let mut health = Vec::new();
@@ -255,7 +280,7 @@ pub async fn start(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(ApplicationServiceServer::with_interceptor(
-                ApplicationApi::new(store.clone(), clock.clone()),
+                ApplicationApi::new(store.clone(), rules.clone(), clock.clone()),
                 auth.clone(),
             ))
             .add_service(ShipmentServiceServer::with_interceptor(
@@ -287,7 +312,7 @@ pub async fn start(
                 auth.clone(),
             ))
             .add_service(PolicyServiceServer::with_interceptor(
-                PolicyApi,
+                PolicyApi::new(store.clone(), rules.clone(), clock.clone()),
                 auth.clone(),
             ))
             .add_service(EventServiceServer::with_interceptor(EventApi, auth));

@@ -308,14 +308,15 @@ impl Store {
             let m = m.clone();
             let content = content.clone();
             Box::pin(async move {
-                ensure_organisation(txn, &m.organisation, m.now).await?;
-                check_products_known(txn, &m.organisation, &content).await?;
+                let org = m.exporter()?.clone();
+                ensure_organisation(txn, &org, m.now).await?;
+                check_products_known(txn, &org, &content).await?;
                 let year = m.now.year();
                 let sequence = next_in_sequence(txn, &format!("application:{year}")).await?;
                 let a = Application {
                     id: Uuid::now_v7(),
                     reference: application_reference(year, sequence),
-                    organisation: m.organisation.clone(),
+                    organisation: org.clone(),
                     content,
                     state: ApplicationState::Draft,
                     version: 1,
@@ -416,14 +417,15 @@ impl Store {
             let m = m.clone();
             let update = update.clone();
             Box::pin(async move {
-                let current = find_application(txn, &m.organisation, id).await?;
+                let org = m.exporter()?.clone();
+                let current = find_application(txn, &org, id).await?;
                 if current.version != expected_version {
                     return Err(StoreError::StaleEtag {
                         current: current.version,
                     });
                 }
                 let content = update(&current)?;
-                check_products_known(txn, &m.organisation, &content).await?;
+                check_products_known(txn, &org, &content).await?;
                 let result = application::Entity::update_many()
                     .col_expr(
                         application::Column::DestinationCountryCode,
@@ -468,5 +470,129 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+/// A pending application as impact analysis sees it: where it goes, to whom, and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingApplication {
+    pub id: Uuid,
+    pub organisation: OrganisationId,
+    pub destination: Option<CountryCode>,
+    pub end_user_headquarters: Option<CountryCode>,
+    pub lines: Vec<PendingLine>,
+}
+
+/// One line of a pending application with its product's controlled characteristics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingLine {
+    pub index: usize,
+    pub product_id: Uuid,
+    pub classification: String,
+    pub item: clearance_domain::policy::Item,
+}
+
+/// States in which an application's determination can still matter to a decision.
+const PENDING_STATES: [ApplicationState; 5] = [
+    ApplicationState::Draft,
+    ApplicationState::Submitted,
+    ApplicationState::UnderReview,
+    ApplicationState::AwaitingApplicant,
+    ApplicationState::PendingCountersign,
+];
+
+impl Store {
+    /// Up to `limit` pending applications of every organisation after `after`, in id order,
+    /// with their lines and products: four queries per page, none per row.
+    pub async fn pending_applications(
+        &self,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<PendingApplication>, StoreError> {
+        let mut query = application::Entity::find()
+            .filter(application::Column::State.is_in(PENDING_STATES.iter().map(|s| s.as_str())));
+        if let Some(after) = after {
+            query = query.filter(application::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(application::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lines = application_line::Entity::find()
+            .filter(application_line::Column::ApplicationId.is_in(ids.iter().copied()))
+            .order_by_asc(application_line::Column::ApplicationId)
+            .order_by_asc(application_line::Column::LineIndex)
+            .all(&self.db)
+            .await?;
+        let product_ids: HashSet<Uuid> = lines.iter().map(|l| l.product_id).collect();
+        let products: HashMap<Uuid, product::Model> = product::Entity::find()
+            .filter(product::Column::Id.is_in(product_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let end_users: HashMap<Uuid, Option<String>> = application_party::Entity::find()
+            .filter(application_party::Column::ApplicationId.is_in(ids.iter().copied()))
+            .filter(application_party::Column::Role.eq(PartyRole::EndUser.as_str()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.application_id, p.headquarters_country_code))
+            .collect();
+        let mut by_application: HashMap<Uuid, Vec<PendingLine>> = HashMap::new();
+        for line in lines {
+            let p = products.get(&line.product_id).ok_or_else(|| {
+                corrupt(
+                    line.application_id,
+                    format!("line product {} missing", line.product_id),
+                )
+            })?;
+            by_application
+                .entry(line.application_id)
+                .or_default()
+                .push(PendingLine {
+                    index: usize::try_from(line.line_index).unwrap_or_default(),
+                    product_id: p.id,
+                    classification: p.classification.clone(),
+                    item: clearance_domain::policy::Item {
+                        parameters: clearance_domain::product::TechnicalParameters {
+                            total_processing_performance: p.total_processing_performance,
+                            die_area_mm2: p.die_area_mm2,
+                            memory_bandwidth_gbps: p.memory_bandwidth_gbps,
+                            io_bandwidth_gbps: p.io_bandwidth_gbps,
+                        },
+                        datacenter: p.datacenter,
+                    },
+                });
+        }
+        rows.into_iter()
+            .map(|row| {
+                let id = row.id;
+                Ok(PendingApplication {
+                    id,
+                    organisation: OrganisationId::parse(&row.organisation_id)
+                        .map_err(|e| corrupt(id, e))?,
+                    destination: row
+                        .destination_country_code
+                        .as_deref()
+                        .map(|c| country(id, c))
+                        .transpose()?,
+                    end_user_headquarters: end_users
+                        .get(&id)
+                        .cloned()
+                        .flatten()
+                        .as_deref()
+                        .map(|c| country(id, c))
+                        .transpose()?,
+                    lines: by_application.remove(&id).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }

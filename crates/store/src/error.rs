@@ -11,6 +11,9 @@ pub enum StoreError {
     /// The caller's etag names an older version → `ABORTED`.
     #[error("the resource has changed (now at version {current}); read it again")]
     StaleEtag { current: i64 },
+    /// A concurrent change won a race; retrying may succeed → `ABORTED`.
+    #[error("{0}")]
+    Conflict(String),
     /// The request_id was used before with another request → `INVALID_ARGUMENT`.
     #[error("request_id was already used for a different request")]
     RequestIdReused,

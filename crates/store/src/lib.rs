@@ -11,9 +11,12 @@ mod entities;
 mod error;
 mod history;
 mod products;
+mod rule_sets;
 mod write;
 
 pub use admin::{create_postgres_database, drop_postgres_database};
+pub use applications::{PendingApplication, PendingLine};
 pub use connection::Store;
 pub use error::StoreError;
+pub use rule_sets::CATALOGUE_PUBLISHER;
 pub use write::{Encoder, Mutation, Outcome};

@@ -68,10 +68,11 @@ impl Store {
             let m = m.clone();
             let spec = spec.clone();
             Box::pin(async move {
-                ensure_organisation(txn, &m.organisation, m.now).await?;
+                let org = m.exporter()?.clone();
+                ensure_organisation(txn, &org, m.now).await?;
                 let p = Product {
                     id: Uuid::now_v7(),
-                    organisation: m.organisation.clone(),
+                    organisation: org.clone(),
                     spec,
                     version: 1,
                     create_time: m.now,
@@ -157,7 +158,8 @@ impl Store {
             let m = m.clone();
             let update = update.clone();
             Box::pin(async move {
-                let current = find_product(txn, &m.organisation, id).await?;
+                let org = m.exporter()?.clone();
+                let current = find_product(txn, &org, id).await?;
                 if current.version != expected_version {
                     return Err(StoreError::StaleEtag {
                         current: current.version,

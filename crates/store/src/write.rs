@@ -20,8 +20,9 @@ use crate::history::append_history;
 pub struct Mutation {
     /// The token's subject.
     pub actor: String,
-    /// The organisation that owns the resource being changed.
-    pub organisation: OrganisationId,
+    /// The organisation that owns the resource being changed; `None` for the regulator's own
+    /// resources (rule sets).
+    pub organisation: Option<OrganisationId>,
     /// Idempotency keys are unique within a scope: `org:{org}` or `regulator`.
     pub idempotency_scope: String,
     pub request_id: String,
@@ -30,6 +31,20 @@ pub struct Mutation {
     /// SHA-256 of the request's bytes; the same key with other bytes is a reuse.
     pub request_sha256: String,
     pub now: DateTime<Utc>,
+}
+
+impl Mutation {
+    /// The exporter organisation a catalogue or application write acts for.
+    pub(crate) fn exporter(&self) -> Result<&OrganisationId, StoreError> {
+        self.organisation
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("an exporter write without an organisation".into()))
+    }
+
+    /// History and outbox rows carry the owner, or empty for regulator resources.
+    fn owner(&self) -> &str {
+        self.organisation.as_ref().map_or("", |o| o.as_str())
+    }
 }
 
 /// What a write produced: the new value, or the stored response of an earlier identical call.
@@ -149,9 +164,9 @@ pub(crate) async fn record_change(
     resource: &str,
     change: Change,
 ) -> Result<HistoryEntry, StoreError> {
-    let entry = append_history(txn, m.organisation.as_str(), resource, change, m.now).await?;
+    let entry = append_history(txn, m.owner(), resource, change, m.now).await?;
     outbox_event::Entity::insert(outbox_event::ActiveModel {
-        organisation_id: Set(m.organisation.as_str().to_owned()),
+        organisation_id: Set(m.owner().to_owned()),
         event_type: Set(entry.action.clone()),
         resource: Set(resource.to_owned()),
         payload_json: Set(entry.payload_json.clone()),

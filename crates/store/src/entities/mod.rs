@@ -9,3 +9,4 @@ pub mod idempotency_record;
 pub mod organisation;
 pub mod outbox_event;
 pub mod product;
+pub mod rule_set;

@@ -1,0 +1,185 @@
+//! Conversions for control rules and determinations.
+
+use chrono::{DateTime, TimeZone, Utc};
+use clearance_domain::Violations;
+use clearance_domain::ids::Collection;
+use clearance_domain::policy::determine::Impact;
+use clearance_domain::policy::rules::PublishedRuleSet;
+use clearance_domain::policy::{
+    DestinationsDefinition, Determination, FiredRule, ReviewPolicy, RuleDefinition,
+    RuleSetDefinition, RuleSetRef,
+};
+use clearance_proto::v1 as pb;
+
+use crate::convert::timestamp;
+
+/// A protobuf timestamp as UTC; `field` names it in violations.
+pub fn from_timestamp(
+    field: &str,
+    t: &prost_types::Timestamp,
+) -> Result<DateTime<Utc>, Violations> {
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| Utc.timestamp_opt(t.seconds, nanos).single())
+        .ok_or_else(|| Violations::single(field, "is not a valid timestamp"))
+}
+
+fn policy_to_pb(p: Option<ReviewPolicy>) -> i32 {
+    (match p {
+        None => pb::ReviewPolicy::Unspecified,
+        Some(ReviewPolicy::PresumptionOfDenial) => pb::ReviewPolicy::PresumptionOfDenial,
+        Some(ReviewPolicy::CaseByCase) => pb::ReviewPolicy::CaseByCase,
+        Some(ReviewPolicy::PresumptionOfApproval) => pb::ReviewPolicy::PresumptionOfApproval,
+    }) as i32
+}
+
+fn policy_from_pb(raw: i32) -> Option<ReviewPolicy> {
+    match pb::ReviewPolicy::try_from(raw).ok()? {
+        pb::ReviewPolicy::Unspecified => None,
+        pb::ReviewPolicy::PresumptionOfDenial => Some(ReviewPolicy::PresumptionOfDenial),
+        pb::ReviewPolicy::CaseByCase => Some(ReviewPolicy::CaseByCase),
+        pb::ReviewPolicy::PresumptionOfApproval => Some(ReviewPolicy::PresumptionOfApproval),
+    }
+}
+
+pub fn rule_set_to_pb(p: &PublishedRuleSet) -> pb::RuleSet {
+    let d = &p.rule_set.definition;
+    pb::RuleSet {
+        name: Collection::RuleSets.name_of(p.id),
+        key: d.key.clone(),
+        version: p.version,
+        display_name: d.display_name.clone(),
+        citation: d.citation.clone(),
+        effective_time: Some(timestamp(&d.effective_time)),
+        expire_time: d.expire_time.as_ref().map(timestamp),
+        illustrative: d.illustrative,
+        source: d.source.clone(),
+        rules: d
+            .rules
+            .iter()
+            .map(|r| pb::Rule {
+                rule_id: r.id.clone(),
+                description: r.description.clone(),
+                citation: r.citation.clone(),
+                classifications: r.classifications.clone(),
+                criterion: r.criterion.clone(),
+                destinations: Some(pb::Destinations {
+                    country_codes: r.destinations.countries.clone(),
+                    country_groups: r.destinations.country_groups.clone(),
+                    excluded_country_codes: r.destinations.excluded_countries.clone(),
+                    excluded_country_groups: r.destinations.excluded_country_groups.clone(),
+                    end_user_headquarters_country_codes: r
+                        .destinations
+                        .end_user_headquarters_countries
+                        .clone(),
+                    end_user_headquarters_country_groups: r
+                        .destinations
+                        .end_user_headquarters_country_groups
+                        .clone(),
+                }),
+                licence_required: r.licence_required,
+                review_policy: policy_to_pb(r.review_policy),
+            })
+            .collect(),
+        publish_time: Some(timestamp(&p.publish_time)),
+        publisher: p.published_by.clone(),
+    }
+}
+
+/// A draft rule set from a request; violations are named relative to the rule set.
+pub fn rule_set_definition(r: pb::RuleSet) -> Result<RuleSetDefinition, Violations> {
+    let mut v = Violations::new();
+    let effective_time = match &r.effective_time {
+        None => {
+            v.add("effective_time", "is required");
+            None
+        }
+        Some(t) => v.check("", from_timestamp("effective_time", t)),
+    };
+    let expire_time = match &r.expire_time {
+        None => None,
+        Some(t) => v.check("", from_timestamp("expire_time", t)),
+    };
+    let mut rules = Vec::new();
+    for (i, rule) in r.rules.into_iter().enumerate() {
+        if pb::ReviewPolicy::try_from(rule.review_policy).is_err() {
+            v.add(
+                format!("rules[{i}].review_policy"),
+                "is not a known review policy",
+            );
+        }
+        let d = rule.destinations.unwrap_or_default();
+        rules.push(RuleDefinition {
+            id: rule.rule_id,
+            description: rule.description,
+            citation: rule.citation,
+            classifications: rule.classifications,
+            criterion: rule.criterion,
+            destinations: DestinationsDefinition {
+                countries: d.country_codes,
+                country_groups: d.country_groups,
+                excluded_countries: d.excluded_country_codes,
+                excluded_country_groups: d.excluded_country_groups,
+                end_user_headquarters_countries: d.end_user_headquarters_country_codes,
+                end_user_headquarters_country_groups: d.end_user_headquarters_country_groups,
+            },
+            licence_required: rule.licence_required,
+            review_policy: policy_from_pb(rule.review_policy),
+        });
+    }
+    let Some(effective_time) = effective_time else {
+        return Err(v);
+    };
+    v.finish(|| RuleSetDefinition {
+        key: r.key,
+        version: None,
+        display_name: r.display_name,
+        citation: r.citation,
+        effective_time,
+        expire_time,
+        illustrative: r.illustrative,
+        source: r.source,
+        rules,
+    })
+}
+
+fn version_to_pb(r: &RuleSetRef) -> pb::RuleSetVersion {
+    pb::RuleSetVersion {
+        rule_set: if r.id.is_nil() {
+            String::new()
+        } else {
+            Collection::RuleSets.name_of(r.id)
+        },
+        key: r.key.clone(),
+        version: r.version,
+    }
+}
+
+fn fired_to_pb(f: &FiredRule) -> pb::FiredRule {
+    pb::FiredRule {
+        rule_set: Some(version_to_pb(&f.rule_set)),
+        rule_id: f.rule_id.clone(),
+        citation: f.citation.clone(),
+        licence_required: f.licence_required,
+        review_policy: policy_to_pb(f.review_policy),
+        matched_criterion: f.matched.clone(),
+    }
+}
+
+pub fn determination_to_pb(d: &Determination) -> pb::Determination {
+    pb::Determination {
+        licence_required: d.licence_required,
+        review_policy: policy_to_pb(d.review_policy),
+        consulted: d.consulted.iter().map(version_to_pb).collect(),
+        fired_rules: d.fired.iter().map(fired_to_pb).collect(),
+        export_time: Some(timestamp(&d.at)),
+    }
+}
+
+pub fn impact_to_pb(i: Impact) -> i32 {
+    (match i {
+        Impact::NowRequiresLicence => pb::ImpactKind::NowRequiresLicence,
+        Impact::NoLongerRequiresLicence => pb::ImpactKind::NoLongerRequiresLicence,
+        Impact::ReviewPolicyChanged => pb::ImpactKind::ReviewPolicyChanged,
+    }) as i32
+}

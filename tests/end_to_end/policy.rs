@@ -1,0 +1,389 @@
+//! Control rules: determination, publishing versions, and impact analysis.
+
+use chrono::{TimeZone, Utc};
+use clearance_domain::policy::catalogue;
+use clearance_domain::policy::rules::PublishedRuleSet;
+use clearance_grpc::convert_policy::rule_set_to_pb;
+use clearance_proto::v1 as pb;
+use clearance_tests::{TestApp, TestDb, on_both_databases};
+use tonic::Code;
+
+use crate::fixtures::{
+    assert_code, create_application, draft, reason, request_id, violated_fields,
+};
+
+fn at(y: i32, m: u32, d: u32) -> Option<prost_types::Timestamp> {
+    let t = Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap();
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    })
+}
+
+fn part(tpp: i64, die: i64, memory: i64, io: i64, datacenter: bool) -> pb::Product {
+    pb::Product {
+        classification: "3A090.a".into(),
+        datacenter,
+        parameters: Some(pb::TechnicalParameters {
+            total_processing_performance: Some(tpp),
+            die_area_mm2: Some(die),
+            memory_bandwidth_gbps: Some(memory),
+            io_bandwidth_gbps: Some(io),
+            performance_density: 0.0,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The built-in catalogue version `n` (1-based) as a draft a policy administrator would send.
+fn catalogue_draft(n: usize) -> pb::RuleSet {
+    let groups = catalogue::country_groups().unwrap();
+    let rule_set = catalogue::rule_sets(&groups).unwrap().remove(n - 1);
+    let mut draft = rule_set_to_pb(&PublishedRuleSet {
+        id: uuid::Uuid::now_v7(),
+        version: 0,
+        publish_time: Utc::now(),
+        published_by: String::new(),
+        rule_set,
+    });
+    draft.name = String::new();
+    draft.version = 0;
+    draft.publish_time = None;
+    draft.publisher = String::new();
+    draft
+}
+
+async fn determine(
+    app: &TestApp,
+    product: pb::Product,
+    country: &str,
+    when: Option<prost_types::Timestamp>,
+) -> pb::Determination {
+    app.policies_with(Some(app.token(&["reviewer"], None)))
+        .determine(pb::DetermineRequest {
+            product: Some(product),
+            destination_country_code: country.into(),
+            end_user_headquarters_country_code: String::new(),
+            export_time: when,
+        })
+        .await
+        .expect("determine")
+        .into_inner()
+}
+
+async fn the_built_in_catalogue_answers_the_2023_to_2025_cases(_db: &TestDb, app: TestApp) {
+    let h800 = part(15_800, 814, 3_350, 400, true);
+    let d = determine(&app, h800.clone(), "CN", at(2024, 1, 15)).await;
+    assert!(d.licence_required);
+    assert_eq!(
+        d.review_policy,
+        pb::ReviewPolicy::PresumptionOfDenial as i32
+    );
+    assert_eq!(d.consulted[0].version, 1);
+    assert!(d.consulted[0].rule_set.starts_with("ruleSets/"));
+    assert_eq!(d.fired_rules.len(), 1);
+    assert!(
+        d.fired_rules[0].citation.contains("3A090.a"),
+        "{:?}",
+        d.fired_rules[0]
+    );
+    assert!(
+        !determine(&app, h800, "DE", at(2024, 1, 15))
+            .await
+            .licence_required
+    );
+
+    let h20 = part(2_368, 814, 4_000, 900, true);
+    assert!(
+        !determine(&app, h20.clone(), "CN", at(2025, 3, 1))
+            .await
+            .licence_required
+    );
+    let april = determine(&app, h20.clone(), "CN", at(2025, 5, 1)).await;
+    assert!(april.licence_required);
+    assert_eq!(april.fired_rules[0].rule_id, "h20-class-china-d5");
+    assert!(
+        april.fired_rules[0]
+            .matched_criterion
+            .contains("memory_bandwidth_gbps >= 1400")
+    );
+    let august = determine(&app, h20.clone(), "CN", at(2025, 8, 1)).await;
+    assert!(august.licence_required);
+    assert_eq!(august.review_policy, pb::ReviewPolicy::CaseByCase as i32);
+    assert_eq!(august.consulted[0].version, 3);
+    for country in ["HK", "MO"] {
+        assert!(
+            determine(&app, h20.clone(), country, at(2025, 5, 1))
+                .await
+                .licence_required,
+            "{country}"
+        );
+    }
+    assert!(
+        !determine(&app, h20, "DE", at(2025, 5, 1))
+            .await
+            .licence_required
+    );
+
+    let combined = determine(
+        &app,
+        part(1_000, 600, 1_000, 800, true),
+        "CN",
+        at(2025, 5, 1),
+    )
+    .await;
+    assert!(combined.licence_required);
+    assert_eq!(combined.fired_rules.len(), 1);
+    assert_eq!(
+        combined.fired_rules[0].matched_criterion,
+        "memory_bandwidth_gbps + io_bandwidth_gbps >= 1700"
+    );
+    assert!(
+        !determine(
+            &app,
+            part(1_000, 600, 1_000, 600, true),
+            "CN",
+            at(2025, 5, 1)
+        )
+        .await
+        .licence_required
+    );
+
+    let consumer = part(4_000, 600, 900, 64, false);
+    assert!(
+        !determine(&app, consumer, "CN", at(2024, 1, 15))
+            .await
+            .licence_required
+    );
+}
+
+async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let product = crate::fixtures::create_product(&mut acme).await;
+    let d = acme
+        .determine_requirement(pb::DetermineRequirementRequest {
+            product: product.name.clone(),
+            destination_country_code: "CN".into(),
+            end_user_headquarters_country_code: String::new(),
+            export_time: at(2025, 5, 1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(d.licence_required);
+    // An end user headquartered in China is caught even for a shipment to Malaysia.
+    let d = acme
+        .determine_requirement(pb::DetermineRequirementRequest {
+            product: product.name.clone(),
+            destination_country_code: "MY".into(),
+            end_user_headquarters_country_code: "CN".into(),
+            export_time: at(2025, 5, 1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(d.licence_required);
+    let mut globex = app.applicant("globex");
+    assert_code(
+        globex
+            .determine_requirement(pb::DetermineRequirementRequest {
+                product: product.name.clone(),
+                destination_country_code: "CN".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::NotFound,
+    );
+    let status = assert_code(
+        acme.determine_requirement(pb::DetermineRequirementRequest {
+            product: product.name,
+            destination_country_code: "XX".into(),
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["destination_country_code"]);
+}
+
+async fn count_rule_sets(app: &TestApp) -> usize {
+    app.policies_with(Some(app.token(&["auditor"], None)))
+        .list_rule_sets(pb::ListRuleSetsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .rule_sets
+        .len()
+}
+
+async fn invalid_or_unauthorised_publishes_store_nothing(_db: &TestDb, app: TestApp) {
+    let before = count_rule_sets(&app).await;
+    assert_eq!(before, 3);
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    let mut bad = catalogue_draft(3);
+    bad.effective_time = at(2027, 1, 1);
+    bad.rules[0].criterion = "clock_ghz >= 2".into();
+    bad.rules[1].criterion = "tpp >= 4800 &&".into();
+    bad.rules[2].destinations.as_mut().unwrap().country_groups = vec!["D:9".into()];
+    let status = assert_code(
+        admin
+            .publish_rule_set(pb::PublishRuleSetRequest {
+                request_id: request_id(),
+                rule_set: Some(bad),
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "rule_set.rules[0].criterion",
+            "rule_set.rules[1].criterion",
+            "rule_set.rules[2].destinations.country_groups[0]",
+        ]
+    );
+
+    let mut overlapping = catalogue_draft(3);
+    overlapping.effective_time = at(2025, 6, 1);
+    let status = assert_code(
+        admin
+            .publish_rule_set(pb::PublishRuleSetRequest {
+                request_id: request_id(),
+                rule_set: Some(overlapping),
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["rule_set.effective_time"]);
+
+    for role in ["reviewer", "senior_reviewer", "auditor"] {
+        let mut other = app.policies_with(Some(app.token(&[role], None)));
+        let mut next = catalogue_draft(3);
+        next.effective_time = at(2027, 1, 1);
+        let status = assert_code(
+            other
+                .publish_rule_set(pb::PublishRuleSetRequest {
+                    request_id: request_id(),
+                    rule_set: Some(next),
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(reason(&status), "ROLE_NOT_ALLOWED", "{role}");
+    }
+    assert_eq!(count_rule_sets(&app).await, before);
+}
+
+async fn a_published_version_takes_effect_from_its_date_only(_db: &TestDb, app: TestApp) {
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    let mut next = catalogue_draft(3);
+    next.effective_time = at(2027, 1, 1);
+    next.display_name = "H20-class exports no longer licensed (hypothetical)".into();
+    next.rules.retain(|r| r.rule_id != "h20-class-china-d5");
+    let request = pb::PublishRuleSetRequest {
+        request_id: request_id(),
+        rule_set: Some(next),
+    };
+    let published = admin
+        .publish_rule_set(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(published.version, 4);
+    assert_eq!(published.key, "us-advanced-computing");
+    assert_eq!(published.publisher, "policy_admin@regulator");
+    let replay = admin.publish_rule_set(request).await.unwrap().into_inner();
+    assert_eq!(replay, published);
+
+    let read = admin
+        .get_rule_set(pb::GetRuleSetRequest {
+            name: published.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read, published);
+    assert_eq!(count_rule_sets(&app).await, 4);
+
+    let h20 = part(2_368, 814, 4_000, 900, true);
+    let later = determine(&app, h20.clone(), "CN", at(2027, 2, 1)).await;
+    assert!(!later.licence_required);
+    assert_eq!(later.consulted[0].version, 4);
+    let earlier = determine(&app, h20, "CN", at(2025, 8, 1)).await;
+    assert!(earlier.licence_required);
+    assert_eq!(earlier.consulted[0].version, 3);
+    let history = app.store.history(&published.name, None).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].action, "rule_set.published");
+}
+
+async fn impact_analysis_lists_what_a_draft_would_change_without_publishing(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    admin
+        .publish_rule_set(pb::PublishRuleSetRequest {
+            request_id: request_id(),
+            rule_set: Some(catalogue_draft(1)),
+        })
+        .await
+        .unwrap();
+    let mut acme = app.applicant("acme");
+    let product = crate::fixtures::create_product(&mut acme).await;
+    let to_china = create_application(&mut acme, &product.name).await;
+    let mut german = draft(&product.name);
+    german.destination_country_code = "DE".into();
+    german.parties[0].country_code = "DE".into();
+    german.parties[0].headquarters_country_code = "DE".into();
+    let to_germany = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(german),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut impacted = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = admin
+            .analyze_impact(pb::AnalyzeImpactRequest {
+                rule_set: Some(catalogue_draft(2)),
+                page_size: 1,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        impacted.extend(page.impacted);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(impacted.len(), 1, "{impacted:?}");
+    let hit = &impacted[0];
+    assert_eq!(hit.resource, to_china.name);
+    assert_eq!(hit.line, "lines[0]");
+    assert_eq!(hit.kind, pb::ImpactKind::NowRequiresLicence as i32);
+    assert_eq!(hit.summary, "now requires a licence");
+    assert!(!hit.before.as_ref().unwrap().licence_required);
+    assert!(hit.after.as_ref().unwrap().licence_required);
+    assert!(impacted.iter().all(|i| i.resource != to_germany.name));
+    assert_eq!(count_rule_sets(&app).await, 1, "analysis publishes nothing");
+}
+
+on_both_databases!(
+    the_built_in_catalogue_answers_the_2023_to_2025_cases,
+    exporters_ask_about_their_own_products_only,
+    invalid_or_unauthorised_publishes_store_nothing,
+    a_published_version_takes_effect_from_its_date_only,
+);
+
+mod without_catalogue {
+    use super::*;
+
+    on_both_databases!(without_catalogue; impact_analysis_lists_what_a_draft_would_change_without_publishing);
+}
