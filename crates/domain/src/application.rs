@@ -159,7 +159,7 @@ pub struct LineInput {
     pub unit_value: Option<MoneyInput>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SupportingDocument {
     pub display_name: String,
     pub media_type: String,
@@ -487,6 +487,26 @@ fn parse_line(l: LineInput) -> Result<ApplicationLine, Violations> {
         }),
         _ => Err(v),
     }
+}
+
+/// Validates a list of document metadata, named `documents[i].field`.
+pub fn parse_documents(
+    documents: Vec<DocumentInput>,
+) -> Result<Vec<SupportingDocument>, Violations> {
+    let mut v = Violations::new();
+    if documents.len() > MAX_DOCUMENTS {
+        v.add(
+            "documents",
+            format!("must have at most {MAX_DOCUMENTS} entries"),
+        );
+    }
+    let mut parsed = Vec::new();
+    for (i, d) in documents.into_iter().take(MAX_DOCUMENTS).enumerate() {
+        if let Some(doc) = v.check(&format!("documents[{i}]"), parse_document(d)) {
+            parsed.push(doc);
+        }
+    }
+    v.finish(|| parsed)
 }
 
 fn parse_document(d: DocumentInput) -> Result<SupportingDocument, Violations> {

@@ -41,6 +41,7 @@ pub mod reason {
     pub const STALE_ETAG: &str = "STALE_ETAG";
     pub const CONCURRENT_CHANGE: &str = "CONCURRENT_CHANGE";
     pub const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
+    pub const SELF_COUNTERSIGN: &str = "SELF_COUNTERSIGN";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";

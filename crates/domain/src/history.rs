@@ -43,7 +43,8 @@ pub struct HistoryEntry {
 
 const ENCODING_TAG: &str = "clearance.history.v1";
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(64);
     for b in digest {

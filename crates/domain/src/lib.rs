@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod application;
+pub mod calendar;
 pub mod codes;
 pub mod error;
 pub mod etag;
@@ -15,6 +16,7 @@ pub mod paging;
 pub mod policy;
 pub mod product;
 pub mod validation;
+pub mod workflow;
 
 pub use error::DomainError;
 pub use validation::{FieldViolation, Violations};

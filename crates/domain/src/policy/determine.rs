@@ -1,7 +1,7 @@
 //! The licence determination: which rules fire for an item, destination, end user and date.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::criterion::Item;
@@ -10,7 +10,7 @@ use super::rules::{PublishedRuleSet, ReviewPolicy, in_force};
 use crate::codes::CountryCode;
 
 /// A rule-set version consulted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleSetRef {
     pub id: Uuid,
     pub key: String,
@@ -18,7 +18,7 @@ pub struct RuleSetRef {
 }
 
 /// A rule that caught the item, with its citation and the part of its criterion that held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FiredRule {
     pub rule_set: RuleSetRef,
     pub rule_id: String,
@@ -29,7 +29,7 @@ pub struct FiredRule {
 }
 
 /// The outcome and its explanation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Determination {
     pub at: DateTime<Utc>,
     pub licence_required: bool,
