@@ -35,6 +35,7 @@ pub fn line(product: &str, quantity: i64) -> pb::ApplicationLine {
             currency_code: "USD".into(),
             minor_units: 1_250_000,
         }),
+        determination: None,
     }
 }
 

@@ -10,4 +10,5 @@ mod idempotency;
 mod pagination;
 mod policy;
 mod products;
+mod review;
 mod serving;

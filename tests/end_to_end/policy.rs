@@ -375,7 +375,65 @@ async fn impact_analysis_lists_what_a_draft_would_change_without_publishing(
     assert_eq!(count_rule_sets(&app).await, 1, "analysis publishes nothing");
 }
 
+async fn a_stored_determination_keeps_its_rule_set_version_when_rules_change(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut acme = app.applicant("acme");
+    let product = crate::fixtures::create_product(&mut acme).await;
+    let application = create_application(&mut acme, &product.name).await;
+    let submitted = acme
+        .submit_application(pb::SubmitApplicationRequest {
+            name: application.name.clone(),
+            request_id: request_id(),
+            etag: application.etag.clone(),
+            declaration_confirmed: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let stored = submitted.lines[0].determination.clone().unwrap();
+    assert_eq!(stored.consulted[0].version, 3);
+    assert!(stored.licence_required);
+
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    let mut next = catalogue_draft(3);
+    next.effective_time = Some(prost_types::Timestamp {
+        seconds: Utc::now().timestamp() + 60,
+        nanos: 0,
+    });
+    next.rules.retain(|r| r.rule_id != "h20-class-china-d5");
+    admin
+        .publish_rule_set(pb::PublishRuleSetRequest {
+            request_id: request_id(),
+            rule_set: Some(next),
+        })
+        .await
+        .unwrap();
+    app.clock.set(Utc::now() + chrono::Duration::hours(1));
+    let now_not_required = acme
+        .determine_requirement(pb::DetermineRequirementRequest {
+            product: product.name.clone(),
+            destination_country_code: "CN".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!now_not_required.licence_required);
+    assert_eq!(now_not_required.consulted[0].version, 4);
+    let reread = acme
+        .get_application(pb::GetApplicationRequest {
+            name: submitted.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reread.lines[0].determination.as_ref(), Some(&stored));
+}
+
 on_both_databases!(
+    a_stored_determination_keeps_its_rule_set_version_when_rules_change,
     the_built_in_catalogue_answers_the_2023_to_2025_cases,
     exporters_ask_about_their_own_products_only,
     invalid_or_unauthorised_publishes_store_nothing,

@@ -18,6 +18,22 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+/// A clock tests can set and move, so time-dependent rules run without sleeping.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn set(&self, t: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().expect("clock") = t;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -108,6 +124,8 @@ pub struct TestApp {
     pub application_channel: Channel,
     pub reviewer_channel: Channel,
     pub config: Config,
+    /// Starts at the real time; tests may set it.
+    pub clock: Arc<ManualClock>,
     pub dev_key: DevKey,
     /// Keeps a temporary key directory alive as long as the app.
     _own_key_dir: tempfile::TempDir,
@@ -173,11 +191,11 @@ impl TestApp {
         let store = Store::connect(&config.database_url, 8)
             .await
             .expect("database");
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = Arc::new(ManualClock(std::sync::Mutex::new(SystemClock.now())));
         prepare(&config, &store, clock.now())
             .await
             .expect("migrations and catalogue");
-        let running = start(&config, store.clone(), verifier, clock)
+        let running = start(&config, store.clone(), verifier, clock.clone())
             .await
             .expect("services start");
         let connect = |addr: Option<std::net::SocketAddr>| async move {
@@ -196,6 +214,7 @@ impl TestApp {
             application_channel,
             reviewer_channel,
             config,
+            clock,
             dev_key,
             _own_key_dir: own_dir,
         }
@@ -203,9 +222,18 @@ impl TestApp {
 
     /// A token for `roles` (and `org` for exporters) signed by the development key.
     pub fn token(&self, roles: &[&str], org: Option<&str>) -> String {
+        self.token_for(
+            &format!("{}@{}", roles.join("+"), org.unwrap_or("regulator")),
+            roles,
+            org,
+        )
+    }
+
+    /// A token for a named person.
+    pub fn token_for(&self, subject: &str, roles: &[&str], org: Option<&str>) -> String {
         self.dev_key
             .mint(&TokenRequest {
-                subject: format!("{}@{}", roles.join("+"), org.unwrap_or("regulator")),
+                subject: subject.to_owned(),
                 roles: roles.iter().map(|r| r.to_string()).collect(),
                 organisation: org.map(String::from),
                 issuer: self.config.auth.issuer.clone(),
@@ -227,6 +255,11 @@ impl TestApp {
             self.application_channel.clone(),
             Bearer::new(token),
         )
+    }
+
+    /// A named regulator with `roles` on the ReviewService.
+    pub fn regulator(&self, subject: &str, roles: &[&str]) -> ReviewClient {
+        self.reviews_with(Some(self.token_for(subject, roles, None)))
     }
 
     /// A ReviewService client sending `token` (or none).

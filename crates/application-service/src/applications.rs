@@ -3,19 +3,30 @@
 use std::sync::Arc;
 
 use clearance_domain::access::{Principal, Role};
-use clearance_domain::application::{ApplicationContent, ApplicationFilter};
+use std::collections::HashMap;
+
+use clearance_domain::application::{
+    ApplicationContent, ApplicationFilter, DocumentInput, PartyRole,
+};
 use clearance_domain::codes::CountryCode;
 use clearance_domain::etag::parse_etag;
 use clearance_domain::ids::Collection;
+use clearance_domain::ids::OrganisationId;
 use clearance_domain::paging::PageRequest;
+use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::Export;
+use clearance_domain::policy::determine::determine;
+use clearance_domain::product::Product;
 use clearance_domain::product::{ProductFilter, ProductSpec};
 use clearance_domain::validation::check_update_mask;
+use clearance_domain::workflow::{Case, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
     application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
 };
+use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
 use clearance_grpc::convert_policy::{determination_to_pb, from_timestamp};
+use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
     ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_request_id,
 };
@@ -24,6 +35,7 @@ use clearance_proto::v1::application_service_server::ApplicationService;
 use clearance_store::Store;
 use prost::Message;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 const READERS: [Role; 2] = [Role::Applicant, Role::Erp];
 const WRITERS: [Role; 1] = [Role::Applicant];
@@ -33,17 +45,46 @@ const WRITERS: [Role; 1] = [Role::Applicant];
 pub struct ApplicationApi {
     store: Store,
     rules: RuleBook,
+    settings: Arc<ReviewSettings>,
     clock: Arc<dyn Clock>,
 }
 
 impl ApplicationApi {
-    pub fn new(store: Store, rules: RuleBook, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        rules: RuleBook,
+        settings: Arc<ReviewSettings>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         ApplicationApi {
             store,
             rules,
+            settings,
             clock,
         }
     }
+
+    fn step<'a>(
+        &'a self,
+        p: &'a Principal,
+        org: OrganisationId,
+        method: &'static str,
+        hash: String,
+    ) -> Step<'a> {
+        Step {
+            store: &self.store,
+            settings: self.settings.clone(),
+            now: self.clock.now(),
+            principal: p,
+            scope: Some(org),
+            method,
+            request_sha256: hash,
+        }
+    }
+}
+
+fn applicant_view(case: &Case) -> pb::Application {
+    case_application_to_pb(case, Viewer::Applicant)
 }
 
 /// Prefixes violations of a nested message with its field name.
@@ -244,12 +285,12 @@ impl ApplicationApi {
         p.require_any(&READERS, "GetApplication")?;
         let org = p.exporter_organisation()?;
         let id = Collection::Applications.parse_name("name", &req.name)?;
-        let application = self
+        let case = self
             .store
-            .get_application(org, id)
+            .get_case(Some(org), id)
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
-        Ok(application_to_pb(&application))
+        Ok(applicant_view(&case))
     }
 
     async fn list_applications(
@@ -277,9 +318,9 @@ impl ApplicationApi {
             .list_applications(org, &filter, &page)
             .await
             .map_err(|e| ApiError::from_store("applications", e))?;
-        let (rows, next_page_token) = page.finish_page(rows, |r| r.id);
+        let (rows, next_page_token) = page.finish_page(rows, |r| r.application.id);
         Ok(pb::ListApplicationsResponse {
-            applications: rows.iter().map(application_to_pb).collect(),
+            applications: rows.iter().map(applicant_view).collect(),
             next_page_token,
         })
     }
@@ -390,6 +431,156 @@ impl ApplicationApi {
     }
 }
 
+impl ApplicationApi {
+    async fn submit_application(
+        &self,
+        p: Principal,
+        req: pb::SubmitApplicationRequest,
+    ) -> ApiResult<pb::Application> {
+        p.require_any(&WRITERS, "SubmitApplication")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        // Determinations are computed from the case as read; the step refuses if it changed.
+        let case = self
+            .store
+            .get_case(Some(&org), target.id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        let determinations = self.determine_lines(&org, &case).await?;
+        let declared = req.declaration_confirmed;
+        let step = self.step(
+            &p,
+            org,
+            "/clearance.v1.ApplicationService/SubmitApplication",
+            hash,
+        );
+        step.run(
+            target,
+            move |case, ctx| case.submit(ctx, declared, determinations.clone()),
+            applicant_view,
+        )
+        .await
+    }
+
+    /// The determination of every line under the rules in force now (none when the
+    /// destination is missing: submission then reports the gap).
+    async fn determine_lines(
+        &self,
+        org: &OrganisationId,
+        case: &Case,
+    ) -> ApiResult<Vec<Determination>> {
+        let content = &case.application.content;
+        let Some(destination) = &content.destination else {
+            return Ok(Vec::new());
+        };
+        let headquarters = content
+            .parties
+            .iter()
+            .find(|p| p.role == PartyRole::EndUser)
+            .and_then(|p| p.headquarters_country.clone());
+        let products: HashMap<Uuid, Product> = self
+            .store
+            .get_products(org, &content.product_ids())
+            .await
+            .map_err(|e| ApiError::from_store("products", e))?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let published = self.rules.published().await?;
+        let now = self.clock.now();
+        content
+            .lines
+            .iter()
+            .map(|line| {
+                let product = products.get(&line.product_id).ok_or_else(|| {
+                    ApiError::Internal(format!("line product {} vanished", line.product_id))
+                })?;
+                let export = Export {
+                    item: product.controlled_item(),
+                    classification: &product.spec.classification,
+                    destination,
+                    end_user_headquarters: headquarters.as_ref(),
+                };
+                Ok(determine(&export, now, &published, self.rules.groups()))
+            })
+            .collect()
+    }
+
+    async fn withdraw_application(
+        &self,
+        p: Principal,
+        req: pb::WithdrawApplicationRequest,
+    ) -> ApiResult<pb::Application> {
+        p.require_any(&WRITERS, "WithdrawApplication")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let reason = req.reason;
+        let step = self.step(
+            &p,
+            org,
+            "/clearance.v1.ApplicationService/WithdrawApplication",
+            hash,
+        );
+        step.run(
+            target,
+            move |case, ctx| case.withdraw(ctx, &reason),
+            applicant_view,
+        )
+        .await
+    }
+
+    async fn answer_information_request(
+        &self,
+        p: Principal,
+        req: pb::AnswerInformationRequestRequest,
+    ) -> ApiResult<pb::Application> {
+        p.require_any(&WRITERS, "AnswerInformationRequest")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let (application, request_part) =
+            req.name
+                .split_once("/informationRequests/")
+                .ok_or_else(|| {
+                    Violations::single(
+                        "name",
+                        "must be 'applications/{id}/informationRequests/{id}'",
+                    )
+                })?;
+        let target = StepTarget::parse(application, &req.etag, &req.request_id)?;
+        let request_id = Uuid::try_parse(request_part).map_err(|_| {
+            Violations::single(
+                "name",
+                "must be 'applications/{id}/informationRequests/{id}'",
+            )
+        })?;
+        let answer = req.answer;
+        let documents: Vec<DocumentInput> = req
+            .documents
+            .into_iter()
+            .map(|d| DocumentInput {
+                display_name: d.display_name,
+                media_type: d.media_type,
+                sha256: d.sha256,
+                size_bytes: d.size_bytes,
+            })
+            .collect();
+        let step = self.step(
+            &p,
+            org,
+            "/clearance.v1.ApplicationService/AnswerInformationRequest",
+            hash,
+        );
+        step.run(
+            target,
+            move |case, ctx| case.answer_information(ctx, request_id, &answer, documents.clone()),
+            applicant_view,
+        )
+        .await
+    }
+}
+
 /// The store names unknown products relative to the application (`lines[0].product`);
 /// clients see them under the request field (`application.lines[0].product`).
 fn prefix_store_violations(
@@ -466,23 +657,23 @@ impl ApplicationService for ApplicationApi {
 
     async fn submit_application(
         &self,
-        _: Request<pb::SubmitApplicationRequest>,
+        request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        Err(ApiError::Unimplemented("SubmitApplication").into())
+        clearance_grpc::handle!(self, request, submit_application)
     }
 
     async fn withdraw_application(
         &self,
-        _: Request<pb::WithdrawApplicationRequest>,
+        request: Request<pb::WithdrawApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        Err(ApiError::Unimplemented("WithdrawApplication").into())
+        clearance_grpc::handle!(self, request, withdraw_application)
     }
 
     async fn answer_information_request(
         &self,
-        _: Request<pb::AnswerInformationRequestRequest>,
+        request: Request<pb::AnswerInformationRequestRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        Err(ApiError::Unimplemented("AnswerInformationRequest").into())
+        clearance_grpc::handle!(self, request, answer_information_request)
     }
 
     async fn get_licence(

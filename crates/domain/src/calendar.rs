@@ -68,6 +68,7 @@ pub struct ReviewClock {
     /// The day the target is reached, if the clock is running; moves when it pauses.
     pub due_date: NaiveDate,
     pub paused: bool,
+    /// Past the due date with the clock running.
     pub overdue: bool,
 }
 
@@ -100,7 +101,7 @@ impl ReviewClock {
             target_working_days,
             due_date,
             paused,
-            overdue: !paused && elapsed > target_working_days,
+            overdue: !paused && today > due_date,
         }
     }
 }

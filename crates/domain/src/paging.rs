@@ -17,12 +17,15 @@ pub const MAX_PAGE_SIZE: u64 = 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub size: u64,
+    /// The id of the last row of the previous page.
     pub after: Option<Uuid>,
+    /// The sort key of that row, for lists ordered by something before the id (0 otherwise).
+    pub after_sort: i64,
     query_fingerprint: [u8; 8],
 }
 
-const TOKEN_VERSION: u8 = 1;
-const TOKEN_LEN: usize = 1 + 16 + 8 + 8;
+const TOKEN_VERSION: u8 = 2;
+const TOKEN_LEN: usize = 1 + 8 + 16 + 8 + 8;
 
 fn fingerprint(query: &str) -> [u8; 8] {
     let digest = Sha256::digest(query.as_bytes());
@@ -56,23 +59,24 @@ impl PageRequest {
             n => (n as u64).min(MAX_PAGE_SIZE),
         };
         let query_fingerprint = fingerprint(query);
-        let after = if page_token.is_empty() {
-            None
+        let (after_sort, after) = if page_token.is_empty() {
+            (0, None)
         } else {
             match decode_token(page_token, &query_fingerprint) {
-                Some(id) => Some(id),
+                Some((sort, id)) => (sort, Some(id)),
                 None => {
                     violations.add(
                         "page_token",
                         "is not a page token of this query; start again without one",
                     );
-                    None
+                    (0, None)
                 }
             }
         };
         violations.finish(|| PageRequest {
             size,
             after,
+            after_sort,
             query_fingerprint,
         })
     }
@@ -84,12 +88,24 @@ impl PageRequest {
 
     /// Trims `rows` (fetched with `fetch_limit`) to the page and returns the next token,
     /// empty at the end.
-    pub fn finish_page<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> Uuid) -> (Vec<T>, String) {
+    pub fn finish_page<T>(&self, rows: Vec<T>, key: impl Fn(&T) -> Uuid) -> (Vec<T>, String) {
+        self.finish_sorted_page(rows, |r| (0, key(r)))
+    }
+
+    /// Like [`PageRequest::finish_page`] for lists ordered by `(sort key, id)`.
+    pub fn finish_sorted_page<T>(
+        &self,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> (i64, Uuid),
+    ) -> (Vec<T>, String) {
         if rows.len() as u64 > self.size {
             rows.truncate(self.size as usize);
             let token = rows
                 .last()
-                .map(|last| encode_token(key(last), &self.query_fingerprint))
+                .map(|last| {
+                    let (sort, id) = key(last);
+                    encode_token(sort, id, &self.query_fingerprint)
+                })
                 .unwrap_or_default();
             (rows, token)
         } else {
@@ -98,9 +114,10 @@ impl PageRequest {
     }
 }
 
-fn encode_token(last: Uuid, query_fingerprint: &[u8; 8]) -> String {
+fn encode_token(sort: i64, last: Uuid, query_fingerprint: &[u8; 8]) -> String {
     let mut body = Vec::with_capacity(TOKEN_LEN);
     body.push(TOKEN_VERSION);
+    body.extend_from_slice(&sort.to_be_bytes());
     body.extend_from_slice(last.as_bytes());
     body.extend_from_slice(query_fingerprint);
     let sum = checksum(&body);
@@ -108,16 +125,17 @@ fn encode_token(last: Uuid, query_fingerprint: &[u8; 8]) -> String {
     URL_SAFE_NO_PAD.encode(body)
 }
 
-fn decode_token(token: &str, query_fingerprint: &[u8; 8]) -> Option<Uuid> {
+fn decode_token(token: &str, query_fingerprint: &[u8; 8]) -> Option<(i64, Uuid)> {
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
     if bytes.len() != TOKEN_LEN || bytes[0] != TOKEN_VERSION {
         return None;
     }
     let (body, sum) = bytes.split_at(TOKEN_LEN - 8);
-    if checksum(body) != sum || &body[17..25] != query_fingerprint {
+    if checksum(body) != sum || &body[25..33] != query_fingerprint {
         return None;
     }
-    Uuid::from_slice(&body[1..17]).ok()
+    let sort = i64::from_be_bytes(body[1..9].try_into().ok()?);
+    Some((sort, Uuid::from_slice(&body[9..25]).ok()?))
 }
 
 #[cfg(test)]

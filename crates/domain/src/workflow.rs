@@ -199,6 +199,8 @@ pub struct Case {
     /// One per line, stored at submission; empty before.
     pub determinations: Vec<Determination>,
     pub review_policy: Option<ReviewPolicy>,
+    /// The due date stored at the last step, which orders the queue.
+    pub due_date: Option<NaiveDate>,
     pub information_requests: Vec<InformationRequest>,
     pub notes: Vec<Note>,
     pub proposals: Vec<Proposal>,
@@ -750,6 +752,72 @@ pub fn check_complete(app: &Application, declaration_confirmed: bool) -> Result<
         );
     }
     if v.is_empty() { Ok(()) } else { Err(v.into()) }
+}
+
+/// What `ListCases` may filter on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    pub state: Option<ApplicationState>,
+    pub assignee: Option<String>,
+    pub destination: Option<crate::codes::CountryCode>,
+    pub review_policy: Option<ReviewPolicy>,
+    pub overdue: Option<bool>,
+}
+
+/// States in which the review clock runs (and a case can be overdue).
+pub const CLOCK_RUNNING_STATES: [ApplicationState; 3] = [
+    ApplicationState::Submitted,
+    ApplicationState::UnderReview,
+    ApplicationState::PendingCountersign,
+];
+
+impl CaseFilter {
+    pub const FIELDS: [&'static str; 5] = [
+        "state",
+        "assignee",
+        "destination_country_code",
+        "review_policy",
+        "overdue",
+    ];
+
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        let mut filter = CaseFilter::default();
+        for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
+            let bad =
+                |what: &str| Violations::single("filter", format!("'{}' is not {what}", c.value));
+            match c.field.as_str() {
+                "state" => {
+                    let name = c
+                        .value
+                        .strip_prefix("APPLICATION_STATE_")
+                        .unwrap_or(&c.value);
+                    filter.state = Some(
+                        ApplicationState::parse(name).ok_or_else(|| bad("an application state"))?,
+                    );
+                }
+                "assignee" => filter.assignee = Some(c.value.clone()),
+                "destination_country_code" => {
+                    filter.destination =
+                        Some(crate::codes::CountryCode::parse("filter", &c.value)?);
+                }
+                "review_policy" => {
+                    let name = c.value.strip_prefix("REVIEW_POLICY_").unwrap_or(&c.value);
+                    filter.review_policy = Some(
+                        [
+                            ReviewPolicy::PresumptionOfDenial,
+                            ReviewPolicy::CaseByCase,
+                            ReviewPolicy::PresumptionOfApproval,
+                        ]
+                        .into_iter()
+                        .find(|p| p.as_str() == name)
+                        .ok_or_else(|| bad("a review policy"))?,
+                    );
+                }
+                _ => filter.overdue = Some(crate::filter::parse_bool(&c.field, &c.value)?),
+            }
+        }
+        Ok(filter)
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,7 @@ pub fn application_to_pb(a: &Application) -> pb::Application {
                     currency_code: l.unit_value.currency.as_str().to_owned(),
                     minor_units: l.unit_value.minor_units,
                 }),
+                determination: None,
             })
             .collect(),
         documents: c
@@ -146,6 +147,9 @@ pub fn application_to_pb(a: &Application) -> pb::Application {
         create_time: Some(timestamp(&a.create_time)),
         update_time: Some(timestamp(&a.update_time)),
         submit_time: a.submit_time.as_ref().map(timestamp),
+        review_policy: pb::ReviewPolicy::Unspecified as i32,
+        information_requests: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

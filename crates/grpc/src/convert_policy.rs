@@ -24,7 +24,7 @@ pub fn from_timestamp(
         .ok_or_else(|| Violations::single(field, "is not a valid timestamp"))
 }
 
-fn policy_to_pb(p: Option<ReviewPolicy>) -> i32 {
+pub fn policy_to_pb(p: Option<ReviewPolicy>) -> i32 {
     (match p {
         None => pb::ReviewPolicy::Unspecified,
         Some(ReviewPolicy::PresumptionOfDenial) => pb::ReviewPolicy::PresumptionOfDenial,

@@ -7,11 +7,13 @@ mod auth;
 mod clock;
 mod context;
 pub mod convert;
+pub mod convert_case;
 pub mod convert_policy;
 mod error;
 mod events;
 mod respond;
 mod rule_book;
+pub mod workflow;
 
 pub use auth::Authenticator;
 pub use clock::{Clock, SystemClock};

@@ -1,71 +1,385 @@
-//! ReviewService: the case queue, decisions, licence actions and audit.
+//! ReviewService: the case queue, the review workflow and the verifiable history.
 
-use clearance_grpc::ApiError;
+use std::sync::Arc;
+
+use clearance_domain::Violations;
+use clearance_domain::access::{Principal, Role};
+use clearance_domain::history::verify_chain;
+use clearance_domain::ids::Collection;
+use clearance_domain::paging::PageRequest;
+use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
+use clearance_grpc::convert::history_entry_to_pb;
+use clearance_grpc::convert_case::case_to_pb;
+use clearance_grpc::convert_policy::from_timestamp;
+use clearance_grpc::workflow::{Step, StepTarget};
+use clearance_grpc::{ApiError, ApiResult, Clock, request_sha256};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
+use clearance_store::{Store, due_sort_key};
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-/// ReviewService; each method is built by its issue and answers UNIMPLEMENTED until then.
-#[derive(Debug, Clone, Default)]
-pub struct ReviewApi;
+/// Every regulator role may read cases and history; what each may change is the domain's
+/// `Action::allowed_roles`.
+const READERS: [Role; 4] = [
+    Role::Reviewer,
+    Role::SeniorReviewer,
+    Role::PolicyAdmin,
+    Role::Auditor,
+];
+
+/// Serves ReviewService to the regulator's staff.
+#[derive(Clone)]
+pub struct ReviewApi {
+    store: Store,
+    settings: Arc<ReviewSettings>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ReviewApi {
+    pub fn new(store: Store, settings: Arc<ReviewSettings>, clock: Arc<dyn Clock>) -> Self {
+        ReviewApi {
+            store,
+            settings,
+            clock,
+        }
+    }
+
+    fn step<'a>(&'a self, p: &'a Principal, method: &'static str, hash: String) -> Step<'a> {
+        Step {
+            store: &self.store,
+            settings: self.settings.clone(),
+            now: self.clock.now(),
+            principal: p,
+            scope: None,
+            method,
+            request_sha256: hash,
+        }
+    }
+
+    fn view(&self) -> impl Fn(&Case) -> pb::Case + Send + Sync + use<> {
+        let settings = self.settings.clone();
+        let today = self.clock.now().date_naive();
+        move |case| case_to_pb(case, &settings, today)
+    }
+}
+
+/// Any resource that has a history.
+fn history_resource(resource: &str) -> Result<String, Violations> {
+    let known = [
+        Collection::Applications,
+        Collection::Products,
+        Collection::RuleSets,
+        Collection::Licences,
+        Collection::Shipments,
+    ];
+    if known
+        .iter()
+        .any(|c| c.parse_name("resource", resource).is_ok())
+    {
+        Ok(resource.to_owned())
+    } else {
+        Err(Violations::single(
+            "resource",
+            "must be the name of an application, product, rule set, licence or shipment",
+        ))
+    }
+}
+
+impl ReviewApi {
+    async fn list_cases(
+        &self,
+        p: Principal,
+        req: pb::ListCasesRequest,
+    ) -> ApiResult<pb::ListCasesResponse> {
+        p.require_any(&READERS, "ListCases")?;
+        let mut v = Violations::new();
+        let filter = v.check("", CaseFilter::parse(&req.filter));
+        let page = v.check(
+            "",
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                &format!("cases|{}", req.filter),
+            ),
+        );
+        let (Some(filter), Some(page)) = (filter, page) else {
+            return Err(v.into());
+        };
+        let today = self.clock.now().date_naive();
+        let rows = self
+            .store
+            .list_cases(&filter, today, &page)
+            .await
+            .map_err(|e| ApiError::from_store("cases", e))?;
+        let (rows, next_page_token) =
+            page.finish_sorted_page(rows, |c| (due_sort_key(c.due_date), c.application.id));
+        let view = self.view();
+        Ok(pb::ListCasesResponse {
+            cases: rows.iter().map(view).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn get_case(&self, p: Principal, req: pb::GetCaseRequest) -> ApiResult<pb::Case> {
+        p.require_any(&READERS, "GetCase")?;
+        let id = Collection::Applications.parse_name("name", &req.name)?;
+        let case = self
+            .store
+            .get_case(None, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(self.view()(&case))
+    }
+
+    async fn assign_case(&self, p: Principal, req: pb::AssignCaseRequest) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let assignee = req.assignee;
+        self.step(&p, "/clearance.v1.ReviewService/AssignCase", hash)
+            .run(
+                target,
+                move |case, ctx| case.assign(ctx, &assignee),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn request_information(
+        &self,
+        p: Principal,
+        req: pb::RequestInformationRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let due = req
+            .response_due_time
+            .as_ref()
+            .map(|t| from_timestamp("response_due_time", t).map(|t| t.date_naive()))
+            .transpose()?;
+        let question = req.question;
+        self.step(&p, "/clearance.v1.ReviewService/RequestInformation", hash)
+            .run(
+                target,
+                move |case, ctx| case.request_information(ctx, &question, due),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn add_note(&self, p: Principal, req: pb::AddNoteRequest) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let (text, visible) = (req.text, req.visible_to_applicant);
+        self.step(&p, "/clearance.v1.ReviewService/AddNote", hash)
+            .run(
+                target,
+                move |case, ctx| case.add_note(ctx, &text, visible),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn propose_decision(
+        &self,
+        p: Principal,
+        req: pb::ProposeDecisionRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let mut v = Violations::new();
+        let validity_months = u32::try_from(req.validity_months).unwrap_or_else(|_| {
+            v.add("validity_months", "must not be negative");
+            0
+        });
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        let input = ProposalInput {
+            approve: req.approve,
+            reason: req.reason,
+            granted_quantities: req.granted_quantities,
+            conditions: req.conditions,
+            validity_months,
+            value_tolerance_percent: req.value_tolerance_percent.map(i64::from),
+        };
+        self.step(&p, "/clearance.v1.ReviewService/ProposeDecision", hash)
+            .run(
+                target,
+                move |case, ctx| case.propose(ctx, input.clone()),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn countersign_decision(
+        &self,
+        p: Principal,
+        req: pb::CountersignDecisionRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        self.step(&p, "/clearance.v1.ReviewService/CountersignDecision", hash)
+            .run(target, move |case, ctx| case.countersign(ctx), self.view())
+            .await
+    }
+
+    async fn reject_proposal(
+        &self,
+        p: Principal,
+        req: pb::RejectProposalRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let reason = req.reason;
+        self.step(&p, "/clearance.v1.ReviewService/RejectProposal", hash)
+            .run(
+                target,
+                move |case, ctx| case.reject_proposal(ctx, &reason),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn return_application(
+        &self,
+        p: Principal,
+        req: pb::ReturnApplicationRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let reason = req.reason;
+        self.step(&p, "/clearance.v1.ReviewService/ReturnApplication", hash)
+            .run(
+                target,
+                move |case, ctx| case.return_application(ctx, &reason),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn get_history(
+        &self,
+        p: Principal,
+        req: pb::GetHistoryRequest,
+    ) -> ApiResult<pb::GetHistoryResponse> {
+        p.require_any(&READERS, "GetHistory")?;
+        let mut v = Violations::new();
+        let resource = v.check("", history_resource(&req.resource));
+        let page = v.check(
+            "",
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                &format!("history|{}", req.resource),
+            ),
+        );
+        let (Some(resource), Some(page)) = (resource, page) else {
+            return Err(v.into());
+        };
+        let entries = self
+            .store
+            .history_page(&resource, page.after_sort, page.fetch_limit())
+            .await
+            .map_err(|e| ApiError::from_store(&resource, e))?;
+        if entries.is_empty() && page.after.is_none() {
+            return Err(ApiError::NotFound(resource));
+        }
+        let (entries, next_page_token) =
+            page.finish_sorted_page(entries, |e| (e.sequence, Uuid::nil()));
+        Ok(pb::GetHistoryResponse {
+            entries: entries.iter().map(history_entry_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn verify_history(
+        &self,
+        p: Principal,
+        req: pb::VerifyHistoryRequest,
+    ) -> ApiResult<pb::VerifyHistoryResponse> {
+        p.require_any(&READERS, "VerifyHistory")?;
+        let resource = history_resource(&req.resource)?;
+        let entries = self
+            .store
+            .history(&resource, None)
+            .await
+            .map_err(|e| ApiError::from_store(&resource, e))?;
+        if entries.is_empty() {
+            return Err(ApiError::NotFound(resource));
+        }
+        let verdict = verify_chain(&entries);
+        Ok(pb::VerifyHistoryResponse {
+            intact: verdict.first_broken_sequence.is_none(),
+            entries_checked: verdict.entries_checked,
+            first_broken_sequence: verdict.first_broken_sequence.unwrap_or_default(),
+        })
+    }
+}
 
 #[tonic::async_trait]
 impl ReviewService for ReviewApi {
     async fn list_cases(
         &self,
-        _: Request<pb::ListCasesRequest>,
+        request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        Err(ApiError::Unimplemented("ListCases").into())
+        clearance_grpc::handle!(self, request, list_cases)
     }
 
-    async fn get_case(&self, _: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("GetCase").into())
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        clearance_grpc::handle!(self, request, get_case)
     }
 
     async fn assign_case(
         &self,
-        _: Request<pb::AssignCaseRequest>,
+        request: Request<pb::AssignCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("AssignCase").into())
+        clearance_grpc::handle!(self, request, assign_case)
     }
 
     async fn request_information(
         &self,
-        _: Request<pb::RequestInformationRequest>,
+        request: Request<pb::RequestInformationRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("RequestInformation").into())
+        clearance_grpc::handle!(self, request, request_information)
     }
 
-    async fn add_note(&self, _: Request<pb::AddNoteRequest>) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("AddNote").into())
+    async fn add_note(
+        &self,
+        request: Request<pb::AddNoteRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        clearance_grpc::handle!(self, request, add_note)
     }
 
     async fn propose_decision(
         &self,
-        _: Request<pb::ProposeDecisionRequest>,
+        request: Request<pb::ProposeDecisionRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("ProposeDecision").into())
+        clearance_grpc::handle!(self, request, propose_decision)
     }
 
     async fn countersign_decision(
         &self,
-        _: Request<pb::CountersignDecisionRequest>,
+        request: Request<pb::CountersignDecisionRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("CountersignDecision").into())
+        clearance_grpc::handle!(self, request, countersign_decision)
     }
 
     async fn reject_proposal(
         &self,
-        _: Request<pb::RejectProposalRequest>,
+        request: Request<pb::RejectProposalRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("RejectProposal").into())
+        clearance_grpc::handle!(self, request, reject_proposal)
     }
 
     async fn return_application(
         &self,
-        _: Request<pb::ReturnApplicationRequest>,
+        request: Request<pb::ReturnApplicationRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        Err(ApiError::Unimplemented("ReturnApplication").into())
+        clearance_grpc::handle!(self, request, return_application)
     }
 
     async fn suspend_licence(
@@ -91,15 +405,15 @@ impl ReviewService for ReviewApi {
 
     async fn get_history(
         &self,
-        _: Request<pb::GetHistoryRequest>,
+        request: Request<pb::GetHistoryRequest>,
     ) -> Result<Response<pb::GetHistoryResponse>, Status> {
-        Err(ApiError::Unimplemented("GetHistory").into())
+        clearance_grpc::handle!(self, request, get_history)
     }
 
     async fn verify_history(
         &self,
-        _: Request<pb::VerifyHistoryRequest>,
+        request: Request<pb::VerifyHistoryRequest>,
     ) -> Result<Response<pb::VerifyHistoryResponse>, Status> {
-        Err(ApiError::Unimplemented("VerifyHistory").into())
+        clearance_grpc::handle!(self, request, verify_history)
     }
 }

@@ -48,6 +48,29 @@ pub struct AuthConfig {
     pub hs256_secret: Option<String>,
 }
 
+/// The review clock's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewConfig {
+    /// Decide within this many working days of submission.
+    pub target_working_days: i64,
+    /// Default deadline for answers to information requests, in working days.
+    pub response_working_days: i64,
+    /// Days that are not working days besides Saturdays and Sundays (UTC dates).
+    pub holidays: Vec<chrono::NaiveDate>,
+}
+
+impl ReviewConfig {
+    pub fn settings(&self) -> clearance_domain::workflow::ReviewSettings {
+        clearance_domain::workflow::ReviewSettings {
+            calendar: clearance_domain::calendar::WorkingCalendar::new(
+                self.holidays.iter().copied(),
+            ),
+            target_working_days: self.target_working_days,
+            response_working_days: self.response_working_days,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// `sqlite://clearance.db` (embedded default) or `postgres://user@host/db`.
@@ -62,6 +85,7 @@ pub struct Config {
     pub log_format: String,
     /// Install the built-in (illustrative) rule-set versions from `policies/` on start.
     pub builtin_catalogue: bool,
+    pub review: ReviewConfig,
     pub auth: AuthConfig,
 }
 
@@ -76,6 +100,11 @@ impl Default for Config {
             shutdown_grace_seconds: 1,
             log_format: "text".into(),
             builtin_catalogue: true,
+            review: ReviewConfig {
+                target_working_days: 30,
+                response_working_days: 20,
+                holidays: Vec::new(),
+            },
             auth: AuthConfig {
                 mode: AuthMode::Development,
                 issuer: "clearance-dev".into(),

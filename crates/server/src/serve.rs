@@ -259,6 +259,7 @@ pub async fn start(
     store.ping().await.context("the database does not answer")?;
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
+    let settings = Arc::new(config.review.settings());
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
     let mut health = Vec::new();
@@ -280,7 +281,12 @@ pub async fn start(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(ApplicationServiceServer::with_interceptor(
-                ApplicationApi::new(store.clone(), rules.clone(), clock.clone()),
+                ApplicationApi::new(
+                    store.clone(),
+                    rules.clone(),
+                    settings.clone(),
+                    clock.clone(),
+                ),
                 auth.clone(),
             ))
             .add_service(ShipmentServiceServer::with_interceptor(
@@ -308,7 +314,7 @@ pub async fn start(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(ReviewServiceServer::with_interceptor(
-                ReviewApi,
+                ReviewApi::new(store.clone(), settings.clone(), clock.clone()),
                 auth.clone(),
             ))
             .add_service(PolicyServiceServer::with_interceptor(

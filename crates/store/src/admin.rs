@@ -39,3 +39,12 @@ pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), S
     db.close().await?;
     Ok(())
 }
+
+/// Runs one SQL statement against `database_url` outside the application's code paths: for
+/// operators' maintenance and for tests that must tamper with stored rows.
+pub async fn execute_statement(database_url: &str, sql: &str) -> Result<u64, StoreError> {
+    let db = Database::connect(database_url).await?;
+    let result = db.execute_unprepared(sql).await?;
+    db.close().await?;
+    Ok(result.rows_affected())
+}

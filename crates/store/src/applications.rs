@@ -25,7 +25,7 @@ use crate::entities::{
 use crate::error::StoreError;
 use crate::write::{Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change};
 
-fn corrupt(id: Uuid, what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(id: Uuid, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("application {id}: {what}"))
 }
 
@@ -34,13 +34,16 @@ fn country(id: Uuid, code: &str) -> Result<CountryCode, StoreError> {
 }
 
 /// The children of a set of applications, loaded with one query per table.
-struct Children {
-    lines: HashMap<Uuid, Vec<application_line::Model>>,
+pub(crate) struct Children {
+    pub(crate) lines: HashMap<Uuid, Vec<application_line::Model>>,
     parties: HashMap<Uuid, Vec<application_party::Model>>,
     documents: HashMap<Uuid, Vec<application_document::Model>>,
 }
 
-async fn load_children<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<Children, StoreError> {
+pub(crate) async fn load_children<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<Children, StoreError> {
     let mut children = Children {
         lines: HashMap::new(),
         parties: HashMap::new(),
@@ -88,7 +91,10 @@ async fn load_children<C: ConnectionTrait>(conn: &C, ids: &[Uuid]) -> Result<Chi
     Ok(children)
 }
 
-fn to_domain(row: application::Model, children: &mut Children) -> Result<Application, StoreError> {
+pub(crate) fn to_domain(
+    row: application::Model,
+    children: &mut Children,
+) -> Result<Application, StoreError> {
     let id = row.id;
     let lines = children
         .lines
@@ -236,6 +242,7 @@ async fn insert_children(
                 quantity: Set(l.quantity),
                 unit_value_minor_units: Set(l.unit_value.minor_units),
                 currency_code: Set(l.unit_value.currency.as_str().to_owned()),
+                determination_json: Set(None),
             }
         }))
         .exec_without_returning(txn)
@@ -339,6 +346,7 @@ impl Store {
                     create_time: Set(a.create_time),
                     update_time: Set(a.update_time),
                     submit_time: Set(None),
+                    ..Default::default()
                 })
                 .exec_without_returning(txn)
                 .await?;
@@ -367,13 +375,14 @@ impl Store {
         find_application(&self.db, org, id).await
     }
 
-    /// One page (plus one row) of the organisation's applications in id order.
+    /// One page (plus one row) of the organisation's applications in id order, with their
+    /// review records.
     pub async fn list_applications(
         &self,
         org: &OrganisationId,
         filter: &ApplicationFilter,
         page: &PageRequest,
-    ) -> Result<Vec<Application>, StoreError> {
+    ) -> Result<Vec<clearance_domain::workflow::Case>, StoreError> {
         let mut query = application::Entity::find()
             .filter(application::Column::OrganisationId.eq(org.as_str()));
         if let Some(state) = filter.state {
@@ -390,11 +399,7 @@ impl Store {
             .limit(page.fetch_limit())
             .all(&self.db)
             .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut children = load_children(&self.db, &ids).await?;
-        rows.into_iter()
-            .map(|r| to_domain(r, &mut children))
-            .collect()
+        crate::cases::load_cases(&self.db, rows).await
     }
 
     /// Replaces the content with `update(current)` if still at `expected_version`.

@@ -88,6 +88,23 @@ impl Store {
         Ok(rows.into_iter().map(to_domain).collect())
     }
 
+    /// Up to `limit` entries of `resource` after sequence `after`, in order.
+    pub async fn history_page(
+        &self,
+        resource: &str,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = history_entry::Entity::find()
+            .filter(history_entry::Column::Resource.eq(resource))
+            .filter(history_entry::Column::Sequence.gt(after))
+            .order_by_asc(history_entry::Column::Sequence)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(to_domain).collect())
+    }
+
     /// How many outbox events exist for `resource` (for checks that a write published once).
     pub async fn outbox_count(&self, resource: &str) -> Result<u64, StoreError> {
         use crate::entities::outbox_event;

@@ -6,6 +6,7 @@
 
 mod admin;
 mod applications;
+mod cases;
 mod connection;
 mod entities;
 mod error;
@@ -14,8 +15,9 @@ mod products;
 mod rule_sets;
 mod write;
 
-pub use admin::{create_postgres_database, drop_postgres_database};
+pub use admin::{create_postgres_database, drop_postgres_database, execute_statement};
 pub use applications::{PendingApplication, PendingLine};
+pub use cases::due_sort_key;
 pub use connection::Store;
 pub use error::StoreError;
 pub use rule_sets::CATALOGUE_PUBLISHER;

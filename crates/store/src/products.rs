@@ -115,6 +115,25 @@ impl Store {
         find_product(&self.db, org, id).await
     }
 
+    /// The organisation's products among `ids`, in one query.
+    pub async fn get_products(
+        &self,
+        org: &OrganisationId,
+        ids: &[Uuid],
+    ) -> Result<Vec<Product>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        product::Entity::find()
+            .filter(product::Column::OrganisationId.eq(org.as_str()))
+            .filter(product::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
     /// One page of the organisation's products in id (creation) order; fetches one extra row
     /// so the caller can tell whether another page follows.
     pub async fn list_products(

@@ -53,6 +53,7 @@ fn case(state: ApplicationState) -> Case {
         assignee: None,
         determinations: vec![],
         review_policy: None,
+        due_date: None,
         information_requests: vec![],
         notes: vec![],
         proposals: vec![],

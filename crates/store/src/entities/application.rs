@@ -16,6 +16,9 @@ pub struct Model {
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,
     pub submit_time: Option<DateTimeUtc>,
+    pub assignee: Option<String>,
+    pub due_date: Option<Date>,
+    pub review_policy: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub struct Model {
     pub quantity: i64,
     pub unit_value_minor_units: i64,
     pub currency_code: String,
+    pub determination_json: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,470 @@
+//! Cases: applications with their review records, and the one write path for every workflow
+//! step.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use clearance_domain::DomainError;
+use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::paging::PageRequest;
+use clearance_domain::policy::{Determination, ReviewPolicy};
+use clearance_domain::workflow::{
+    CLOCK_RUNNING_STATES, Case, CaseFilter, CaseUpdate, Decision, InformationRequest, Note,
+    Proposal, ProposalOutcome,
+};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::applications::{Children, corrupt, load_children, to_domain};
+use crate::connection::Store;
+use crate::entities::{application, application_line, case_note, information_request, proposal};
+use crate::error::StoreError;
+use crate::write::{Encoder, Mutation, Outcome, record_change};
+
+fn json_corrupt(id: Uuid, e: serde_json::Error) -> StoreError {
+    corrupt(id, format!("stored JSON unreadable: {e}"))
+}
+
+fn policy_from(id: Uuid, raw: Option<&str>) -> Result<Option<ReviewPolicy>, StoreError> {
+    raw.map(|r| {
+        serde_json::from_value::<ReviewPolicy>(serde_json::Value::String(r.to_owned()))
+            .map_err(|e| json_corrupt(id, e))
+    })
+    .transpose()
+}
+
+fn request_from(row: information_request::Model) -> Result<InformationRequest, StoreError> {
+    Ok(InformationRequest {
+        id: row.id,
+        question: row.question,
+        asked_by: row.asked_by,
+        asked_time: row.asked_time,
+        response_due_date: row.response_due_date,
+        answer: row.answer,
+        answer_documents: serde_json::from_str(&row.answer_documents_json)
+            .map_err(|e| json_corrupt(row.application_id, e))?,
+        answered_by: row.answered_by,
+        answered_time: row.answered_time,
+    })
+}
+
+fn proposal_from(row: proposal::Model) -> Result<Proposal, StoreError> {
+    let id = row.application_id;
+    Ok(Proposal {
+        id: row.id,
+        decision: if row.decision == "APPROVE" {
+            Decision::Approve
+        } else {
+            Decision::Deny
+        },
+        reason: row.reason,
+        granted_quantities: serde_json::from_str(&row.granted_quantities_json)
+            .map_err(|e| json_corrupt(id, e))?,
+        conditions: serde_json::from_str(&row.conditions_json).map_err(|e| json_corrupt(id, e))?,
+        validity_months: u32::try_from(row.validity_months).map_err(|e| corrupt(id, e))?,
+        value_tolerance_percent: row.value_tolerance_percent,
+        proposer: row.proposer,
+        create_time: row.create_time,
+        outcome: ProposalOutcome::parse(&row.outcome).ok_or_else(|| corrupt(id, &row.outcome))?,
+        resolved_by: row.resolved_by,
+        resolved_time: row.resolved_time,
+        resolution_reason: row.resolution_reason,
+    })
+}
+
+/// Loads whole cases for application rows: seven queries for any number of rows.
+pub(crate) async fn load_cases<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<application::Model>,
+) -> Result<Vec<Case>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut children: Children = load_children(conn, &ids).await?;
+    let mut requests: HashMap<Uuid, Vec<InformationRequest>> = HashMap::new();
+    let mut notes: HashMap<Uuid, Vec<Note>> = HashMap::new();
+    let mut proposals: HashMap<Uuid, Vec<Proposal>> = HashMap::new();
+    if !ids.is_empty() {
+        for row in information_request::Entity::find()
+            .filter(information_request::Column::ApplicationId.is_in(ids.iter().copied()))
+            .order_by_asc(information_request::Column::Id)
+            .all(conn)
+            .await?
+        {
+            requests
+                .entry(row.application_id)
+                .or_default()
+                .push(request_from(row)?);
+        }
+        for row in case_note::Entity::find()
+            .filter(case_note::Column::ApplicationId.is_in(ids.iter().copied()))
+            .order_by_asc(case_note::Column::Id)
+            .all(conn)
+            .await?
+        {
+            notes.entry(row.application_id).or_default().push(Note {
+                id: row.id,
+                author: row.author,
+                text: row.text,
+                visible_to_applicant: row.visible_to_applicant,
+                create_time: row.create_time,
+            });
+        }
+        for row in proposal::Entity::find()
+            .filter(proposal::Column::ApplicationId.is_in(ids.iter().copied()))
+            .order_by_asc(proposal::Column::Id)
+            .all(conn)
+            .await?
+        {
+            proposals
+                .entry(row.application_id)
+                .or_default()
+                .push(proposal_from(row)?);
+        }
+    }
+    let mut cases = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row.id;
+        let determinations = children
+            .lines
+            .get(&id)
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| l.determination_json.as_deref())
+                    .map(|j| {
+                        serde_json::from_str::<Determination>(j).map_err(|e| json_corrupt(id, e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let assignee = row.assignee.clone();
+        let due_date = row.due_date;
+        let review_policy = policy_from(id, row.review_policy.as_deref())?;
+        let application = to_domain(row, &mut children)?;
+        cases.push(Case {
+            application,
+            assignee,
+            determinations,
+            review_policy,
+            due_date,
+            information_requests: requests.remove(&id).unwrap_or_default(),
+            notes: notes.remove(&id).unwrap_or_default(),
+            proposals: proposals.remove(&id).unwrap_or_default(),
+        });
+    }
+    Ok(cases)
+}
+
+async fn find_case<C: ConnectionTrait>(
+    conn: &C,
+    org: Option<&OrganisationId>,
+    id: Uuid,
+) -> Result<Case, StoreError> {
+    let mut query = application::Entity::find_by_id(id);
+    if let Some(org) = org {
+        query = query.filter(application::Column::OrganisationId.eq(org.as_str()));
+    }
+    let row = query.one(conn).await?.ok_or(StoreError::NotFound)?;
+    load_cases(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+fn policy_text(p: Option<ReviewPolicy>) -> Option<String> {
+    p.map(|p| p.as_str().to_owned())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+async fn apply(
+    txn: &DatabaseTransaction,
+    case: &Case,
+    update: &CaseUpdate,
+    expected_version: i64,
+    m: &Mutation,
+) -> Result<(), StoreError> {
+    let id = case.application.id;
+    let result = application::Entity::update_many()
+        .col_expr(
+            application::Column::State,
+            Expr::value(update.state.as_str()),
+        )
+        .col_expr(
+            application::Column::Assignee,
+            Expr::value(update.assignee.clone()),
+        )
+        .col_expr(
+            application::Column::SubmitTime,
+            Expr::value(update.submit_time),
+        )
+        .col_expr(
+            application::Column::ReviewPolicy,
+            Expr::value(policy_text(update.review_policy)),
+        )
+        .col_expr(application::Column::DueDate, Expr::value(update.due_date))
+        .col_expr(
+            application::Column::Version,
+            Expr::value(expected_version + 1),
+        )
+        .col_expr(application::Column::UpdateTime, Expr::value(m.now))
+        .filter(application::Column::Id.eq(id))
+        .filter(application::Column::Version.eq(expected_version))
+        .exec(txn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(StoreError::StaleEtag {
+            current: expected_version + 1,
+        });
+    }
+    if let Some(determinations) = &update.determinations {
+        for (index, d) in determinations.iter().enumerate() {
+            application_line::Entity::update_many()
+                .col_expr(
+                    application_line::Column::DeterminationJson,
+                    Expr::value(Some(to_json(d)?)),
+                )
+                .filter(application_line::Column::ApplicationId.eq(id))
+                .filter(application_line::Column::LineIndex.eq(index as i32))
+                .exec(txn)
+                .await?;
+        }
+    }
+    if let Some(r) = &update.new_request {
+        information_request::Entity::insert(information_request::ActiveModel {
+            id: Set(r.id),
+            application_id: Set(id),
+            question: Set(r.question.clone()),
+            asked_by: Set(r.asked_by.clone()),
+            asked_time: Set(r.asked_time),
+            response_due_date: Set(r.response_due_date),
+            answer: Set(None),
+            answer_documents_json: Set("[]".into()),
+            answered_by: Set(None),
+            answered_time: Set(None),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some(r) = &update.answered_request {
+        // Only an open request takes an answer, so a request is answered exactly once.
+        let answered = information_request::Entity::update_many()
+            .col_expr(
+                information_request::Column::Answer,
+                Expr::value(r.answer.clone()),
+            )
+            .col_expr(
+                information_request::Column::AnswerDocumentsJson,
+                Expr::value(to_json(&r.answer_documents)?),
+            )
+            .col_expr(
+                information_request::Column::AnsweredBy,
+                Expr::value(r.answered_by.clone()),
+            )
+            .col_expr(
+                information_request::Column::AnsweredTime,
+                Expr::value(r.answered_time),
+            )
+            .filter(information_request::Column::Id.eq(r.id))
+            .filter(information_request::Column::Answer.is_null())
+            .exec(txn)
+            .await?;
+        if answered.rows_affected != 1 {
+            return Err(StoreError::StaleEtag {
+                current: expected_version + 1,
+            });
+        }
+    }
+    if let Some(n) = &update.new_note {
+        case_note::Entity::insert(case_note::ActiveModel {
+            id: Set(n.id),
+            application_id: Set(id),
+            author: Set(n.author.clone()),
+            text: Set(n.text.clone()),
+            visible_to_applicant: Set(n.visible_to_applicant),
+            create_time: Set(n.create_time),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some(p) = &update.new_proposal {
+        proposal::Entity::insert(proposal::ActiveModel {
+            id: Set(p.id),
+            application_id: Set(id),
+            decision: Set(if p.decision == Decision::Approve {
+                "APPROVE"
+            } else {
+                "DENY"
+            }
+            .into()),
+            reason: Set(p.reason.clone()),
+            granted_quantities_json: Set(to_json(&p.granted_quantities)?),
+            conditions_json: Set(to_json(&p.conditions)?),
+            validity_months: Set(
+                i32::try_from(p.validity_months).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            ),
+            value_tolerance_percent: Set(p.value_tolerance_percent),
+            proposer: Set(p.proposer.clone()),
+            create_time: Set(p.create_time),
+            outcome: Set(p.outcome.as_str().into()),
+            resolved_by: Set(None),
+            resolved_time: Set(None),
+            resolution_reason: Set(None),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some(p) = &update.resolved_proposal {
+        let resolved = proposal::Entity::update_many()
+            .col_expr(proposal::Column::Outcome, Expr::value(p.outcome.as_str()))
+            .col_expr(
+                proposal::Column::ResolvedBy,
+                Expr::value(p.resolved_by.clone()),
+            )
+            .col_expr(proposal::Column::ResolvedTime, Expr::value(p.resolved_time))
+            .col_expr(
+                proposal::Column::ResolutionReason,
+                Expr::value(p.resolution_reason.clone()),
+            )
+            .filter(proposal::Column::Id.eq(p.id))
+            .filter(proposal::Column::Outcome.eq(ProposalOutcome::Pending.as_str()))
+            .exec(txn)
+            .await?;
+        if resolved.rows_affected != 1 {
+            return Err(StoreError::StaleEtag {
+                current: expected_version + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The queue's sort key for a due date.
+pub fn due_sort_key(due: Option<NaiveDate>) -> i64 {
+    due.map_or(i64::MAX, |d| i64::from(d.num_days_from_ce()))
+}
+
+impl Store {
+    /// The case, scoped to `org` for exporters (another organisation's is `NotFound`).
+    pub async fn get_case(
+        &self,
+        org: Option<&OrganisationId>,
+        id: Uuid,
+    ) -> Result<Case, StoreError> {
+        find_case(&self.db, org, id).await
+    }
+
+    /// One page (plus one row) of submitted cases ordered by due date, then id.
+    pub async fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        today: NaiveDate,
+        page: &PageRequest,
+    ) -> Result<Vec<Case>, StoreError> {
+        let mut query = application::Entity::find().filter(
+            application::Column::State
+                .ne(clearance_domain::application::ApplicationState::Draft.as_str()),
+        );
+        if let Some(state) = filter.state {
+            query = query.filter(application::Column::State.eq(state.as_str()));
+        }
+        if let Some(assignee) = &filter.assignee {
+            query = query.filter(application::Column::Assignee.eq(assignee.as_str()));
+        }
+        if let Some(dest) = &filter.destination {
+            query = query.filter(application::Column::DestinationCountryCode.eq(dest.as_str()));
+        }
+        if let Some(policy) = filter.review_policy {
+            query = query.filter(application::Column::ReviewPolicy.eq(policy.as_str()));
+        }
+        let running =
+            || application::Column::State.is_in(CLOCK_RUNNING_STATES.iter().map(|s| s.as_str()));
+        match filter.overdue {
+            Some(true) => {
+                query = query
+                    .filter(running())
+                    .filter(application::Column::DueDate.lt(today))
+            }
+            Some(false) => {
+                query = query.filter(
+                    Condition::any()
+                        .add(
+                            application::Column::State
+                                .is_not_in(CLOCK_RUNNING_STATES.iter().map(|s| s.as_str())),
+                        )
+                        .add(application::Column::DueDate.gte(today))
+                        .add(application::Column::DueDate.is_null()),
+                )
+            }
+            None => {}
+        }
+        if let Some(after) = page.after {
+            let after_due = NaiveDate::from_num_days_from_ce_opt(
+                i32::try_from(page.after_sort).unwrap_or(i32::MAX),
+            );
+            query = query.filter(match after_due {
+                Some(due) => Condition::any()
+                    .add(application::Column::DueDate.gt(due))
+                    .add(
+                        Condition::all()
+                            .add(application::Column::DueDate.eq(due))
+                            .add(application::Column::Id.gt(after)),
+                    ),
+                None => Condition::all().add(application::Column::Id.gt(after)),
+            });
+        }
+        let rows = query
+            .order_by_asc(application::Column::DueDate)
+            .order_by_asc(application::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await?;
+        load_cases(&self.db, rows).await
+    }
+
+    /// Applies one workflow step: `decide` turns the current case into an update (or refuses),
+    /// and the update, its history entry and its outbox event commit together if the case is
+    /// still at `expected_version`. `org` scopes the read for exporters.
+    pub async fn update_case<U>(
+        &self,
+        m: &Mutation,
+        org: Option<OrganisationId>,
+        id: Uuid,
+        expected_version: i64,
+        decide: U,
+        encode: Encoder<'_, Case>,
+    ) -> Result<Outcome<Case>, StoreError>
+    where
+        U: Fn(&Case) -> Result<CaseUpdate, DomainError> + Clone + Send + Sync + 'static,
+    {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let org = org.clone();
+            let decide = decide.clone();
+            Box::pin(async move {
+                let current = find_case(txn, org.as_ref(), id).await?;
+                if current.application.version != expected_version {
+                    return Err(StoreError::StaleEtag {
+                        current: current.application.version,
+                    });
+                }
+                let update = decide(&current)?;
+                apply(txn, &current, &update, expected_version, &m).await?;
+                let resource = Collection::Applications.name_of(id);
+                let owner = Mutation {
+                    organisation: Some(current.application.organisation.clone()),
+                    ..m.clone()
+                };
+                record_change(txn, &owner, &resource, update.change.clone()).await?;
+                find_case(txn, None, id).await
+            })
+        })
+        .await
+    }
+}
