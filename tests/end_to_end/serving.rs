@@ -105,9 +105,11 @@ async fn unbuilt_methods_say_unimplemented(_db: &TestDb, app: TestApp) {
         Code::Unimplemented,
     );
     assert_eq!(reason(&status), "NOT_IMPLEMENTED");
-    let mut reviews = app.reviews_with(Some(app.token(&["reviewer"], None)));
+    let mut reviews = app.reviews_with(Some(app.token(&["senior_reviewer"], None)));
     assert_code(
-        reviews.list_cases(pb::ListCasesRequest::default()).await,
+        reviews
+            .suspend_licence(pb::SuspendLicenceRequest::default())
+            .await,
         Code::Unimplemented,
     );
 }
