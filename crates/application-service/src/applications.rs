@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use clearance_domain::application::{
     ApplicationContent, ApplicationFilter, DocumentInput, PartyRole,
 };
-use clearance_domain::codes::CountryCode;
-use clearance_domain::etag::parse_etag;
 use clearance_domain::ids::Collection;
 use clearance_domain::ids::OrganisationId;
 use clearance_domain::paging::PageRequest;
@@ -18,17 +16,17 @@ use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
 use clearance_domain::product::Product;
 use clearance_domain::product::{ProductFilter, ProductSpec};
-use clearance_domain::validation::check_update_mask;
 use clearance_domain::workflow::{Case, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
     application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
-use clearance_grpc::convert_policy::{determination_to_pb, from_timestamp};
+use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_request_id,
+    ApiError, ApiResult, Clock, RuleBook, UpdateTarget, mutation, request_sha256, respond,
+    validate_create, validate_update,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_server::ApplicationService;
@@ -105,21 +103,9 @@ impl ApplicationApi {
     ) -> ApiResult<pb::Product> {
         p.require_any(&WRITERS, "CreateProduct")?;
         let org = p.exporter_organisation()?.clone();
-        let mut v = Violations::new();
-        let request_id = v.check("", validate_request_id(&req.request_id));
-        let spec = match &req.product {
-            None => {
-                v.add("product", "is required");
-                None
-            }
-            Some(product) => v.check(
-                "product",
-                ProductSpec::parse(product_input(product.clone())),
-            ),
-        };
-        let (Some(request_id), Some(spec)) = (request_id, spec) else {
-            return Err(v.into());
-        };
+        let (request_id, spec) = validate_create(&req.request_id, "product", &req.product, |b| {
+            ProductSpec::parse(product_input(b))
+        })?;
         let m = mutation(
             &p,
             Some(org),
@@ -192,25 +178,23 @@ impl ApplicationApi {
         p.require_any(&WRITERS, "UpdateProduct")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
-        let mut v = Violations::new();
-        let request_id = v.check("", validate_request_id(&req.request_id));
         let mask = update_mask_paths(req.update_mask);
-        v.check("", check_update_mask(&mask, &ProductSpec::UPDATABLE_FIELDS));
-        let Some(product) = req.product else {
-            v.add("product", "is required");
-            return Err(v.into());
-        };
+        // A missing body shows as missing name and etag.
+        let product = req.product.unwrap_or_default();
         let name = product.name.clone();
-        let id = v.check(
-            "",
-            Collection::Products.parse_name("product.name", &product.name),
-        );
-        let version = v.check("", parse_etag("product.etag", &product.etag));
-        let (Some(request_id), Some(id), Some(version), true) =
-            (request_id, id, version, v.is_empty())
-        else {
-            return Err(v.into());
-        };
+        let UpdateTarget {
+            request_id,
+            id,
+            version,
+        } = validate_update(
+            &req.request_id,
+            &mask,
+            &ProductSpec::UPDATABLE_FIELDS,
+            "product",
+            Collection::Products,
+            &product.name,
+            &product.etag,
+        )?;
         let input = product_input(product);
         let invalid = nested("product");
         let update = move |current: &clearance_domain::product::Product| {
@@ -244,21 +228,10 @@ impl ApplicationApi {
     ) -> ApiResult<pb::Application> {
         p.require_any(&WRITERS, "CreateApplication")?;
         let org = p.exporter_organisation()?.clone();
-        let mut v = Violations::new();
-        let request_id = v.check("", validate_request_id(&req.request_id));
-        let content = match &req.application {
-            None => {
-                v.add("application", "is required");
-                None
-            }
-            Some(a) => v.check(
-                "application",
-                ApplicationContent::parse(application_input(a.clone())),
-            ),
-        };
-        let (Some(request_id), Some(content)) = (request_id, content) else {
-            return Err(v.into());
-        };
+        let (request_id, content) =
+            validate_create(&req.request_id, "application", &req.application, |b| {
+                ApplicationContent::parse(application_input(b))
+            })?;
         let m = mutation(
             &p,
             Some(org),
@@ -333,28 +306,23 @@ impl ApplicationApi {
         p.require_any(&WRITERS, "UpdateApplication")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
-        let mut v = Violations::new();
-        let request_id = v.check("", validate_request_id(&req.request_id));
         let mask = update_mask_paths(req.update_mask);
-        v.check(
-            "",
-            check_update_mask(&mask, &ApplicationContent::UPDATABLE_FIELDS),
-        );
-        let Some(application) = req.application else {
-            v.add("application", "is required");
-            return Err(v.into());
-        };
+        // A missing body shows as missing name and etag.
+        let application = req.application.unwrap_or_default();
         let name = application.name.clone();
-        let id = v.check(
-            "",
-            Collection::Applications.parse_name("application.name", &application.name),
-        );
-        let version = v.check("", parse_etag("application.etag", &application.etag));
-        let (Some(request_id), Some(id), Some(version), true) =
-            (request_id, id, version, v.is_empty())
-        else {
-            return Err(v.into());
-        };
+        let UpdateTarget {
+            request_id,
+            id,
+            version,
+        } = validate_update(
+            &req.request_id,
+            &mask,
+            &ApplicationContent::UPDATABLE_FIELDS,
+            "application",
+            Collection::Applications,
+            &application.name,
+            &application.etag,
+        )?;
         let input = application_input(application);
         let invalid = nested("application");
         let update = move |current: &clearance_domain::application::Application| {
@@ -393,25 +361,14 @@ impl ApplicationApi {
         let org = p.exporter_organisation()?;
         let mut v = Violations::new();
         let id = v.check("", Collection::Products.parse_name("product", &req.product));
-        let destination = v.check(
-            "",
-            CountryCode::parse("destination_country_code", &req.destination_country_code),
+        let query = export_query(
+            &mut v,
+            &req.destination_country_code,
+            &req.end_user_headquarters_country_code,
+            req.export_time.as_ref(),
+            self.clock.now(),
         );
-        let headquarters = v
-            .check(
-                "",
-                CountryCode::parse_optional(
-                    "end_user_headquarters_country_code",
-                    &req.end_user_headquarters_country_code,
-                ),
-            )
-            .flatten();
-        let at = match &req.export_time {
-            Some(t) => v.check("", from_timestamp("export_time", t)),
-            None => Some(self.clock.now()),
-        };
-        let (Some(id), Some(destination), Some(at), true) = (id, destination, at, v.is_empty())
-        else {
+        let (Some(id), Some(query), true) = (id, query, v.is_empty()) else {
             return Err(v.into());
         };
         let product = self
@@ -422,11 +379,11 @@ impl ApplicationApi {
         let export = Export {
             item: product.controlled_item(),
             classification: &product.spec.classification,
-            destination: &destination,
-            end_user_headquarters: headquarters.as_ref(),
+            destination: &query.destination,
+            end_user_headquarters: query.end_user_headquarters.as_ref(),
         };
         Ok(determination_to_pb(
-            &self.rules.determine(&export, at).await?,
+            &self.rules.determine(&export, query.at).await?,
         ))
     }
 }

@@ -41,3 +41,66 @@ pub fn validate_request_id(request_id: &str) -> Result<String, Violations> {
     }
     Ok(request_id.to_owned())
 }
+
+/// Validates a create request: its `request_id` and its body message `field`, reporting the
+/// problems of both together.
+pub fn validate_create<B: Clone, T>(
+    request_id: &str,
+    field: &str,
+    body: &Option<B>,
+    parse: impl FnOnce(B) -> Result<T, Violations>,
+) -> Result<(String, T), Violations> {
+    let mut v = Violations::new();
+    let request_id = v.check("", validate_request_id(request_id));
+    let value = match body {
+        None => {
+            v.add(field, "is required");
+            None
+        }
+        Some(b) => v.check(field, parse(b.clone())),
+    };
+    match (request_id, value) {
+        (Some(request_id), Some(value)) => Ok((request_id, value)),
+        _ => Err(v),
+    }
+}
+
+/// What an update request names: its idempotency key, the resource and the version read.
+#[derive(Debug, Clone)]
+pub struct UpdateTarget {
+    pub request_id: String,
+    pub id: uuid::Uuid,
+    pub version: i64,
+}
+
+/// Validates an update request: `request_id`, the update mask against `updatable`, and the
+/// body's `name` and `etag` (named `{field}.name`, `{field}.etag`).
+pub fn validate_update(
+    request_id: &str,
+    mask: &[String],
+    updatable: &[&str],
+    field: &str,
+    collection: clearance_domain::ids::Collection,
+    name: &str,
+    etag: &str,
+) -> Result<UpdateTarget, Violations> {
+    let mut v = Violations::new();
+    let request_id = v.check("", validate_request_id(request_id));
+    v.check(
+        "",
+        clearance_domain::validation::check_update_mask(mask, updatable),
+    );
+    let id = v.check("", collection.parse_name(&format!("{field}.name"), name));
+    let version = v.check(
+        "",
+        clearance_domain::etag::parse_etag(&format!("{field}.etag"), etag),
+    );
+    match (request_id, id, version) {
+        (Some(request_id), Some(id), Some(version)) if v.is_empty() => Ok(UpdateTarget {
+            request_id,
+            id,
+            version,
+        }),
+        _ => Err(v),
+    }
+}

@@ -183,3 +183,43 @@ pub fn impact_to_pb(i: Impact) -> i32 {
         Impact::ReviewPolicyChanged => pb::ImpactKind::ReviewPolicyChanged,
     }) as i32
 }
+
+/// Where, to whom and when an export would happen, as a determination request states it.
+#[derive(Debug, Clone)]
+pub struct ExportQuery {
+    pub destination: clearance_domain::codes::CountryCode,
+    pub end_user_headquarters: Option<clearance_domain::codes::CountryCode>,
+    pub at: DateTime<Utc>,
+}
+
+/// Validates a determination request's destination, end-user headquarters and time (absent:
+/// `now`), recording problems in `v`.
+pub fn export_query(
+    v: &mut Violations,
+    destination_country_code: &str,
+    end_user_headquarters_country_code: &str,
+    export_time: Option<&prost_types::Timestamp>,
+    now: DateTime<Utc>,
+) -> Option<ExportQuery> {
+    use clearance_domain::codes::CountryCode;
+    let destination = v.check(
+        "",
+        CountryCode::parse("destination_country_code", destination_country_code),
+    );
+    let headquarters = v.check(
+        "",
+        CountryCode::parse_optional(
+            "end_user_headquarters_country_code",
+            end_user_headquarters_country_code,
+        ),
+    );
+    let at = match export_time {
+        Some(t) => v.check("", from_timestamp("export_time", t)),
+        None => Some(now),
+    };
+    Some(ExportQuery {
+        destination: destination?,
+        end_user_headquarters: headquarters?,
+        at: at?,
+    })
+}

@@ -17,7 +17,9 @@ pub mod workflow;
 
 pub use auth::Authenticator;
 pub use clock::{Clock, SystemClock};
-pub use context::{principal, request_sha256, validate_request_id};
+pub use context::{
+    UpdateTarget, principal, request_sha256, validate_create, validate_request_id, validate_update,
+};
 pub use error::{ApiError, ApiResult};
 pub use events::EventApi;
 pub use respond::{mutation, respond};

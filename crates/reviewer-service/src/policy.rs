@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use clearance_domain::Violations;
 use clearance_domain::access::{Principal, Role};
-use clearance_domain::codes::CountryCode;
 use clearance_domain::filter::parse_filter;
 use clearance_domain::history::canonical_json;
 use clearance_domain::ids::{Collection, OrganisationId};
@@ -14,7 +13,7 @@ use clearance_domain::policy::rules::{PublishedRuleSet, next_version};
 use clearance_domain::product::parse_controlled_item;
 use clearance_grpc::convert::product_input;
 use clearance_grpc::convert_policy::{
-    determination_to_pb, from_timestamp, impact_to_pb, rule_set_definition, rule_set_to_pb,
+    determination_to_pb, export_query, impact_to_pb, rule_set_definition, rule_set_to_pb,
 };
 use clearance_grpc::{
     ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_request_id,
@@ -231,36 +230,24 @@ impl PolicyApi {
             }
             Some(product) => v.check("product", parse_controlled_item(&product_input(product))),
         };
-        let destination = v.check(
-            "",
-            CountryCode::parse("destination_country_code", &req.destination_country_code),
+        let query = export_query(
+            &mut v,
+            &req.destination_country_code,
+            &req.end_user_headquarters_country_code,
+            req.export_time.as_ref(),
+            self.clock.now(),
         );
-        let headquarters = v
-            .check(
-                "",
-                CountryCode::parse_optional(
-                    "end_user_headquarters_country_code",
-                    &req.end_user_headquarters_country_code,
-                ),
-            )
-            .flatten();
-        let at = match &req.export_time {
-            Some(t) => v.check("", from_timestamp("export_time", t)),
-            None => Some(self.clock.now()),
-        };
-        let (Some((classification, item)), Some(destination), Some(at), true) =
-            (item, destination, at, v.is_empty())
-        else {
+        let (Some((classification, item)), Some(query), true) = (item, query, v.is_empty()) else {
             return Err(v.into());
         };
         let export = Export {
             item,
             classification: &classification,
-            destination: &destination,
-            end_user_headquarters: headquarters.as_ref(),
+            destination: &query.destination,
+            end_user_headquarters: query.end_user_headquarters.as_ref(),
         };
         Ok(determination_to_pb(
-            &self.rules.determine(&export, at).await?,
+            &self.rules.determine(&export, query.at).await?,
         ))
     }
 }

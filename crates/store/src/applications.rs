@@ -283,6 +283,34 @@ async fn insert_children(
     Ok(())
 }
 
+/// Applies `update` to the application if it is still at `expected_version`, bumping the
+/// version; otherwise the caller's etag is stale.
+pub(crate) async fn update_if_unchanged(
+    txn: &DatabaseTransaction,
+    update: sea_orm::UpdateMany<application::Entity>,
+    id: Uuid,
+    expected_version: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let result = update
+        .col_expr(
+            application::Column::Version,
+            Expr::value(expected_version + 1),
+        )
+        .col_expr(application::Column::UpdateTime, Expr::value(now))
+        .filter(application::Column::Id.eq(id))
+        .filter(application::Column::Version.eq(expected_version))
+        .exec(txn)
+        .await?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::StaleEtag {
+            current: expected_version + 1,
+        })
+    }
+}
+
 async fn delete_children(txn: &DatabaseTransaction, id: Uuid) -> Result<(), StoreError> {
     application_line::Entity::delete_many()
         .filter(application_line::Column::ApplicationId.eq(id))
@@ -431,7 +459,7 @@ impl Store {
                 }
                 let content = update(&current)?;
                 check_products_known(txn, &org, &content).await?;
-                let result = application::Entity::update_many()
+                let update = application::Entity::update_many()
                     .col_expr(
                         application::Column::DestinationCountryCode,
                         Expr::value(content.destination.as_ref().map(|c| c.as_str().to_owned())),
@@ -439,21 +467,8 @@ impl Store {
                     .col_expr(
                         application::Column::EndUseStatement,
                         Expr::value(content.end_use_statement.clone()),
-                    )
-                    .col_expr(
-                        application::Column::Version,
-                        Expr::value(expected_version + 1),
-                    )
-                    .col_expr(application::Column::UpdateTime, Expr::value(m.now))
-                    .filter(application::Column::Id.eq(id))
-                    .filter(application::Column::Version.eq(expected_version))
-                    .exec(txn)
-                    .await?;
-                if result.rows_affected != 1 {
-                    return Err(StoreError::StaleEtag {
-                        current: expected_version + 1,
-                    });
-                }
+                    );
+                update_if_unchanged(txn, update, id, expected_version, m.now).await?;
                 delete_children(txn, id).await?;
                 insert_children(txn, id, &content).await?;
                 let a = Application {

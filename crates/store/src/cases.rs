@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::applications::{Children, corrupt, load_children, to_domain};
+use crate::applications::{Children, corrupt, load_children, to_domain, update_if_unchanged};
 use crate::connection::Store;
 use crate::entities::{application, application_line, case_note, information_request, proposal};
 use crate::error::StoreError;
@@ -191,7 +191,7 @@ async fn apply(
     m: &Mutation,
 ) -> Result<(), StoreError> {
     let id = case.application.id;
-    let result = application::Entity::update_many()
+    let row_update = application::Entity::update_many()
         .col_expr(
             application::Column::State,
             Expr::value(update.state.as_str()),
@@ -208,21 +208,8 @@ async fn apply(
             application::Column::ReviewPolicy,
             Expr::value(policy_text(update.review_policy)),
         )
-        .col_expr(application::Column::DueDate, Expr::value(update.due_date))
-        .col_expr(
-            application::Column::Version,
-            Expr::value(expected_version + 1),
-        )
-        .col_expr(application::Column::UpdateTime, Expr::value(m.now))
-        .filter(application::Column::Id.eq(id))
-        .filter(application::Column::Version.eq(expected_version))
-        .exec(txn)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(StoreError::StaleEtag {
-            current: expected_version + 1,
-        });
-    }
+        .col_expr(application::Column::DueDate, Expr::value(update.due_date));
+    update_if_unchanged(txn, row_update, id, expected_version, m.now).await?;
     if let Some(determinations) = &update.determinations {
         for (index, d) in determinations.iter().enumerate() {
             application_line::Entity::update_many()
