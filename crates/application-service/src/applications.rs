@@ -10,7 +10,6 @@ use clearance_domain::application::{
 };
 use clearance_domain::ids::Collection;
 use clearance_domain::ids::OrganisationId;
-use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
@@ -26,7 +25,7 @@ use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
     ApiError, ApiResult, Clock, RuleBook, UpdateTarget, mutation, request_sha256, respond,
-    validate_create, validate_update,
+    validate_create, validate_list, validate_update,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_server::ApplicationService;
@@ -145,19 +144,13 @@ impl ApplicationApi {
     ) -> ApiResult<pb::ListProductsResponse> {
         p.require_any(&READERS, "ListProducts")?;
         let org = p.exporter_organisation()?;
-        let mut v = Violations::new();
-        let filter = v.check("", ProductFilter::parse(&req.filter));
-        let page = v.check(
-            "",
-            PageRequest::parse(
-                req.page_size,
-                &req.page_token,
-                &format!("products|{org}|{}", req.filter),
-            ),
-        );
-        let (Some(filter), Some(page)) = (filter, page) else {
-            return Err(v.into());
-        };
+        let (filter, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            &format!("products|{org}"),
+            ProductFilter::parse,
+        )?;
         let rows = self
             .store
             .list_products(org, &filter, &page)
@@ -273,19 +266,13 @@ impl ApplicationApi {
     ) -> ApiResult<pb::ListApplicationsResponse> {
         p.require_any(&READERS, "ListApplications")?;
         let org = p.exporter_organisation()?;
-        let mut v = Violations::new();
-        let filter = v.check("", ApplicationFilter::parse(&req.filter));
-        let page = v.check(
-            "",
-            PageRequest::parse(
-                req.page_size,
-                &req.page_token,
-                &format!("applications|{org}|{}", req.filter),
-            ),
-        );
-        let (Some(filter), Some(page)) = (filter, page) else {
-            return Err(v.into());
-        };
+        let (filter, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            &format!("applications|{org}"),
+            ApplicationFilter::parse,
+        )?;
         let rows = self
             .store
             .list_applications(org, &filter, &page)

@@ -104,3 +104,29 @@ pub fn validate_update(
         _ => Err(v),
     }
 }
+
+/// Validates a list request's filter (with `parse_filter`) and paging together. `scope`
+/// names the collection and the caller's organisation, so a page token only continues the
+/// very query that issued it.
+pub fn validate_list<F>(
+    page_size: i32,
+    page_token: &str,
+    filter: &str,
+    scope: &str,
+    parse_filter: impl FnOnce(&str) -> Result<F, Violations>,
+) -> Result<(F, clearance_domain::paging::PageRequest), Violations> {
+    let mut v = Violations::new();
+    let parsed = v.check("", parse_filter(filter));
+    let page = v.check(
+        "",
+        clearance_domain::paging::PageRequest::parse(
+            page_size,
+            page_token,
+            &format!("{scope}|{filter}"),
+        ),
+    );
+    match (parsed, page) {
+        (Some(parsed), Some(page)) => Ok((parsed, page)),
+        _ => Err(v),
+    }
+}

@@ -18,7 +18,8 @@ pub mod workflow;
 pub use auth::Authenticator;
 pub use clock::{Clock, SystemClock};
 pub use context::{
-    UpdateTarget, principal, request_sha256, validate_create, validate_request_id, validate_update,
+    UpdateTarget, principal, request_sha256, validate_create, validate_list, validate_request_id,
+    validate_update,
 };
 pub use error::{ApiError, ApiResult};
 pub use events::EventApi;

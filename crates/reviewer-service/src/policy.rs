@@ -16,7 +16,8 @@ use clearance_grpc::convert_policy::{
     determination_to_pb, export_query, impact_to_pb, rule_set_definition, rule_set_to_pb,
 };
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_request_id,
+    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_list,
+    validate_request_id,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::policy_service_server::PolicyService;
@@ -57,21 +58,18 @@ impl PolicyApi {
         req: pb::ListRuleSetsRequest,
     ) -> ApiResult<pb::ListRuleSetsResponse> {
         p.require_any(&REGULATORS, "ListRuleSets")?;
-        let mut v = Violations::new();
-        let key = v
-            .check("", parse_filter(&req.filter, &["key"]))
-            .and_then(|conditions| conditions.into_iter().next().map(|c| c.value));
-        let page = v.check(
-            "",
-            PageRequest::parse(
-                req.page_size,
-                &req.page_token,
-                &format!("ruleSets|{}", req.filter),
-            ),
-        );
-        let Some(page) = page.filter(|_| v.is_empty()) else {
-            return Err(v.into());
-        };
+        let (key, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            "ruleSets",
+            |f| {
+                Ok(parse_filter(f, &["key"])?
+                    .into_iter()
+                    .next()
+                    .map(|c| c.value))
+            },
+        )?;
         let rows = self
             .store
             .list_rule_sets(key.as_deref(), &page, self.rules.groups())

@@ -12,7 +12,7 @@ use clearance_grpc::convert::history_entry_to_pb;
 use clearance_grpc::convert_case::case_to_pb;
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::workflow::{Step, StepTarget};
-use clearance_grpc::{ApiError, ApiResult, Clock, request_sha256};
+use clearance_grpc::{ApiError, ApiResult, Clock, request_sha256, validate_list};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
 use clearance_store::{Store, due_sort_key};
@@ -93,19 +93,13 @@ impl ReviewApi {
         req: pb::ListCasesRequest,
     ) -> ApiResult<pb::ListCasesResponse> {
         p.require_any(&READERS, "ListCases")?;
-        let mut v = Violations::new();
-        let filter = v.check("", CaseFilter::parse(&req.filter));
-        let page = v.check(
-            "",
-            PageRequest::parse(
-                req.page_size,
-                &req.page_token,
-                &format!("cases|{}", req.filter),
-            ),
-        );
-        let (Some(filter), Some(page)) = (filter, page) else {
-            return Err(v.into());
-        };
+        let (filter, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            "cases",
+            CaseFilter::parse,
+        )?;
         let today = self.clock.now().date_naive();
         let rows = self
             .store
