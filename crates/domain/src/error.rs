@@ -42,6 +42,16 @@ pub mod reason {
     pub const CONCURRENT_CHANGE: &str = "CONCURRENT_CHANGE";
     pub const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
     pub const SELF_COUNTERSIGN: &str = "SELF_COUNTERSIGN";
+    pub const LICENCE_NOT_ACTIVE: &str = "LICENCE_NOT_ACTIVE";
+    pub const OUTSIDE_VALIDITY: &str = "OUTSIDE_VALIDITY";
+    pub const DESTINATION_MISMATCH: &str = "DESTINATION_MISMATCH";
+    pub const END_USER_MISMATCH: &str = "END_USER_MISMATCH";
+    pub const PRODUCT_NOT_LICENSED: &str = "PRODUCT_NOT_LICENSED";
+    pub const CURRENCY_MISMATCH: &str = "CURRENCY_MISMATCH";
+    pub const QUANTITY_EXCEEDED: &str = "QUANTITY_EXCEEDED";
+    pub const VALUE_EXCEEDED: &str = "VALUE_EXCEEDED";
+    pub const LICENCE_REQUIRED: &str = "LICENCE_REQUIRED";
+    pub const ALREADY_CANCELLED: &str = "ALREADY_CANCELLED";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";

@@ -12,6 +12,7 @@ pub mod etag;
 pub mod filter;
 pub mod history;
 pub mod ids;
+pub mod ledger;
 pub mod paging;
 pub mod policy;
 pub mod product;

@@ -1,0 +1,183 @@
+use chrono::{Duration, TimeZone};
+
+use super::*;
+use crate::application::{
+    ApplicationContent, ApplicationInput, ApplicationState, LineInput, MoneyInput, PartyInput,
+};
+use crate::ids::Collection;
+use crate::workflow::ProposalOutcome;
+
+fn usd(minor: i64) -> Money {
+    money(CurrencyCode::parse("c", "USD").unwrap(), minor)
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 9, 1, 9, 0, 0).unwrap()
+}
+
+/// A licence line for 100 units worth 1,000,000 with 25 % tolerance.
+fn licence(product: Uuid) -> Licence {
+    let content = ApplicationContent::parse(ApplicationInput {
+        destination_country_code: "CN".into(),
+        end_use_statement: "Inference".into(),
+        parties: vec![PartyInput {
+            role: Some(PartyRole::EndUser),
+            display_name: "Example Cloud Ltd".into(),
+            address: "1 Example Road".into(),
+            country_code: "CN".into(),
+            headquarters_country_code: "CN".into(),
+        }],
+        lines: vec![LineInput {
+            product: Collection::Products.name_of(product),
+            quantity: 100,
+            unit_value: Some(MoneyInput {
+                currency_code: "USD".into(),
+                minor_units: 10_000,
+            }),
+        }],
+        documents: vec![],
+    })
+    .unwrap();
+    let case = Case {
+        application: crate::application::Application {
+            id: Uuid::now_v7(),
+            reference: "CL-2025-000001".into(),
+            organisation: OrganisationId::parse("acme").unwrap(),
+            content,
+            state: ApplicationState::Approved,
+            version: 7,
+            create_time: now(),
+            update_time: now(),
+            submit_time: Some(now()),
+        },
+        assignee: None,
+        determinations: vec![],
+        review_policy: None,
+        due_date: None,
+        information_requests: vec![],
+        notes: vec![],
+        proposals: vec![],
+    };
+    let proposal = Proposal {
+        id: Uuid::now_v7(),
+        decision: Decision::Approve,
+        reason: String::new(),
+        granted_quantities: vec![100],
+        conditions: vec![],
+        validity_months: 48,
+        value_tolerance_percent: 25,
+        proposer: "alice".into(),
+        create_time: now(),
+        outcome: ProposalOutcome::Countersigned,
+        resolved_by: Some("bob".into()),
+        resolved_time: Some(now()),
+        resolution_reason: None,
+    };
+    issue_licence(&case, &proposal, now()).unwrap()
+}
+
+fn shipment(product: Uuid, quantity: i64, value: i64) -> ShipmentSpec {
+    ShipmentSpec {
+        destination: CountryCode::parse("c", "CN").unwrap(),
+        end_user_name: "example cloud ltd".into(),
+        end_user_country: CountryCode::parse("c", "CN").unwrap(),
+        end_user_headquarters: None,
+        erp_reference: "SO-1".into(),
+        shipment_time: now() + Duration::days(1),
+        lines: vec![ShipmentLine {
+            product_id: product,
+            quantity,
+            value: usd(value),
+        }],
+    }
+}
+
+fn deplete(l: &mut Licence, s: &ShipmentSpec) {
+    for line in &s.lines {
+        let (i, _) = l.line_of(line.product_id).unwrap();
+        l.lines[i].remaining_quantity -= line.quantity;
+        l.lines[i].remaining_value_minor -= line.value.minor_units;
+    }
+}
+
+#[test]
+fn an_issued_licence_grants_value_and_tolerance() {
+    let p = Uuid::now_v7();
+    let l = licence(p);
+    assert_eq!(l.lines[0].granted_value.minor_units, 1_000_000);
+    assert_eq!(l.lines[0].value_tolerance_minor, 250_000);
+    assert_eq!(
+        l.valid_until,
+        Utc.with_ymd_and_hms(2029, 9, 1, 9, 0, 0).unwrap()
+    );
+}
+
+#[test]
+fn sixty_then_forty_exhausts_and_one_more_is_refused_by_quantity() {
+    let p = Uuid::now_v7();
+    let mut l = licence(p);
+    for (q, v) in [(60, 600_000), (40, 400_000)] {
+        let s = shipment(p, q, v);
+        assert!(l.coverage(&s).is_empty());
+        deplete(&mut l, &s);
+    }
+    assert!(l.is_exhausted());
+    let reasons = l.coverage(&shipment(p, 1, 1));
+    assert_eq!(reasons.len(), 1);
+    assert_eq!(reasons[0].reason(), "QUANTITY_EXCEEDED");
+}
+
+#[test]
+fn value_may_exceed_the_grant_by_the_tolerance_only() {
+    let p = Uuid::now_v7();
+    let mut l = licence(p);
+    let first = shipment(p, 50, 1_200_000);
+    assert!(l.coverage(&first).is_empty());
+    deplete(&mut l, &first);
+    let reasons = l.coverage(&shipment(p, 10, 100_000));
+    assert_eq!(reasons.len(), 1);
+    assert_eq!(
+        reasons[0],
+        NotCovered::ValueExceeded {
+            product_id: p,
+            requested: 100_000,
+            allowed: 50_000
+        }
+    );
+}
+
+#[test]
+fn every_reason_is_listed_at_once() {
+    let p = Uuid::now_v7();
+    let mut l = licence(p);
+    l.state = LicenceState::Suspended;
+    let mut s = shipment(Uuid::now_v7(), 1, 1);
+    s.destination = CountryCode::parse("c", "DE").unwrap();
+    s.end_user_name = "Someone Else".into();
+    s.shipment_time = now() + Duration::days(365 * 5);
+    let reasons: Vec<&str> = l.coverage(&s).iter().map(NotCovered::reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            "LICENCE_NOT_ACTIVE",
+            "OUTSIDE_VALIDITY",
+            "DESTINATION_MISMATCH",
+            "END_USER_MISMATCH",
+            "PRODUCT_NOT_LICENSED"
+        ]
+    );
+}
+
+#[test]
+fn only_senior_actions_of_the_diagram_change_a_licence() {
+    assert_eq!(
+        licence_transition(LicenceState::Active, LicenceAction::Suspend).unwrap(),
+        LicenceState::Suspended
+    );
+    assert_eq!(
+        licence_transition(LicenceState::Suspended, LicenceAction::Reinstate).unwrap(),
+        LicenceState::Active
+    );
+    assert!(licence_transition(LicenceState::Revoked, LicenceAction::Reinstate).is_err());
+    assert!(licence_transition(LicenceState::Expired, LicenceAction::Suspend).is_err());
+}
