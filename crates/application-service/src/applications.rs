@@ -10,6 +10,7 @@ use clearance_domain::application::{
 };
 use clearance_domain::ids::Collection;
 use clearance_domain::ids::OrganisationId;
+use clearance_domain::ledger::LicenceFilter;
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
@@ -21,6 +22,7 @@ use clearance_grpc::convert::{
     application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
+use clearance_grpc::convert_ledger::licence_to_pb;
 use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
@@ -525,6 +527,50 @@ impl ApplicationApi {
     }
 }
 
+impl ApplicationApi {
+    async fn get_licence(
+        &self,
+        p: Principal,
+        req: pb::GetLicenceRequest,
+    ) -> ApiResult<pb::Licence> {
+        p.require_any(&READERS, "GetLicence")?;
+        let org = p.exporter_organisation()?;
+        let id = Collection::Licences.parse_name("name", &req.name)?;
+        let licence = self
+            .store
+            .get_licence(Some(org), id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(licence_to_pb(&licence))
+    }
+
+    async fn list_licences(
+        &self,
+        p: Principal,
+        req: pb::ListLicencesRequest,
+    ) -> ApiResult<pb::ListLicencesResponse> {
+        p.require_any(&READERS, "ListLicences")?;
+        let org = p.exporter_organisation()?;
+        let (filter, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            &format!("licences|{org}"),
+            LicenceFilter::parse,
+        )?;
+        let rows = self
+            .store
+            .list_licences(org, &filter, &page)
+            .await
+            .map_err(|e| ApiError::from_store("licences", e))?;
+        let (rows, next_page_token) = page.finish_page(rows, |l| l.id);
+        Ok(pb::ListLicencesResponse {
+            licences: rows.iter().map(licence_to_pb).collect(),
+            next_page_token,
+        })
+    }
+}
+
 /// The store names unknown products relative to the application (`lines[0].product`);
 /// clients see them under the request field (`application.lines[0].product`).
 fn prefix_store_violations(
@@ -622,16 +668,16 @@ impl ApplicationService for ApplicationApi {
 
     async fn get_licence(
         &self,
-        _: Request<pb::GetLicenceRequest>,
+        request: Request<pb::GetLicenceRequest>,
     ) -> Result<Response<pb::Licence>, Status> {
-        Err(ApiError::Unimplemented("GetLicence").into())
+        clearance_grpc::handle!(self, request, get_licence)
     }
 
     async fn list_licences(
         &self,
-        _: Request<pb::ListLicencesRequest>,
+        request: Request<pb::ListLicencesRequest>,
     ) -> Result<Response<pb::ListLicencesResponse>, Status> {
-        Err(ApiError::Unimplemented("ListLicences").into())
+        clearance_grpc::handle!(self, request, list_licences)
     }
 
     async fn determine_requirement(

@@ -1,47 +1,336 @@
-//! ShipmentService: built with the licence ledger; every method says so until then.
+//! ShipmentService: ERP systems check, start and cancel shipments under licences.
 
-use clearance_grpc::ApiError;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use clearance_domain::Violations;
+use clearance_domain::access::{Principal, Role};
+use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::ledger::{ShipmentFilter, ShipmentSpec, parse_shipment};
+use clearance_domain::policy::Determination;
+use clearance_domain::policy::determine::{Export, determine};
+use clearance_domain::product::Product;
+use clearance_grpc::convert_ledger::{problem_to_pb, shipment_input, shipment_to_pb};
+use clearance_grpc::convert_policy::determination_to_pb;
+use clearance_grpc::{
+    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_list,
+    validate_request_id,
+};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::shipment_service_server::ShipmentService;
+use clearance_store::{Cover, Store};
+use prost::Message;
 use tonic::{Request, Response, Status};
 
-#[derive(Debug, Clone, Default)]
-pub struct ShipmentApi;
+const SHIPPERS: [Role; 1] = [Role::Erp];
+const READERS: [Role; 2] = [Role::Erp, Role::Applicant];
+
+/// Serves ShipmentService to ERP systems.
+#[derive(Clone)]
+pub struct ShipmentApi {
+    store: Store,
+    rules: RuleBook,
+    clock: Arc<dyn Clock>,
+}
+
+/// What the rules say about a shipment, line by line.
+struct Assessment {
+    spec: ShipmentSpec,
+    determinations: Vec<Determination>,
+    licence_required: bool,
+}
+
+impl ShipmentApi {
+    pub fn new(store: Store, rules: RuleBook, clock: Arc<dyn Clock>) -> Self {
+        ShipmentApi {
+            store,
+            rules,
+            clock,
+        }
+    }
+
+    /// Validates the shipment and determines every line under the rules in force at its time.
+    async fn assess(
+        &self,
+        org: &OrganisationId,
+        shipment: Option<pb::Shipment>,
+    ) -> ApiResult<(Assessment, String)> {
+        let Some(shipment) = shipment else {
+            return Err(Violations::single("shipment", "is required").into());
+        };
+        let licence = shipment.licence.clone();
+        let input = shipment_input(shipment).map_err(|v| prefixed(v))?;
+        let spec = parse_shipment(input, self.clock.now()).map_err(prefixed)?;
+        let ids: Vec<_> = spec.lines.iter().map(|l| l.product_id).collect();
+        let products: HashMap<_, Product> = self
+            .store
+            .get_products(org, &ids)
+            .await
+            .map_err(|e| ApiError::from_store("products", e))?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut v = Violations::new();
+        for (i, line) in spec.lines.iter().enumerate() {
+            if !products.contains_key(&line.product_id) {
+                v.add(
+                    format!("shipment.lines[{i}].product"),
+                    "is not a product of your organisation's catalogue",
+                );
+            }
+        }
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        let published = self.rules.published().await?;
+        let determinations: Vec<Determination> = spec
+            .lines
+            .iter()
+            .filter_map(|line| products.get(&line.product_id))
+            .map(|product| {
+                let export = Export {
+                    item: product.controlled_item(),
+                    classification: &product.spec.classification,
+                    destination: &spec.destination,
+                    end_user_headquarters: spec.end_user_headquarters.as_ref(),
+                };
+                determine(&export, spec.shipment_time, &published, self.rules.groups())
+            })
+            .collect();
+        let licence_required = determinations.iter().any(|d| d.licence_required);
+        Ok((
+            Assessment {
+                spec,
+                determinations,
+                licence_required,
+            },
+            licence,
+        ))
+    }
+
+    async fn check_shipment(
+        &self,
+        p: Principal,
+        req: pb::CheckShipmentRequest,
+    ) -> ApiResult<pb::CheckShipmentResponse> {
+        p.require_any(&READERS, "CheckShipment")?;
+        let org = p.exporter_organisation()?.clone();
+        let (assessment, named) = self.assess(&org, req.shipment).await?;
+        let candidates = if named.is_empty() {
+            self.store
+                .candidate_licences(&org, &assessment.spec.destination)
+                .await
+                .map_err(|e| ApiError::from_store("licences", e))?
+        } else {
+            let id = Collection::Licences.parse_name("shipment.licence", &named)?;
+            vec![
+                self.store
+                    .get_licence(Some(&org), id)
+                    .await
+                    .map_err(|e| ApiError::from_store(&named, e))?,
+            ]
+        };
+        let assessments: Vec<pb::LicenceAssessment> = candidates
+            .iter()
+            .map(|l| {
+                let problems = l.coverage(&assessment.spec);
+                pb::LicenceAssessment {
+                    licence: Collection::Licences.name_of(l.id),
+                    covers: problems.is_empty(),
+                    problems: problems.iter().map(problem_to_pb).collect(),
+                }
+            })
+            .collect();
+        Ok(pb::CheckShipmentResponse {
+            covering_licences: assessments
+                .iter()
+                .filter(|a| a.covers)
+                .map(|a| a.licence.clone())
+                .collect(),
+            assessments,
+            licence_required: assessment.licence_required,
+            determinations: assessment
+                .determinations
+                .iter()
+                .map(determination_to_pb)
+                .collect(),
+        })
+    }
+
+    async fn start_shipment(
+        &self,
+        p: Principal,
+        req: pb::StartShipmentRequest,
+    ) -> ApiResult<pb::Shipment> {
+        p.require_any(&SHIPPERS, "StartShipment")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let request_id = validate_request_id(&req.request_id)?;
+        let (assessment, named) = self.assess(&org, req.shipment).await?;
+        let cover = if !named.is_empty() {
+            Cover::Named(Collection::Licences.parse_name("shipment.licence", &named)?)
+        } else if !assessment.licence_required {
+            Cover::NoLicenceRequired
+        } else {
+            Cover::FirstCovering {
+                required_because: required_because(&assessment.determinations),
+            }
+        };
+        let m = mutation(
+            &p,
+            Some(org),
+            request_id,
+            "/clearance.v1.ShipmentService/StartShipment",
+            hash,
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .start_shipment(
+                &m,
+                &assessment.spec,
+                &cover,
+                &assessment.determinations,
+                &|s| shipment_to_pb(s).encode_to_vec(),
+            )
+            .await
+            .map_err(|e| {
+                ApiError::from_store(if named.is_empty() { "licence" } else { &named }, e)
+            })?;
+        respond(outcome, shipment_to_pb)
+    }
+
+    async fn cancel_shipment(
+        &self,
+        p: Principal,
+        req: pb::CancelShipmentRequest,
+    ) -> ApiResult<pb::Shipment> {
+        p.require_any(&SHIPPERS, "CancelShipment")?;
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let id = v.check("", Collection::Shipments.parse_name("name", &req.name));
+        let (Some(request_id), Some(id)) = (request_id, id) else {
+            return Err(v.into());
+        };
+        let m = mutation(
+            &p,
+            Some(org),
+            request_id,
+            "/clearance.v1.ShipmentService/CancelShipment",
+            hash,
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .cancel_shipment(&m, id, &req.reason, &|s| shipment_to_pb(s).encode_to_vec())
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        respond(outcome, shipment_to_pb)
+    }
+
+    async fn get_shipment(
+        &self,
+        p: Principal,
+        req: pb::GetShipmentRequest,
+    ) -> ApiResult<pb::Shipment> {
+        p.require_any(&READERS, "GetShipment")?;
+        let org = p.exporter_organisation()?;
+        let id = Collection::Shipments.parse_name("name", &req.name)?;
+        let shipment = self
+            .store
+            .get_shipment(org, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(shipment_to_pb(&shipment))
+    }
+
+    async fn list_shipments(
+        &self,
+        p: Principal,
+        req: pb::ListShipmentsRequest,
+    ) -> ApiResult<pb::ListShipmentsResponse> {
+        p.require_any(&READERS, "ListShipments")?;
+        let org = p.exporter_organisation()?;
+        let (filter, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            &format!("shipments|{org}"),
+            ShipmentFilter::parse,
+        )?;
+        let rows = self
+            .store
+            .list_shipments(org, &filter, &page)
+            .await
+            .map_err(|e| ApiError::from_store("shipments", e))?;
+        let (rows, next_page_token) = page.finish_page(rows, |s| s.id);
+        Ok(pb::ListShipmentsResponse {
+            shipments: rows.iter().map(shipment_to_pb).collect(),
+            next_page_token,
+        })
+    }
+}
+
+fn prefixed(inner: Violations) -> ApiError {
+    let mut v = Violations::new();
+    v.absorb("shipment", inner);
+    ApiError::Invalid(v)
+}
+
+/// Names the rules that require a licence, for the refusal when none covers.
+fn required_because(determinations: &[Determination]) -> String {
+    let rules: Vec<String> = determinations
+        .iter()
+        .flat_map(|d| d.fired.iter().filter(|f| f.licence_required))
+        .map(|f| {
+            format!(
+                "{} ({}, {} v{})",
+                f.rule_id, f.citation, f.rule_set.key, f.rule_set.version
+            )
+        })
+        .collect();
+    format!(
+        "a licence is required and none of yours covers this shipment; required by {}",
+        rules.join("; ")
+    )
+}
 
 #[tonic::async_trait]
 impl ShipmentService for ShipmentApi {
     async fn check_shipment(
         &self,
-        _: Request<pb::CheckShipmentRequest>,
+        request: Request<pb::CheckShipmentRequest>,
     ) -> Result<Response<pb::CheckShipmentResponse>, Status> {
-        Err(ApiError::Unimplemented("CheckShipment").into())
+        clearance_grpc::handle!(self, request, check_shipment)
     }
 
     async fn start_shipment(
         &self,
-        _: Request<pb::StartShipmentRequest>,
+        request: Request<pb::StartShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        Err(ApiError::Unimplemented("StartShipment").into())
+        clearance_grpc::handle!(self, request, start_shipment)
     }
 
     async fn cancel_shipment(
         &self,
-        _: Request<pb::CancelShipmentRequest>,
+        request: Request<pb::CancelShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        Err(ApiError::Unimplemented("CancelShipment").into())
+        clearance_grpc::handle!(self, request, cancel_shipment)
     }
 
     async fn get_shipment(
         &self,
-        _: Request<pb::GetShipmentRequest>,
+        request: Request<pb::GetShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        Err(ApiError::Unimplemented("GetShipment").into())
+        clearance_grpc::handle!(self, request, get_shipment)
     }
 
     async fn list_shipments(
         &self,
-        _: Request<pb::ListShipmentsRequest>,
+        request: Request<pb::ListShipmentsRequest>,
     ) -> Result<Response<pb::ListShipmentsResponse>, Status> {
-        Err(ApiError::Unimplemented("ListShipments").into())
+        clearance_grpc::handle!(self, request, list_shipments)
     }
 }

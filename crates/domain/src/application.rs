@@ -76,7 +76,7 @@ impl ApplicationState {
 }
 
 /// The role a party plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PartyRole {
     EndUser,
@@ -113,7 +113,7 @@ impl PartyRole {
 }
 
 /// Money in integer minor units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Money {
     pub currency: CurrencyCode,
     pub minor_units: i64,
@@ -125,7 +125,7 @@ pub struct MoneyInput {
     pub minor_units: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Party {
     pub role: PartyRole,
     pub display_name: String,

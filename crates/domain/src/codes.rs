@@ -110,3 +110,17 @@ mod tests {
         assert!(CurrencyCode::parse("c", "XYZ").is_err());
     }
 }
+
+impl<'de> serde::Deserialize<'de> for CountryCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        CountryCode::parse("country", &raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CurrencyCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        CurrencyCode::parse("currency", &raw).map_err(serde::de::Error::custom)
+    }
+}

@@ -197,10 +197,12 @@ pub enum NotCovered {
         requested: i64,
         remaining: i64,
     },
+    /// `total` is the value shipped with this shipment; `ceiling` the grant plus tolerance.
     ValueExceeded {
         product_id: Uuid,
         requested: i64,
-        allowed: i64,
+        total: i64,
+        ceiling: i64,
     },
 }
 
@@ -242,9 +244,10 @@ impl NotCovered {
             NotCovered::ValueExceeded {
                 product_id,
                 requested,
-                allowed,
+                total,
+                ceiling,
             } => format!(
-                "value {requested} of products/{product_id} exceeds the {allowed} still allowed (remaining value plus tolerance)"
+                "value {requested} of products/{product_id} brings the shipped value to {total}, above the {ceiling} allowed (granted value plus tolerance)"
             ),
         }
     }
@@ -304,10 +307,14 @@ impl Licence {
                         });
                     }
                     if line.value.minor_units > licensed.value_allowance_minor() {
+                        let shipped =
+                            licensed.granted_value.minor_units - licensed.remaining_value_minor;
                         reasons.push(NotCovered::ValueExceeded {
                             product_id: line.product_id,
                             requested: line.value.minor_units,
-                            allowed: licensed.value_allowance_minor(),
+                            total: shipped + line.value.minor_units,
+                            ceiling: licensed.granted_value.minor_units
+                                + licensed.value_tolerance_minor,
                         });
                     }
                 }
@@ -324,6 +331,102 @@ impl Licence {
     /// Whether `at` is past the end of validity.
     pub fn is_expired_at(&self, at: DateTime<Utc>) -> bool {
         at >= self.valid_until
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShipmentState {
+    Started,
+    Cancelled,
+}
+
+impl ShipmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShipmentState::Started => "STARTED",
+            ShipmentState::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Started, Self::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A started (or cancelled) shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shipment {
+    pub id: Uuid,
+    pub organisation: OrganisationId,
+    /// The licence it depleted; `None` when no licence was required (NLR).
+    pub licence_id: Option<Uuid>,
+    pub state: ShipmentState,
+    pub no_licence_required: bool,
+    /// The determinations consulted at start, one per line.
+    pub determinations: Vec<crate::policy::Determination>,
+    pub spec: ShipmentSpec,
+    pub cancel_time: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    pub create_time: DateTime<Utc>,
+}
+
+/// The end user a shipment goes to, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentEndUser {
+    pub display_name: String,
+    pub country: CountryCode,
+    pub headquarters_country: Option<CountryCode>,
+}
+
+/// What `ListShipments` may filter on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipmentFilter {
+    pub licence: Option<Uuid>,
+    pub state: Option<ShipmentState>,
+}
+
+impl ShipmentFilter {
+    pub const FIELDS: [&'static str; 2] = ["licence", "state"];
+
+    pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
+        let mut filter = ShipmentFilter::default();
+        for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
+            if c.field == "licence" {
+                filter.licence =
+                    Some(crate::ids::Collection::Licences.parse_name("filter", &c.value)?);
+            } else {
+                let name = c.value.strip_prefix("SHIPMENT_STATE_").unwrap_or(&c.value);
+                filter.state = Some(ShipmentState::parse(name).ok_or_else(|| {
+                    crate::Violations::single(
+                        "filter",
+                        format!("'{}' is not a shipment state", c.value),
+                    )
+                })?);
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// What `ListLicences` may filter on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicenceFilter {
+    pub state: Option<LicenceState>,
+}
+
+impl LicenceFilter {
+    pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
+        let mut filter = LicenceFilter::default();
+        for c in crate::filter::parse_filter(raw, &["state"])? {
+            let name = c.value.strip_prefix("LICENCE_STATE_").unwrap_or(&c.value);
+            filter.state = Some(LicenceState::parse(name).ok_or_else(|| {
+                crate::Violations::single("filter", format!("'{}' is not a licence state", c.value))
+            })?);
+        }
+        Ok(filter)
     }
 }
 
@@ -377,3 +480,158 @@ pub fn money(currency: CurrencyCode, minor_units: i64) -> Money {
 
 #[cfg(test)]
 mod tests;
+
+/// Raw shipment fields as they arrive from an ERP system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipmentInput {
+    pub destination_country_code: String,
+    pub end_user: Option<crate::application::PartyInput>,
+    pub erp_reference: String,
+    pub lines: Vec<ShipmentLineInput>,
+    pub shipment_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipmentLineInput {
+    pub product: String,
+    pub quantity: i64,
+    pub value: Option<crate::application::MoneyInput>,
+}
+
+pub const MAX_SHIPMENT_LINES: usize = 100;
+
+/// Validates a shipment; violations are named relative to the shipment. The time defaults
+/// to `now`.
+pub fn parse_shipment(
+    input: ShipmentInput,
+    now: DateTime<Utc>,
+) -> Result<ShipmentSpec, crate::Violations> {
+    use crate::validation::{integer_in_range, optional_text, required_text};
+    let mut v = crate::Violations::new();
+    let destination = v.check(
+        "",
+        CountryCode::parse("destination_country_code", &input.destination_country_code),
+    );
+    let erp_reference = optional_text(&mut v, "erp_reference", &input.erp_reference, 200);
+    let (end_user_name, end_user_country, end_user_headquarters) = match &input.end_user {
+        None => {
+            v.add("end_user", "is required");
+            (String::new(), None, None)
+        }
+        Some(p) => (
+            required_text(&mut v, "end_user.display_name", &p.display_name, 200),
+            v.check(
+                "end_user",
+                CountryCode::parse("country_code", &p.country_code),
+            ),
+            v.check(
+                "end_user",
+                CountryCode::parse_optional(
+                    "headquarters_country_code",
+                    &p.headquarters_country_code,
+                ),
+            )
+            .flatten(),
+        ),
+    };
+    if input.lines.is_empty() {
+        v.add("lines", "at least one line is required");
+    }
+    if input.lines.len() > MAX_SHIPMENT_LINES {
+        v.add(
+            "lines",
+            format!("must have at most {MAX_SHIPMENT_LINES} entries"),
+        );
+    }
+    let mut lines: Vec<ShipmentLine> = Vec::new();
+    for (i, l) in input.lines.iter().enumerate().take(MAX_SHIPMENT_LINES) {
+        let field = format!("lines[{i}]");
+        let product = v.check(
+            "",
+            crate::ids::Collection::Products.parse_name(&format!("{field}.product"), &l.product),
+        );
+        if l.quantity <= 0 {
+            v.add(format!("{field}.quantity"), "must be at least 1");
+        } else {
+            integer_in_range(
+                &mut v,
+                &format!("{field}.quantity"),
+                l.quantity,
+                1,
+                crate::application::MAX_QUANTITY,
+            );
+        }
+        let value = match &l.value {
+            None => {
+                v.add(format!("{field}.value"), "is required");
+                None
+            }
+            Some(m) => {
+                integer_in_range(
+                    &mut v,
+                    &format!("{field}.value.minor_units"),
+                    m.minor_units,
+                    0,
+                    i64::MAX / 4,
+                );
+                v.check(
+                    &format!("{field}.value"),
+                    CurrencyCode::parse("currency_code", &m.currency_code),
+                )
+                .map(|c| money(c, m.minor_units))
+            }
+        };
+        if let Some(product_id) = product {
+            if let Some(first) = lines.iter().position(|x| x.product_id == product_id) {
+                v.add(
+                    format!("{field}.product"),
+                    format!("is already on lines[{first}]"),
+                );
+            }
+            if let Some(value) = value {
+                lines.push(ShipmentLine {
+                    product_id,
+                    quantity: l.quantity,
+                    value,
+                });
+            }
+        }
+    }
+    match (destination, end_user_country) {
+        (Some(destination), Some(end_user_country)) if v.is_empty() => Ok(ShipmentSpec {
+            destination,
+            end_user_name,
+            end_user_country,
+            end_user_headquarters,
+            erp_reference,
+            shipment_time: input.shipment_time.unwrap_or(now),
+            lines,
+        }),
+        _ => Err(v),
+    }
+}
+
+impl LicenceAction {
+    /// Only senior reviewers act on licences.
+    pub fn allowed_roles(self) -> &'static [crate::access::Role] {
+        &[crate::access::Role::SeniorReviewer]
+    }
+}
+
+/// A senior reviewer suspends, revokes or reinstates a licence, giving a reason: the new
+/// state, the history action and the reason.
+pub fn act_on_licence(
+    licence: &Licence,
+    principal: &crate::access::Principal,
+    action: LicenceAction,
+    reason_text: &str,
+) -> Result<(LicenceState, &'static str, String), DomainError> {
+    principal.require_any(action.allowed_roles(), action.history_name())?;
+    let mut v = crate::Violations::new();
+    let reason_text = crate::validation::required_text(&mut v, "reason", reason_text, 4000);
+    if !v.is_empty() {
+        return Err(v.into());
+    }
+    let to = licence_transition(licence.state, action)?;
+    Ok((to, action.history_name(), reason_text))
+}

@@ -285,6 +285,8 @@ pub struct CaseUpdate {
     pub new_note: Option<Note>,
     pub new_proposal: Option<Proposal>,
     pub resolved_proposal: Option<Proposal>,
+    /// The licence a countersigned approval issues, in the same transaction.
+    pub issued_licence: Option<crate::ledger::Licence>,
     pub change: Change,
 }
 
@@ -321,6 +323,7 @@ impl Case {
             new_note: None,
             new_proposal: None,
             resolved_proposal: None,
+            issued_licence: None,
             change: Change {
                 action: action.history_name(),
                 actor: ctx.principal.subject.clone(),
@@ -552,6 +555,9 @@ impl Case {
         proposal.outcome = ProposalOutcome::Countersigned;
         proposal.resolved_by = Some(ctx.principal.subject.clone());
         proposal.resolved_time = Some(ctx.now);
+        if approve {
+            update.issued_licence = Some(crate::ledger::issue_licence(self, &proposal, ctx.now)?);
+        }
         update.change.reason = proposal.reason.clone();
         update.change.payload = json!({ "proposal": proposal });
         update.resolved_proposal = Some(proposal);

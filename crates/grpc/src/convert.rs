@@ -92,6 +92,20 @@ fn role_from_pb(raw: i32) -> Option<PartyRole> {
     }
 }
 
+pub fn party_to_pb(p: &clearance_domain::application::Party) -> pb::Party {
+    pb::Party {
+        role: role_to_pb(p.role) as i32,
+        display_name: p.display_name.clone(),
+        address: p.address.clone(),
+        country_code: p.country.as_str().to_owned(),
+        headquarters_country_code: p
+            .headquarters_country
+            .as_ref()
+            .map(|h| h.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
 pub fn application_to_pb(a: &Application) -> pb::Application {
     let c = &a.content;
     pb::Application {
@@ -103,21 +117,7 @@ pub fn application_to_pb(a: &Application) -> pb::Application {
             .as_ref()
             .map(|d| d.as_str().to_owned())
             .unwrap_or_default(),
-        parties: c
-            .parties
-            .iter()
-            .map(|p| pb::Party {
-                role: role_to_pb(p.role) as i32,
-                display_name: p.display_name.clone(),
-                address: p.address.clone(),
-                country_code: p.country.as_str().to_owned(),
-                headquarters_country_code: p
-                    .headquarters_country
-                    .as_ref()
-                    .map(|h| h.as_str().to_owned())
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        parties: c.parties.iter().map(party_to_pb).collect(),
         end_use_statement: c.end_use_statement.clone(),
         lines: c
             .lines

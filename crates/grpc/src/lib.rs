@@ -8,6 +8,7 @@ mod clock;
 mod context;
 pub mod convert;
 pub mod convert_case;
+pub mod convert_ledger;
 pub mod convert_policy;
 mod error;
 mod events;

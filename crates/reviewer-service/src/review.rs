@@ -4,18 +4,25 @@ use std::sync::Arc;
 
 use clearance_domain::Violations;
 use clearance_domain::access::{Principal, Role};
+use clearance_domain::etag::parse_etag;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
+use clearance_domain::ledger::{LicenceAction, act_on_licence};
 use clearance_domain::paging::PageRequest;
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
 use clearance_grpc::convert::history_entry_to_pb;
 use clearance_grpc::convert_case::case_to_pb;
+use clearance_grpc::convert_ledger::licence_to_pb;
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::workflow::{Step, StepTarget};
-use clearance_grpc::{ApiError, ApiResult, Clock, request_sha256, validate_list};
+use clearance_grpc::{
+    ApiError, ApiResult, Clock, mutation, request_sha256, respond, validate_list,
+    validate_request_id,
+};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
 use clearance_store::{Store, due_sort_key};
+use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -252,6 +259,41 @@ impl ReviewApi {
             .await
     }
 
+    async fn act_on_licence(
+        &self,
+        p: Principal,
+        action: LicenceAction,
+        (name, request_id, etag, reason): (String, String, String, String),
+        hash: String,
+    ) -> ApiResult<pb::Licence> {
+        let mut v = Violations::new();
+        let id = v.check("", Collection::Licences.parse_name("name", &name));
+        let version = v.check("", parse_etag("etag", &etag));
+        let request_id = v.check("", validate_request_id(&request_id));
+        let (Some(id), Some(version), Some(request_id)) = (id, version, request_id) else {
+            return Err(v.into());
+        };
+        let method = match action {
+            LicenceAction::Suspend => "/clearance.v1.ReviewService/SuspendLicence",
+            LicenceAction::Revoke => "/clearance.v1.ReviewService/RevokeLicence",
+            LicenceAction::Reinstate => "/clearance.v1.ReviewService/ReinstateLicence",
+        };
+        let m = mutation(&p, None, request_id, method, hash, self.clock.now());
+        let principal = p.clone();
+        let outcome = self
+            .store
+            .update_licence(
+                &m,
+                id,
+                version,
+                move |licence| act_on_licence(licence, &principal, action, &reason),
+                &|l| licence_to_pb(l).encode_to_vec(),
+            )
+            .await
+            .map_err(|e| ApiError::from_store(&name, e))?;
+        respond(outcome, licence_to_pb)
+    }
+
     async fn get_history(
         &self,
         p: Principal,
@@ -378,23 +420,56 @@ impl ReviewService for ReviewApi {
 
     async fn suspend_licence(
         &self,
-        _: Request<pb::SuspendLicenceRequest>,
+        request: Request<pb::SuspendLicenceRequest>,
     ) -> Result<Response<pb::Licence>, Status> {
-        Err(ApiError::Unimplemented("SuspendLicence").into())
+        let p = clearance_grpc::principal(&request)?;
+        let r = request.into_inner();
+        let hash = request_sha256(&r);
+        self.act_on_licence(
+            p,
+            LicenceAction::Suspend,
+            (r.name, r.request_id, r.etag, r.reason),
+            hash,
+        )
+        .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     async fn revoke_licence(
         &self,
-        _: Request<pb::RevokeLicenceRequest>,
+        request: Request<pb::RevokeLicenceRequest>,
     ) -> Result<Response<pb::Licence>, Status> {
-        Err(ApiError::Unimplemented("RevokeLicence").into())
+        let p = clearance_grpc::principal(&request)?;
+        let r = request.into_inner();
+        let hash = request_sha256(&r);
+        self.act_on_licence(
+            p,
+            LicenceAction::Revoke,
+            (r.name, r.request_id, r.etag, r.reason),
+            hash,
+        )
+        .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     async fn reinstate_licence(
         &self,
-        _: Request<pb::ReinstateLicenceRequest>,
+        request: Request<pb::ReinstateLicenceRequest>,
     ) -> Result<Response<pb::Licence>, Status> {
-        Err(ApiError::Unimplemented("ReinstateLicence").into())
+        let p = clearance_grpc::principal(&request)?;
+        let r = request.into_inner();
+        let hash = request_sha256(&r);
+        self.act_on_licence(
+            p,
+            LicenceAction::Reinstate,
+            (r.name, r.request_id, r.etag, r.reason),
+            hash,
+        )
+        .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     async fn get_history(

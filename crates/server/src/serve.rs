@@ -37,6 +37,8 @@ const REVIEWER_SERVICES: [&str; 3] = [
     "clearance.v1.PolicyService",
     "clearance.v1.EventService",
 ];
+/// How often licences past their validity are moved to EXPIRED.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 /// How often health re-checks that the database answers.
 const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -104,6 +106,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     monitor: JoinHandle<()>,
+    expiry: JoinHandle<()>,
     health: Vec<(HealthReporter, &'static [&'static str])>,
     grace: Duration,
 }
@@ -131,6 +134,7 @@ impl Running {
         tokio::time::sleep(self.grace).await;
         let _ = self.stop.send(true);
         self.monitor.abort();
+        self.expiry.abort();
         for server in self.servers {
             server.await.context("server task")?.context("server")?;
         }
@@ -140,6 +144,7 @@ impl Running {
     /// Stops at once, dropping connections mid-call, as a crash would.
     pub fn abort(self) {
         self.monitor.abort();
+        self.expiry.abort();
         for server in self.servers {
             server.abort();
         }
@@ -259,6 +264,7 @@ pub async fn start(
     store.ping().await.context("the database does not answer")?;
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
+    let store_for_expiry = store.clone();
     let settings = Arc::new(config.review.settings());
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
@@ -290,7 +296,7 @@ pub async fn start(
                 auth.clone(),
             ))
             .add_service(ShipmentServiceServer::with_interceptor(
-                ShipmentApi,
+                ShipmentApi::new(store.clone(), rules.clone(), clock.clone()),
                 auth.clone(),
             ))
             .add_service(EventServiceServer::with_interceptor(EventApi, auth));
@@ -358,12 +364,33 @@ pub async fn start(
         })
     };
 
+    // Expiry is due-time work; any number of replicas may run it (see expire_due_licences).
+    let expiry = {
+        let store = store_for_expiry;
+        let clock = clock.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(EXPIRY_INTERVAL) => {}
+                    _ = stopped.changed() => return,
+                }
+                match store.expire_due_licences(clock.now(), 100).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "licences expired"),
+                    Err(e) => tracing::warn!(error = %e, "licence expiry sweep failed"),
+                }
+            }
+        })
+    };
+
     Ok(Running {
         application_addr,
         reviewer_addr,
         stop,
         servers,
         monitor,
+        expiry,
         health,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })

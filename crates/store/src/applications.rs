@@ -207,7 +207,10 @@ async fn check_products_known(
 }
 
 /// Takes the next number of a per-scope counter (`application:2025` → 1, 2, ...).
-async fn next_in_sequence(txn: &DatabaseTransaction, scope: &str) -> Result<i64, StoreError> {
+pub(crate) async fn next_in_sequence(
+    txn: &DatabaseTransaction,
+    scope: &str,
+) -> Result<i64, StoreError> {
     let backend = txn.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {

@@ -449,6 +449,9 @@ impl Store {
                     ..m.clone()
                 };
                 record_change(txn, &owner, &resource, update.change.clone()).await?;
+                if let Some(issued) = &update.issued_licence {
+                    crate::licences::insert_licence(txn, &m, issued).await?;
+                }
                 find_case(txn, None, id).await
             })
         })

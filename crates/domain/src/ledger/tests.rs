@@ -141,9 +141,11 @@ fn value_may_exceed_the_grant_by_the_tolerance_only() {
         NotCovered::ValueExceeded {
             product_id: p,
             requested: 100_000,
-            allowed: 50_000
+            total: 1_300_000,
+            ceiling: 1_250_000,
         }
     );
+    assert!(reasons[0].describe().contains("1300000"));
 }
 
 #[test]

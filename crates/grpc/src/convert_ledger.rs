@@ -1,0 +1,150 @@
+//! Conversions for licences and shipments.
+
+use clearance_domain::application::{Money, PartyInput};
+use clearance_domain::ids::Collection;
+use clearance_domain::ledger::{
+    Licence, LicenceState, NotCovered, Shipment, ShipmentInput, ShipmentLineInput, ShipmentState,
+};
+use clearance_proto::v1 as pb;
+
+use crate::convert::{party_to_pb, timestamp};
+use crate::convert_policy::{determination_to_pb, from_timestamp};
+
+fn money_to_pb(m: &Money) -> pb::Money {
+    pb::Money {
+        currency_code: m.currency.as_str().to_owned(),
+        minor_units: m.minor_units,
+    }
+}
+
+fn licence_state_to_pb(s: LicenceState) -> i32 {
+    (match s {
+        LicenceState::Active => pb::LicenceState::Active,
+        LicenceState::Suspended => pb::LicenceState::Suspended,
+        LicenceState::Revoked => pb::LicenceState::Revoked,
+        LicenceState::Expired => pb::LicenceState::Expired,
+        LicenceState::Exhausted => pb::LicenceState::Exhausted,
+        LicenceState::Surrendered => pb::LicenceState::Surrendered,
+    }) as i32
+}
+
+pub fn licence_to_pb(l: &Licence) -> pb::Licence {
+    pb::Licence {
+        name: Collection::Licences.name_of(l.id),
+        number: l.number.clone(),
+        application: Collection::Applications.name_of(l.application_id),
+        state: licence_state_to_pb(l.state),
+        valid_from_time: Some(timestamp(&l.valid_from)),
+        valid_until_time: Some(timestamp(&l.valid_until)),
+        etag: clearance_domain::etag::etag_of(l.version),
+        holder: l.holder.resource_name(),
+        destination_country_code: l.destination.as_str().to_owned(),
+        parties: l.parties.iter().map(party_to_pb).collect(),
+        conditions: l.conditions.clone(),
+        value_tolerance_percent: i32::try_from(l.value_tolerance_percent).unwrap_or(i32::MAX),
+        lines: l
+            .lines
+            .iter()
+            .map(|line| pb::LicenceLine {
+                product: Collection::Products.name_of(line.product_id),
+                granted_quantity: line.granted_quantity,
+                granted_value: Some(money_to_pb(&line.granted_value)),
+                remaining_quantity: line.remaining_quantity,
+                remaining_value: Some(pb::Money {
+                    currency_code: line.granted_value.currency.as_str().to_owned(),
+                    minor_units: line.remaining_value_minor,
+                }),
+                value_tolerance: Some(pb::Money {
+                    currency_code: line.granted_value.currency.as_str().to_owned(),
+                    minor_units: line.value_tolerance_minor,
+                }),
+            })
+            .collect(),
+        create_time: Some(timestamp(&l.create_time)),
+        update_time: Some(timestamp(&l.update_time)),
+    }
+}
+
+pub fn shipment_to_pb(s: &Shipment) -> pb::Shipment {
+    pb::Shipment {
+        name: Collection::Shipments.name_of(s.id),
+        licence: s
+            .licence_id
+            .map(|id| Collection::Licences.name_of(id))
+            .unwrap_or_default(),
+        state: (match s.state {
+            ShipmentState::Started => pb::ShipmentState::Started,
+            ShipmentState::Cancelled => pb::ShipmentState::Cancelled,
+        }) as i32,
+        destination_country_code: s.spec.destination.as_str().to_owned(),
+        erp_reference: s.spec.erp_reference.clone(),
+        lines: s
+            .spec
+            .lines
+            .iter()
+            .map(|l| pb::ShipmentLine {
+                product: Collection::Products.name_of(l.product_id),
+                quantity: l.quantity,
+                value: Some(money_to_pb(&l.value)),
+            })
+            .collect(),
+        shipment_time: Some(timestamp(&s.spec.shipment_time)),
+        create_time: Some(timestamp(&s.create_time)),
+        end_user: Some(pb::Party {
+            role: pb::PartyRole::EndUser as i32,
+            display_name: s.spec.end_user_name.clone(),
+            address: String::new(),
+            country_code: s.spec.end_user_country.as_str().to_owned(),
+            headquarters_country_code: s
+                .spec
+                .end_user_headquarters
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+        }),
+        no_licence_required: s.no_licence_required,
+        determinations: s.determinations.iter().map(determination_to_pb).collect(),
+        cancel_time: s.cancel_time.as_ref().map(timestamp),
+        cancel_reason: s.cancel_reason.clone().unwrap_or_default(),
+    }
+}
+
+/// A shipment from a request, with its time parsed; violations relative to the shipment.
+pub fn shipment_input(s: pb::Shipment) -> Result<ShipmentInput, clearance_domain::Violations> {
+    let shipment_time = s
+        .shipment_time
+        .as_ref()
+        .map(|t| from_timestamp("shipment_time", t))
+        .transpose()?;
+    Ok(ShipmentInput {
+        destination_country_code: s.destination_country_code,
+        end_user: s.end_user.map(|p| PartyInput {
+            role: None,
+            display_name: p.display_name,
+            address: p.address,
+            country_code: p.country_code,
+            headquarters_country_code: p.headquarters_country_code,
+        }),
+        erp_reference: s.erp_reference,
+        lines: s
+            .lines
+            .into_iter()
+            .map(|l| ShipmentLineInput {
+                product: l.product,
+                quantity: l.quantity,
+                value: l.value.map(|m| clearance_domain::application::MoneyInput {
+                    currency_code: m.currency_code,
+                    minor_units: m.minor_units,
+                }),
+            })
+            .collect(),
+        shipment_time,
+    })
+}
+
+pub fn problem_to_pb(p: &NotCovered) -> pb::CoverageProblem {
+    pb::CoverageProblem {
+        reason: p.reason().to_owned(),
+        description: p.describe(),
+    }
+}

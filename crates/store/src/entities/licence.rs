@@ -1,0 +1,28 @@
+//! Row of `licences`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "licences")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub number: String,
+    pub organisation_id: String,
+    pub application_id: Uuid,
+    pub destination_country_code: String,
+    pub parties_json: String,
+    pub conditions_json: String,
+    pub valid_from: DateTimeUtc,
+    pub valid_until: DateTimeUtc,
+    pub value_tolerance_percent: i64,
+    pub state: String,
+    pub version: i64,
+    pub create_time: DateTimeUtc,
+    pub update_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,835 @@
+//! Licences and shipments: issuance, the depletion ledger (guarded updates, never
+//! read-then-write), cancellation, licence actions and expiry.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Utc};
+use clearance_domain::DomainError;
+use clearance_domain::application::{Money, Party};
+use clearance_domain::codes::{CountryCode, CurrencyCode};
+use clearance_domain::error::reason;
+use clearance_domain::history::Change;
+use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::ledger::{
+    Licence, LicenceFilter, LicenceLine, LicenceState, Shipment, ShipmentEndUser, ShipmentFilter,
+    ShipmentLine, ShipmentSpec, ShipmentState, licence_number,
+};
+use clearance_domain::paging::PageRequest;
+use clearance_domain::policy::Determination;
+use sea_orm::sea_query::{Expr, ExprTrait, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::applications::next_in_sequence;
+use crate::connection::Store;
+use crate::entities::{licence, licence_line, shipment, shipment_line};
+use crate::error::StoreError;
+use crate::write::{Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change};
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(corrupt)
+}
+
+fn currency(code: &str) -> Result<CurrencyCode, StoreError> {
+    CurrencyCode::parse("currency", code).map_err(corrupt)
+}
+
+fn licence_from(
+    row: licence::Model,
+    lines: Vec<licence_line::Model>,
+) -> Result<Licence, StoreError> {
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            Ok(LicenceLine {
+                product_id: l.product_id,
+                granted_quantity: l.granted_quantity,
+                granted_value: Money {
+                    currency: currency(&l.currency_code)?,
+                    minor_units: l.granted_value_minor_units,
+                },
+                remaining_quantity: l.remaining_quantity,
+                remaining_value_minor: l.remaining_value_minor_units,
+                value_tolerance_minor: l.value_tolerance_minor_units,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Licence {
+        id: row.id,
+        number: row.number,
+        holder: OrganisationId::parse(&row.organisation_id).map_err(corrupt)?,
+        application_id: row.application_id,
+        destination: CountryCode::parse("destination", &row.destination_country_code)
+            .map_err(corrupt)?,
+        parties: serde_json::from_str::<Vec<Party>>(&row.parties_json).map_err(corrupt)?,
+        conditions: serde_json::from_str(&row.conditions_json).map_err(corrupt)?,
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+        value_tolerance_percent: row.value_tolerance_percent,
+        lines,
+        state: LicenceState::parse(&row.state).ok_or_else(|| corrupt(&row.state))?,
+        version: row.version,
+        create_time: row.create_time,
+        update_time: row.update_time,
+    })
+}
+
+async fn load_licences<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<licence::Model>,
+) -> Result<Vec<Licence>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut lines: HashMap<Uuid, Vec<licence_line::Model>> = HashMap::new();
+    if !ids.is_empty() {
+        for l in licence_line::Entity::find()
+            .filter(licence_line::Column::LicenceId.is_in(ids))
+            .order_by_asc(licence_line::Column::LineIndex)
+            .all(conn)
+            .await?
+        {
+            lines.entry(l.licence_id).or_default().push(l);
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            let l = lines.remove(&r.id).unwrap_or_default();
+            licence_from(r, l)
+        })
+        .collect()
+}
+
+/// The licence, locked for the rest of the transaction on PostgreSQL (SQLite has one writer).
+async fn find_licence<C: ConnectionTrait>(
+    conn: &C,
+    org: Option<&OrganisationId>,
+    id: Uuid,
+    lock: bool,
+) -> Result<Licence, StoreError> {
+    let mut query = licence::Entity::find_by_id(id);
+    if let Some(org) = org {
+        query = query.filter(licence::Column::OrganisationId.eq(org.as_str()));
+    }
+    if lock && conn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock(LockType::Update);
+    }
+    let row = query.one(conn).await?.ok_or(StoreError::NotFound)?;
+    load_licences(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+fn licence_payload(l: &Licence) -> serde_json::Value {
+    serde_json::to_value(l).unwrap_or_default()
+}
+
+/// Inserts a newly issued licence with the next number of the year, and its history.
+pub(crate) async fn insert_licence(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    issued: &Licence,
+) -> Result<Licence, StoreError> {
+    let year = issued.create_time.year();
+    let sequence = next_in_sequence(txn, &format!("licence:{year}")).await?;
+    let licence = Licence {
+        number: licence_number(year, sequence),
+        ..issued.clone()
+    };
+    licence::Entity::insert(licence::ActiveModel {
+        id: Set(licence.id),
+        number: Set(licence.number.clone()),
+        organisation_id: Set(licence.holder.as_str().to_owned()),
+        application_id: Set(licence.application_id),
+        destination_country_code: Set(licence.destination.as_str().to_owned()),
+        parties_json: Set(to_json(&licence.parties)?),
+        conditions_json: Set(to_json(&licence.conditions)?),
+        valid_from: Set(licence.valid_from),
+        valid_until: Set(licence.valid_until),
+        value_tolerance_percent: Set(licence.value_tolerance_percent),
+        state: Set(licence.state.as_str().to_owned()),
+        version: Set(licence.version),
+        create_time: Set(licence.create_time),
+        update_time: Set(licence.update_time),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    if !licence.lines.is_empty() {
+        licence_line::Entity::insert_many(licence.lines.iter().enumerate().map(|(i, l)| {
+            licence_line::ActiveModel {
+                licence_id: Set(licence.id),
+                line_index: Set(i as i32),
+                product_id: Set(l.product_id),
+                granted_quantity: Set(l.granted_quantity),
+                granted_value_minor_units: Set(l.granted_value.minor_units),
+                currency_code: Set(l.granted_value.currency.as_str().to_owned()),
+                remaining_quantity: Set(l.remaining_quantity),
+                remaining_value_minor_units: Set(l.remaining_value_minor),
+                value_tolerance_minor_units: Set(l.value_tolerance_minor),
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    let owner = Mutation {
+        organisation: Some(licence.holder.clone()),
+        ..m.clone()
+    };
+    let resource = Collection::Licences.name_of(licence.id);
+    record_change(
+        txn,
+        &owner,
+        &resource,
+        change_by(
+            &owner,
+            "licence.issued",
+            "",
+            "ACTIVE",
+            licence_payload(&licence),
+        ),
+    )
+    .await?;
+    Ok(licence)
+}
+
+/// Moves a licence from `from` to `to` if it is still in `from`, with history.
+async fn move_licence(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    l: &Licence,
+    to: LicenceState,
+    action: &'static str,
+    reason_text: &str,
+) -> Result<bool, StoreError> {
+    let moved = licence::Entity::update_many()
+        .col_expr(licence::Column::State, Expr::value(to.as_str()))
+        .col_expr(
+            licence::Column::Version,
+            Expr::col(licence::Column::Version).add(1),
+        )
+        .col_expr(licence::Column::UpdateTime, Expr::value(m.now))
+        .filter(licence::Column::Id.eq(l.id))
+        .filter(licence::Column::State.eq(l.state.as_str()))
+        .exec(txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        return Ok(false);
+    }
+    let owner = Mutation {
+        organisation: Some(l.holder.clone()),
+        ..m.clone()
+    };
+    let change = Change {
+        reason: reason_text.to_owned(),
+        ..change_by(
+            &owner,
+            action,
+            l.state.as_str(),
+            to.as_str(),
+            json!({ "licence": l.number, "state": to.as_str() }),
+        )
+    };
+    record_change(txn, &owner, &Collection::Licences.name_of(l.id), change).await?;
+    Ok(true)
+}
+
+fn shipment_from(
+    row: shipment::Model,
+    lines: Vec<shipment_line::Model>,
+) -> Result<Shipment, StoreError> {
+    let end_user: ShipmentEndUser = serde_json::from_str(&row.end_user_json).map_err(corrupt)?;
+    Ok(Shipment {
+        id: row.id,
+        organisation: OrganisationId::parse(&row.organisation_id).map_err(corrupt)?,
+        licence_id: row.licence_id,
+        state: ShipmentState::parse(&row.state).ok_or_else(|| corrupt(&row.state))?,
+        no_licence_required: row.no_licence_required,
+        determinations: serde_json::from_str::<Vec<Determination>>(&row.determinations_json)
+            .map_err(corrupt)?,
+        spec: ShipmentSpec {
+            destination: CountryCode::parse("destination", &row.destination_country_code)
+                .map_err(corrupt)?,
+            end_user_name: end_user.display_name,
+            end_user_country: end_user.country,
+            end_user_headquarters: end_user.headquarters_country,
+            erp_reference: row.erp_reference,
+            shipment_time: row.shipment_time,
+            lines: lines
+                .into_iter()
+                .map(|l| {
+                    Ok(ShipmentLine {
+                        product_id: l.product_id,
+                        quantity: l.quantity,
+                        value: Money {
+                            currency: currency(&l.currency_code)?,
+                            minor_units: l.value_minor_units,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?,
+        },
+        cancel_time: row.cancel_time,
+        cancel_reason: row.cancel_reason,
+        create_time: row.create_time,
+    })
+}
+
+async fn load_shipments<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<shipment::Model>,
+) -> Result<Vec<Shipment>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut lines: HashMap<Uuid, Vec<shipment_line::Model>> = HashMap::new();
+    if !ids.is_empty() {
+        for l in shipment_line::Entity::find()
+            .filter(shipment_line::Column::ShipmentId.is_in(ids))
+            .order_by_asc(shipment_line::Column::LineIndex)
+            .all(conn)
+            .await?
+        {
+            lines.entry(l.shipment_id).or_default().push(l);
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            let l = lines.remove(&r.id).unwrap_or_default();
+            shipment_from(r, l)
+        })
+        .collect()
+}
+
+async fn find_shipment<C: ConnectionTrait>(
+    conn: &C,
+    org: &OrganisationId,
+    id: Uuid,
+) -> Result<Shipment, StoreError> {
+    let row = shipment::Entity::find_by_id(id)
+        .filter(shipment::Column::OrganisationId.eq(org.as_str()))
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    load_shipments(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// How a shipment is to be covered.
+#[derive(Debug, Clone)]
+pub enum Cover {
+    /// The current rules need no licence: record it as NLR.
+    NoLicenceRequired,
+    /// This licence of the holder.
+    Named(Uuid),
+    /// The covering licence of the holder that expires first; `required_because` explains the
+    /// refusal when none covers.
+    FirstCovering { required_because: String },
+}
+
+async fn insert_shipment(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    org: &OrganisationId,
+    spec: &ShipmentSpec,
+    licence: Option<&Licence>,
+    determinations: &[Determination],
+) -> Result<Shipment, StoreError> {
+    let shipment = Shipment {
+        id: Uuid::now_v7(),
+        organisation: org.clone(),
+        licence_id: licence.map(|l| l.id),
+        state: ShipmentState::Started,
+        no_licence_required: licence.is_none(),
+        determinations: determinations.to_vec(),
+        spec: spec.clone(),
+        cancel_time: None,
+        cancel_reason: None,
+        create_time: m.now,
+    };
+    let end_user = ShipmentEndUser {
+        display_name: spec.end_user_name.clone(),
+        country: spec.end_user_country.clone(),
+        headquarters_country: spec.end_user_headquarters.clone(),
+    };
+    shipment::Entity::insert(shipment::ActiveModel {
+        id: Set(shipment.id),
+        organisation_id: Set(org.as_str().to_owned()),
+        licence_id: Set(shipment.licence_id),
+        state: Set(shipment.state.as_str().to_owned()),
+        no_licence_required: Set(shipment.no_licence_required),
+        determinations_json: Set(to_json(&shipment.determinations)?),
+        destination_country_code: Set(spec.destination.as_str().to_owned()),
+        end_user_json: Set(to_json(&end_user)?),
+        erp_reference: Set(spec.erp_reference.clone()),
+        shipment_time: Set(spec.shipment_time),
+        cancel_time: Set(None),
+        cancel_reason: Set(None),
+        create_time: Set(m.now),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    shipment_line::Entity::insert_many(spec.lines.iter().enumerate().map(|(i, l)| {
+        shipment_line::ActiveModel {
+            shipment_id: Set(shipment.id),
+            line_index: Set(i as i32),
+            product_id: Set(l.product_id),
+            licence_line_index: Set(licence
+                .and_then(|lic| lic.line_of(l.product_id))
+                .map(|(idx, _)| idx as i32)),
+            quantity: Set(l.quantity),
+            value_minor_units: Set(l.value.minor_units),
+            currency_code: Set(l.value.currency.as_str().to_owned()),
+        }
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    let resource = Collection::Shipments.name_of(shipment.id);
+    record_change(
+        txn,
+        m,
+        &resource,
+        change_by(
+            m,
+            "shipment.started",
+            "",
+            "STARTED",
+            serde_json::to_value(&shipment).unwrap_or_default(),
+        ),
+    )
+    .await?;
+    Ok(shipment)
+}
+
+/// Depletes every line with a guarded update; any line that no longer has room fails the
+/// whole transaction.
+async fn deplete(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    licence: &Licence,
+    spec: &ShipmentSpec,
+) -> Result<(), StoreError> {
+    for line in &spec.lines {
+        let Some((index, _)) = licence.line_of(line.product_id) else {
+            return Err(refused(
+                reason::PRODUCT_NOT_LICENSED,
+                "a product is not on the licence",
+            ));
+        };
+        let depleted = licence_line::Entity::update_many()
+            .col_expr(
+                licence_line::Column::RemainingQuantity,
+                Expr::col(licence_line::Column::RemainingQuantity).sub(line.quantity),
+            )
+            .col_expr(
+                licence_line::Column::RemainingValueMinorUnits,
+                Expr::col(licence_line::Column::RemainingValueMinorUnits)
+                    .sub(line.value.minor_units),
+            )
+            .filter(licence_line::Column::LicenceId.eq(licence.id))
+            .filter(licence_line::Column::LineIndex.eq(index as i32))
+            .filter(licence_line::Column::RemainingQuantity.gte(line.quantity))
+            .filter(
+                Expr::col(licence_line::Column::RemainingValueMinorUnits)
+                    .add(Expr::col(licence_line::Column::ValueToleranceMinorUnits))
+                    .gte(line.value.minor_units),
+            )
+            .exec(txn)
+            .await?;
+        if depleted.rows_affected != 1 {
+            return Err(refused(
+                reason::QUANTITY_EXCEEDED,
+                "the licence no longer has room for this shipment",
+            ));
+        }
+    }
+    let owner = Mutation {
+        organisation: Some(licence.holder.clone()),
+        ..m.clone()
+    };
+    let drawn: Vec<serde_json::Value> = spec
+        .lines
+        .iter()
+        .map(|l| json!({ "product_id": l.product_id, "quantity": l.quantity, "value_minor_units": l.value.minor_units }))
+        .collect();
+    record_change(
+        txn,
+        &owner,
+        &Collection::Licences.name_of(licence.id),
+        change_by(
+            &owner,
+            "licence.drawn_down",
+            "ACTIVE",
+            "ACTIVE",
+            json!({ "request_id": m.request_id, "lines": drawn }),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+fn refused(reason: &'static str, message: impl Into<String>) -> StoreError {
+    StoreError::Domain(DomainError::FailedPrecondition {
+        reason,
+        message: message.into(),
+    })
+}
+
+impl Store {
+    pub async fn get_licence(
+        &self,
+        org: Option<&OrganisationId>,
+        id: Uuid,
+    ) -> Result<Licence, StoreError> {
+        find_licence(&self.db, org, id, false).await
+    }
+
+    /// One page (plus one row) of the holder's licences in id order.
+    pub async fn list_licences(
+        &self,
+        org: &OrganisationId,
+        filter: &LicenceFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Licence>, StoreError> {
+        let mut query =
+            licence::Entity::find().filter(licence::Column::OrganisationId.eq(org.as_str()));
+        if let Some(state) = filter.state {
+            query = query.filter(licence::Column::State.eq(state.as_str()));
+        }
+        if let Some(after) = page.after {
+            query = query.filter(licence::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(licence::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await?;
+        load_licences(&self.db, rows).await
+    }
+
+    /// The holder's active licences to `destination`, expiring first first, for coverage
+    /// checks.
+    pub async fn candidate_licences(
+        &self,
+        org: &OrganisationId,
+        destination: &CountryCode,
+    ) -> Result<Vec<Licence>, StoreError> {
+        candidates(&self.db, org, destination).await
+    }
+
+    /// A regulator's action (suspend, revoke, reinstate) if the licence is still at
+    /// `expected_version`.
+    pub async fn update_licence<U>(
+        &self,
+        m: &Mutation,
+        id: Uuid,
+        expected_version: i64,
+        decide: U,
+        encode: Encoder<'_, Licence>,
+    ) -> Result<Outcome<Licence>, StoreError>
+    where
+        U: Fn(&Licence) -> Result<(LicenceState, &'static str, String), DomainError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let decide = decide.clone();
+            Box::pin(async move {
+                let current = find_licence(txn, None, id, true).await?;
+                if current.version != expected_version {
+                    return Err(StoreError::StaleEtag {
+                        current: current.version,
+                    });
+                }
+                let (to, action, reason_text) = decide(&current)?;
+                if !move_licence(txn, &m, &current, to, action, &reason_text).await? {
+                    return Err(StoreError::StaleEtag {
+                        current: current.version + 1,
+                    });
+                }
+                find_licence(txn, None, id, false).await
+            })
+        })
+        .await
+    }
+
+    /// Starts a shipment: records it as NLR, or depletes the named or first covering licence
+    /// (exhausting it when nothing remains), all in one transaction.
+    pub async fn start_shipment(
+        &self,
+        m: &Mutation,
+        spec: &ShipmentSpec,
+        cover: &Cover,
+        determinations: &[Determination],
+        encode: Encoder<'_, Shipment>,
+    ) -> Result<Outcome<Shipment>, StoreError> {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let spec = spec.clone();
+            let cover = cover.clone();
+            let determinations = determinations.to_vec();
+            Box::pin(async move {
+                let org = m.exporter()?.clone();
+                ensure_organisation(txn, &org, m.now).await?;
+                let candidates = match &cover {
+                    Cover::NoLicenceRequired => {
+                        return insert_shipment(txn, &m, &org, &spec, None, &determinations).await;
+                    }
+                    Cover::Named(id) => vec![find_licence(txn, Some(&org), *id, true).await?],
+                    Cover::FirstCovering { .. } => candidates(txn, &org, &spec.destination).await?,
+                };
+                let mut first_refusal = None;
+                for candidate in candidates {
+                    // Re-read under the row lock so the coverage check sees committed balances.
+                    let licence = find_licence(txn, Some(&org), candidate.id, true).await?;
+                    let problems = licence.coverage(&spec);
+                    if let Some(problem) = problems.first() {
+                        let described: Vec<String> =
+                            problems.iter().map(|p| p.describe()).collect();
+                        first_refusal.get_or_insert_with(|| {
+                            refused(
+                                problem.reason(),
+                                format!("licence {}: {}", licence.number, described.join("; ")),
+                            )
+                        });
+                        continue;
+                    }
+                    deplete(txn, &m, &licence, &spec).await?;
+                    let shipment =
+                        insert_shipment(txn, &m, &org, &spec, Some(&licence), &determinations)
+                            .await?;
+                    let after = find_licence(txn, Some(&org), licence.id, false).await?;
+                    if after.is_exhausted() {
+                        move_licence(
+                            txn,
+                            &m,
+                            &after,
+                            LicenceState::Exhausted,
+                            "licence.exhausted",
+                            "",
+                        )
+                        .await?;
+                    }
+                    return Ok(shipment);
+                }
+                Err(first_refusal.unwrap_or_else(|| match &cover {
+                    Cover::FirstCovering { required_because } => {
+                        refused(reason::LICENCE_REQUIRED, required_because.clone())
+                    }
+                    _ => StoreError::NotFound,
+                }))
+            })
+        })
+        .await
+    }
+
+    /// Cancels a started shipment and restores its quantities and values exactly once; an
+    /// exhausted licence becomes active again.
+    pub async fn cancel_shipment(
+        &self,
+        m: &Mutation,
+        id: Uuid,
+        cancel_reason: &str,
+        encode: Encoder<'_, Shipment>,
+    ) -> Result<Outcome<Shipment>, StoreError> {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let cancel_reason = cancel_reason.to_owned();
+            Box::pin(async move {
+                let org = m.exporter()?.clone();
+                let current = find_shipment(txn, &org, id).await?;
+                let cancelled = shipment::Entity::update_many()
+                    .col_expr(
+                        shipment::Column::State,
+                        Expr::value(ShipmentState::Cancelled.as_str()),
+                    )
+                    .col_expr(shipment::Column::CancelTime, Expr::value(Some(m.now)))
+                    .col_expr(
+                        shipment::Column::CancelReason,
+                        Expr::value(Some(cancel_reason.clone())),
+                    )
+                    .filter(shipment::Column::Id.eq(id))
+                    .filter(shipment::Column::State.eq(ShipmentState::Started.as_str()))
+                    .exec(txn)
+                    .await?;
+                if cancelled.rows_affected != 1 {
+                    return Err(refused(
+                        reason::ALREADY_CANCELLED,
+                        "the shipment is already cancelled",
+                    ));
+                }
+                if let Some(licence_id) = current.licence_id {
+                    let licence = find_licence(txn, Some(&org), licence_id, true).await?;
+                    for line in &current.spec.lines {
+                        let Some((index, _)) = licence.line_of(line.product_id) else {
+                            continue;
+                        };
+                        licence_line::Entity::update_many()
+                            .col_expr(
+                                licence_line::Column::RemainingQuantity,
+                                Expr::col(licence_line::Column::RemainingQuantity)
+                                    .add(line.quantity),
+                            )
+                            .col_expr(
+                                licence_line::Column::RemainingValueMinorUnits,
+                                Expr::col(licence_line::Column::RemainingValueMinorUnits)
+                                    .add(line.value.minor_units),
+                            )
+                            .filter(licence_line::Column::LicenceId.eq(licence_id))
+                            .filter(licence_line::Column::LineIndex.eq(index as i32))
+                            .exec(txn)
+                            .await?;
+                    }
+                    let owner = Mutation {
+                        organisation: Some(licence.holder.clone()),
+                        ..m.clone()
+                    };
+                    record_change(
+                        txn,
+                        &owner,
+                        &Collection::Licences.name_of(licence_id),
+                        change_by(
+                            &owner,
+                            "licence.restored",
+                            licence.state.as_str(),
+                            licence.state.as_str(),
+                            json!({ "shipment": Collection::Shipments.name_of(id) }),
+                        ),
+                    )
+                    .await?;
+                    if licence.state == LicenceState::Exhausted {
+                        let after = find_licence(txn, Some(&org), licence_id, false).await?;
+                        move_licence(
+                            txn,
+                            &m,
+                            &after,
+                            LicenceState::Active,
+                            "licence.reactivated",
+                            "shipment cancelled",
+                        )
+                        .await?;
+                    }
+                }
+                let change = Change {
+                    reason: cancel_reason.clone(),
+                    ..change_by(&m, "shipment.cancelled", "STARTED", "CANCELLED", json!({}))
+                };
+                record_change(txn, &m, &Collection::Shipments.name_of(id), change).await?;
+                find_shipment(txn, &org, id).await
+            })
+        })
+        .await
+    }
+
+    pub async fn get_shipment(
+        &self,
+        org: &OrganisationId,
+        id: Uuid,
+    ) -> Result<Shipment, StoreError> {
+        find_shipment(&self.db, org, id).await
+    }
+
+    /// One page (plus one row) of the organisation's shipments in id order.
+    pub async fn list_shipments(
+        &self,
+        org: &OrganisationId,
+        filter: &ShipmentFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Shipment>, StoreError> {
+        let mut query =
+            shipment::Entity::find().filter(shipment::Column::OrganisationId.eq(org.as_str()));
+        if let Some(licence) = filter.licence {
+            query = query.filter(shipment::Column::LicenceId.eq(licence));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(shipment::Column::State.eq(state.as_str()));
+        }
+        if let Some(after) = page.after {
+            query = query.filter(shipment::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(shipment::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await?;
+        load_shipments(&self.db, rows).await
+    }
+
+    /// Expires every licence whose validity has ended, up to `batch` at a time. Each move is
+    /// guarded on the state it leaves, and PostgreSQL skips rows another replica holds, so
+    /// no expiry is recorded twice.
+    pub async fn expire_due_licences(
+        &self,
+        now: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<usize, StoreError> {
+        let write = self.begin_write().await?;
+        let mut query = licence::Entity::find()
+            .filter(licence::Column::State.is_in([
+                LicenceState::Active.as_str(),
+                LicenceState::Suspended.as_str(),
+                LicenceState::Exhausted.as_str(),
+            ]))
+            .filter(licence::Column::ValidUntil.lte(now))
+            .order_by_asc(licence::Column::ValidUntil)
+            .limit(batch);
+        if write.txn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock_with_behavior(
+                LockType::Update,
+                sea_orm::sea_query::LockBehavior::SkipLocked,
+            );
+        }
+        let due = load_licences(&write.txn, query.all(&write.txn).await?).await?;
+        let m = Mutation {
+            actor: "clearance expiry".into(),
+            organisation: None,
+            idempotency_scope: "system".into(),
+            request_id: format!("expiry:{}", now.timestamp()),
+            method: "expiry",
+            request_sha256: String::new(),
+            now,
+        };
+        let mut expired = 0;
+        for l in &due {
+            if move_licence(
+                &write.txn,
+                &m,
+                l,
+                LicenceState::Expired,
+                "licence.expired",
+                "validity ended",
+            )
+            .await?
+            {
+                expired += 1;
+            }
+        }
+        write.txn.commit().await?;
+        Ok(expired)
+    }
+}
+
+async fn candidates<C: ConnectionTrait>(
+    conn: &C,
+    org: &OrganisationId,
+    destination: &CountryCode,
+) -> Result<Vec<Licence>, StoreError> {
+    let rows = licence::Entity::find()
+        .filter(licence::Column::OrganisationId.eq(org.as_str()))
+        .filter(licence::Column::DestinationCountryCode.eq(destination.as_str()))
+        .filter(licence::Column::State.eq(LicenceState::Active.as_str()))
+        .order_by_asc(licence::Column::ValidUntil)
+        .order_by_asc(licence::Column::Id)
+        .all(conn)
+        .await?;
+    load_licences(conn, rows).await
+}
