@@ -7,6 +7,7 @@ mod applications;
 mod durability;
 mod fixtures;
 mod idempotency;
+mod ledger;
 mod pagination;
 mod policy;
 mod products;

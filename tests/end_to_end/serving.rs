@@ -96,22 +96,24 @@ async fn both_services_report_serving_and_list_their_services(_db: &TestDb, app:
 }
 
 async fn unbuilt_methods_say_unimplemented(_db: &TestDb, app: TestApp) {
-    let mut acme = app.applicant("acme");
-    let status = assert_code(
-        acme.get_licence(pb::GetLicenceRequest {
-            name: "licences/x".into(),
-        })
-        .await,
-        Code::Unimplemented,
-    );
-    assert_eq!(reason(&status), "NOT_IMPLEMENTED");
-    let mut reviews = app.reviews_with(Some(app.token(&["senior_reviewer"], None)));
-    assert_code(
-        reviews
-            .suspend_licence(pb::SuspendLicenceRequest::default())
-            .await,
-        Code::Unimplemented,
-    );
+    use clearance_proto::v1::event_service_client::EventServiceClient;
+    let exporter = clearance_tests::Bearer::new(Some(app.token(&["erp"], Some("acme"))));
+    let regulator = clearance_tests::Bearer::new(Some(app.token(&["auditor"], None)));
+    for (channel, bearer) in [
+        (&app.application_channel, exporter),
+        (&app.reviewer_channel, regulator),
+    ] {
+        let mut events = EventServiceClient::with_interceptor(channel.clone(), bearer);
+        let status = assert_code(
+            events
+                .watch_events(pb::WatchEventsRequest {
+                    after_cursor: String::new(),
+                })
+                .await,
+            Code::Unimplemented,
+        );
+        assert_eq!(reason(&status), "NOT_IMPLEMENTED");
+    }
 }
 
 async fn shutdown_reports_not_serving_before_it_stops(_db: &TestDb, mut app: TestApp) {

@@ -59,7 +59,7 @@ impl ShipmentApi {
             return Err(Violations::single("shipment", "is required").into());
         };
         let licence = shipment.licence.clone();
-        let input = shipment_input(shipment).map_err(|v| prefixed(v))?;
+        let input = shipment_input(shipment).map_err(prefixed)?;
         let spec = parse_shipment(input, self.clock.now()).map_err(prefixed)?;
         let ids: Vec<_> = spec.lines.iter().map(|l| l.product_id).collect();
         let products: HashMap<_, Product> = self

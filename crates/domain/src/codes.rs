@@ -87,6 +87,20 @@ impl CurrencyCode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for CountryCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        CountryCode::parse("country", &raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CurrencyCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        CurrencyCode::parse("currency", &raw).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,19 +122,5 @@ mod tests {
         assert_eq!(ISO_3166_ALPHA_2.split_ascii_whitespace().count(), 249);
         assert!(CurrencyCode::parse("c", "usd").is_ok());
         assert!(CurrencyCode::parse("c", "XYZ").is_err());
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for CountryCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        CountryCode::parse("country", &raw).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for CurrencyCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        CurrencyCode::parse("currency", &raw).map_err(serde::de::Error::custom)
     }
 }

@@ -272,7 +272,8 @@ impl Licence {
     /// Every reason the licence does not cover `shipment`; empty when it does.
     pub fn coverage(&self, shipment: &ShipmentSpec) -> Vec<NotCovered> {
         let mut reasons = Vec::new();
-        if self.state != LicenceState::Active {
+        // An exhausted licence is refused by the quantities it no longer has.
+        if !matches!(self.state, LicenceState::Active | LicenceState::Exhausted) {
             reasons.push(NotCovered::LicenceNotActive(self.state));
         }
         if shipment.shipment_time < self.valid_from || shipment.shipment_time >= self.valid_until {

@@ -513,8 +513,8 @@ impl Store {
         load_licences(&self.db, rows).await
     }
 
-    /// The holder's active licences to `destination`, expiring first first, for coverage
-    /// checks.
+    /// The holder's active (or exhausted) licences to `destination`, expiring first first, for
+    /// coverage checks.
     pub async fn candidate_licences(
         &self,
         org: &OrganisationId,
@@ -826,7 +826,10 @@ async fn candidates<C: ConnectionTrait>(
     let rows = licence::Entity::find()
         .filter(licence::Column::OrganisationId.eq(org.as_str()))
         .filter(licence::Column::DestinationCountryCode.eq(destination.as_str()))
-        .filter(licence::Column::State.eq(LicenceState::Active.as_str()))
+        .filter(licence::Column::State.is_in([
+            LicenceState::Active.as_str(),
+            LicenceState::Exhausted.as_str(),
+        ]))
         .order_by_asc(licence::Column::ValidUntil)
         .order_by_asc(licence::Column::Id)
         .all(conn)

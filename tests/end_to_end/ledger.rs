@@ -1,0 +1,555 @@
+//! Licences and shipments: an exact ledger under concurrency and retries, every refusal
+//! with its reason, NLR, and organisation scoping.
+
+use chrono::Utc;
+use clearance_proto::v1 as pb;
+use clearance_proto::v1::shipment_service_client::ShipmentServiceClient;
+use clearance_tests::{ApplicationClient, TestApp, TestDb, on_both_databases};
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::fixtures::{assert_code, create_product, draft, line, reason, request_id};
+
+type ErpClient = ShipmentServiceClient<InterceptedService<Channel, clearance_tests::Bearer>>;
+
+fn erp(app: &TestApp, org: &str) -> ErpClient {
+    ShipmentServiceClient::with_interceptor(
+        app.application_channel.clone(),
+        clearance_tests::Bearer::new(Some(app.token(&["erp"], Some(org)))),
+    )
+}
+
+/// Runs an application for `quantity` units at 10,000 each to CN through approval and returns
+/// the product and the issued licence.
+async fn licensed(app: &TestApp, org: &str, quantity: i64) -> (String, pb::Licence) {
+    let mut officer = app.applicant(org);
+    let product = create_product(&mut officer).await;
+    let mut application = draft(&product.name);
+    application.lines = vec![pb::ApplicationLine {
+        unit_value: Some(pb::Money {
+            currency_code: "USD".into(),
+            minor_units: 10_000,
+        }),
+        ..line(&product.name, quantity)
+    }];
+    let created = officer
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let submitted = officer
+        .submit_application(pb::SubmitApplicationRequest {
+            name: created.name.clone(),
+            request_id: request_id(),
+            etag: created.etag.clone(),
+            declaration_confirmed: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    let case = alice
+        .get_case(pb::GetCaseRequest {
+            name: submitted.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let case = alice
+        .assign_case(pb::AssignCaseRequest {
+            name: case.name.clone(),
+            request_id: request_id(),
+            etag: case.etag,
+            assignee: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let case = alice
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name.clone(),
+            request_id: request_id(),
+            etag: case.etag,
+            approve: true,
+            reason: "approved".into(),
+            granted_quantities: vec![],
+            conditions: vec![],
+            validity_months: 0,
+            value_tolerance_percent: Some(25),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    bob.countersign_decision(pb::CountersignDecisionRequest {
+        name: case.name.clone(),
+        request_id: request_id(),
+        etag: case.etag,
+    })
+    .await
+    .unwrap();
+    let licences = officer
+        .list_licences(pb::ListLicencesRequest {
+            filter: "state = ACTIVE".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .licences;
+    let licence = licences
+        .into_iter()
+        .find(|l| l.application == submitted.name)
+        .expect("the countersignature issued a licence");
+    (product.name, licence)
+}
+
+fn shipment(product: &str, quantity: i64, value: i64) -> pb::Shipment {
+    pb::Shipment {
+        destination_country_code: "CN".into(),
+        erp_reference: "SO-4711".into(),
+        end_user: Some(pb::Party {
+            display_name: "Example Cloud Ltd".into(),
+            country_code: "CN".into(),
+            headquarters_country_code: "CN".into(),
+            ..Default::default()
+        }),
+        lines: vec![pb::ShipmentLine {
+            product: product.into(),
+            quantity,
+            value: Some(pb::Money {
+                currency_code: "USD".into(),
+                minor_units: value,
+            }),
+        }],
+        ..Default::default()
+    }
+}
+
+async fn start(
+    client: &mut ErpClient,
+    shipment: pb::Shipment,
+) -> Result<pb::Shipment, tonic::Status> {
+    client
+        .start_shipment(pb::StartShipmentRequest {
+            request_id: request_id(),
+            shipment: Some(shipment),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn licence_now(officer: &mut ApplicationClient, name: &str) -> pb::Licence {
+    officer
+        .get_licence(pb::GetLicenceRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn quantities_deplete_exactly_and_value_tolerance_is_enforced(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    assert!(licence.number.starts_with("CLL-"));
+    assert_eq!(
+        licence.lines[0].granted_value.as_ref().unwrap().minor_units,
+        1_000_000
+    );
+    let mut acme_erp = erp(&app, "acme");
+    let first = start(&mut acme_erp, shipment(&product, 60, 600_000))
+        .await
+        .unwrap();
+    assert_eq!(first.licence, licence.name);
+    start(&mut acme_erp, shipment(&product, 40, 400_000))
+        .await
+        .unwrap();
+    let status = assert_code(
+        start(&mut acme_erp, shipment(&product, 1, 10_000)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "QUANTITY_EXCEEDED", "{status:?}");
+    let mut officer = app.applicant("acme");
+    let exhausted = licence_now(&mut officer, &licence.name).await;
+    assert_eq!(exhausted.state, pb::LicenceState::Exhausted as i32);
+    assert_eq!(exhausted.lines[0].remaining_quantity, 0);
+
+    let (product, fresh) = licensed(&app, "initech", 100).await;
+    let mut initech_erp = erp(&app, "initech");
+    start(&mut initech_erp, shipment(&product, 50, 1_200_000))
+        .await
+        .unwrap();
+    let status = assert_code(
+        start(&mut initech_erp, shipment(&product, 10, 100_000)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "VALUE_EXCEEDED");
+    assert!(
+        status.message().contains("1300000") && status.message().contains("1250000"),
+        "{}",
+        status.message()
+    );
+    let mut officer = app.applicant("initech");
+    assert_eq!(
+        licence_now(&mut officer, &fresh.name).await.lines[0].remaining_quantity,
+        50
+    );
+}
+
+async fn concurrent_shipments_never_over_ship(db: &TestDb, app: TestApp) {
+    let rounds = if db.backend == clearance_tests::Backend::Postgres {
+        20
+    } else {
+        3
+    };
+    for round in 0..rounds {
+        let org = format!("round{round}");
+        let (product, licence) = licensed(&app, &org, 10).await;
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let mut client = erp(&app, &org);
+            let s = shipment(&product, 1, 10_000);
+            tasks.push(tokio::spawn(async move { start(&mut client, s).await }));
+        }
+        let (mut ok, mut refused) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(status) => {
+                    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((ok, refused), (10, 54), "round {round}");
+        let mut officer = app.applicant(&org);
+        let after = licence_now(&mut officer, &licence.name).await;
+        assert_eq!(after.lines[0].remaining_quantity, 0);
+        assert_eq!(after.state, pb::LicenceState::Exhausted as i32);
+        let shipped: i64 = erp(&app, &org)
+            .list_shipments(pb::ListShipmentsRequest {
+                filter: format!(r#"licence = "{}" AND state = STARTED"#, licence.name),
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shipments
+            .iter()
+            .map(|s| s.lines[0].quantity)
+            .sum();
+        assert_eq!(
+            shipped,
+            after.lines[0].granted_quantity - after.lines[0].remaining_quantity
+        );
+    }
+}
+
+async fn retries_ship_once_and_cancelling_restores_once(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 10).await;
+    let mut client = erp(&app, "acme");
+    let request = pb::StartShipmentRequest {
+        request_id: request_id(),
+        shipment: Some(shipment(&product, 10, 100_000)),
+    };
+    let mut responses = Vec::new();
+    for _ in 0..5 {
+        responses.push(
+            client
+                .start_shipment(request.clone())
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let mut c = erp(&app, "acme");
+        let r = request.clone();
+        tasks.push(tokio::spawn(async move {
+            c.start_shipment(r).await.map(|r| r.into_inner())
+        }));
+    }
+    for t in tasks {
+        responses.push(t.await.unwrap().unwrap());
+    }
+    assert!(
+        responses.windows(2).all(|w| w[0] == w[1]),
+        "identical responses"
+    );
+    let listed = client
+        .list_shipments(pb::ListShipmentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.shipments.len(), 1);
+    let mut other = request.clone();
+    other.shipment.as_mut().unwrap().lines[0].quantity = 9;
+    let status = assert_code(client.start_shipment(other).await, Code::InvalidArgument);
+    assert_eq!(reason(&status), "REQUEST_ID_REUSED");
+
+    let mut officer = app.applicant("acme");
+    assert_eq!(
+        licence_now(&mut officer, &licence.name).await.state,
+        pb::LicenceState::Exhausted as i32
+    );
+    let shipped = &responses[0];
+    let cancel = |id: String| pb::CancelShipmentRequest {
+        name: shipped.name.clone(),
+        request_id: id,
+        reason: "order cancelled".into(),
+    };
+    let cancelled = client
+        .cancel_shipment(cancel(request_id()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.state, pb::ShipmentState::Cancelled as i32);
+    let status = assert_code(
+        client.cancel_shipment(cancel(request_id())).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "ALREADY_CANCELLED");
+    let restored = licence_now(&mut officer, &licence.name).await;
+    assert_eq!(restored.lines[0].remaining_quantity, 10);
+    assert_eq!(restored.state, pb::LicenceState::Active as i32);
+}
+
+async fn every_refusal_has_its_own_reason(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    let mut client = erp(&app, "acme");
+    let named = |mut s: pb::Shipment| {
+        s.licence = licence.name.clone();
+        s
+    };
+    let cases: Vec<(&str, pb::Shipment)> = vec![
+        ("DESTINATION_MISMATCH", {
+            let mut s = named(shipment(&product, 1, 10_000));
+            s.destination_country_code = "HK".into();
+            s
+        }),
+        ("END_USER_MISMATCH", {
+            let mut s = named(shipment(&product, 1, 10_000));
+            s.end_user.as_mut().unwrap().display_name = "Another Cloud Ltd".into();
+            s
+        }),
+        ("OUTSIDE_VALIDITY", {
+            let mut s = named(shipment(&product, 1, 10_000));
+            s.shipment_time = Some(prost_types::Timestamp {
+                seconds: Utc::now().timestamp() + 5 * 366 * 86_400,
+                nanos: 0,
+            });
+            s
+        }),
+    ];
+    for (expected, s) in cases {
+        let status = assert_code(start(&mut client, s).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status), expected);
+    }
+    let mut officer = app.applicant("acme");
+    let other_product = create_product(&mut officer).await;
+    let mut two = named(shipment(&product, 1, 10_000));
+    two.lines.push(pb::ShipmentLine {
+        product: other_product.name.clone(),
+        quantity: 1,
+        value: Some(pb::Money {
+            currency_code: "USD".into(),
+            minor_units: 1,
+        }),
+    });
+    let status = assert_code(start(&mut client, two).await, Code::FailedPrecondition);
+    assert_eq!(reason(&status), "PRODUCT_NOT_LICENSED");
+
+    // CheckShipment lists every problem at once.
+    let mut everything = named(shipment(&other_product.name, 1000, 10_000));
+    everything.destination_country_code = "HK".into();
+    everything.end_user.as_mut().unwrap().display_name = "Another Cloud Ltd".into();
+    let check = client
+        .check_shipment(pb::CheckShipmentRequest {
+            shipment: Some(everything),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(check.covering_licences.is_empty());
+    let reasons: Vec<&str> = check.assessments[0]
+        .problems
+        .iter()
+        .map(|p| p.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "DESTINATION_MISMATCH",
+            "END_USER_MISMATCH",
+            "PRODUCT_NOT_LICENSED"
+        ]
+    );
+    let fine = client
+        .check_shipment(pb::CheckShipmentRequest {
+            shipment: Some(shipment(&product, 1, 10_000)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fine.covering_licences, vec![licence.name.clone()]);
+    assert!(fine.licence_required);
+
+    // Suspended, then revoked: not active.
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    let current = licence_now(&mut officer, &licence.name).await;
+    let suspended = bob
+        .suspend_licence(pb::SuspendLicenceRequest {
+            name: licence.name.clone(),
+            request_id: request_id(),
+            etag: current.etag.clone(),
+            reason: "end user under investigation".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(suspended.state, pb::LicenceState::Suspended as i32);
+    let status = assert_code(
+        start(&mut client, named(shipment(&product, 1, 10_000))).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "LICENCE_NOT_ACTIVE");
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let status = assert_code(
+        alice
+            .reinstate_licence(pb::ReinstateLicenceRequest {
+                name: licence.name.clone(),
+                request_id: request_id(),
+                etag: suspended.etag.clone(),
+                reason: "cleared".into(),
+            })
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_eq!(reason(&status), "ROLE_NOT_ALLOWED");
+    let revoked = bob
+        .revoke_licence(pb::RevokeLicenceRequest {
+            name: licence.name.clone(),
+            request_id: request_id(),
+            etag: suspended.etag.clone(),
+            reason: "end user diverted goods".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.state, pb::LicenceState::Revoked as i32);
+    let status = assert_code(
+        start(&mut client, named(shipment(&product, 1, 10_000))).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "LICENCE_NOT_ACTIVE");
+    let history = app.store.history(&licence.name, None).await.unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["licence.issued", "licence.suspended", "licence.revoked"]
+    );
+
+    // Expiry: once validity has ended, the sweep marks the licence EXPIRED, exactly once.
+    let (product, expiring) = licensed(&app, "globex", 5).await;
+    let after_validity = Utc::now() + chrono::Duration::days(5 * 366);
+    assert_eq!(
+        app.store
+            .expire_due_licences(after_validity, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.store
+            .expire_due_licences(after_validity, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    let mut globex = app.applicant("globex");
+    assert_eq!(
+        licence_now(&mut globex, &expiring.name).await.state,
+        pb::LicenceState::Expired as i32
+    );
+    let mut globex_erp = erp(&app, "globex");
+    let mut s = shipment(&product, 1, 10_000);
+    s.licence = expiring.name.clone();
+    let status = assert_code(start(&mut globex_erp, s).await, Code::FailedPrecondition);
+    assert_eq!(reason(&status), "LICENCE_NOT_ACTIVE");
+}
+
+async fn no_licence_required_is_recorded_and_a_required_one_is_named(_db: &TestDb, app: TestApp) {
+    let mut officer = app.applicant("acme");
+    let product = create_product(&mut officer).await;
+    let mut client = erp(&app, "acme");
+    let mut to_germany = shipment(&product.name, 5, 50_000);
+    to_germany.destination_country_code = "DE".into();
+    to_germany.end_user = Some(pb::Party {
+        display_name: "Beispiel GmbH".into(),
+        country_code: "DE".into(),
+        ..Default::default()
+    });
+    let nlr = start(&mut client, to_germany).await.unwrap();
+    assert!(nlr.no_licence_required);
+    assert!(nlr.licence.is_empty());
+    assert_eq!(
+        nlr.determinations[0].consulted[0].key,
+        "us-advanced-computing"
+    );
+    assert_eq!(nlr.determinations[0].consulted[0].version, 3);
+    let status = assert_code(
+        start(&mut client, shipment(&product.name, 5, 50_000)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "LICENCE_REQUIRED");
+    assert!(
+        status.message().contains("h20-class-china-d5"),
+        "{}",
+        status.message()
+    );
+}
+
+async fn another_organisation_can_neither_see_nor_deplete_a_licence(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 10).await;
+    let mut globex = app.applicant("globex");
+    assert_code(
+        globex
+            .get_licence(pb::GetLicenceRequest {
+                name: licence.name.clone(),
+            })
+            .await,
+        Code::NotFound,
+    );
+    let mut globex_erp = erp(&app, "globex");
+    let globex_product = create_product(&mut globex).await;
+    let mut s = shipment(&globex_product.name, 1, 10_000);
+    s.licence = licence.name.clone();
+    assert_code(start(&mut globex_erp, s).await, Code::NotFound);
+    // Nor can it ship acme's product.
+    let status = assert_code(
+        start(&mut globex_erp, shipment(&product, 1, 10_000)).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        crate::fixtures::violated_fields(&status),
+        ["shipment.lines[0].product"]
+    );
+    let mut acme = app.applicant("acme");
+    assert_eq!(
+        licence_now(&mut acme, &licence.name).await.lines[0].remaining_quantity,
+        10
+    );
+}
+
+on_both_databases!(
+    quantities_deplete_exactly_and_value_tolerance_is_enforced,
+    concurrent_shipments_never_over_ship,
+    retries_ship_once_and_cancelling_restores_once,
+    every_refusal_has_its_own_reason,
+    no_licence_required_is_recorded_and_a_required_one_is_named,
+    another_organisation_can_neither_see_nor_deplete_a_licence,
+);
