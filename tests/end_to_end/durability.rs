@@ -36,10 +36,8 @@ async fn crash_child() {
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
 
-async fn a_killed_server_loses_no_acknowledged_write(db: &TestDb, mut app: TestApp) {
-    // The in-process server steps aside; its key directory stays for the child and restart.
-    app.stop().await;
-    let key_dir = app.key_dir();
+/// Starts a server in a child process on `db` and returns it with its application address.
+pub fn spawn_child_server(db: &TestDb, key_dir: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             CHILD_TEST,
@@ -49,7 +47,7 @@ async fn a_killed_server_loses_no_acknowledged_write(db: &TestDb, mut app: TestA
             "--test-threads=1",
         ])
         .env(CHILD_DB, &db.url)
-        .env(CHILD_KEYS, &key_dir)
+        .env(CHILD_KEYS, key_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -64,6 +62,14 @@ async fn a_killed_server_loses_no_acknowledged_write(db: &TestDb, mut app: TestA
                 .map(|(_, addr)| addr.trim().to_owned())
         })
         .expect("the child server reports its address");
+    (child, addr)
+}
+
+async fn a_killed_server_loses_no_acknowledged_write(db: &TestDb, mut app: TestApp) {
+    // The in-process server steps aside; its key directory stays for the child and restart.
+    app.stop().await;
+    let key_dir = app.key_dir();
+    let (mut child, addr) = spawn_child_server(db, &key_dir);
 
     let key = DevKey::load(&key_dir).expect("key");
     let token = key

@@ -553,3 +553,105 @@ on_both_databases!(
     no_licence_required_is_recorded_and_a_required_one_is_named,
     another_organisation_can_neither_see_nor_deplete_a_licence,
 );
+
+/// Kills the server process twice at random points of a stream of 1,000 one-unit shipments
+/// against one licence, then checks the ledger: remaining = granted − Σ committed shipments.
+async fn killing_the_server_mid_stream_keeps_the_ledger_exact(db: &TestDb, mut app: TestApp) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const TOTAL: usize = 1000;
+    let (product, licence) = licensed(&app, "acme", 2000).await;
+    let token = app.token(&["erp"], Some("acme"));
+    app.stop().await;
+    let key_dir = app.key_dir();
+    let attempted = Arc::new(AtomicUsize::new(0));
+    // Two kills at random points of the stream.
+    let seed = uuid::Uuid::now_v7().as_u128();
+    let kills = [
+        100 + (seed % 350) as usize,
+        500 + ((seed >> 16) % 350) as usize,
+    ];
+    for kill_at in kills {
+        let (mut child, addr) = crate::durability::spawn_child_server(db, &key_dir);
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut writers = Vec::new();
+        for _ in 0..4 {
+            let mut client = ShipmentServiceClient::with_interceptor(
+                channel.clone(),
+                clearance_tests::Bearer::new(Some(token.clone())),
+            );
+            let attempted = attempted.clone();
+            let s = shipment(&product, 1, 100);
+            writers.push(tokio::spawn(async move {
+                while attempted.fetch_add(1, Ordering::SeqCst) < TOTAL {
+                    if start(&mut client, s.clone()).await.is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        while attempted.load(Ordering::SeqCst) < kill_at {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        for w in writers {
+            w.await.unwrap();
+        }
+        // Calls cut off by the kill may or may not have committed; the ledger must agree
+        // with whatever did.
+        let seen = attempted.load(Ordering::SeqCst).min(TOTAL);
+        attempted.store(seen, Ordering::SeqCst);
+    }
+    let restarted = TestApp::spawn_on(db, Some(&app)).await;
+    let mut client = erp(&restarted, "acme");
+    while attempted.fetch_add(1, Ordering::SeqCst) < TOTAL {
+        start(&mut client, shipment(&product, 1, 100))
+            .await
+            .unwrap();
+    }
+    let mut officer = restarted.applicant("acme");
+    let after = licence_now(&mut officer, &licence.name).await;
+    let mut shipped = 0;
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_shipments(pb::ListShipmentsRequest {
+                filter: format!(r#"licence = "{}" AND state = STARTED"#, licence.name),
+                page_size: 500,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        shipped += page
+            .shipments
+            .iter()
+            .map(|s| s.lines[0].quantity)
+            .sum::<i64>();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let line = &after.lines[0];
+    assert_eq!(line.remaining_quantity, line.granted_quantity - shipped);
+    let remaining_value = line.remaining_value.as_ref().unwrap().minor_units;
+    let granted_value = line.granted_value.as_ref().unwrap().minor_units;
+    assert_eq!(remaining_value, granted_value - shipped * 100);
+    assert!(
+        shipped >= (TOTAL - 8) as i64,
+        "only calls cut off by the kills may be missing: {shipped}"
+    );
+}
+
+mod killed {
+    use super::*;
+
+    on_both_databases!(killing_the_server_mid_stream_keeps_the_ledger_exact);
+}

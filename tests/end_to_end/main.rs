@@ -4,7 +4,7 @@
 
 mod access;
 mod applications;
-mod durability;
+pub mod durability;
 mod fixtures;
 mod idempotency;
 mod ledger;
