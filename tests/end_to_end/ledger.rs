@@ -11,9 +11,9 @@ use tonic::transport::Channel;
 
 use crate::fixtures::{assert_code, create_product, draft, line, reason, request_id};
 
-type ErpClient = ShipmentServiceClient<InterceptedService<Channel, clearance_tests::Bearer>>;
+pub type ErpClient = ShipmentServiceClient<InterceptedService<Channel, clearance_tests::Bearer>>;
 
-fn erp(app: &TestApp, org: &str) -> ErpClient {
+pub fn erp(app: &TestApp, org: &str) -> ErpClient {
     ShipmentServiceClient::with_interceptor(
         app.application_channel.clone(),
         clearance_tests::Bearer::new(Some(app.token(&["erp"], Some(org)))),
@@ -22,7 +22,7 @@ fn erp(app: &TestApp, org: &str) -> ErpClient {
 
 /// Runs an application for `quantity` units at 10,000 each to CN through approval and returns
 /// the product and the issued licence.
-async fn licensed(app: &TestApp, org: &str, quantity: i64) -> (String, pb::Licence) {
+pub async fn licensed(app: &TestApp, org: &str, quantity: i64) -> (String, pb::Licence) {
     let mut officer = app.applicant(org);
     let product = create_product(&mut officer).await;
     let mut application = draft(&product.name);
@@ -108,7 +108,7 @@ async fn licensed(app: &TestApp, org: &str, quantity: i64) -> (String, pb::Licen
     (product.name, licence)
 }
 
-fn shipment(product: &str, quantity: i64, value: i64) -> pb::Shipment {
+pub fn shipment(product: &str, quantity: i64, value: i64) -> pb::Shipment {
     pb::Shipment {
         destination_country_code: "CN".into(),
         erp_reference: "SO-4711".into(),

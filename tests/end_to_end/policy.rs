@@ -345,6 +345,32 @@ async fn impact_analysis_lists_what_a_draft_would_change_without_publishing(
         .unwrap()
         .into_inner();
 
+    // A licence and shipments made under the 2023 rules, to China and to Germany.
+    let (_, licence) = crate::ledger::licensed(&app, "initech", 10).await;
+    let mut erp = crate::ledger::erp(&app, "acme");
+    let to_china_shipment = erp
+        .start_shipment(pb::StartShipmentRequest {
+            request_id: request_id(),
+            shipment: Some(crate::ledger::shipment(&product.name, 3, 30_000)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(to_china_shipment.no_licence_required);
+    let mut to_germany_shipment = crate::ledger::shipment(&product.name, 3, 30_000);
+    to_germany_shipment.destination_country_code = "DE".into();
+    to_germany_shipment.end_user = Some(pb::Party {
+        display_name: "Beispiel GmbH".into(),
+        country_code: "DE".into(),
+        ..Default::default()
+    });
+    erp.start_shipment(pb::StartShipmentRequest {
+        request_id: request_id(),
+        shipment: Some(to_germany_shipment),
+    })
+    .await
+    .unwrap();
+
     let mut impacted = Vec::new();
     let mut token = String::new();
     loop {
@@ -363,7 +389,20 @@ async fn impact_analysis_lists_what_a_draft_would_change_without_publishing(
         }
         token = page.next_page_token;
     }
-    assert_eq!(impacted.len(), 1, "{impacted:?}");
+    let resources: Vec<&str> = impacted.iter().map(|i| i.resource.as_str()).collect();
+    assert_eq!(
+        resources,
+        [
+            to_china.name.as_str(),
+            licence.name.as_str(),
+            to_china_shipment.name.as_str()
+        ]
+    );
+    assert!(
+        impacted
+            .iter()
+            .all(|i| i.kind == pb::ImpactKind::NowRequiresLicence as i32)
+    );
     let hit = &impacted[0];
     assert_eq!(hit.resource, to_china.name);
     assert_eq!(hit.line, "lines[0]");

@@ -92,6 +92,11 @@ impl PageRequest {
         self.finish_sorted_page(rows, |r| (0, key(r)))
     }
 
+    /// A token that continues this query after `(sort, id)`, for lists read in phases.
+    pub fn token_after(&self, sort: i64, id: Uuid) -> String {
+        encode_token(sort, id, &self.query_fingerprint)
+    }
+
     /// Like [`PageRequest::finish_page`] for lists ordered by `(sort key, id)`.
     pub fn finish_sorted_page<T>(
         &self,

@@ -32,6 +32,8 @@ const REGULATORS: [Role; 4] = [
     Role::Auditor,
 ];
 const PUBLISHERS: [Role; 1] = [Role::PolicyAdmin];
+/// Impact analysis re-examines shipments this recent.
+const RECENT_SHIPMENT_DAYS: i64 = 90;
 
 /// Serves PolicyService to the regulator's staff.
 #[derive(Clone)]
@@ -171,34 +173,63 @@ impl PolicyApi {
         let at = definition.effective_time.max(now);
         let groups = self.rules.groups();
 
-        let applications = self
-            .store
-            .pending_applications(page.after, page.fetch_limit())
-            .await
-            .map_err(|e| ApiError::from_store("applications", e))?;
-        let (applications, next_page_token) = page.finish_page(applications, |a| a.id);
+        // Three phases, each in id order: pending applications, active licences, and the
+        // shipments of the last 90 days. The page token carries the phase as its sort key.
+        let phase = page.after_sort;
+        let after = page.after.filter(|id| !id.is_nil());
+        let (collection, subjects) = match phase {
+            0 => (
+                Collection::Applications,
+                self.store
+                    .pending_applications(after, page.fetch_limit())
+                    .await,
+            ),
+            1 => (
+                Collection::Licences,
+                self.store
+                    .licences_for_impact(after, page.fetch_limit())
+                    .await,
+            ),
+            _ => (
+                Collection::Shipments,
+                self.store
+                    .shipments_for_impact(
+                        now - chrono::Duration::days(RECENT_SHIPMENT_DAYS),
+                        after,
+                        page.fetch_limit(),
+                    )
+                    .await,
+            ),
+        };
+        let subjects = subjects.map_err(|e| ApiError::from_store("impact", e))?;
+        let (subjects, mut next_page_token) = page.finish_sorted_page(subjects, |s| (phase, s.id));
+        if next_page_token.is_empty() && phase < 2 {
+            next_page_token = page.token_after(phase + 1, uuid::Uuid::nil());
+        }
         let mut impacted = Vec::new();
         let mut lines_examined = 0;
-        for application in &applications {
-            let Some(destination) = &application.destination else {
+        for subject in &subjects {
+            let Some(destination) = &subject.destination else {
                 continue;
             };
-            for line in &application.lines {
+            // Shipments are judged at their time; pending records when they will be decided.
+            let when = subject.at.unwrap_or(at);
+            for line in &subject.lines {
                 lines_examined += 1;
                 let export = Export {
                     item: line.item,
                     classification: &line.classification,
                     destination,
-                    end_user_headquarters: application.end_user_headquarters.as_ref(),
+                    end_user_headquarters: subject.end_user_headquarters.as_ref(),
                 };
-                let before = determine(&export, at, &published, groups);
-                let after = determine(&export, at, &with_draft, groups);
+                let before = determine(&export, when, &published, groups);
+                let after = determine(&export, when, &with_draft, groups);
                 if let Some(impact) = Impact::between(&before, &after) {
                     impacted.push(pb::ImpactedResource {
-                        resource: Collection::Applications.name_of(application.id),
+                        resource: collection.name_of(subject.id),
                         line: format!("lines[{}]", line.index),
                         product: Collection::Products.name_of(line.product_id),
-                        owner: OrganisationId::resource_name(&application.organisation),
+                        owner: OrganisationId::resource_name(&subject.organisation),
                         kind: impact_to_pb(impact),
                         summary: impact.describe().to_owned(),
                         before: Some(determination_to_pb(&before)),

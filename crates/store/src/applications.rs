@@ -496,19 +496,22 @@ impl Store {
     }
 }
 
-/// A pending application as impact analysis sees it: where it goes, to whom, and what.
+/// A record impact analysis re-determines (a pending application, an active licence or a
+/// recent shipment): where it goes, to whom, when, and what.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PendingApplication {
+pub struct ImpactSubject {
     pub id: Uuid,
     pub organisation: OrganisationId,
     pub destination: Option<CountryCode>,
     pub end_user_headquarters: Option<CountryCode>,
-    pub lines: Vec<PendingLine>,
+    /// When the export happens (shipments); `None` for records not yet shipped.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    pub lines: Vec<ImpactLine>,
 }
 
-/// One line of a pending application with its product's controlled characteristics.
+/// One line of such a record with its product's controlled characteristics.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PendingLine {
+pub struct ImpactLine {
     pub index: usize,
     pub product_id: Uuid,
     pub classification: String,
@@ -531,7 +534,7 @@ impl Store {
         &self,
         after: Option<Uuid>,
         limit: u64,
-    ) -> Result<Vec<PendingApplication>, StoreError> {
+    ) -> Result<Vec<ImpactSubject>, StoreError> {
         let mut query = application::Entity::find()
             .filter(application::Column::State.is_in(PENDING_STATES.iter().map(|s| s.as_str())));
         if let Some(after) = after {
@@ -552,14 +555,14 @@ impl Store {
             .order_by_asc(application_line::Column::LineIndex)
             .all(&self.db)
             .await?;
-        let product_ids: HashSet<Uuid> = lines.iter().map(|l| l.product_id).collect();
-        let products: HashMap<Uuid, product::Model> = product::Entity::find()
-            .filter(product::Column::Id.is_in(product_ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let mut by_application = impact_lines(
+            &self.db,
+            lines
+                .iter()
+                .map(|l| (l.application_id, l.line_index, l.product_id))
+                .collect(),
+        )
+        .await?;
         let end_users: HashMap<Uuid, Option<String>> = application_party::Entity::find()
             .filter(application_party::Column::ApplicationId.is_in(ids.iter().copied()))
             .filter(application_party::Column::Role.eq(PartyRole::EndUser.as_str()))
@@ -568,36 +571,10 @@ impl Store {
             .into_iter()
             .map(|p| (p.application_id, p.headquarters_country_code))
             .collect();
-        let mut by_application: HashMap<Uuid, Vec<PendingLine>> = HashMap::new();
-        for line in lines {
-            let p = products.get(&line.product_id).ok_or_else(|| {
-                corrupt(
-                    line.application_id,
-                    format!("line product {} missing", line.product_id),
-                )
-            })?;
-            by_application
-                .entry(line.application_id)
-                .or_default()
-                .push(PendingLine {
-                    index: usize::try_from(line.line_index).unwrap_or_default(),
-                    product_id: p.id,
-                    classification: p.classification.clone(),
-                    item: clearance_domain::policy::Item {
-                        parameters: clearance_domain::product::TechnicalParameters {
-                            total_processing_performance: p.total_processing_performance,
-                            die_area_mm2: p.die_area_mm2,
-                            memory_bandwidth_gbps: p.memory_bandwidth_gbps,
-                            io_bandwidth_gbps: p.io_bandwidth_gbps,
-                        },
-                        datacenter: p.datacenter,
-                    },
-                });
-        }
         rows.into_iter()
             .map(|row| {
                 let id = row.id;
-                Ok(PendingApplication {
+                Ok(ImpactSubject {
                     id,
                     organisation: OrganisationId::parse(&row.organisation_id)
                         .map_err(|e| corrupt(id, e))?,
@@ -613,9 +590,51 @@ impl Store {
                         .as_deref()
                         .map(|c| country(id, c))
                         .transpose()?,
+                    at: None,
                     lines: by_application.remove(&id).unwrap_or_default(),
                 })
             })
             .collect()
     }
+}
+
+/// Lines `(owner id, line index, product id)` with their products' controlled characteristics,
+/// grouped by owner: one query for all the products.
+pub(crate) async fn impact_lines<C: ConnectionTrait>(
+    conn: &C,
+    lines: Vec<(Uuid, i32, Uuid)>,
+) -> Result<HashMap<Uuid, Vec<ImpactLine>>, StoreError> {
+    let product_ids: HashSet<Uuid> = lines.iter().map(|(_, _, p)| *p).collect();
+    let products: HashMap<Uuid, product::Model> = if product_ids.is_empty() {
+        HashMap::new()
+    } else {
+        product::Entity::find()
+            .filter(product::Column::Id.is_in(product_ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect()
+    };
+    let mut grouped: HashMap<Uuid, Vec<ImpactLine>> = HashMap::new();
+    for (owner, index, product_id) in lines {
+        let p = products
+            .get(&product_id)
+            .ok_or_else(|| corrupt(owner, format!("line product {product_id} missing")))?;
+        grouped.entry(owner).or_default().push(ImpactLine {
+            index: usize::try_from(index).unwrap_or_default(),
+            product_id,
+            classification: p.classification.clone(),
+            item: clearance_domain::policy::Item {
+                parameters: clearance_domain::product::TechnicalParameters {
+                    total_processing_performance: p.total_processing_performance,
+                    die_area_mm2: p.die_area_mm2,
+                    memory_bandwidth_gbps: p.memory_bandwidth_gbps,
+                    io_bandwidth_gbps: p.io_bandwidth_gbps,
+                },
+                datacenter: p.datacenter,
+            },
+        });
+    }
+    Ok(grouped)
 }

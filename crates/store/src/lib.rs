@@ -17,7 +17,7 @@ mod rule_sets;
 mod write;
 
 pub use admin::{create_postgres_database, drop_postgres_database, execute_statement};
-pub use applications::{PendingApplication, PendingLine};
+pub use applications::{ImpactLine, ImpactSubject};
 pub use cases::due_sort_key;
 pub use connection::Store;
 pub use error::StoreError;

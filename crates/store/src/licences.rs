@@ -24,7 +24,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::applications::next_in_sequence;
+use crate::applications::{ImpactSubject, impact_lines, next_in_sequence};
 use crate::connection::Store;
 use crate::entities::{licence, licence_line, shipment, shipment_line};
 use crate::error::StoreError;
@@ -815,6 +815,107 @@ impl Store {
         }
         write.txn.commit().await?;
         Ok(expired)
+    }
+}
+
+impl Store {
+    /// Up to `limit` active (or exhausted) licences of every holder after `after`, in id order,
+    /// with their lines' products, for impact analysis.
+    pub async fn licences_for_impact(
+        &self,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ImpactSubject>, StoreError> {
+        let mut query = licence::Entity::find().filter(licence::Column::State.is_in([
+            LicenceState::Active.as_str(),
+            LicenceState::Exhausted.as_str(),
+        ]));
+        if let Some(after) = after {
+            query = query.filter(licence::Column::Id.gt(after));
+        }
+        let licences = load_licences(
+            &self.db,
+            query
+                .order_by_asc(licence::Column::Id)
+                .limit(limit)
+                .all(&self.db)
+                .await?,
+        )
+        .await?;
+        let mut lines = impact_lines(
+            &self.db,
+            licences
+                .iter()
+                .flat_map(|l| {
+                    l.lines
+                        .iter()
+                        .enumerate()
+                        .map(|(i, line)| (l.id, i as i32, line.product_id))
+                })
+                .collect(),
+        )
+        .await?;
+        Ok(licences
+            .into_iter()
+            .map(|l| ImpactSubject {
+                id: l.id,
+                organisation: l.holder.clone(),
+                destination: Some(l.destination.clone()),
+                end_user_headquarters: l.end_user().and_then(|p| p.headquarters_country.clone()),
+                at: None,
+                lines: lines.remove(&l.id).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Up to `limit` started shipments made since `since`, after `after` in id order, for
+    /// impact analysis.
+    pub async fn shipments_for_impact(
+        &self,
+        since: DateTime<Utc>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ImpactSubject>, StoreError> {
+        let mut query = shipment::Entity::find()
+            .filter(shipment::Column::State.eq(ShipmentState::Started.as_str()))
+            .filter(shipment::Column::ShipmentTime.gte(since));
+        if let Some(after) = after {
+            query = query.filter(shipment::Column::Id.gt(after));
+        }
+        let shipments = load_shipments(
+            &self.db,
+            query
+                .order_by_asc(shipment::Column::Id)
+                .limit(limit)
+                .all(&self.db)
+                .await?,
+        )
+        .await?;
+        let mut lines = impact_lines(
+            &self.db,
+            shipments
+                .iter()
+                .flat_map(|s| {
+                    s.spec
+                        .lines
+                        .iter()
+                        .enumerate()
+                        .map(|(i, line)| (s.id, i as i32, line.product_id))
+                })
+                .collect(),
+        )
+        .await?;
+        Ok(shipments
+            .into_iter()
+            .map(|s| ImpactSubject {
+                id: s.id,
+                organisation: s.organisation.clone(),
+                destination: Some(s.spec.destination.clone()),
+                end_user_headquarters: s.spec.end_user_headquarters.clone(),
+                at: Some(s.spec.shipment_time),
+                lines: lines.remove(&s.id).unwrap_or_default(),
+            })
+            .collect())
     }
 }
 
