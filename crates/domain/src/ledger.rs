@@ -387,10 +387,12 @@ pub struct ShipmentEndUser {
 pub struct ShipmentFilter {
     pub licence: Option<Uuid>,
     pub state: Option<ShipmentState>,
+    /// Shipments leaving on this UTC date.
+    pub shipment_date: Option<chrono::NaiveDate>,
 }
 
 impl ShipmentFilter {
-    pub const FIELDS: [&'static str; 2] = ["licence", "state"];
+    pub const FIELDS: [&'static str; 3] = ["licence", "state", "shipment_date"];
 
     pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
         let mut filter = ShipmentFilter::default();

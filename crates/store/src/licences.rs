@@ -753,6 +753,12 @@ impl Store {
         if let Some(state) = filter.state {
             query = query.filter(shipment::Column::State.eq(state.as_str()));
         }
+        if let Some(day) = filter.shipment_date {
+            let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            query = query
+                .filter(shipment::Column::ShipmentTime.gte(start))
+                .filter(shipment::Column::ShipmentTime.lt(start + chrono::Duration::days(1)));
+        }
         if let Some(after) = page.after {
             query = query.filter(shipment::Column::Id.gt(after));
         }
