@@ -4,6 +4,7 @@
 
 mod access;
 mod applications;
+mod demo;
 pub mod durability;
 mod fixtures;
 mod idempotency;

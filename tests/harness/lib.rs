@@ -18,21 +18,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// A clock tests can set and move, so time-dependent rules run without sleeping.
-#[derive(Debug)]
-pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
-
-impl ManualClock {
-    pub fn set(&self, t: chrono::DateTime<chrono::Utc>) {
-        *self.0.lock().expect("clock") = t;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        *self.0.lock().expect("clock")
-    }
-}
+/// The clock tests set and move.
+pub type ManualClock = clearance_grpc::SettableClock;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +178,7 @@ impl TestApp {
         let store = Store::connect(&config.database_url, 8)
             .await
             .expect("database");
-        let clock = Arc::new(ManualClock(std::sync::Mutex::new(SystemClock.now())));
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
         prepare(&config, &store, clock.now())
             .await
             .expect("migrations and catalogue");

@@ -16,3 +16,26 @@ impl Clock for SystemClock {
         Utc::now().trunc_subsecs(6)
     }
 }
+
+/// A clock that stands where it is set: for tests and the guided demo, which replay dates
+/// such as April 2025 without waiting for them.
+#[derive(Debug)]
+pub struct SettableClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl SettableClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        SettableClock(std::sync::Mutex::new(at.trunc_subsecs(6)))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        // A poisoned lock still holds a valid time.
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now = at.trunc_subsecs(6);
+    }
+}
+
+impl Clock for SettableClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

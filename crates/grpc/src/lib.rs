@@ -17,7 +17,7 @@ mod rule_book;
 pub mod workflow;
 
 pub use auth::Authenticator;
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SettableClock, SystemClock};
 pub use context::{
     UpdateTarget, principal, request_sha256, validate_create, validate_list, validate_request_id,
     validate_update,

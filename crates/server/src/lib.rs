@@ -2,6 +2,7 @@
 //! graceful shutdown. `main.rs` is only the command line on top of this.
 
 pub mod config;
+pub mod demo;
 pub mod serve;
 pub mod telemetry;
 

@@ -41,6 +41,8 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Tell the H20 story of 2025 end to end against a throw-away database.
+    Demo,
     /// Print a development token signed with the local development key.
     Token {
         /// applicant, erp, reviewer, senior_reviewer, policy_admin or auditor (repeatable).
@@ -82,6 +84,10 @@ async fn main() -> anyhow::Result<()> {
                 config.reviewer_listen = r;
             }
             serve(config).await
+        }
+        Command::Demo => {
+            let mut out = std::io::stdout();
+            clearance_server::demo::run(&mut out).await
         }
         Command::Migrate => {
             let store = Store::connect(&config.database_url, 1).await?;

@@ -1,0 +1,27 @@
+//! `clearance demo` tells the whole story and succeeds.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guided_demo_runs_the_whole_h20_story() {
+    let mut out = Vec::new();
+    clearance_server::demo::run(&mut out)
+        .await
+        .expect("the demo succeeds");
+    let text = String::from_utf8(out).unwrap();
+    for step in [
+        "published us-advanced-computing v2",
+        "H20-class accelerator    on 1 March 2025 : no licence required",
+        "H20-class accelerator    on 1 May 2025   : LICENCE REQUIRED",
+        "submitted; determination stored with it: LICENCE REQUIRED",
+        "asked: ",
+        "licence CLL-2025-000001 issued for 800 units",
+        "500 units shipped",
+        "400 more refused",
+        "recorded as NLR (no licence required): true",
+        "review policy changes",
+        "published us-advanced-computing v3",
+        "refused: licence CLL-2025-000001: the licence is SUSPENDED",
+        "chain intact: true",
+    ] {
+        assert!(text.contains(step), "missing {step:?} in:\n{text}");
+    }
+}
