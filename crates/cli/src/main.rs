@@ -1,41 +1,53 @@
-//! `clearancectl`: a command-line client for Clearance's gRPC services.
-//!
-//! The token comes from `--token` or `CLEARANCE_TOKEN` (e.g. `clearance token --role applicant
-//! --org acme` on a development server).
+//! `clearancectl`: the command-line client for compliance officers, ERP integrators and the
+//! regulator's staff.
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+mod output;
+mod profile;
+mod text;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_client::ApplicationServiceClient;
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
+use clearance_proto::v1::policy_service_client::PolicyServiceClient;
+use clearance_proto::v1::review_service_client::ReviewServiceClient;
+use clearance_proto::v1::shipment_service_client::ShipmentServiceClient;
+use output::{Format, exit, print};
+use tonic::transport::{Channel, Endpoint};
 
 #[derive(Parser)]
 #[command(
     name = "clearancectl",
     version,
-    about = "Command-line client for Clearance"
+    about = "Work with Clearance from the terminal: catalogue, applications, cases, licences, shipments, rules, history.",
+    after_help = "Examples:\n  export CLEARANCE_TOKEN=$(clearance token --role applicant --org acme)\n  clearancectl applications list\n  clearancectl --output json cases list --filter 'overdue = true'\n\nExit codes: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 refused, 5 not authenticated, 6 unavailable."
 )]
 struct Cli {
+    /// Profile of the profiles file (~/.config/clearance/config.toml).
+    #[arg(
+        long,
+        env = "CLEARANCE_PROFILE",
+        default_value = "default",
+        global = true
+    )]
+    profile: String,
+    /// Profiles file to read instead of the default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     /// Application (exporter) service address.
-    #[arg(
-        long,
-        env = "CLEARANCE_APPLICATION_ENDPOINT",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    application_endpoint: String,
+    #[arg(long, env = "CLEARANCE_ENDPOINT", global = true)]
+    application_endpoint: Option<String>,
     /// Reviewer (regulator) service address.
-    #[arg(
-        long,
-        env = "CLEARANCE_REVIEWER_ENDPOINT",
-        default_value = "http://127.0.0.1:50052"
-    )]
-    reviewer_endpoint: String,
+    #[arg(long, env = "CLEARANCE_REVIEWER_ENDPOINT", global = true)]
+    reviewer_endpoint: Option<String>,
     /// Bearer token.
-    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    /// text for people, json for scripts.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,197 +55,1104 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Health of both services.
+    #[command(after_help = "Example:\n  clearancectl health")]
     Health,
     /// The organisation's product catalogue.
-    Products {
-        #[command(subcommand)]
-        command: ListOrGet,
-    },
+    #[command(subcommand)]
+    Products(Products),
     /// The organisation's applications.
-    Applications {
-        #[command(subcommand)]
-        command: ListOrGet,
+    #[command(subcommand)]
+    Applications(Applications),
+    /// The regulator's case queue and decisions.
+    #[command(subcommand)]
+    Cases(Cases),
+    /// Licences: balances, suspension, revocation.
+    #[command(subcommand)]
+    Licences(Licences),
+    /// Shipments under licences (ERP).
+    #[command(subcommand)]
+    Shipments(Shipments),
+    /// Control rules: versions, determination, impact, publishing.
+    #[command(subcommand)]
+    Rules(Rules),
+    /// The tamper-evident history of a resource.
+    #[command(subcommand)]
+    History(History),
+}
+
+#[derive(Args)]
+struct Page {
+    /// e.g. `state = APPLICATION_STATE_DRAFT`.
+    #[arg(long, default_value = "")]
+    filter: String,
+}
+
+#[derive(Args)]
+struct Change {
+    /// Idempotency key; a new UUID when absent. Reuse it to retry safely.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// The etag read last; the current one is fetched when absent.
+    #[arg(long)]
+    etag: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Products {
+    /// Every product, following pages.
+    #[command(after_help = "Example:\n  clearancectl products list --filter 'datacenter = true'")]
+    List(Page),
+    /// One product.
+    #[command(after_help = "Example:\n  clearancectl products get products/0192...")]
+    Get { name: String },
+    /// Create from a JSON file (clearance.v1.Product).
+    #[command(after_help = "Example:\n  clearancectl products create --file h20.json")]
+    Create {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        change: Change,
     },
 }
 
 #[derive(Subcommand)]
-enum ListOrGet {
-    /// Every item, following pages.
-    List {
-        /// e.g. `state = APPLICATION_STATE_DRAFT` or `datacenter = true`.
-        #[arg(long, default_value = "")]
-        filter: String,
-    },
-    /// One item by resource name.
+enum Applications {
+    /// Every application, following pages.
+    #[command(
+        after_help = "Example:\n  clearancectl applications list --filter 'state = APPLICATION_STATE_DRAFT'"
+    )]
+    List(Page),
+    /// One application with its determinations, questions and visible notes.
+    #[command(after_help = "Example:\n  clearancectl applications get applications/0192...")]
     Get { name: String },
+    /// Create a draft from a JSON file (clearance.v1.Application).
+    #[command(after_help = "Example:\n  clearancectl applications create --file application.json")]
+    Create {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Submit a draft, confirming the declaration that it is true and complete.
+    #[command(
+        after_help = "Example:\n  clearancectl applications submit applications/0192... --confirm-declaration"
+    )]
+    Submit {
+        name: String,
+        #[arg(long)]
+        confirm_declaration: bool,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Withdraw an application.
+    #[command(
+        after_help = "Example:\n  clearancectl applications withdraw applications/0192... --reason 'order cancelled'"
+    )]
+    Withdraw {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Answer the regulator's open question.
+    #[command(
+        after_help = "Example:\n  clearancectl applications answer applications/0192.../informationRequests/0192... --text 'DC-3, Shenzhen'"
+    )]
+    Answer {
+        /// The information request's name.
+        name: String,
+        #[arg(long)]
+        text: String,
+        #[command(flatten)]
+        change: Change,
+    },
 }
 
-async fn connect(endpoint: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(endpoint.to_owned())
-        .with_context(|| format!("invalid endpoint {endpoint}"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach {endpoint}"))
+#[derive(Subcommand)]
+enum Cases {
+    /// The queue, earliest due first.
+    #[command(after_help = "Example:\n  clearancectl cases list --filter 'overdue = true'")]
+    List(Page),
+    /// One case with its clock, notes and proposals.
+    #[command(after_help = "Example:\n  clearancectl cases show applications/0192...")]
+    Show { name: String },
+    /// Assign to yourself or to `--to`.
+    #[command(
+        after_help = "Example:\n  clearancectl cases assign applications/0192... --to alice@regulator"
+    )]
+    Assign {
+        name: String,
+        #[arg(long, default_value = "")]
+        to: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Ask the applicant a question (the clock stops until the answer).
+    #[command(
+        after_help = "Example:\n  clearancectl cases ask applications/0192... --question 'Which data centre?'"
+    )]
+    Ask {
+        name: String,
+        #[arg(long)]
+        question: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Add a note, regulator-only unless `--visible-to-applicant`.
+    #[command(
+        after_help = "Example:\n  clearancectl cases note applications/0192... --text 'Checked the end user'"
+    )]
+    Note {
+        name: String,
+        #[arg(long)]
+        text: String,
+        #[arg(long)]
+        visible_to_applicant: bool,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Propose approval (or `--deny`) for a senior reviewer to countersign.
+    #[command(
+        after_help = "Example:\n  clearancectl cases propose applications/0192... --grant 800 --condition 'No re-export' --reason 'verified'"
+    )]
+    Propose {
+        name: String,
+        #[arg(long)]
+        deny: bool,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Granted quantity per line, in line order (repeat); all as applied when absent.
+        #[arg(long = "grant")]
+        grants: Vec<i64>,
+        #[arg(long = "condition")]
+        conditions: Vec<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Countersign the pending proposal (senior reviewer, never the proposer).
+    #[command(after_help = "Example:\n  clearancectl cases countersign applications/0192...")]
+    Countersign {
+        name: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Send the pending proposal back with a reason.
+    #[command(
+        after_help = "Example:\n  clearancectl cases reject applications/0192... --reason 'conditions too weak'"
+    )]
+    Reject {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Return the application without action.
+    #[command(
+        name = "return",
+        after_help = "Example:\n  clearancectl cases return applications/0192... --reason 'no licence required'"
+    )]
+    ReturnApplication {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
 }
 
-fn authorised<T>(message: T, token: &Option<String>) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    let token = token
-        .as_deref()
-        .context("a token is needed: pass --token or set CLEARANCE_TOKEN")?;
-    let value: MetadataValue<_> = format!("Bearer {token}")
-        .parse()
-        .context("the token is not valid header text")?;
-    request.metadata_mut().insert("authorization", value);
-    Ok(request)
+#[derive(Subcommand)]
+enum Licences {
+    /// The organisation's licences with balances.
+    #[command(after_help = "Example:\n  clearancectl licences list --filter 'state = ACTIVE'")]
+    List(Page),
+    /// One licence (exporters).
+    #[command(after_help = "Example:\n  clearancectl licences show licences/0192...")]
+    Show { name: String },
+    /// Suspend (senior reviewer).
+    #[command(
+        after_help = "Example:\n  clearancectl licences suspend licences/0192... --reason 'under investigation' --etag '\"v3\"'"
+    )]
+    Suspend {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Revoke (senior reviewer).
+    #[command(
+        after_help = "Example:\n  clearancectl licences revoke licences/0192... --reason 'diversion' --etag '\"v4\"'"
+    )]
+    Revoke {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Reinstate a suspended licence (senior reviewer).
+    #[command(
+        after_help = "Example:\n  clearancectl licences reinstate licences/0192... --reason 'cleared' --etag '\"v4\"'"
+    )]
+    Reinstate {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
 }
 
-fn describe(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+#[derive(Subcommand)]
+enum Shipments {
+    /// Dry run: which licence covers a shipment (JSON file, clearance.v1.Shipment), or why none.
+    #[command(after_help = "Example:\n  clearancectl shipments check --file shipment.json")]
+    Check {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Start a shipment, depleting the covering licence (ERP).
+    #[command(
+        after_help = "Example:\n  clearancectl shipments start --file shipment.json --request-id SO-4711"
+    )]
+    Start {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Cancel a shipment, restoring the licence.
+    #[command(
+        after_help = "Example:\n  clearancectl shipments cancel shipments/0192... --reason 'order cancelled'"
+    )]
+    Cancel {
+        name: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// The organisation's shipments.
+    #[command(after_help = "Example:\n  clearancectl shipments list --filter 'state = STARTED'")]
+    List(Page),
 }
 
-fn print_product(p: &pb::Product) {
-    let params = p.parameters.unwrap_or_default();
-    println!(
-        "{}  {}  {}  {}  TPP {}  die {} mm²  mem {} GB/s  I/O {} GB/s{}",
-        p.name,
-        p.display_name,
-        p.part_number,
-        p.classification,
-        params.total_processing_performance.unwrap_or_default(),
-        params.die_area_mm2.unwrap_or_default(),
-        params.memory_bandwidth_gbps.unwrap_or_default(),
-        params.io_bandwidth_gbps.unwrap_or_default(),
-        if p.datacenter { "  datacenter" } else { "" },
+#[derive(Subcommand)]
+enum Rules {
+    /// Published rule-set versions.
+    #[command(after_help = "Example:\n  clearancectl rules list")]
+    List(Page),
+    /// One version with its rules.
+    #[command(after_help = "Example:\n  clearancectl --output json rules show ruleSets/0192...")]
+    Show { name: String },
+    /// Whether one of your products needs a licence (exporters).
+    #[command(
+        after_help = "Example:\n  clearancectl rules determine products/0192... --destination CN --headquarters CN"
+    )]
+    Determine {
+        product: String,
+        #[arg(long)]
+        destination: String,
+        #[arg(long, default_value = "")]
+        headquarters: String,
+    },
+    /// What a draft (JSON file, clearance.v1.RuleSet) would change, without publishing it.
+    #[command(after_help = "Example:\n  clearancectl rules impact --file july-2025.json")]
+    Impact {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Publish a new version (policy administrator).
+    #[command(after_help = "Example:\n  clearancectl rules publish --file july-2025.json")]
+    Publish {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        change: Change,
+    },
+}
+
+#[derive(Subcommand)]
+enum History {
+    /// Every entry, oldest first.
+    #[command(after_help = "Example:\n  clearancectl history show applications/0192...")]
+    Show { resource: String },
+    /// Recompute the hash chain; names the first broken entry.
+    #[command(after_help = "Example:\n  clearancectl history verify applications/0192...")]
+    Verify { resource: String },
+}
+
+/// A failed command: a call the server refused, or a local problem.
+enum Failure {
+    Status(tonic::Status),
+    Local(anyhow::Error),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Failure::Status(s)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Local(e)
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+#[derive(Clone)]
+struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+struct Ctx {
+    settings: profile::Settings,
+    bearer: Bearer,
+    format: Format,
+}
+
+impl Ctx {
+    async fn channel(&self, endpoint: &str) -> anyhow::Result<Channel> {
+        Endpoint::from_shared(endpoint.to_owned())?
+            .timeout(self.settings.timeout)
+            .connect_timeout(self.settings.timeout)
+            .connect()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach {endpoint}: {e}"))
+    }
+
+    async fn applications(&self) -> anyhow::Result<ApplicationServiceClient<Authed>> {
+        Ok(ApplicationServiceClient::with_interceptor(
+            self.channel(&self.settings.application_endpoint).await?,
+            self.bearer.clone(),
+        ))
+    }
+
+    async fn shipments(&self) -> anyhow::Result<ShipmentServiceClient<Authed>> {
+        Ok(ShipmentServiceClient::with_interceptor(
+            self.channel(&self.settings.application_endpoint).await?,
+            self.bearer.clone(),
+        ))
+    }
+
+    async fn reviews(&self) -> anyhow::Result<ReviewServiceClient<Authed>> {
+        Ok(ReviewServiceClient::with_interceptor(
+            self.channel(&self.settings.reviewer_endpoint).await?,
+            self.bearer.clone(),
+        ))
+    }
+
+    async fn policies(&self) -> anyhow::Result<PolicyServiceClient<Authed>> {
+        Ok(PolicyServiceClient::with_interceptor(
+            self.channel(&self.settings.reviewer_endpoint).await?,
+            self.bearer.clone(),
+        ))
+    }
+}
+
+fn request_id(change: &Change) -> String {
+    change
+        .request_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+fn read_json<M: prost::Message + Default>(file: &PathBuf, name: &str) -> anyhow::Result<M> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    output::from_json(&text, name)
+        .map_err(|e| anyhow::anyhow!("{}: not a valid {name}: {e}", file.display()))
+}
+
+/// Prints every item of a paged list.
+macro_rules! list_all {
+    ($ctx:expr, $client:expr, $method:ident, $request:ident { $($field:ident: $value:expr),* }, $items:ident, $name:expr, $text:path) => {{
+        let mut client = $client;
+        let mut page_token = String::new();
+        let mut all = Vec::new();
+        loop {
+            let page = client
+                .$method(pb::$request { page_size: 500, page_token, $($field: $value),* })
+                .await?
+                .into_inner();
+            all.extend(page.$items);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        match $ctx.format {
+            Format::Json => {
+                let items = all
+                    .iter()
+                    .map(|m| output::to_json(m, $name))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                println!("{}", serde_json::to_string_pretty(&items).map_err(anyhow::Error::from)?);
+            }
+            Format::Text => {
+                for m in &all {
+                    println!("{}", $text(m));
+                }
+            }
+        }
+        Ok(())
+    }};
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let profile = profile::load(cli.config.as_deref(), &cli.profile)?;
+    let settings = profile.settings(cli.application_endpoint, cli.reviewer_endpoint, cli.token)?;
+    let bearer = Bearer(
+        settings
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("the token is not valid header text"))?,
     );
-}
-
-fn print_application(a: &pb::Application) {
-    let state = pb::ApplicationState::try_from(a.state)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("APPLICATION_STATE_")
-                .to_owned()
-        })
-        .unwrap_or_else(|_| a.state.to_string());
-    let units: i64 = a.lines.iter().map(|l| l.quantity).sum();
-    println!(
-        "{}  {}  {}  to {}  {} line(s), {} unit(s)",
-        a.name,
-        a.reference,
-        state,
-        if a.destination_country_code.is_empty() {
-            "?"
-        } else {
-            &a.destination_country_code
-        },
-        a.lines.len(),
-        units,
-    );
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let ctx = Ctx {
+        settings,
+        bearer,
+        format: cli.output,
+    };
+    let f = ctx.format;
     match cli.command {
         Command::Health => {
             for (label, endpoint) in [
-                ("application", &cli.application_endpoint),
-                ("reviewer", &cli.reviewer_endpoint),
+                ("application", ctx.settings.application_endpoint.clone()),
+                ("reviewer", ctx.settings.reviewer_endpoint.clone()),
             ] {
-                let status = match connect(endpoint).await {
-                    Ok(channel) => match HealthClient::new(channel)
-                        .check(HealthCheckRequest {
-                            service: String::new(),
-                        })
-                        .await
-                    {
-                        Ok(r) => format!("{:?}", r.into_inner().status()),
-                        Err(s) => format!("error: {}", s.message()),
-                    },
+                let status = match ctx.channel(&endpoint).await {
+                    Ok(channel) => {
+                        match tonic_health::pb::health_client::HealthClient::new(channel)
+                            .check(tonic_health::pb::HealthCheckRequest {
+                                service: String::new(),
+                            })
+                            .await
+                        {
+                            Ok(r) => format!("{:?}", r.into_inner().status()),
+                            Err(s) => format!("error: {}", s.message()),
+                        }
+                    }
                     Err(e) => format!("unreachable: {e:#}"),
                 };
                 println!("{label:12} {endpoint}  {status}");
             }
+            Ok(())
         }
-        Command::Products { command } => {
-            let mut client =
-                ApplicationServiceClient::new(connect(&cli.application_endpoint).await?);
-            match command {
-                ListOrGet::Get { name } => {
-                    let p = client
-                        .get_product(authorised(pb::GetProductRequest { name }, &cli.token)?)
-                        .await
-                        .map_err(describe)?
-                        .into_inner();
-                    print_product(&p);
-                }
-                ListOrGet::List { filter } => {
-                    let mut page_token = String::new();
-                    loop {
-                        let request = pb::ListProductsRequest {
-                            page_size: 200,
-                            page_token,
-                            filter: filter.clone(),
-                        };
-                        let page = client
-                            .list_products(authorised(request, &cli.token)?)
-                            .await
-                            .map_err(describe)?
-                            .into_inner();
-                        page.products.iter().for_each(print_product);
-                        if page.next_page_token.is_empty() {
-                            break;
-                        }
-                        page_token = page.next_page_token;
+        Command::Products(cmd) => match cmd {
+            Products::List(p) => list_all!(
+                ctx,
+                ctx.applications().await?,
+                list_products,
+                ListProductsRequest {
+                    filter: p.filter.clone()
+                },
+                products,
+                "clearance.v1.Product",
+                text::product
+            ),
+            Products::Get { name } => {
+                let r = ctx
+                    .applications()
+                    .await?
+                    .get_product(pb::GetProductRequest { name })
+                    .await?
+                    .into_inner();
+                Ok(print(f, &r, "clearance.v1.Product", text::product)?)
+            }
+            Products::Create { file, change } => {
+                let product: pb::Product = read_json(&file, "clearance.v1.Product")?;
+                let r = ctx
+                    .applications()
+                    .await?
+                    .create_product(pb::CreateProductRequest {
+                        request_id: request_id(&change),
+                        product: Some(product),
+                    })
+                    .await?
+                    .into_inner();
+                Ok(print(f, &r, "clearance.v1.Product", text::product)?)
+            }
+        },
+        Command::Applications(cmd) => {
+            let mut client = ctx.applications().await?;
+            let etag_of = |name: String, etag: Option<String>| {
+                let mut client = client.clone();
+                async move {
+                    match etag {
+                        Some(e) => Ok::<_, Failure>(e),
+                        None => Ok(client
+                            .get_application(pb::GetApplicationRequest { name })
+                            .await?
+                            .into_inner()
+                            .etag),
                     }
+                }
+            };
+            let r = match cmd {
+                Applications::List(p) => {
+                    return list_all!(
+                        ctx,
+                        client,
+                        list_applications,
+                        ListApplicationsRequest {
+                            filter: p.filter.clone()
+                        },
+                        applications,
+                        "clearance.v1.Application",
+                        text::application
+                    );
+                }
+                Applications::Get { name } => {
+                    client
+                        .get_application(pb::GetApplicationRequest { name })
+                        .await?
+                }
+                Applications::Create { file, change } => {
+                    let application: pb::Application =
+                        read_json(&file, "clearance.v1.Application")?;
+                    client
+                        .create_application(pb::CreateApplicationRequest {
+                            request_id: request_id(&change),
+                            application: Some(application),
+                        })
+                        .await?
+                }
+                Applications::Submit {
+                    name,
+                    confirm_declaration,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .submit_application(pb::SubmitApplicationRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            declaration_confirmed: confirm_declaration,
+                        })
+                        .await?
+                }
+                Applications::Withdraw {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .withdraw_application(pb::WithdrawApplicationRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+                Applications::Answer { name, text, change } => {
+                    let application = name
+                        .split("/informationRequests/")
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let etag = etag_of(application, change.etag.clone()).await?;
+                    client
+                        .answer_information_request(pb::AnswerInformationRequestRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            answer: text,
+                            documents: vec![],
+                        })
+                        .await?
+                }
+            };
+            Ok(print(
+                f,
+                &r.into_inner(),
+                "clearance.v1.Application",
+                text::application,
+            )?)
+        }
+        Command::Cases(cmd) => {
+            let mut client = ctx.reviews().await?;
+            let etag_of = |name: String, etag: Option<String>| {
+                let mut client = client.clone();
+                async move {
+                    match etag {
+                        Some(e) => Ok::<_, Failure>(e),
+                        None => Ok(client
+                            .get_case(pb::GetCaseRequest { name })
+                            .await?
+                            .into_inner()
+                            .etag),
+                    }
+                }
+            };
+            let r = match cmd {
+                Cases::List(p) => {
+                    return list_all!(
+                        ctx,
+                        client,
+                        list_cases,
+                        ListCasesRequest {
+                            filter: p.filter.clone()
+                        },
+                        cases,
+                        "clearance.v1.Case",
+                        text::case
+                    );
+                }
+                Cases::Show { name } => client.get_case(pb::GetCaseRequest { name }).await?,
+                Cases::Assign { name, to, change } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .assign_case(pb::AssignCaseRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            assignee: to,
+                        })
+                        .await?
+                }
+                Cases::Ask {
+                    name,
+                    question,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .request_information(pb::RequestInformationRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            question,
+                            response_due_time: None,
+                        })
+                        .await?
+                }
+                Cases::Note {
+                    name,
+                    text,
+                    visible_to_applicant,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .add_note(pb::AddNoteRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            text,
+                            visible_to_applicant,
+                        })
+                        .await?
+                }
+                Cases::Propose {
+                    name,
+                    deny,
+                    reason,
+                    grants,
+                    conditions,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .propose_decision(pb::ProposeDecisionRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            approve: !deny,
+                            reason,
+                            granted_quantities: grants,
+                            conditions,
+                            validity_months: 0,
+                            value_tolerance_percent: None,
+                        })
+                        .await?
+                }
+                Cases::Countersign { name, change } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .countersign_decision(pb::CountersignDecisionRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                        })
+                        .await?
+                }
+                Cases::Reject {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .reject_proposal(pb::RejectProposalRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+                Cases::ReturnApplication {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    client
+                        .return_application(pb::ReturnApplicationRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+            };
+            Ok(print(f, &r.into_inner(), "clearance.v1.Case", text::case)?)
+        }
+        Command::Licences(cmd) => {
+            let need_etag = |etag: Option<String>| {
+                etag.ok_or_else(|| {
+                    Failure::Local(anyhow::anyhow!(
+                        "--etag is required: read the licence first (clearancectl licences show)"
+                    ))
+                })
+            };
+            let r = match cmd {
+                Licences::List(p) => {
+                    return list_all!(
+                        ctx,
+                        ctx.applications().await?,
+                        list_licences,
+                        ListLicencesRequest {
+                            filter: p.filter.clone()
+                        },
+                        licences,
+                        "clearance.v1.Licence",
+                        text::licence
+                    );
+                }
+                Licences::Show { name } => {
+                    ctx.applications()
+                        .await?
+                        .get_licence(pb::GetLicenceRequest { name })
+                        .await?
+                }
+                Licences::Suspend {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag = need_etag(change.etag.clone())?;
+                    ctx.reviews()
+                        .await?
+                        .suspend_licence(pb::SuspendLicenceRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+                Licences::Revoke {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag = need_etag(change.etag.clone())?;
+                    ctx.reviews()
+                        .await?
+                        .revoke_licence(pb::RevokeLicenceRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+                Licences::Reinstate {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag = need_etag(change.etag.clone())?;
+                    ctx.reviews()
+                        .await?
+                        .reinstate_licence(pb::ReinstateLicenceRequest {
+                            name,
+                            request_id: request_id(&change),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+            };
+            Ok(print(
+                f,
+                &r.into_inner(),
+                "clearance.v1.Licence",
+                text::licence,
+            )?)
+        }
+        Command::Shipments(cmd) => {
+            let mut client = ctx.shipments().await?;
+            match cmd {
+                Shipments::Check { file } => {
+                    let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
+                    let r = client
+                        .check_shipment(pb::CheckShipmentRequest {
+                            shipment: Some(shipment),
+                        })
+                        .await?
+                        .into_inner();
+                    Ok(print(f, &r, "clearance.v1.CheckShipmentResponse", |r| {
+                        let mut out = if r.covering_licences.is_empty() {
+                            "no licence covers this shipment".to_owned()
+                        } else {
+                            format!("covered by {}", r.covering_licences.join(", "))
+                        };
+                        for a in &r.assessments {
+                            for p in &a.problems {
+                                out.push_str(&format!(
+                                    "\n  {}: {} ({})",
+                                    a.licence, p.description, p.reason
+                                ));
+                            }
+                        }
+                        out
+                    })?)
+                }
+                Shipments::Start { file, change } => {
+                    let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
+                    let r = client
+                        .start_shipment(pb::StartShipmentRequest {
+                            request_id: request_id(&change),
+                            shipment: Some(shipment),
+                        })
+                        .await?
+                        .into_inner();
+                    Ok(print(f, &r, "clearance.v1.Shipment", text::shipment)?)
+                }
+                Shipments::Cancel {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let r = client
+                        .cancel_shipment(pb::CancelShipmentRequest {
+                            name,
+                            request_id: request_id(&change),
+                            reason,
+                        })
+                        .await?
+                        .into_inner();
+                    Ok(print(f, &r, "clearance.v1.Shipment", text::shipment)?)
+                }
+                Shipments::List(p) => {
+                    list_all!(
+                        ctx,
+                        client,
+                        list_shipments,
+                        ListShipmentsRequest {
+                            filter: p.filter.clone()
+                        },
+                        shipments,
+                        "clearance.v1.Shipment",
+                        text::shipment
+                    )
                 }
             }
         }
-        Command::Applications { command } => {
-            let mut client =
-                ApplicationServiceClient::new(connect(&cli.application_endpoint).await?);
-            match command {
-                ListOrGet::Get { name } => {
-                    let a = client
-                        .get_application(authorised(
-                            pb::GetApplicationRequest { name },
-                            &cli.token,
-                        )?)
-                        .await
-                        .map_err(describe)?
+        Command::Rules(cmd) => match cmd {
+            Rules::List(p) => list_all!(
+                ctx,
+                ctx.policies().await?,
+                list_rule_sets,
+                ListRuleSetsRequest {
+                    filter: p.filter.clone()
+                },
+                rule_sets,
+                "clearance.v1.RuleSet",
+                text::rule_set
+            ),
+            Rules::Show { name } => {
+                let r = ctx
+                    .policies()
+                    .await?
+                    .get_rule_set(pb::GetRuleSetRequest { name })
+                    .await?
+                    .into_inner();
+                Ok(print(f, &r, "clearance.v1.RuleSet", text::rule_set)?)
+            }
+            Rules::Determine {
+                product,
+                destination,
+                headquarters,
+            } => {
+                let r = ctx
+                    .applications()
+                    .await?
+                    .determine_requirement(pb::DetermineRequirementRequest {
+                        product,
+                        destination_country_code: destination,
+                        end_user_headquarters_country_code: headquarters,
+                        export_time: None,
+                    })
+                    .await?
+                    .into_inner();
+                Ok(print(
+                    f,
+                    &r,
+                    "clearance.v1.Determination",
+                    text::determination,
+                )?)
+            }
+            Rules::Impact { file } => {
+                let draft: pb::RuleSet = read_json(&file, "clearance.v1.RuleSet")?;
+                let mut client = ctx.policies().await?;
+                let mut impacted = Vec::new();
+                let mut page_token = String::new();
+                loop {
+                    let page = client
+                        .analyze_impact(pb::AnalyzeImpactRequest {
+                            rule_set: Some(draft.clone()),
+                            page_size: 500,
+                            page_token,
+                        })
+                        .await?
                         .into_inner();
-                    print_application(&a);
-                    for line in &a.lines {
-                        let value = line.unit_value.clone().unwrap_or_default();
-                        println!(
-                            "  {} × {}  at {} {} (minor units)",
-                            line.quantity, line.product, value.minor_units, value.currency_code
-                        );
+                    impacted.extend(page.impacted);
+                    if page.next_page_token.is_empty() {
+                        break;
                     }
+                    page_token = page.next_page_token;
                 }
-                ListOrGet::List { filter } => {
+                let response = pb::AnalyzeImpactResponse {
+                    impacted,
+                    next_page_token: String::new(),
+                    lines_examined: 0,
+                };
+                Ok(print(
+                    f,
+                    &response,
+                    "clearance.v1.AnalyzeImpactResponse",
+                    |r| {
+                        if r.impacted.is_empty() {
+                            return "the draft changes no determination".into();
+                        }
+                        r.impacted
+                            .iter()
+                            .map(|i| format!("{} {}: {}", i.resource, i.line, i.summary))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    },
+                )?)
+            }
+            Rules::Publish { file, change } => {
+                let draft: pb::RuleSet = read_json(&file, "clearance.v1.RuleSet")?;
+                let r = ctx
+                    .policies()
+                    .await?
+                    .publish_rule_set(pb::PublishRuleSetRequest {
+                        request_id: request_id(&change),
+                        rule_set: Some(draft),
+                    })
+                    .await?
+                    .into_inner();
+                Ok(print(f, &r, "clearance.v1.RuleSet", text::rule_set)?)
+            }
+        },
+        Command::History(cmd) => {
+            let mut client = ctx.reviews().await?;
+            match cmd {
+                History::Show { resource } => {
+                    let mut entries = Vec::new();
                     let mut page_token = String::new();
                     loop {
-                        let request = pb::ListApplicationsRequest {
-                            page_size: 200,
-                            page_token,
-                            filter: filter.clone(),
-                        };
                         let page = client
-                            .list_applications(authorised(request, &cli.token)?)
-                            .await
-                            .map_err(describe)?
+                            .get_history(pb::GetHistoryRequest {
+                                resource: resource.clone(),
+                                page_size: 500,
+                                page_token,
+                            })
+                            .await?
                             .into_inner();
-                        page.applications.iter().for_each(print_application);
+                        entries.extend(page.entries);
                         if page.next_page_token.is_empty() {
                             break;
                         }
                         page_token = page.next_page_token;
                     }
+                    let response = pb::GetHistoryResponse {
+                        entries,
+                        next_page_token: String::new(),
+                    };
+                    Ok(print(
+                        f,
+                        &response,
+                        "clearance.v1.GetHistoryResponse",
+                        |r| {
+                            r.entries
+                                .iter()
+                                .map(text::history_entry)
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        },
+                    )?)
+                }
+                History::Verify { resource } => {
+                    let r = client
+                        .verify_history(pb::VerifyHistoryRequest { resource })
+                        .await?
+                        .into_inner();
+                    Ok(print(f, &r, "clearance.v1.VerifyHistoryResponse", |r| {
+                        if r.intact {
+                            format!("intact: {} entries verified", r.entries_checked)
+                        } else {
+                            format!(
+                                "BROKEN at entry {} ({} checked)",
+                                r.first_broken_sequence, r.entries_checked
+                            )
+                        }
+                    })?)
                 }
             }
         }
     }
-    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.output;
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Status(status)) => ExitCode::from(output::report(&status, format)),
+        Err(Failure::Local(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
 }

@@ -1,0 +1,125 @@
+//! Output: protobuf messages as canonical proto3 JSON (via the contract's descriptors), or as
+//! readable text; errors in plain words with exit codes scripts can use.
+
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 refused (illegal
+/// state, permission, stale etag), 5 not authenticated, 6 unavailable.
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const INVALID: u8 = 2;
+    pub const NOT_FOUND: u8 = 3;
+    pub const REFUSED: u8 = 4;
+    pub const UNAUTHENTICATED: u8 = 5;
+    pub const UNAVAILABLE: u8 = 6;
+}
+
+fn pool() -> anyhow::Result<DescriptorPool> {
+    Ok(DescriptorPool::decode(
+        clearance_proto::FILE_DESCRIPTOR_SET,
+    )?)
+}
+
+/// A message as proto3 JSON (field names as in the .proto files).
+pub fn to_json<M: prost::Message>(
+    message: &M,
+    full_name: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let descriptor = pool()?
+        .get_message_by_name(full_name)
+        .ok_or_else(|| anyhow::anyhow!("unknown message {full_name}"))?;
+    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())?;
+    let options = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(true);
+    Ok(dynamic.serialize_with_options(serde_json::value::Serializer, &options)?)
+}
+
+/// A message from proto3 JSON, e.g. a file written by hand.
+pub fn from_json<M: prost::Message + Default>(json: &str, full_name: &str) -> anyhow::Result<M> {
+    let descriptor = pool()?
+        .get_message_by_name(full_name)
+        .ok_or_else(|| anyhow::anyhow!("unknown message {full_name}"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let dynamic = DynamicMessage::deserialize(descriptor, &mut deserializer)?;
+    Ok(dynamic.transcode_to::<M>()?)
+}
+
+/// Prints a message: JSON, or `text` for people.
+pub fn print<M: prost::Message>(
+    format: Format,
+    message: &M,
+    full_name: &str,
+    text: impl FnOnce(&M) -> String,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(message, full_name)?)?
+        ),
+        Format::Text => println!("{}", text(message)),
+    }
+    Ok(())
+}
+
+/// Prints a failed call in plain words and returns its exit code.
+pub fn report(status: &tonic::Status, format: Format) -> u8 {
+    let reason = status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default();
+    let violations: Vec<(String, String)> = status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default();
+    if format == Format::Json {
+        let json = serde_json::json!({
+            "error": {
+                "code": format!("{:?}", status.code()),
+                "reason": reason,
+                "message": status.message(),
+                "field_violations": violations.iter().map(|(f, d)| serde_json::json!({"field": f, "description": d})).collect::<Vec<_>>(),
+            }
+        });
+        eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    } else {
+        if violations.is_empty() {
+            eprintln!("error: {}", status.message());
+        } else {
+            eprintln!("error: the request is invalid:");
+            for (field, description) in &violations {
+                eprintln!("  {field}: {description}");
+            }
+        }
+        if !reason.is_empty() {
+            eprintln!("reason: {reason}");
+        }
+    }
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => exit::INVALID,
+        Code::NotFound => exit::NOT_FOUND,
+        Code::FailedPrecondition | Code::PermissionDenied | Code::Aborted | Code::AlreadyExists => {
+            exit::REFUSED
+        }
+        Code::Unauthenticated => exit::UNAUTHENTICATED,
+        Code::Unavailable | Code::DeadlineExceeded => exit::UNAVAILABLE,
+        _ => exit::FAILURE,
+    }
+}

@@ -1,0 +1,200 @@
+//! Readable one-line and detail views.
+
+use clearance_proto::v1 as pb;
+
+fn enum_name(name: Option<&str>, prefix: &str) -> String {
+    name.map(|n| n.trim_start_matches(prefix).to_owned())
+        .unwrap_or_default()
+}
+
+fn date(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn product(p: &pb::Product) -> String {
+    let t = p.parameters.unwrap_or_default();
+    format!(
+        "{}  {}  {}  {}  TPP {}  die {} mm²  memory {} GB/s  I/O {} GB/s{}",
+        p.name,
+        p.display_name,
+        p.part_number,
+        p.classification,
+        t.total_processing_performance.unwrap_or_default(),
+        t.die_area_mm2.unwrap_or_default(),
+        t.memory_bandwidth_gbps.unwrap_or_default(),
+        t.io_bandwidth_gbps.unwrap_or_default(),
+        if p.datacenter { "  datacenter" } else { "" },
+    )
+}
+
+pub fn application(a: &pb::Application) -> String {
+    let state = enum_name(
+        pb::ApplicationState::try_from(a.state)
+            .ok()
+            .map(|s| s.as_str_name()),
+        "APPLICATION_STATE_",
+    );
+    let units: i64 = a.lines.iter().map(|l| l.quantity).sum();
+    let mut out = format!(
+        "{}  {}  {}  to {}  {} line(s), {} unit(s)",
+        a.name,
+        a.reference,
+        state,
+        if a.destination_country_code.is_empty() {
+            "?"
+        } else {
+            &a.destination_country_code
+        },
+        a.lines.len(),
+        units
+    );
+    for r in a
+        .information_requests
+        .iter()
+        .filter(|r| r.answer.is_empty())
+    {
+        out.push_str(&format!(
+            "\n  open question {}: {} (due {})",
+            r.name,
+            r.question,
+            date(&r.response_due_time)
+        ));
+    }
+    for n in &a.notes {
+        out.push_str(&format!("\n  note by {}: {}", n.author, n.text));
+    }
+    out
+}
+
+pub fn case(c: &pb::Case) -> String {
+    let a = c.application.clone().unwrap_or_default();
+    let clock = c.clock.unwrap_or_default();
+    let mut out = application(&a);
+    out.push_str(&format!(
+        "\n  assignee {}  due {}  {} of {} working days{}{}",
+        if c.assignee.is_empty() {
+            "-"
+        } else {
+            &c.assignee
+        },
+        date(&clock.due_time),
+        clock.elapsed_working_days,
+        clock.target_working_days,
+        if clock.paused { "  (clock paused)" } else { "" },
+        if clock.overdue { "  OVERDUE" } else { "" },
+    ));
+    for p in &c.proposals {
+        let state = enum_name(
+            pb::ProposalState::try_from(p.state)
+                .ok()
+                .map(|s| s.as_str_name()),
+            "PROPOSAL_STATE_",
+        );
+        out.push_str(&format!(
+            "\n  proposal by {}: {} ({state}) {}",
+            p.proposer,
+            if p.approve { "approve" } else { "deny" },
+            p.reason
+        ));
+    }
+    out
+}
+
+pub fn licence(l: &pb::Licence) -> String {
+    let state = enum_name(
+        pb::LicenceState::try_from(l.state)
+            .ok()
+            .map(|s| s.as_str_name()),
+        "LICENCE_STATE_",
+    );
+    let mut out = format!(
+        "{}  {}  {}  to {}  valid {} to {}",
+        l.name,
+        l.number,
+        state,
+        l.destination_country_code,
+        date(&l.valid_from_time),
+        date(&l.valid_until_time)
+    );
+    for line in &l.lines {
+        out.push_str(&format!(
+            "\n  {}  used {} / granted {}",
+            line.product,
+            line.granted_quantity - line.remaining_quantity,
+            line.granted_quantity
+        ));
+    }
+    out
+}
+
+pub fn shipment(s: &pb::Shipment) -> String {
+    let state = enum_name(
+        pb::ShipmentState::try_from(s.state)
+            .ok()
+            .map(|x| x.as_str_name()),
+        "SHIPMENT_STATE_",
+    );
+    let units: i64 = s.lines.iter().map(|l| l.quantity).sum();
+    format!(
+        "{}  {}  to {}  {} unit(s)  {}",
+        s.name,
+        state,
+        s.destination_country_code,
+        units,
+        if s.no_licence_required {
+            "NLR".to_owned()
+        } else {
+            s.licence.clone()
+        }
+    )
+}
+
+pub fn determination(d: &pb::Determination) -> String {
+    if !d.licence_required {
+        return "no licence required".into();
+    }
+    let policy = enum_name(
+        pb::ReviewPolicy::try_from(d.review_policy)
+            .ok()
+            .map(|p| p.as_str_name()),
+        "REVIEW_POLICY_",
+    );
+    let mut out = format!("licence required ({policy})");
+    for f in &d.fired_rules {
+        out.push_str(&format!(
+            "\n  {}: {} [{}]",
+            f.rule_id, f.citation, f.matched_criterion
+        ));
+    }
+    out
+}
+
+pub fn rule_set(r: &pb::RuleSet) -> String {
+    format!(
+        "{}  {} v{}  from {}  {}",
+        r.name,
+        r.key,
+        r.version,
+        date(&r.effective_time),
+        r.display_name
+    )
+}
+
+pub fn history_entry(e: &pb::HistoryEntry) -> String {
+    format!(
+        "{:>3}  {}  {:<34} {:<20} -> {:<20} {}",
+        e.sequence,
+        e.create_time
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        e.action,
+        e.from_state,
+        e.to_state,
+        e.actor
+    )
+}

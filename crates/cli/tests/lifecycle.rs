@@ -1,0 +1,208 @@
+//! The whole lifecycle through the `clearancectl` binary itself, against in-process services,
+//! on SQLite and PostgreSQL: JSON output at each step, exit codes for a refusal and bad input.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+
+use clearance_tests::{TestApp, TestDb, on_both_databases};
+use serde_json::Value;
+
+struct Ctl<'a> {
+    app: &'a TestApp,
+    home: &'a Path,
+}
+
+impl Ctl<'_> {
+    /// Runs clearancectl as `token`'s holder; returns (exit code, stdout JSON or stderr JSON).
+    fn run(&self, token: &str, args: &[&str]) -> (i32, Value) {
+        let running = self.app.running.as_ref().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
+            .arg("--output")
+            .arg("json")
+            .arg("--application-endpoint")
+            .arg(format!("http://{}", running.application_addr.unwrap()))
+            .arg("--reviewer-endpoint")
+            .arg(format!("http://{}", running.reviewer_addr.unwrap()))
+            .args(args)
+            .env("CLEARANCE_TOKEN", token)
+            .env("XDG_CONFIG_HOME", self.home)
+            .env_remove("CLEARANCE_PROFILE")
+            .output()
+            .expect("clearancectl runs");
+        let code = output.status.code().unwrap_or(-1);
+        let text = if code == 0 {
+            output.stdout
+        } else {
+            output.stderr
+        };
+        let json = serde_json::from_slice(&text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&text)));
+        (code, json)
+    }
+
+    fn ok(&self, token: &str, args: &[&str]) -> Value {
+        let (code, json) = self.run(token, args);
+        assert_eq!(code, 0, "{args:?} failed: {json}");
+        json
+    }
+}
+
+fn write(dir: &Path, name: &str, json: Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, json.to_string()).unwrap();
+    path.display().to_string()
+}
+
+async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) {
+    let home = tempfile::tempdir().unwrap();
+    let ctl = Ctl {
+        app: &app,
+        home: home.path(),
+    };
+    let officer = app.token_for("olivia@acme", &["applicant"], Some("acme"));
+    let erp = app.token_for("sap@acme", &["erp"], Some("acme"));
+    let alice = app.token_for("alice@regulator", &["reviewer"], None);
+    let bob = app.token_for("bob@regulator", &["senior_reviewer"], None);
+    let auditor = app.token_for("audrey@regulator", &["auditor"], None);
+    let dir = home.path();
+
+    let product_file = write(
+        dir,
+        "product.json",
+        serde_json::json!({
+            "display_name": "H20-class accelerator", "part_number": "H20-SXM", "classification": "3A090.a",
+            "datacenter": true,
+            "parameters": {"total_processing_performance": 2368, "die_area_mm2": 814,
+                           "memory_bandwidth_gbps": 4000, "io_bandwidth_gbps": 900}
+        }),
+    );
+    let product = ctl.ok(&officer, &["products", "create", "--file", &product_file]);
+    let product_name = product["name"].as_str().unwrap().to_owned();
+
+    let bad_file = write(
+        dir,
+        "bad.json",
+        serde_json::json!({"display_name": "", "classification": "3A090.a"}),
+    );
+    let (code, error) = ctl.run(&officer, &["products", "create", "--file", &bad_file]);
+    assert_eq!(code, 2, "invalid input: {error}");
+    assert_eq!(error["error"]["reason"], "INVALID_ARGUMENT");
+    assert!(
+        error["error"]["field_violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["field"] == "product.display_name")
+    );
+
+    let application_file = write(
+        dir,
+        "application.json",
+        serde_json::json!({
+            "destination_country_code": "CN",
+            "end_use_statement": "Inference serving",
+            "parties": [{"role": "PARTY_ROLE_END_USER", "display_name": "Example Cloud Ltd", "address": "1 Example Road",
+                         "country_code": "CN", "headquarters_country_code": "CN"}],
+            "lines": [{"product": product_name, "quantity": 100, "unit_value": {"currency_code": "USD", "minor_units": 10000}}]
+        }),
+    );
+    let draft = ctl.ok(
+        &officer,
+        &["applications", "create", "--file", &application_file],
+    );
+    let name = draft["name"].as_str().unwrap().to_owned();
+    let submitted = ctl.ok(
+        &officer,
+        &["applications", "submit", &name, "--confirm-declaration"],
+    );
+    assert_eq!(submitted["state"], "APPLICATION_STATE_SUBMITTED");
+    assert_eq!(
+        submitted["lines"][0]["determination"]["licence_required"],
+        true
+    );
+
+    let queue = ctl.ok(&alice, &["cases", "list"]);
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    let assigned = ctl.ok(&alice, &["cases", "assign", &name]);
+    assert_eq!(assigned["assignee"], "alice@regulator");
+    ctl.ok(
+        &alice,
+        &["cases", "ask", &name, "--question", "Which data centre?"],
+    );
+    let asked = ctl.ok(&officer, &["applications", "get", &name]);
+    let question = asked["information_requests"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answered = ctl.ok(
+        &officer,
+        &[
+            "applications",
+            "answer",
+            &question,
+            "--text",
+            "DC-3, Shenzhen",
+        ],
+    );
+    assert_eq!(answered["state"], "APPLICATION_STATE_UNDER_REVIEW");
+    ctl.ok(
+        &alice,
+        &["cases", "note", &name, "--text", "End user checked"],
+    );
+    let proposed = ctl.ok(
+        &alice,
+        &[
+            "cases", "propose", &name, "--grant", "80", "--reason", "verified",
+        ],
+    );
+    assert_eq!(
+        proposed["application"]["state"],
+        "APPLICATION_STATE_PENDING_COUNTERSIGN"
+    );
+    let (code, refused) = ctl.run(&alice, &["cases", "countersign", &name]);
+    assert_eq!(code, 4, "a reviewer may not countersign: {refused}");
+    let approved = ctl.ok(&bob, &["cases", "countersign", &name]);
+    assert_eq!(
+        approved["application"]["state"],
+        "APPLICATION_STATE_APPROVED"
+    );
+
+    let licences = ctl.ok(&officer, &["licences", "list"]);
+    let licence = licences[0]["name"].as_str().unwrap().to_owned();
+    assert_eq!(licences[0]["lines"][0]["granted_quantity"], "80");
+
+    let shipment = |quantity: i64| {
+        serde_json::json!({
+            "destination_country_code": "CN",
+            "end_user": {"display_name": "Example Cloud Ltd", "country_code": "CN", "headquarters_country_code": "CN"},
+            "lines": [{"product": product_name, "quantity": quantity, "value": {"currency_code": "USD", "minor_units": quantity * 10000}}]
+        })
+    };
+    let fits = write(dir, "fits.json", shipment(60));
+    let check = ctl.ok(&erp, &["shipments", "check", "--file", &fits]);
+    assert_eq!(check["covering_licences"][0], licence.as_str());
+    let started = ctl.ok(&erp, &["shipments", "start", "--file", &fits]);
+    assert_eq!(started["licence"], licence.as_str());
+    let too_many = write(dir, "too-many.json", shipment(30));
+    let (code, error) = ctl.run(&erp, &["shipments", "start", "--file", &too_many]);
+    assert_eq!(code, 4, "refused: {error}");
+    assert_eq!(error["error"]["reason"], "QUANTITY_EXCEEDED");
+    let (code, _) = ctl.run(
+        &officer,
+        &[
+            "licences",
+            "show",
+            "licences/01920000-0000-7000-8000-000000000000",
+        ],
+    );
+    assert_eq!(code, 3, "not found");
+
+    let history = ctl.ok(&auditor, &["history", "show", &name]);
+    assert_eq!(history["entries"].as_array().unwrap().len(), 8);
+    let verified = ctl.ok(&auditor, &["history", "verify", &name]);
+    assert_eq!(verified["intact"], true);
+}
+
+on_both_databases!(a_whole_lifecycle_through_the_command_line);
