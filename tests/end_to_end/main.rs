@@ -6,6 +6,7 @@ mod access;
 mod applications;
 mod demo;
 pub mod durability;
+mod events;
 mod fixtures;
 mod idempotency;
 mod ledger;

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use clearance_proto::v1 as pb;
 use clearance_tests::{TestApp, TestDb, on_both_databases};
-use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -13,8 +11,6 @@ use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-
-use crate::fixtures::{assert_code, reason};
 
 async fn health(channel: &Channel, service: &str) -> ServingStatus {
     let response = HealthClient::new(channel.clone())
@@ -95,27 +91,6 @@ async fn both_services_report_serving_and_list_their_services(_db: &TestDb, app:
     }
 }
 
-async fn unbuilt_methods_say_unimplemented(_db: &TestDb, app: TestApp) {
-    use clearance_proto::v1::event_service_client::EventServiceClient;
-    let exporter = clearance_tests::Bearer::new(Some(app.token(&["erp"], Some("acme"))));
-    let regulator = clearance_tests::Bearer::new(Some(app.token(&["auditor"], None)));
-    for (channel, bearer) in [
-        (&app.application_channel, exporter),
-        (&app.reviewer_channel, regulator),
-    ] {
-        let mut events = EventServiceClient::with_interceptor(channel.clone(), bearer);
-        let status = assert_code(
-            events
-                .watch_events(pb::WatchEventsRequest {
-                    after_cursor: String::new(),
-                })
-                .await,
-            Code::Unimplemented,
-        );
-        assert_eq!(reason(&status), "NOT_IMPLEMENTED");
-    }
-}
-
 async fn shutdown_reports_not_serving_before_it_stops(_db: &TestDb, mut app: TestApp) {
     let running = app
         .running
@@ -137,6 +112,5 @@ async fn shutdown_reports_not_serving_before_it_stops(_db: &TestDb, mut app: Tes
 
 on_both_databases!(
     both_services_report_serving_and_list_their_services,
-    unbuilt_methods_say_unimplemented,
     shutdown_reports_not_serving_before_it_stops,
 );

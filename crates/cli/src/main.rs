@@ -78,6 +78,25 @@ enum Command {
     /// The tamper-evident history of a resource.
     #[command(subcommand)]
     History(History),
+    /// The event stream.
+    #[command(subcommand)]
+    Events(Events),
+}
+
+#[derive(Subcommand)]
+enum Events {
+    /// Follow every change you may see, in commit order, until interrupted.
+    #[command(
+        after_help = "Examples:\n  clearancectl events watch\n  clearancectl --output json events watch --after <cursor> --reviewer"
+    )]
+    Watch {
+        /// Resume after this cursor (printed with every event).
+        #[arg(long, default_value = "")]
+        after: String,
+        /// Watch through the reviewer service (regulator tokens).
+        #[arg(long)]
+        reviewer: bool,
+    },
 }
 
 #[derive(Args)]
@@ -1084,6 +1103,44 @@ async fn run(cli: Cli) -> Outcome {
                 Ok(print(f, &r, "clearance.v1.RuleSet", text::rule_set)?)
             }
         },
+        Command::Events(Events::Watch { after, reviewer }) => {
+            let endpoint = if reviewer {
+                &ctx.settings.reviewer_endpoint
+            } else {
+                &ctx.settings.application_endpoint
+            };
+            // A stream has no deadline: connect without the per-call timeout.
+            let channel = Endpoint::from_shared(endpoint.clone())
+                .map_err(anyhow::Error::from)?
+                .connect_timeout(ctx.settings.timeout)
+                .connect()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {endpoint}: {e}"))?;
+            let mut client =
+                clearance_proto::v1::event_service_client::EventServiceClient::with_interceptor(
+                    channel,
+                    ctx.bearer.clone(),
+                );
+            let mut stream = client
+                .watch_events(pb::WatchEventsRequest {
+                    after_cursor: after,
+                })
+                .await?
+                .into_inner();
+            while let Some(event) = stream.message().await? {
+                match f {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string(&output::to_json(&event, "clearance.v1.Event")?)
+                            .map_err(anyhow::Error::from)?
+                    ),
+                    Format::Text => {
+                        println!("{}  {:<32} {}", event.cursor, event.r#type, event.resource)
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::History(cmd) => {
             let mut client = ctx.reviews().await?;
             match cmd {

@@ -199,6 +199,28 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     );
     assert_eq!(code, 3, "not found");
 
+    // events watch follows the stream; read the first few events and stop it.
+    let running = app.running.as_ref().unwrap();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
+        .args(["--output", "json", "--application-endpoint"])
+        .arg(format!("http://{}", running.application_addr.unwrap()))
+        .args(["events", "watch"])
+        .env("CLEARANCE_TOKEN", &officer)
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watcher.stdout.take().unwrap();
+    let first: Vec<Value> = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .take(3)
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    assert_eq!(first[0]["type"], "product.created");
+    assert_eq!(first[1]["type"], "application.created");
+    assert_eq!(first[2]["type"], "application.submitted");
+
     let history = ctl.ok(&auditor, &["history", "show", &name]);
     assert_eq!(history["entries"].as_array().unwrap().len(), 8);
     let verified = ctl.ok(&auditor, &["history", "verify", &name]);

@@ -23,7 +23,7 @@ pub use context::{
     validate_update,
 };
 pub use error::{ApiError, ApiResult};
-pub use events::EventApi;
+pub use events::{EventApi, decode_cursor, encode_cursor};
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
 

@@ -299,7 +299,10 @@ pub async fn start(
                 ShipmentApi::new(store.clone(), rules.clone(), clock.clone()),
                 auth.clone(),
             ))
-            .add_service(EventServiceServer::with_interceptor(EventApi, auth));
+            .add_service(EventServiceServer::with_interceptor(
+                EventApi::new(store.clone(), stopped.clone()),
+                auth,
+            ));
         servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
             incoming,
             wait_for_stop(stopped.clone()),
@@ -327,7 +330,10 @@ pub async fn start(
                 PolicyApi::new(store.clone(), rules.clone(), clock.clone()),
                 auth.clone(),
             ))
-            .add_service(EventServiceServer::with_interceptor(EventApi, auth));
+            .add_service(EventServiceServer::with_interceptor(
+                EventApi::new(store.clone(), stopped.clone()),
+                auth,
+            ));
         servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
             incoming,
             wait_for_stop(stopped.clone()),

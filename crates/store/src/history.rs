@@ -11,6 +11,17 @@ use crate::connection::Store;
 use crate::entities::history_entry;
 use crate::error::StoreError;
 
+/// A committed change as the event stream delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Position in commit order; the stream's cursor.
+    pub position: i64,
+    pub event_type: String,
+    pub resource: String,
+    pub payload_json: String,
+    pub create_time: DateTime<Utc>,
+}
+
 fn to_domain(row: history_entry::Model) -> HistoryEntry {
     HistoryEntry {
         resource: row.resource,
@@ -103,6 +114,36 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(to_domain).collect())
+    }
+
+    /// Up to `limit` outbox events after `after`, in commit (id) order; `organisation` limits
+    /// them to that organisation's (exporters), `None` reads every event (regulators).
+    pub async fn events_after(
+        &self,
+        after: i64,
+        organisation: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        use crate::entities::outbox_event;
+        let mut query = outbox_event::Entity::find().filter(outbox_event::Column::Id.gt(after));
+        if let Some(org) = organisation {
+            query = query.filter(outbox_event::Column::OrganisationId.eq(org));
+        }
+        let rows = query
+            .order_by_asc(outbox_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OutboxEvent {
+                position: r.id,
+                event_type: r.event_type,
+                resource: r.resource,
+                payload_json: r.payload_json,
+                create_time: r.create_time,
+            })
+            .collect())
     }
 
     /// How many outbox events exist for `resource` (for checks that a write published once).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clearance_domain::history::{Change, HistoryEntry};
 use clearance_domain::ids::OrganisationId;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
 
 use crate::connection::Store;
 use crate::entities::{idempotency_record, organisation, outbox_event};
@@ -165,6 +165,13 @@ pub(crate) async fn record_change(
     change: Change,
 ) -> Result<HistoryEntry, StoreError> {
     let entry = append_history(txn, m.owner(), resource, change, m.now).await?;
+    // Outbox ids must become visible in id order, or a reader could pass an id whose
+    // transaction commits later and never see it. Holding this lock from the insert to the
+    // end of the transaction makes commits follow id order (SQLite has one writer anyway).
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7276010)")
+            .await?;
+    }
     outbox_event::Entity::insert(outbox_event::ActiveModel {
         organisation_id: Set(m.owner().to_owned()),
         event_type: Set(entry.action.clone()),
@@ -194,5 +201,107 @@ pub(crate) fn change_by(
         reason: String::new(),
         request_id: m.request_id.clone(),
         payload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clearance_domain::history::Change;
+    use clearance_domain::ids::OrganisationId;
+
+    use super::*;
+
+    fn mutation(org: &str) -> Mutation {
+        Mutation {
+            actor: "tester".into(),
+            organisation: Some(OrganisationId::parse(org).unwrap()),
+            idempotency_scope: format!("org:{org}"),
+            request_id: uuid::Uuid::now_v7().to_string(),
+            method: "test",
+            request_sha256: String::new(),
+            now: chrono::Utc::now(),
+        }
+    }
+
+    fn change(m: &Mutation) -> Change {
+        change_by(m, "test.changed", "", "", serde_json::json!({}))
+    }
+
+    /// A fresh PostgreSQL database, or `None` (with a notice) when no server answers outside CI.
+    async fn postgres() -> Option<(Store, String, String)> {
+        let admin = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("clearance_store_test_{}", uuid::Uuid::now_v7().simple());
+        if let Err(e) = crate::admin::create_postgres_database(&admin, &name).await {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is required under CI=true: {e}"
+            );
+            eprintln!("NOTICE: skipping a PostgreSQL test: {e}");
+            return None;
+        }
+        let url = format!(
+            "{}/{name}",
+            admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(server, _)| server)
+        );
+        let store = Store::connect(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        Some((store, admin, name))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_event_becomes_visible_while_an_earlier_one_is_uncommitted() {
+        let Some((store, admin, name)) = postgres().await else {
+            return;
+        };
+        let first = mutation("acme");
+        let a = store.begin_write().await.unwrap();
+        ensure_organisation(&a.txn, first.organisation.as_ref().unwrap(), first.now)
+            .await
+            .unwrap();
+        a.txn.commit().await.unwrap();
+
+        // A takes the first outbox position and stays open.
+        let a = store.begin_write().await.unwrap();
+        record_change(&a.txn, &first, "products/a", change(&first))
+            .await
+            .unwrap();
+
+        // B writes the next event and tries to commit meanwhile.
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let second = mutation("acme");
+                let b = store.begin_write().await.unwrap();
+                record_change(&b.txn, &second, "products/b", change(&second))
+                    .await
+                    .unwrap();
+                b.txn.commit().await.unwrap();
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let seen = store.events_after(0, None, 10).await.unwrap();
+        assert!(
+            seen.is_empty(),
+            "a later event became visible before an earlier one: {seen:?}"
+        );
+
+        a.txn.commit().await.unwrap();
+        writer.await.unwrap();
+        let seen: Vec<String> = store
+            .events_after(0, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.resource)
+            .collect();
+        assert_eq!(seen, ["products/a", "products/b"]);
+        crate::admin::drop_postgres_database(&admin, &name)
+            .await
+            .unwrap();
     }
 }
