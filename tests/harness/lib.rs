@@ -265,13 +265,6 @@ impl TestApp {
             running.shutdown().await.expect("graceful shutdown");
         }
     }
-
-    /// Stops at once, as a crash would.
-    pub fn crash(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.abort();
-        }
-    }
 }
 
 pub type ApplicationClient = ApplicationServiceClient<InterceptedService<Channel, Bearer>>;

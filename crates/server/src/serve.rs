@@ -141,15 +141,6 @@ impl Running {
         Ok(())
     }
 
-    /// Stops at once, dropping connections mid-call, as a crash would.
-    pub fn abort(self) {
-        self.monitor.abort();
-        self.expiry.abort();
-        for server in self.servers {
-            server.abort();
-        }
-    }
-
     /// Serves until SIGINT or SIGTERM, then stops gracefully.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
         shutdown_signal().await;

@@ -397,15 +397,6 @@ impl Store {
         .await
     }
 
-    /// The organisation's application, or `NotFound` (also for other organisations').
-    pub async fn get_application(
-        &self,
-        org: &OrganisationId,
-        id: Uuid,
-    ) -> Result<Application, StoreError> {
-        find_application(&self.db, org, id).await
-    }
-
     /// One page (plus one row) of the organisation's applications in id order, with their
     /// review records.
     pub async fn list_applications(

@@ -75,11 +75,6 @@ impl Store {
         }
     }
 
-    pub async fn close(self) -> Result<(), StoreError> {
-        self.db.close().await?;
-        Ok(())
-    }
-
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn<'_>, StoreError> {
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.lock().await),
