@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clearance_domain::Violations;
 use clearance_domain::access::{Principal, Role};
 use clearance_domain::ids::{Collection, OrganisationId};
-use clearance_domain::ledger::{ShipmentFilter, ShipmentSpec, parse_shipment};
+use clearance_domain::ledger::{ShipmentFilter, ShipmentSpec, choose_cover, parse_shipment};
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::{Export, determine};
 use clearance_domain::product::Product;
@@ -18,7 +18,7 @@ use clearance_grpc::{
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::shipment_service_server::ShipmentService;
-use clearance_store::{Cover, Store};
+use clearance_store::Store;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -167,15 +167,12 @@ impl ShipmentApi {
         let hash = request_sha256(&req);
         let request_id = validate_request_id(&req.request_id)?;
         let (assessment, named) = self.assess(&org, req.shipment).await?;
-        let cover = if !named.is_empty() {
-            Cover::Named(Collection::Licences.parse_name("shipment.licence", &named)?)
-        } else if !assessment.licence_required {
-            Cover::NoLicenceRequired
+        let named_id = if named.is_empty() {
+            None
         } else {
-            Cover::FirstCovering {
-                required_because: required_because(&assessment.determinations),
-            }
+            Some(Collection::Licences.parse_name("shipment.licence", &named)?)
         };
+        let cover = choose_cover(named_id, &assessment.determinations);
         let m = mutation(
             &p,
             Some(org),
@@ -277,24 +274,6 @@ fn prefixed(inner: Violations) -> ApiError {
     let mut v = Violations::new();
     v.absorb("shipment", inner);
     ApiError::Invalid(v)
-}
-
-/// Names the rules that require a licence, for the refusal when none covers.
-fn required_because(determinations: &[Determination]) -> String {
-    let rules: Vec<String> = determinations
-        .iter()
-        .flat_map(|d| d.fired.iter().filter(|f| f.licence_required))
-        .map(|f| {
-            format!(
-                "{} ({}, {} v{})",
-                f.rule_id, f.citation, f.rule_set.key, f.rule_set.version
-            )
-        })
-        .collect();
-    format!(
-        "a licence is required and none of yours covers this shipment; required by {}",
-        rules.join("; ")
-    )
 }
 
 #[tonic::async_trait]

@@ -638,3 +638,42 @@ pub fn act_on_licence(
     let to = licence_transition(licence.state, action)?;
     Ok((to, action.history_name(), reason_text))
 }
+
+/// How a shipment is to be covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cover {
+    /// The current rules need no licence: record it as NLR.
+    NoLicenceRequired,
+    /// This licence of the holder, as the ERP system named it.
+    Named(Uuid),
+    /// The covering licence of the holder that expires first; `required_because` explains the
+    /// refusal when none covers.
+    FirstCovering { required_because: String },
+}
+
+/// The cover rule: a named licence is used as named; otherwise a shipment the current rules
+/// do not require a licence for is NLR, and one they do needs the first covering licence.
+pub fn choose_cover(named: Option<Uuid>, determinations: &[crate::policy::Determination]) -> Cover {
+    if let Some(id) = named {
+        return Cover::Named(id);
+    }
+    if !determinations.iter().any(|d| d.licence_required) {
+        return Cover::NoLicenceRequired;
+    }
+    let rules: Vec<String> = determinations
+        .iter()
+        .flat_map(|d| d.fired.iter().filter(|f| f.licence_required))
+        .map(|f| {
+            format!(
+                "{} ({}, {} v{})",
+                f.rule_id, f.citation, f.rule_set.key, f.rule_set.version
+            )
+        })
+        .collect();
+    Cover::FirstCovering {
+        required_because: format!(
+            "a licence is required and none of yours covers this shipment; required by {}",
+            rules.join("; ")
+        ),
+    }
+}

@@ -22,6 +22,5 @@ pub use cases::due_sort_key;
 pub use connection::Store;
 pub use error::StoreError;
 pub use history::OutboxEvent;
-pub use licences::Cover;
 pub use rule_sets::CATALOGUE_PUBLISHER;
 pub use write::{Encoder, Mutation, Outcome};

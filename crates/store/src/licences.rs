@@ -11,8 +11,8 @@ use clearance_domain::error::reason;
 use clearance_domain::history::Change;
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::ledger::{
-    Licence, LicenceFilter, LicenceLine, LicenceState, Shipment, ShipmentEndUser, ShipmentFilter,
-    ShipmentLine, ShipmentSpec, ShipmentState, licence_number,
+    Cover, Licence, LicenceFilter, LicenceLine, LicenceState, Shipment, ShipmentEndUser,
+    ShipmentFilter, ShipmentLine, ShipmentSpec, ShipmentState, licence_number,
 };
 use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::Determination;
@@ -319,18 +319,6 @@ async fn find_shipment<C: ConnectionTrait>(
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
-}
-
-/// How a shipment is to be covered.
-#[derive(Debug, Clone)]
-pub enum Cover {
-    /// The current rules need no licence: record it as NLR.
-    NoLicenceRequired,
-    /// This licence of the holder.
-    Named(Uuid),
-    /// The covering licence of the holder that expires first; `required_because` explains the
-    /// refusal when none covers.
-    FirstCovering { required_because: String },
 }
 
 async fn insert_shipment(

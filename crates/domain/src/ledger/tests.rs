@@ -183,3 +183,31 @@ fn only_senior_actions_of_the_diagram_change_a_licence() {
     assert!(licence_transition(LicenceState::Revoked, LicenceAction::Reinstate).is_err());
     assert!(licence_transition(LicenceState::Expired, LicenceAction::Suspend).is_err());
 }
+
+#[test]
+fn the_cover_rule_uses_a_named_licence_else_nlr_else_the_first_covering() {
+    let required = crate::policy::Determination {
+        at: now(),
+        licence_required: true,
+        review_policy: None,
+        consulted: vec![],
+        fired: vec![],
+    };
+    let free = crate::policy::Determination {
+        licence_required: false,
+        ..required.clone()
+    };
+    let id = Uuid::now_v7();
+    assert_eq!(
+        choose_cover(Some(id), std::slice::from_ref(&free)),
+        Cover::Named(id)
+    );
+    assert_eq!(
+        choose_cover(None, std::slice::from_ref(&free)),
+        Cover::NoLicenceRequired
+    );
+    assert!(matches!(
+        choose_cover(None, &[free, required]),
+        Cover::FirstCovering { .. }
+    ));
+}
