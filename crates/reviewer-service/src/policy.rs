@@ -8,7 +8,7 @@ use clearance_domain::filter::parse_filter;
 use clearance_domain::history::canonical_json;
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::paging::PageRequest;
-use clearance_domain::policy::determine::{Export, Impact, determine};
+use clearance_domain::policy::determine::{DraftComparison, Export};
 use clearance_domain::policy::rules::{PublishedRuleSet, next_version};
 use clearance_domain::product::parse_controlled_item;
 use clearance_grpc::convert::product_input;
@@ -161,17 +161,14 @@ impl PolicyApi {
             &format!("impact|{fingerprint}"),
         )?;
 
-        let mut with_draft = published.clone();
-        with_draft.push(PublishedRuleSet {
+        let draft = PublishedRuleSet {
             id: uuid::Uuid::nil(),
             version,
             publish_time: now,
             published_by: p.subject.clone(),
             rule_set: compiled,
-        });
-        // Pending cases are decided from now on, or from the draft's start if that is later.
-        let at = definition.effective_time.max(now);
-        let groups = self.rules.groups();
+        };
+        let comparison = DraftComparison::new(&published, draft, now, self.rules.groups());
 
         // Three phases, each in id order: pending applications, active licences, and the
         // shipments of the last 90 days. The page token carries the phase as its sort key.
@@ -212,8 +209,6 @@ impl PolicyApi {
             let Some(destination) = &subject.destination else {
                 continue;
             };
-            // Shipments are judged at their time; pending records when they will be decided.
-            let when = subject.at.unwrap_or(at);
             for line in &subject.lines {
                 lines_examined += 1;
                 let export = Export {
@@ -222,9 +217,7 @@ impl PolicyApi {
                     destination,
                     end_user_headquarters: subject.end_user_headquarters.as_ref(),
                 };
-                let before = determine(&export, when, &published, groups);
-                let after = determine(&export, when, &with_draft, groups);
-                if let Some(impact) = Impact::between(&before, &after) {
+                if let Some((impact, before, after)) = comparison.compare(&export, subject.at) {
                     impacted.push(pb::ImpactedResource {
                         resource: collection.name_of(subject.id),
                         line: format!("lines[{}]", line.index),

@@ -128,6 +128,48 @@ impl Impact {
     }
 }
 
+/// What a draft rule-set version would change, before it is published.
+pub struct DraftComparison<'a> {
+    published: &'a [PublishedRuleSet],
+    with_draft: Vec<PublishedRuleSet>,
+    /// When undecided records will be decided: now, or the draft's start if that is later.
+    decided_at: DateTime<Utc>,
+    groups: &'a CountryGroups,
+}
+
+impl<'a> DraftComparison<'a> {
+    /// Compares `published` with `published` plus `draft` (as version `version`).
+    pub fn new(
+        published: &'a [PublishedRuleSet],
+        draft: PublishedRuleSet,
+        now: DateTime<Utc>,
+        groups: &'a CountryGroups,
+    ) -> Self {
+        let decided_at = draft.effective_time().max(now);
+        let mut with_draft = published.to_vec();
+        with_draft.push(draft);
+        DraftComparison {
+            published,
+            with_draft,
+            decided_at,
+            groups,
+        }
+    }
+
+    /// How the draft changes the determination of `export`, with before and after. A shipment
+    /// is judged at `shipped_at`; records still to be decided when they will be.
+    pub fn compare(
+        &self,
+        export: &Export<'_>,
+        shipped_at: Option<DateTime<Utc>>,
+    ) -> Option<(Impact, Determination, Determination)> {
+        let when = shipped_at.unwrap_or(self.decided_at);
+        let before = determine(export, when, self.published, self.groups);
+        let after = determine(export, when, &self.with_draft, self.groups);
+        Impact::between(&before, &after).map(|impact| (impact, before, after))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -264,6 +306,32 @@ mod tests {
         assert_eq!(err.into_vec()[0].field, "effective_time");
         draft.effective_time = on(2026, 1, 1);
         assert_eq!(next_version(&sets, &draft).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_draft_comparison_names_what_the_april_rules_change() {
+        let (mut sets, groups) = published();
+        let april = sets.remove(1);
+        sets.truncate(1);
+        let comparison = DraftComparison::new(&sets, april, on(2025, 5, 20), &groups);
+        let china = CountryCode::parse("c", "CN").unwrap();
+        let germany = CountryCode::parse("c", "DE").unwrap();
+        let export = |destination| Export {
+            item: h20(),
+            classification: "3A090.a",
+            destination,
+            end_user_headquarters: None,
+        };
+        let (impact, before, after) = comparison.compare(&export(&china), None).unwrap();
+        assert_eq!(impact, Impact::NowRequiresLicence);
+        assert!(!before.licence_required && after.licence_required);
+        assert!(comparison.compare(&export(&germany), None).is_none());
+        // A shipment made before the draft takes effect is judged at its own time.
+        assert!(
+            comparison
+                .compare(&export(&china), Some(on(2025, 3, 1)))
+                .is_none()
+        );
     }
 
     #[test]
