@@ -2,6 +2,7 @@
 //! with its reason, NLR, and organisation scoping.
 
 use chrono::Utc;
+use clearance_grpc::Clock;
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::shipment_service_client::ShipmentServiceClient;
 use clearance_tests::{ApplicationClient, TestApp, TestDb, on_both_databases};
@@ -336,19 +337,20 @@ async fn every_refusal_has_its_own_reason(_db: &TestDb, app: TestApp) {
             s.end_user.as_mut().unwrap().display_name = "Another Cloud Ltd".into();
             s
         }),
-        ("OUTSIDE_VALIDITY", {
-            let mut s = named(shipment(&product, 1, 10_000));
-            s.shipment_time = Some(prost_types::Timestamp {
-                seconds: Utc::now().timestamp() + 5 * 366 * 86_400,
-                nanos: 0,
-            });
-            s
-        }),
     ];
     for (expected, s) in cases {
         let status = assert_code(start(&mut client, s).await, Code::FailedPrecondition);
         assert_eq!(reason(&status), expected);
     }
+    // Past its validity the licence covers nothing, whether or not the expiry sweep has run.
+    let today = app.clock.now();
+    app.clock.set(today + chrono::Duration::days(5 * 366));
+    let status = assert_code(
+        start(&mut client, named(shipment(&product, 1, 10_000))).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "OUTSIDE_VALIDITY");
+    app.clock.set(today);
     let mut officer = app.applicant("acme");
     let other_product = create_product(&mut officer).await;
     let mut two = named(shipment(&product, 1, 10_000));
@@ -491,6 +493,7 @@ async fn no_licence_required_is_recorded_and_a_required_one_is_named(_db: &TestD
     to_germany.end_user = Some(pb::Party {
         display_name: "Beispiel GmbH".into(),
         country_code: "DE".into(),
+        headquarters_country_code: "DE".into(),
         ..Default::default()
     });
     let nlr = start(&mut client, to_germany).await.unwrap();

@@ -362,6 +362,7 @@ async fn impact_analysis_lists_what_a_draft_would_change_without_publishing(
     to_germany_shipment.end_user = Some(pb::Party {
         display_name: "Beispiel GmbH".into(),
         country_code: "DE".into(),
+        headquarters_country_code: "DE".into(),
         ..Default::default()
     });
     erp.start_shipment(pb::StartShipmentRequest {

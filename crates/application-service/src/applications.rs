@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use clearance_domain::access::{Principal, Role};
+use clearance_domain::access::Principal;
 use std::collections::HashMap;
 
 use clearance_domain::application::{
@@ -35,9 +35,6 @@ use clearance_store::Store;
 use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-
-const READERS: [Role; 2] = [Role::Applicant, Role::Erp];
-const WRITERS: [Role; 1] = [Role::Applicant];
 
 /// Serves ApplicationService for exporter organisations.
 #[derive(Clone)]
@@ -102,7 +99,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::CreateProductRequest,
     ) -> ApiResult<pb::Product> {
-        p.require_any(&WRITERS, "CreateProduct")?;
         let org = p.exporter_organisation()?.clone();
         let (request_id, spec) = validate_create(&req.request_id, "product", &req.product, |b| {
             ProductSpec::parse(product_input(b))
@@ -128,7 +124,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::GetProductRequest,
     ) -> ApiResult<pb::Product> {
-        p.require_any(&READERS, "GetProduct")?;
         let org = p.exporter_organisation()?;
         let id = Collection::Products.parse_name("name", &req.name)?;
         let product = self
@@ -144,7 +139,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::ListProductsRequest,
     ) -> ApiResult<pb::ListProductsResponse> {
-        p.require_any(&READERS, "ListProducts")?;
         let org = p.exporter_organisation()?;
         let (filter, page) = validate_list(
             req.page_size,
@@ -170,7 +164,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::UpdateProductRequest,
     ) -> ApiResult<pb::Product> {
-        p.require_any(&WRITERS, "UpdateProduct")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let mask = update_mask_paths(req.update_mask);
@@ -221,7 +214,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::CreateApplicationRequest,
     ) -> ApiResult<pb::Application> {
-        p.require_any(&WRITERS, "CreateApplication")?;
         let org = p.exporter_organisation()?.clone();
         let (request_id, content) =
             validate_create(&req.request_id, "application", &req.application, |b| {
@@ -250,7 +242,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::GetApplicationRequest,
     ) -> ApiResult<pb::Application> {
-        p.require_any(&READERS, "GetApplication")?;
         let org = p.exporter_organisation()?;
         let id = Collection::Applications.parse_name("name", &req.name)?;
         let case = self
@@ -266,7 +257,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::ListApplicationsRequest,
     ) -> ApiResult<pb::ListApplicationsResponse> {
-        p.require_any(&READERS, "ListApplications")?;
         let org = p.exporter_organisation()?;
         let (filter, page) = validate_list(
             req.page_size,
@@ -292,7 +282,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::UpdateApplicationRequest,
     ) -> ApiResult<pb::Application> {
-        p.require_any(&WRITERS, "UpdateApplication")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let mask = update_mask_paths(req.update_mask);
@@ -346,7 +335,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::DetermineRequirementRequest,
     ) -> ApiResult<pb::Determination> {
-        p.require_any(&READERS, "DetermineRequirement")?;
         let org = p.exporter_organisation()?;
         let mut v = Violations::new();
         let id = v.check("", Collection::Products.parse_name("product", &req.product));
@@ -383,7 +371,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::SubmitApplicationRequest,
     ) -> ApiResult<pb::Application> {
-        p.require_any(&WRITERS, "SubmitApplication")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
@@ -458,7 +445,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::WithdrawApplicationRequest,
     ) -> ApiResult<pb::Application> {
-        p.require_any(&WRITERS, "WithdrawApplication")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
@@ -482,7 +468,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::AnswerInformationRequestRequest,
     ) -> ApiResult<pb::Application> {
-        p.require_any(&WRITERS, "AnswerInformationRequest")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let (application, request_part) =
@@ -533,7 +518,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::GetLicenceRequest,
     ) -> ApiResult<pb::Licence> {
-        p.require_any(&READERS, "GetLicence")?;
         let org = p.exporter_organisation()?;
         let id = Collection::Licences.parse_name("name", &req.name)?;
         let licence = self
@@ -549,7 +533,6 @@ impl ApplicationApi {
         p: Principal,
         req: pb::ListLicencesRequest,
     ) -> ApiResult<pb::ListLicencesResponse> {
-        p.require_any(&READERS, "ListLicences")?;
         let org = p.exporter_organisation()?;
         let (filter, page) = validate_list(
             req.page_size,

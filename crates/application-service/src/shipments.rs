@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use clearance_domain::Violations;
-use clearance_domain::access::{Principal, Role};
+use clearance_domain::access::Principal;
 use clearance_domain::ids::{Collection, OrganisationId};
-use clearance_domain::ledger::{ShipmentFilter, ShipmentSpec, choose_cover, parse_shipment};
+use clearance_domain::ledger::{
+    ShipmentFilter, ShipmentSpec, ShipmentWindow, choose_cover, parse_shipment,
+};
 use clearance_domain::policy::Determination;
-use clearance_domain::policy::determine::{Export, determine};
+use clearance_domain::policy::determine::{Export, determine_shipment};
 use clearance_domain::product::Product;
 use clearance_grpc::convert_ledger::{problem_to_pb, shipment_input, shipment_to_pb};
 use clearance_grpc::convert_policy::determination_to_pb;
@@ -22,15 +24,13 @@ use clearance_store::Store;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-const SHIPPERS: [Role; 1] = [Role::Erp];
-const READERS: [Role; 2] = [Role::Erp, Role::Applicant];
-
 /// Serves ShipmentService to ERP systems.
 #[derive(Clone)]
 pub struct ShipmentApi {
     store: Store,
     rules: RuleBook,
     clock: Arc<dyn Clock>,
+    window: ShipmentWindow,
 }
 
 /// What the rules say about a shipment, line by line.
@@ -41,11 +41,17 @@ struct Assessment {
 }
 
 impl ShipmentApi {
-    pub fn new(store: Store, rules: RuleBook, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        rules: RuleBook,
+        clock: Arc<dyn Clock>,
+        window: ShipmentWindow,
+    ) -> Self {
         ShipmentApi {
             store,
             rules,
             clock,
+            window,
         }
     }
 
@@ -60,7 +66,7 @@ impl ShipmentApi {
         };
         let licence = shipment.licence.clone();
         let input = shipment_input(shipment).map_err(prefixed)?;
-        let spec = parse_shipment(input, self.clock.now()).map_err(prefixed)?;
+        let spec = parse_shipment(input, self.clock.now(), &self.window).map_err(prefixed)?;
         let ids: Vec<_> = spec.lines.iter().map(|l| l.product_id).collect();
         let products: HashMap<_, Product> = self
             .store
@@ -94,7 +100,13 @@ impl ShipmentApi {
                     destination: &spec.destination,
                     end_user_headquarters: spec.end_user_headquarters.as_ref(),
                 };
-                determine(&export, spec.shipment_time, &published, self.rules.groups())
+                determine_shipment(
+                    &export,
+                    spec.shipment_time,
+                    spec.recorded_time,
+                    &published,
+                    self.rules.groups(),
+                )
             })
             .collect();
         let licence_required = determinations.iter().any(|d| d.licence_required);
@@ -113,7 +125,6 @@ impl ShipmentApi {
         p: Principal,
         req: pb::CheckShipmentRequest,
     ) -> ApiResult<pb::CheckShipmentResponse> {
-        p.require_any(&READERS, "CheckShipment")?;
         let org = p.exporter_organisation()?.clone();
         let (assessment, named) = self.assess(&org, req.shipment).await?;
         let candidates = if named.is_empty() {
@@ -162,7 +173,6 @@ impl ShipmentApi {
         p: Principal,
         req: pb::StartShipmentRequest,
     ) -> ApiResult<pb::Shipment> {
-        p.require_any(&SHIPPERS, "StartShipment")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let request_id = validate_request_id(&req.request_id)?;
@@ -202,15 +212,23 @@ impl ShipmentApi {
         p: Principal,
         req: pb::CancelShipmentRequest,
     ) -> ApiResult<pb::Shipment> {
-        p.require_any(&SHIPPERS, "CancelShipment")?;
         let org = p.exporter_organisation()?.clone();
         let hash = request_sha256(&req);
         let mut v = Violations::new();
         let request_id = v.check("", validate_request_id(&req.request_id));
         let id = v.check("", Collection::Shipments.parse_name("name", &req.name));
+        let reason = clearance_domain::validation::optional_text(
+            &mut v,
+            "reason",
+            &req.reason,
+            clearance_domain::ledger::MAX_CANCEL_REASON_CHARS,
+        );
         let (Some(request_id), Some(id)) = (request_id, id) else {
             return Err(v.into());
         };
+        if !v.is_empty() {
+            return Err(v.into());
+        }
         let m = mutation(
             &p,
             Some(org),
@@ -221,7 +239,7 @@ impl ShipmentApi {
         );
         let outcome = self
             .store
-            .cancel_shipment(&m, id, &req.reason, &|s| shipment_to_pb(s).encode_to_vec())
+            .cancel_shipment(&m, id, &reason, &|s| shipment_to_pb(s).encode_to_vec())
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
         respond(outcome, shipment_to_pb)
@@ -232,7 +250,6 @@ impl ShipmentApi {
         p: Principal,
         req: pb::GetShipmentRequest,
     ) -> ApiResult<pb::Shipment> {
-        p.require_any(&READERS, "GetShipment")?;
         let org = p.exporter_organisation()?;
         let id = Collection::Shipments.parse_name("name", &req.name)?;
         let shipment = self
@@ -248,7 +265,6 @@ impl ShipmentApi {
         p: Principal,
         req: pb::ListShipmentsRequest,
     ) -> ApiResult<pb::ListShipmentsResponse> {
-        p.require_any(&READERS, "ListShipments")?;
         let org = p.exporter_organisation()?;
         let (filter, page) = validate_list(
             req.page_size,

@@ -105,9 +105,141 @@ impl Principal {
     }
 }
 
+const EXPORTER_READERS: &[Role] = &[Role::Applicant, Role::Erp];
+const APPLICANTS: &[Role] = &[Role::Applicant];
+const SHIPPERS: &[Role] = &[Role::Erp];
+const REGULATORS: &[Role] = &[
+    Role::Reviewer,
+    Role::SeniorReviewer,
+    Role::PolicyAdmin,
+    Role::Auditor,
+];
+const PUBLISHERS: &[Role] = &[Role::PolicyAdmin];
+
+/// The roles that may call each RPC of the contract, by its full gRPC path
+/// (`/clearance.v1.ReviewService/AssignCase`); `None` for a path outside the contract.
+///
+/// This table is consulted before a request is even decoded, so a caller without the role
+/// learns nothing about the resource, the payload's validity or earlier requests. Workflow
+/// steps and licence actions take their roles from [`Action::allowed_roles`] and
+/// [`LicenceAction::allowed_roles`], the rules the domain applies again when it runs them.
+///
+/// [`Action::allowed_roles`]: crate::workflow::Action::allowed_roles
+/// [`LicenceAction::allowed_roles`]: crate::ledger::LicenceAction::allowed_roles
+pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
+    use crate::ledger::LicenceAction;
+    use crate::workflow::Action;
+    let (service, method) = path.strip_prefix("/clearance.v1.")?.split_once('/')?;
+    let roles = match (service, method) {
+        ("ApplicationService", method) => match method {
+            "GetProduct"
+            | "ListProducts"
+            | "GetApplication"
+            | "ListApplications"
+            | "GetLicence"
+            | "ListLicences"
+            | "DetermineRequirement" => EXPORTER_READERS,
+            "CreateProduct" | "UpdateProduct" | "CreateApplication" | "UpdateApplication" => {
+                APPLICANTS
+            }
+            "SubmitApplication" => Action::Submit.allowed_roles(),
+            "WithdrawApplication" => Action::Withdraw.allowed_roles(),
+            "AnswerInformationRequest" => Action::AnswerInformation.allowed_roles(),
+            _ => return None,
+        },
+        ("ShipmentService", method) => match method {
+            "CheckShipment" | "GetShipment" | "ListShipments" => EXPORTER_READERS,
+            "StartShipment" | "CancelShipment" => SHIPPERS,
+            _ => return None,
+        },
+        ("ReviewService", method) => match method {
+            "ListCases" | "GetCase" | "GetHistory" | "VerifyHistory" => REGULATORS,
+            "AssignCase" => Action::Assign.allowed_roles(),
+            "RequestInformation" => Action::RequestInformation.allowed_roles(),
+            "AddNote" => Action::AddNote.allowed_roles(),
+            "ProposeDecision" => Action::ProposeDecision.allowed_roles(),
+            "CountersignDecision" => Action::Countersign { approve: true }.allowed_roles(),
+            "RejectProposal" => Action::RejectProposal.allowed_roles(),
+            "ReturnApplication" => Action::Return.allowed_roles(),
+            "SuspendLicence" => LicenceAction::Suspend.allowed_roles(),
+            "RevokeLicence" => LicenceAction::Revoke.allowed_roles(),
+            "ReinstateLicence" => LicenceAction::Reinstate.allowed_roles(),
+            _ => return None,
+        },
+        ("PolicyService", method) => match method {
+            "ListRuleSets" | "GetRuleSet" | "AnalyzeImpact" | "Determine" => REGULATORS,
+            "PublishRuleSet" => PUBLISHERS,
+            _ => return None,
+        },
+        // Each side's stream is scoped by the caller's side and organisation.
+        ("EventService", "WatchEvents") => &Role::ALL,
+        _ => return None,
+    };
+    Some(roles)
+}
+
+impl Principal {
+    /// Refuses a call of `path` unless the caller holds one of the roles it needs.
+    pub fn may_call(&self, path: &str) -> Result<(), DomainError> {
+        let method = path.rsplit('/').next().unwrap_or(path);
+        match roles_for_method(path) {
+            Some(roles) => self.require_any(roles, method),
+            None => Err(DomainError::PermissionDenied {
+                reason: reason::ROLE_NOT_ALLOWED,
+                message: "this method is not part of the contract".into(),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_method_names_its_roles_and_others_are_refused() {
+        let reviewer = principal(&[Role::Reviewer], None);
+        assert!(
+            reviewer
+                .may_call("/clearance.v1.ReviewService/AssignCase")
+                .is_ok()
+        );
+        assert!(
+            reviewer
+                .may_call("/clearance.v1.ReviewService/CountersignDecision")
+                .is_err()
+        );
+        assert!(
+            reviewer
+                .may_call("/clearance.v1.PolicyService/PublishRuleSet")
+                .is_err()
+        );
+        let auditor = principal(&[Role::Auditor], None);
+        assert!(
+            auditor
+                .may_call("/clearance.v1.ReviewService/GetHistory")
+                .is_ok()
+        );
+        assert!(
+            auditor
+                .may_call("/clearance.v1.ReviewService/AssignCase")
+                .is_err()
+        );
+        let erp = principal(&[Role::Erp], Some("acme"));
+        assert!(
+            erp.may_call("/clearance.v1.ShipmentService/StartShipment")
+                .is_ok()
+        );
+        assert!(
+            erp.may_call("/clearance.v1.ApplicationService/CreateProduct")
+                .is_err()
+        );
+        assert!(
+            erp.may_call("/clearance.v1.ApplicationService/Nothing")
+                .is_err()
+        );
+        assert_eq!(roles_for_method("/other.Service/Method"), None);
+    }
 
     fn principal(roles: &[Role], org: Option<&str>) -> Principal {
         Principal {

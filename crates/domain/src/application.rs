@@ -22,6 +22,11 @@ pub const MAX_QUANTITY: i64 = 1_000_000_000;
 /// 10^13 minor units: a hundred billion in a two-decimal currency, far beyond any one line.
 pub const MAX_UNIT_VALUE_MINOR: i64 = 10_000_000_000_000;
 /// 1 TiB; supporting documents are scans and spreadsheets, not disk images.
+/// The most a line may be worth (quantity × unit value) and the most a shipment line may
+/// carry, in minor units: ten trillion of a currency's major unit. With the tolerance capped at
+/// 100 %, a licence line's value plus tolerance, and any sum of shipped values within it, stay
+/// far inside `i64` on every database.
+pub const MAX_LINE_VALUE_MINOR: i64 = 1_000_000_000_000_000;
 pub const MAX_DOCUMENT_BYTES: i64 = 1 << 40;
 
 /// Where an application is in its lifecycle.
@@ -473,6 +478,15 @@ fn parse_line(l: LineInput) -> Result<ApplicationLine, Violations> {
                 0,
                 MAX_UNIT_VALUE_MINOR,
             );
+            let line_value = i128::from(l.quantity) * i128::from(m.minor_units);
+            if line_value > i128::from(MAX_LINE_VALUE_MINOR) {
+                v.add(
+                    "unit_value.minor_units",
+                    format!(
+                        "quantity × unit value is {line_value} minor units; a line may be worth at most {MAX_LINE_VALUE_MINOR}"
+                    ),
+                );
+            }
             currency.map(|currency| Money {
                 currency,
                 minor_units: m.minor_units,

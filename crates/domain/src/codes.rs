@@ -42,7 +42,10 @@ impl CountryCode {
         } else {
             Err(Violations::single(
                 field,
-                format!("'{raw}' is not an ISO 3166-1 alpha-2 country code"),
+                format!(
+                    "'{}' is not an ISO 3166-1 alpha-2 country code",
+                    crate::validation::quote(raw)
+                ),
             ))
         }
     }
@@ -77,7 +80,10 @@ impl CurrencyCode {
         } else {
             Err(Violations::single(
                 field,
-                format!("'{raw}' is not an ISO 4217 currency code"),
+                format!(
+                    "'{}' is not an ISO 4217 currency code",
+                    crate::validation::quote(raw)
+                ),
             ))
         }
     }

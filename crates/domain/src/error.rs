@@ -52,6 +52,7 @@ pub mod reason {
     pub const VALUE_EXCEEDED: &str = "VALUE_EXCEEDED";
     pub const LICENCE_REQUIRED: &str = "LICENCE_REQUIRED";
     pub const ALREADY_CANCELLED: &str = "ALREADY_CANCELLED";
+    pub const PRODUCT_IN_USE: &str = "PRODUCT_IN_USE";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";

@@ -65,7 +65,8 @@ pub struct LicenceLine {
 impl LicenceLine {
     /// The most value a shipment on this line may still carry.
     pub fn value_allowance_minor(&self) -> i64 {
-        self.remaining_value_minor + self.value_tolerance_minor
+        self.remaining_value_minor
+            .saturating_add(self.value_tolerance_minor)
     }
 }
 
@@ -176,6 +177,8 @@ pub struct ShipmentSpec {
     pub end_user_headquarters: Option<CountryCode>,
     pub erp_reference: String,
     pub shipment_time: DateTime<Utc>,
+    /// When the shipment is recorded (the server's clock, not the caller's).
+    pub recorded_time: DateTime<Utc>,
     pub lines: Vec<ShipmentLine>,
 }
 
@@ -276,7 +279,12 @@ impl Licence {
         if !matches!(self.state, LicenceState::Active | LicenceState::Exhausted) {
             reasons.push(NotCovered::LicenceNotActive(self.state));
         }
-        if shipment.shipment_time < self.valid_from || shipment.shipment_time >= self.valid_until {
+        // Valid at the shipment's time, and not expired now, whether or not the expiry sweep
+        // has caught up with it yet.
+        if shipment.shipment_time < self.valid_from
+            || shipment.shipment_time >= self.valid_until
+            || shipment.recorded_time >= self.valid_until
+        {
             reasons.push(NotCovered::OutsideValidity);
         }
         if shipment.destination != self.destination {
@@ -308,14 +316,19 @@ impl Licence {
                         });
                     }
                     if line.value.minor_units > licensed.value_allowance_minor() {
-                        let shipped =
-                            licensed.granted_value.minor_units - licensed.remaining_value_minor;
+                        // Bounded inputs keep these exact; saturation only guards old rows.
+                        let shipped = licensed
+                            .granted_value
+                            .minor_units
+                            .saturating_sub(licensed.remaining_value_minor);
                         reasons.push(NotCovered::ValueExceeded {
                             product_id: line.product_id,
                             requested: line.value.minor_units,
-                            total: shipped + line.value.minor_units,
-                            ceiling: licensed.granted_value.minor_units
-                                + licensed.value_tolerance_minor,
+                            total: shipped.saturating_add(line.value.minor_units),
+                            ceiling: licensed
+                                .granted_value
+                                .minor_units
+                                .saturating_add(licensed.value_tolerance_minor),
                         });
                     }
                 }
@@ -502,12 +515,56 @@ pub struct ShipmentLineInput {
 }
 
 pub const MAX_SHIPMENT_LINES: usize = 100;
+/// The longest reason a cancellation may give.
+pub const MAX_CANCEL_REASON_CHARS: usize = 4_000;
+
+/// How far a shipment's time may lie from the moment it is recorded. Time is not the caller's
+/// to choose: an ERP may record a shipment that left a little while ago, or is about to, but
+/// cannot date one into another rule regime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipmentWindow {
+    pub back: chrono::Duration,
+    pub ahead: chrono::Duration,
+}
+
+impl Default for ShipmentWindow {
+    fn default() -> Self {
+        ShipmentWindow {
+            back: chrono::Duration::hours(72),
+            ahead: chrono::Duration::hours(1),
+        }
+    }
+}
+
+impl ShipmentWindow {
+    /// Refuses a shipment time outside the window around `now`.
+    pub fn check(
+        &self,
+        field: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::Violations> {
+        if at < now - self.back || at > now + self.ahead {
+            return Err(crate::Violations::single(
+                field,
+                format!(
+                    "must lie between {} hours before and {} hours after now; record shipments as they happen",
+                    self.back.num_hours(),
+                    self.ahead.num_hours()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Validates a shipment; violations are named relative to the shipment. The time defaults
-/// to `now`.
+/// to `now` and must lie in `window` around it; the end user's headquarters is required,
+/// since rules may turn on it.
 pub fn parse_shipment(
     input: ShipmentInput,
     now: DateTime<Utc>,
+    window: &ShipmentWindow,
 ) -> Result<ShipmentSpec, crate::Violations> {
     use crate::validation::{integer_in_range, optional_text, required_text};
     let mut v = crate::Violations::new();
@@ -529,14 +586,12 @@ pub fn parse_shipment(
             ),
             v.check(
                 "end_user",
-                CountryCode::parse_optional(
-                    "headquarters_country_code",
-                    &p.headquarters_country_code,
-                ),
-            )
-            .flatten(),
+                CountryCode::parse("headquarters_country_code", &p.headquarters_country_code),
+            ),
         ),
     };
+    let shipment_time = input.shipment_time.unwrap_or(now);
+    v.check("", window.check("shipment_time", shipment_time, now));
     if input.lines.is_empty() {
         v.add("lines", "at least one line is required");
     }
@@ -575,7 +630,7 @@ pub fn parse_shipment(
                     &format!("{field}.value.minor_units"),
                     m.minor_units,
                     0,
-                    i64::MAX / 4,
+                    crate::application::MAX_LINE_VALUE_MINOR,
                 );
                 v.check(
                     &format!("{field}.value"),
@@ -607,7 +662,8 @@ pub fn parse_shipment(
             end_user_country,
             end_user_headquarters,
             erp_reference,
-            shipment_time: input.shipment_time.unwrap_or(now),
+            shipment_time,
+            recorded_time: now,
             lines,
         }),
         _ => Err(v),

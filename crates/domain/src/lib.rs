@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod codes;
 pub mod error;
 pub mod etag;
+pub mod events;
 pub mod filter;
 pub mod history;
 pub mod ids;

@@ -57,6 +57,28 @@ pub struct ProductSpec {
     pub parameters: TechnicalParameters,
 }
 
+impl ProductSpec {
+    /// Facts a licence rests on are frozen: once a submitted application, a licence or a
+    /// shipment relies on the product (`in_use`), its classification, datacenter flag and
+    /// technical parameters may not change. Its name and part number may.
+    pub fn ensure_may_replace(
+        &self,
+        new: &ProductSpec,
+        in_use: bool,
+    ) -> Result<(), crate::DomainError> {
+        let relied_on_changes = self.classification != new.classification
+            || self.datacenter != new.datacenter
+            || self.parameters != new.parameters;
+        if in_use && relied_on_changes {
+            return Err(crate::DomainError::FailedPrecondition {
+                reason: crate::error::reason::PRODUCT_IN_USE,
+                message: "a submitted application, licence or shipment relies on this product's classification and parameters; create a new product for the changed revision".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A stored product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Product {
@@ -85,7 +107,10 @@ pub fn parse_classification(field: &str, raw: &str) -> Result<String, Violations
     } else {
         Err(Violations::single(
             field,
-            format!("'{value}' is neither an ECCN (e.g. 3A090.a) nor EAR99"),
+            format!(
+                "'{}' is neither an ECCN (e.g. 3A090.a) nor EAR99",
+                crate::validation::quote(value)
+            ),
         ))
     }
 }

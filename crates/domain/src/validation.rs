@@ -15,6 +15,26 @@ impl fmt::Display for FieldViolation {
     }
 }
 
+/// The longest field path a violation reports.
+pub const MAX_FIELD_PATH_CHARS: usize = 200;
+/// The longest description a violation reports.
+pub const MAX_DESCRIPTION_CHARS: usize = 400;
+/// How much of a bad value an error message may quote.
+pub const MAX_QUOTED_CHARS: usize = 40;
+
+/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
+pub fn short_prefix(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// A bad value as an error message may quote it: a short prefix.
+pub fn quote(value: &str) -> String {
+    short_prefix(value.to_owned(), MAX_QUOTED_CHARS)
+}
+
 /// Collects violations while validating a whole input, so the caller sees every problem at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Violations(Vec<FieldViolation>);
@@ -24,10 +44,12 @@ impl Violations {
         Self::default()
     }
 
+    /// Records a violation. Field paths and descriptions are cut to a short prefix, so an
+    /// error that quotes a huge value still fits in a reply's trailers.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
+            field: short_prefix(field.into(), MAX_FIELD_PATH_CHARS),
+            description: short_prefix(description.into(), MAX_DESCRIPTION_CHARS),
         });
     }
 
@@ -160,7 +182,8 @@ pub fn check_update_mask(mask: &[String], updatable: &[&str]) -> Result<(), Viol
             v.add(
                 "update_mask",
                 format!(
-                    "'{path}' cannot be updated; updatable fields: {}",
+                    "'{}' cannot be updated; updatable fields: {}",
+                    quote(path),
                     updatable.join(", ")
                 ),
             );
@@ -194,6 +217,18 @@ mod tests {
         let mut v = Violations::new();
         required_text(&mut v, "display_name", "   ", 200);
         assert_eq!(v.into_vec()[0].description, "is required");
+    }
+
+    #[test]
+    fn violations_quote_only_a_short_prefix_of_huge_values() {
+        let mut v = Violations::new();
+        let huge = "x".repeat(1_000_000);
+        v.add(format!("f.{huge}"), format!("'{huge}' is bad"));
+        let only = &v.into_vec()[0];
+        assert!(only.field.chars().count() <= MAX_FIELD_PATH_CHARS + 1);
+        assert!(only.description.chars().count() <= MAX_DESCRIPTION_CHARS + 1);
+        assert_eq!(quote("abc"), "abc");
+        assert_eq!(quote(&huge).chars().count(), MAX_QUOTED_CHARS + 1);
     }
 
     #[test]

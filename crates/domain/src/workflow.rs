@@ -420,6 +420,10 @@ impl Case {
         if response_due_date.is_some_and(|d| d <= today) {
             v.add("response_due_time", "must be after today");
         }
+        // A question left open for years stalls the case; a year is the most anyone needs.
+        if response_due_date.is_some_and(|d| d > today + chrono::Days::new(366)) {
+            v.add("response_due_time", "must be within a year of today");
+        }
         if !v.is_empty() {
             return Err(v.into());
         }

@@ -1,13 +1,23 @@
-//! The authentication interceptor: bearer token → principal in the request's extensions.
+//! The gate every contract call passes first: bearer token → principal, the service side, and
+//! the method's roles — before the request body is even decoded. A panic inside a handler fails
+//! only its own call.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use clearance_auth::{Audience, Verifier};
+use clearance_domain::access::Principal;
 use clearance_domain::error::reason;
-use tonic::service::Interceptor;
-use tonic::{Request, Status};
+use futures::FutureExt;
+use tonic::Status;
+use tonic::body::Body;
 
 use crate::error::ApiError;
 
-/// Verifies the caller's token and admits only the roles of one side of the system.
+/// Verifies the caller's token, admits only the roles of one side of the system and only the
+/// roles each method allows.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     verifier: Verifier,
@@ -18,12 +28,10 @@ impl Authenticator {
     pub fn new(verifier: Verifier, audience: Audience) -> Self {
         Authenticator { verifier, audience }
     }
-}
 
-impl Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
+    /// The caller of `path`, if the token is good and its roles may call that method here.
+    pub fn admit(&self, headers: &http::HeaderMap, path: &str) -> Result<Principal, ApiError> {
+        let header = headers
             .get("authorization")
             .map(|v| {
                 v.to_str().map_err(|_| {
@@ -46,10 +54,92 @@ impl Interceptor for Authenticator {
             return Err(ApiError::PermissionDenied {
                 reason: reason::ROLE_NOT_ALLOWED,
                 message: format!("this service accepts only {side}"),
-            }
-            .into());
+            });
         }
-        request.extensions_mut().insert(principal);
-        Ok(request)
+        principal.may_call(path)?;
+        Ok(principal)
+    }
+
+    /// The tower layer that puts this gate in front of every service of a listener.
+    pub fn layer(self) -> GateLayer {
+        GateLayer { gate: self }
+    }
+}
+
+/// Methods of the contract pass the gate; health and reflection are open to all.
+const CONTRACT_PREFIX: &str = "/clearance.v1.";
+
+/// Puts the [`Authenticator`] and panic isolation in front of a listener's services.
+#[derive(Clone, Debug)]
+pub struct GateLayer {
+    gate: Authenticator,
+}
+
+impl<S> tower::Layer<S> for GateLayer {
+    type Service = Gate<S>;
+
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate {
+            inner,
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+/// See [`GateLayer`].
+#[derive(Clone, Debug)]
+pub struct Gate<S> {
+    inner: S,
+    gate: Authenticator,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> tower::Service<http::Request<Body>> for Gate<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        // The ready service goes into the future; a fresh clone waits for the next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            // Inside the future, so the call's tracing span is entered.
+            let path = request.uri().path().to_owned();
+            if path.starts_with(CONTRACT_PREFIX) {
+                match gate.admit(request.headers(), &path) {
+                    Ok(principal) => {
+                        request.extensions_mut().insert(principal);
+                    }
+                    Err(e) => return Ok(Status::from(e).into_http::<Body>()),
+                }
+            }
+            match AssertUnwindSafe(inner.call(request)).catch_unwind().await {
+                Ok(result) => result.map(|response| response.map(Body::new)),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    let status = Status::from(ApiError::Internal(format!(
+                        "handler of {path} panicked: {what}"
+                    )));
+                    Ok(status.into_http::<Body>())
+                }
+            }
+        })
     }
 }

@@ -18,10 +18,22 @@ pub fn from_timestamp(
     field: &str,
     t: &prost_types::Timestamp,
 ) -> Result<DateTime<Utc>, Violations> {
+    // google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z,
+    // nanos 0..=999,999,999. Anything outside cannot be written back as proto JSON.
+    const MIN_SECONDS: i64 = -62_135_596_800;
+    const MAX_SECONDS: i64 = 253_402_300_799;
+    let in_range =
+        (MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds) && (0..=999_999_999).contains(&t.nanos);
     u32::try_from(t.nanos)
         .ok()
+        .filter(|_| in_range)
         .and_then(|nanos| Utc.timestamp_opt(t.seconds, nanos).single())
-        .ok_or_else(|| Violations::single(field, "is not a valid timestamp"))
+        .ok_or_else(|| {
+            Violations::single(
+                field,
+                "is not a valid timestamp (0001-01-01 to 9999-12-31 UTC, nanos 0 to 999999999)",
+            )
+        })
 }
 
 pub fn policy_to_pb(p: Option<ReviewPolicy>) -> i32 {

@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
+use clearance_domain::events::exporter_payload;
 use clearance_proto::v1::event_service_server::EventService;
 use clearance_proto::v1::{Event, WatchEventsRequest};
 use clearance_store::Store;
@@ -104,12 +105,21 @@ impl EventService for EventApi {
                 let idle = batch.is_empty();
                 for event in batch {
                     position = event.position;
+                    // Exporters receive only what the regulator has decided to tell them.
+                    let payload_json = if organisation.is_some() {
+                        match exporter_payload(&event.event_type, &event.payload_json) {
+                            Some(payload) => payload,
+                            None => continue,
+                        }
+                    } else {
+                        event.payload_json
+                    };
                     let message = Event {
                         cursor: encode_cursor(event.position),
                         r#type: event.event_type,
                         resource: event.resource,
                         create_time: Some(timestamp(&event.create_time)),
-                        payload_json: event.payload_json,
+                        payload_json,
                     };
                     if tx.send(Ok(message)).await.is_err() {
                         return; // the client went away
@@ -119,6 +129,8 @@ impl EventService for EventApi {
                     tokio::select! {
                         _ = tokio::time::sleep(POLL) => {}
                         _ = stopped.changed() => return,
+                        // The client went away: stop polling for it.
+                        _ = tx.closed() => return,
                     }
                 }
             }

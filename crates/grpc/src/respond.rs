@@ -15,10 +15,13 @@ pub fn mutation(
     request_sha256: String,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Mutation {
-    let idempotency_scope = match &principal.organisation {
-        Some(org) => format!("org:{org}"),
-        None => "regulator".to_owned(),
+    // A request id belongs to the caller who sent it: the same id from another person or
+    // service account is another request, and never sees this caller's response.
+    let caller = match &principal.organisation {
+        Some(org) => format!("org:{org}\nsub:{}", principal.subject),
+        None => format!("regulator\nsub:{}", principal.subject),
     };
+    let idempotency_scope = clearance_domain::history::sha256_hex(caller.as_bytes());
     Mutation {
         actor: principal.subject.clone(),
         organisation,

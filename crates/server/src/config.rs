@@ -71,6 +71,24 @@ impl ReviewConfig {
     }
 }
 
+/// How far from now a shipment's time may lie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentsConfig {
+    /// A shipment may be recorded up to this many hours after it left.
+    pub window_back_hours: u32,
+    /// ... and up to this many hours before it leaves.
+    pub window_ahead_hours: u32,
+}
+
+impl ShipmentsConfig {
+    pub fn window(&self) -> clearance_domain::ledger::ShipmentWindow {
+        clearance_domain::ledger::ShipmentWindow {
+            back: chrono::Duration::hours(i64::from(self.window_back_hours)),
+            ahead: chrono::Duration::hours(i64::from(self.window_ahead_hours)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// `sqlite://clearance.db` (embedded default) or `postgres://user@host/db`.
@@ -86,6 +104,7 @@ pub struct Config {
     /// Install the built-in (illustrative) rule-set versions from `policies/` on start.
     pub builtin_catalogue: bool,
     pub review: ReviewConfig,
+    pub shipments: ShipmentsConfig,
     pub auth: AuthConfig,
 }
 
@@ -104,6 +123,10 @@ impl Default for Config {
                 target_working_days: 30,
                 response_working_days: 20,
                 holidays: Vec::new(),
+            },
+            shipments: ShipmentsConfig {
+                window_back_hours: 72,
+                window_ahead_hours: 1,
             },
             auth: AuthConfig {
                 mode: AuthMode::Development,

@@ -499,6 +499,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     to_germany.end_user = Some(pb::Party {
         display_name: "Beispiel Rechenzentrum GmbH".into(),
         country_code: "DE".into(),
+        headquarters_country_code: "DE".into(),
         ..Default::default()
     });
     let nlr = erp

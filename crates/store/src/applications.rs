@@ -330,8 +330,8 @@ async fn delete_children(txn: &DatabaseTransaction, id: Uuid) -> Result<(), Stor
     Ok(())
 }
 
-fn payload(a: &Application) -> serde_json::Value {
-    serde_json::to_value(a).unwrap_or_default()
+fn payload(a: &Application) -> Result<serde_json::Value, StoreError> {
+    crate::write::history_payload(a)
 }
 
 impl Store {
@@ -388,7 +388,7 @@ impl Store {
                     txn,
                     &m,
                     &resource,
-                    change_by(&m, "application.created", "", state, payload(&a)),
+                    change_by(&m, "application.created", "", state, payload(&a)?),
                 )
                 .await?;
                 Ok(a)
@@ -477,7 +477,7 @@ impl Store {
                     txn,
                     &m,
                     &resource,
-                    change_by(&m, "application.updated", state, state, payload(&a)),
+                    change_by(&m, "application.updated", state, state, payload(&a)?),
                 )
                 .await?;
                 Ok(a)

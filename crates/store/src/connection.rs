@@ -6,12 +6,15 @@ use std::time::Duration;
 use clearance_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::StoreError;
+
+/// The PostgreSQL advisory lock key held while migrating.
+const MIGRATION_LOCK: i64 = 7_276_011;
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
@@ -54,9 +57,19 @@ impl Store {
         Ok(Store { db, write_gate })
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, all in one transaction that holds a database-wide
+    /// lock, so any number of processes may migrate at once: the first applies, the others
+    /// wait and then find nothing to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.db, None).await?;
+        let write = self.begin_write().await?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            write
+                .txn
+                .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await?;
+        }
+        Migrator::up(&write.txn, None).await?;
+        write.txn.commit().await?;
         Ok(())
     }
 

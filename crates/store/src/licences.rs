@@ -127,8 +127,8 @@ async fn find_licence<C: ConnectionTrait>(
         .ok_or(StoreError::NotFound)
 }
 
-fn licence_payload(l: &Licence) -> serde_json::Value {
-    serde_json::to_value(l).unwrap_or_default()
+fn licence_payload(l: &Licence) -> Result<serde_json::Value, StoreError> {
+    crate::write::history_payload(l)
 }
 
 /// Inserts a newly issued licence with the next number of the year, and its history.
@@ -192,11 +192,29 @@ pub(crate) async fn insert_licence(
             "licence.issued",
             "",
             "ACTIVE",
-            licence_payload(&licence),
+            licence_payload(&licence)?,
         ),
     )
     .await?;
     Ok(licence)
+}
+
+/// A balance changed: a new version (so the licence's etag changes) and update time.
+async fn touch_licence(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    licence::Entity::update_many()
+        .col_expr(
+            licence::Column::Version,
+            Expr::col(licence::Column::Version).add(1),
+        )
+        .col_expr(licence::Column::UpdateTime, Expr::value(now))
+        .filter(licence::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Moves a licence from `from` to `to` if it is still in `from`, with history.
@@ -261,6 +279,7 @@ fn shipment_from(
             end_user_headquarters: end_user.headquarters_country,
             erp_reference: row.erp_reference,
             shipment_time: row.shipment_time,
+            recorded_time: row.create_time,
             lines: lines
                 .into_iter()
                 .map(|l| {
@@ -388,7 +407,7 @@ async fn insert_shipment(
             "shipment.started",
             "",
             "STARTED",
-            serde_json::to_value(&shipment).unwrap_or_default(),
+            crate::write::history_payload(&shipment)?,
         ),
     )
     .await?;
@@ -437,6 +456,7 @@ async fn deplete(
             ));
         }
     }
+    touch_licence(txn, licence.id, m.now).await?;
     let owner = Mutation {
         organisation: Some(licence.holder.clone()),
         ..m.clone()
@@ -677,6 +697,7 @@ impl Store {
                             .exec(txn)
                             .await?;
                     }
+                    touch_licence(txn, licence_id, m.now).await?;
                     let owner = Mutation {
                         organisation: Some(licence.holder.clone()),
                         ..m.clone()

@@ -6,8 +6,8 @@ use clearance_domain::paging::PageRequest;
 use clearance_domain::product::{Product, ProductFilter, ProductSpec, TechnicalParameters};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -40,8 +40,40 @@ fn to_domain(row: product::Model) -> Result<Product, StoreError> {
     })
 }
 
-fn payload(p: &Product) -> serde_json::Value {
-    serde_json::to_value(p).unwrap_or_default()
+fn payload(p: &Product) -> Result<serde_json::Value, StoreError> {
+    crate::write::history_payload(p)
+}
+
+/// Whether a submitted application, a licence or a shipment refers to the product.
+async fn product_in_use(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, StoreError> {
+    use crate::entities::{application, application_line, licence_line, shipment_line};
+    use clearance_domain::application::ApplicationState;
+    use sea_orm::PaginatorTrait;
+    let submitted_lines = application_line::Entity::find()
+        .filter(application_line::Column::ProductId.eq(id))
+        .filter(
+            application_line::Column::ApplicationId.in_subquery(
+                application::Entity::find()
+                    .select_only()
+                    .column(application::Column::Id)
+                    .filter(application::Column::State.ne(ApplicationState::Draft.as_str()))
+                    .into_query(),
+            ),
+        )
+        .count(txn)
+        .await?;
+    if submitted_lines > 0 {
+        return Ok(true);
+    }
+    let licensed = licence_line::Entity::find()
+        .filter(licence_line::Column::ProductId.eq(id))
+        .count(txn)
+        .await?;
+    let shipped = shipment_line::Entity::find()
+        .filter(shipment_line::Column::ProductId.eq(id))
+        .count(txn)
+        .await?;
+    Ok(licensed + shipped > 0)
 }
 
 async fn find_product<C: ConnectionTrait>(
@@ -101,7 +133,7 @@ impl Store {
                     txn,
                     &m,
                     &resource,
-                    change_by(&m, "product.created", "", "", payload(&p)),
+                    change_by(&m, "product.created", "", "", payload(&p)?),
                 )
                 .await?;
                 Ok(p)
@@ -185,6 +217,9 @@ impl Store {
                     });
                 }
                 let spec = update(&current)?;
+                current
+                    .spec
+                    .ensure_may_replace(&spec, product_in_use(txn, id).await?)?;
                 let params = spec.parameters;
                 let result = product::Entity::update_many()
                     .col_expr(
@@ -238,7 +273,7 @@ impl Store {
                     txn,
                     &m,
                     &resource,
-                    change_by(&m, "product.updated", "", "", payload(&p)),
+                    change_by(&m, "product.updated", "", "", payload(&p)?),
                 )
                 .await?;
                 Ok(p)

@@ -103,8 +103,8 @@ async fn insert_version(
     })
 }
 
-fn payload(p: &PublishedRuleSet) -> serde_json::Value {
-    serde_json::to_value(&p.rule_set.definition).unwrap_or_default()
+fn payload(p: &PublishedRuleSet) -> Result<serde_json::Value, StoreError> {
+    crate::write::history_payload(&p.rule_set.definition)
 }
 
 impl Store {
@@ -182,7 +182,7 @@ impl Store {
                     txn,
                     &m,
                     &resource,
-                    change_by(&m, "rule_set.published", "", "", payload(&published)),
+                    change_by(&m, "rule_set.published", "", "", payload(&published)?),
                 )
                 .await?;
                 Ok(published)
@@ -234,7 +234,7 @@ impl Store {
             let resource = Collection::RuleSets.name_of(published.id);
             let change = Change {
                 reason: "built-in catalogue".into(),
-                ..change_by(&m, "rule_set.published", "", "", payload(&published))
+                ..change_by(&m, "rule_set.published", "", "", payload(&published)?)
             };
             record_change(&write.txn, &m, &resource, change).await?;
             write.txn.commit().await?;

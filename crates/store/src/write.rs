@@ -8,11 +8,13 @@ use chrono::{DateTime, Utc};
 use clearance_domain::history::{Change, HistoryEntry};
 use clearance_domain::ids::OrganisationId;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+};
 
 use crate::connection::Store;
 use crate::entities::{idempotency_record, organisation, outbox_event};
-use crate::error::{StoreError, is_unique_violation};
+use crate::error::StoreError;
 use crate::history::append_history;
 
 /// Who is changing what, under which idempotency key, at what time.
@@ -23,7 +25,8 @@ pub struct Mutation {
     /// The organisation that owns the resource being changed; `None` for the regulator's own
     /// resources (rule sets).
     pub organisation: Option<OrganisationId>,
-    /// Idempotency keys are unique within a scope: `org:{org}` or `regulator`.
+    /// Idempotency keys are unique within a scope: one caller (organisation or regulator, and
+    /// subject), hashed to a fixed length.
     pub idempotency_scope: String,
     pub request_id: String,
     /// Full gRPC method name; the same key on another method is a reuse.
@@ -59,11 +62,13 @@ pub type Encoder<'a, T> = &'a (dyn Fn(&T) -> Vec<u8> + Send + Sync);
 
 pub(crate) type TxnFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
 
-/// Attempts at a write that lost a race on its own idempotency key before replaying.
-const MAX_ATTEMPTS: u32 = 3;
-
 impl Store {
     /// Runs `work` in a write transaction unless `m.request_id` was seen before.
+    ///
+    /// The idempotency key is claimed first, inside the transaction: an identical request
+    /// arriving meanwhile waits on that row until this one commits (then replays its response)
+    /// or rolls back (then does the work itself). So any number of concurrent duplicates have
+    /// one effect and one response, on both databases.
     pub(crate) async fn idempotent_write<T, W>(
         &self,
         m: &Mutation,
@@ -74,46 +79,50 @@ impl Store {
         T: Send,
         W: for<'c> Fn(&'c DatabaseTransaction) -> TxnFuture<'c, T> + Send + Sync,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let write = self.begin_write().await?;
-            if let Some(replay) = self.replay(&write.txn, m).await? {
-                write.txn.rollback().await?;
-                return Ok(Outcome::Replayed(replay));
-            }
-            let value = match work(&write.txn).await {
-                Ok(value) => value,
-                Err(StoreError::StaleEtag { current }) => {
-                    drop(write);
-                    // A concurrent retry of this very request may have won the race.
-                    if let Some(replay) = self.replay(&self.db, m).await? {
-                        return Ok(Outcome::Replayed(replay));
-                    }
-                    return Err(StoreError::StaleEtag { current });
-                }
-                Err(e) => return Err(e),
+        let write = self.begin_write().await?;
+        let claim = idempotency_record::ActiveModel {
+            scope: Set(m.idempotency_scope.clone()),
+            request_id: Set(m.request_id.clone()),
+            method: Set(m.method.to_owned()),
+            request_sha256: Set(m.request_sha256.clone()),
+            // Filled in below, in the same transaction; nobody reads a claim uncommitted.
+            response: Set(Vec::new()),
+            create_time: Set(m.now),
+        };
+        let claimed = idempotency_record::Entity::insert(claim)
+            .on_conflict(
+                OnConflict::columns([
+                    idempotency_record::Column::Scope,
+                    idempotency_record::Column::RequestId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&write.txn)
+            .await?;
+        if claimed == 0 {
+            // Committed by an earlier (or concurrent, now finished) identical call.
+            let replay = self.replay(&write.txn, m).await?;
+            write.txn.rollback().await?;
+            return match replay {
+                Some(bytes) => Ok(Outcome::Replayed(bytes)),
+                None => Err(StoreError::Conflict(
+                    "a call with this request_id is being processed; retry it".into(),
+                )),
             };
-            let record = idempotency_record::ActiveModel {
-                scope: Set(m.idempotency_scope.clone()),
-                request_id: Set(m.request_id.clone()),
-                method: Set(m.method.to_owned()),
-                request_sha256: Set(m.request_sha256.clone()),
-                response: Set(encode(&value)),
-                create_time: Set(m.now),
-            };
-            match idempotency_record::Entity::insert(record)
-                .exec_without_returning(&write.txn)
-                .await
-            {
-                Ok(_) => {}
-                // Another call with this key committed first: go round and replay it.
-                Err(e) if is_unique_violation(&e) && attempt < MAX_ATTEMPTS => continue,
-                Err(e) => return Err(e.into()),
-            }
-            write.txn.commit().await?;
-            return Ok(Outcome::Applied(value));
         }
+        let value = work(&write.txn).await?;
+        idempotency_record::Entity::update_many()
+            .col_expr(
+                idempotency_record::Column::Response,
+                sea_orm::sea_query::Expr::value(encode(&value)),
+            )
+            .filter(idempotency_record::Column::Scope.eq(m.idempotency_scope.clone()))
+            .filter(idempotency_record::Column::RequestId.eq(m.request_id.clone()))
+            .exec(&write.txn)
+            .await?;
+        write.txn.commit().await?;
+        Ok(Outcome::Applied(value))
     }
 
     async fn replay<C: sea_orm::ConnectionTrait>(
@@ -183,6 +192,15 @@ pub(crate) async fn record_change(
     .exec_without_returning(txn)
     .await?;
     Ok(entry)
+}
+
+/// The JSON a history entry records of `value`. A value that cannot be serialised fails the
+/// write rather than hashing `null` into the chain.
+pub(crate) fn history_payload<T: serde::Serialize>(
+    value: &T,
+) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("history payload cannot be serialised: {e}")))
 }
 
 /// A change made by `m`'s actor under `m`'s request id.

@@ -84,6 +84,7 @@ fn shipment(product: Uuid, quantity: i64, value: i64) -> ShipmentSpec {
         end_user_headquarters: None,
         erp_reference: "SO-1".into(),
         shipment_time: now() + Duration::days(1),
+        recorded_time: now() + Duration::days(1),
         lines: vec![ShipmentLine {
             product_id: product,
             quantity,

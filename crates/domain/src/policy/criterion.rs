@@ -149,9 +149,25 @@ pub struct Item {
     pub datacenter: bool,
 }
 
+/// The longest criterion accepted, in bytes: real rules are a few hundred.
+pub const MAX_CRITERION_LENGTH: usize = 4_000;
+/// The deepest nesting of parentheses and negations accepted; parsing, evaluating and printing
+/// recurse once per level, so this bound keeps every one of them off the end of the stack.
+pub const MAX_CRITERION_DEPTH: usize = 64;
+/// The most parameters one comparison may add up (there are only five), which also keeps the
+/// exact comparison inside `i128`.
+pub const MAX_SUM_TERMS: usize = 8;
+
 impl Criterion {
-    /// Parses `text`; the error says what is wrong and where.
+    /// Parses `text`; the error says what is wrong and where. Text longer than
+    /// [`MAX_CRITERION_LENGTH`] or nested deeper than [`MAX_CRITERION_DEPTH`] is refused.
     pub fn parse(text: &str) -> Result<Criterion, String> {
+        if text.len() > MAX_CRITERION_LENGTH {
+            return Err(format!(
+                "is {} bytes long; at most {MAX_CRITERION_LENGTH} are accepted",
+                text.len()
+            ));
+        }
         let tokens = tokenize(text)?;
         if tokens.is_empty() {
             return Err("is empty".into());
@@ -159,6 +175,7 @@ impl Criterion {
         let mut parser = Parser {
             tokens,
             position: 0,
+            depth: 0,
         };
         let criterion = parser.any_of()?;
         match parser.peek() {
@@ -180,11 +197,13 @@ impl Criterion {
                 let (mut numerator, mut denominator) = (0i128, 1i128);
                 for p in sum {
                     let (n, d) = p.value(&item.parameters);
-                    numerator += n;
+                    numerator = numerator.saturating_add(n);
                     denominator = d;
                 }
-                let left = numerator * 10i128.pow(threshold.scale);
-                let right = threshold.mantissa * denominator;
+                // Bounded terms (MAX_SUM_TERMS of i64, 18 digits) keep these exact; saturation
+                // is only a guard.
+                let left = numerator.saturating_mul(10i128.saturating_pow(threshold.scale));
+                let right = threshold.mantissa.saturating_mul(denominator);
                 comparison.holds(left.cmp(&right))
             }
             Criterion::Datacenter => item.datacenter,
@@ -256,7 +275,7 @@ enum Token {
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::Word(w) | Token::Number(w) => f.write_str(w),
+            Token::Word(w) | Token::Number(w) => f.write_str(&crate::validation::quote(w)),
             Token::Op(o) => f.write_str(o),
         }
     }
@@ -294,6 +313,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     position: usize,
+    /// Open parentheses and negations around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -340,15 +361,31 @@ impl Parser {
         })
     }
 
+    /// Enters one level of nesting, refusing to go deeper than [`MAX_CRITERION_DEPTH`].
+    fn descend(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_CRITERION_DEPTH {
+            return Err(format!(
+                "is nested more than {MAX_CRITERION_DEPTH} levels deep"
+            ));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Criterion, String> {
         if self.eat("!") {
-            return Ok(Criterion::Not(Box::new(self.unary()?)));
+            self.descend()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Criterion::Not(Box::new(inner)));
         }
         if self.eat("(") {
+            self.descend()?;
             let inner = self.any_of()?;
             if !self.eat(")") {
                 return Err("missing ')'".into());
             }
+            self.depth -= 1;
             return Ok(inner);
         }
         if matches!(self.peek(), Some(Token::Word(w)) if w == "datacenter") {
@@ -362,7 +399,8 @@ impl Parser {
         match self.next() {
             Some(Token::Word(w)) => Parameter::parse(&w).ok_or_else(|| {
                 format!(
-                    "unknown parameter '{w}' (known: {}, datacenter)",
+                    "unknown parameter '{}' (known: {}, datacenter)",
+                    crate::validation::quote(&w),
                     Parameter::NAMES.join(", ")
                 )
             }),
@@ -375,6 +413,9 @@ impl Parser {
         let mut sum = vec![self.parameter()?];
         while self.eat("+") {
             sum.push(self.parameter()?);
+            if sum.len() > MAX_SUM_TERMS {
+                return Err(format!("adds more than {MAX_SUM_TERMS} parameters"));
+            }
         }
         if sum.len() > 1 && sum.contains(&Parameter::PerformanceDensity) {
             return Err(
@@ -415,12 +456,15 @@ fn parse_threshold(text: &str) -> Result<Threshold, String> {
         && !(text.contains('.') && fraction.is_empty())
         && whole.len() + fraction.len() <= 18;
     if !valid {
-        return Err(format!("'{text}' is not a number"));
+        return Err(format!(
+            "'{}' is not a number",
+            crate::validation::quote(text)
+        ));
     }
     let digits = format!("{whole}{fraction}");
     let mantissa = digits
         .parse::<i128>()
-        .map_err(|_| format!("'{text}' is not a number"))?;
+        .map_err(|_| format!("'{}' is not a number", crate::validation::quote(text)))?;
     Ok(Threshold {
         mantissa,
         scale: fraction.len() as u32,
@@ -484,6 +528,22 @@ mod tests {
         ] {
             assert!(Criterion::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn deep_long_and_wide_criteria_are_refused_without_recursing() {
+        let deep = format!("{}tpp >= 1{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(Criterion::parse(&deep).unwrap_err().contains("bytes long"));
+        let nested = format!("{}tpp >= 1{}", "(".repeat(65), ")".repeat(65));
+        assert!(Criterion::parse(&nested).unwrap_err().contains("nested"));
+        let negated = format!("{}tpp >= 1", "!".repeat(1_000));
+        assert!(Criterion::parse(&negated).unwrap_err().contains("nested"));
+        let ok = format!("{}tpp >= 1{}", "(".repeat(64), ")".repeat(64));
+        assert!(Criterion::parse(&ok).is_ok());
+        let huge = "tpp >= 1 || ".repeat(400);
+        assert!(Criterion::parse(&huge).unwrap_err().contains("bytes long"));
+        let wide = ["tpp"; 9].join(" + ") + " >= 1";
+        assert!(Criterion::parse(&wide).unwrap_err().contains("more than"));
     }
 
     #[test]

@@ -48,6 +48,42 @@ pub struct Export<'a> {
     pub end_user_headquarters: Option<&'a CountryCode>,
 }
 
+/// Determines a shipment under the rules in force at its time and at the time it is recorded:
+/// the stricter outcome wins, and the determination names the versions consulted and the rules
+/// fired at both times. So a shipment dated just before a new restriction, recorded after it,
+/// still needs the licence.
+pub fn determine_shipment(
+    export: &Export<'_>,
+    shipment_time: DateTime<Utc>,
+    recorded_time: DateTime<Utc>,
+    published: &[PublishedRuleSet],
+    groups: &CountryGroups,
+) -> Determination {
+    let mut at_shipment = determine(export, shipment_time, published, groups);
+    if recorded_time == shipment_time {
+        return at_shipment;
+    }
+    let at_recording = determine(export, recorded_time, published, groups);
+    at_shipment.licence_required |= at_recording.licence_required;
+    at_shipment.review_policy =
+        ReviewPolicy::strictest(at_shipment.review_policy, at_recording.review_policy);
+    for version in at_recording.consulted {
+        if !at_shipment.consulted.contains(&version) {
+            at_shipment.consulted.push(version);
+        }
+    }
+    for rule in at_recording.fired {
+        let known = at_shipment
+            .fired
+            .iter()
+            .any(|f| f.rule_set == rule.rule_set && f.rule_id == rule.rule_id);
+        if !known {
+            at_shipment.fired.push(rule);
+        }
+    }
+    at_shipment
+}
+
 /// Determines, under the rule-set versions in force at `at`, whether `export` needs a licence,
 /// and names every rule that fired.
 pub fn determine(
@@ -241,6 +277,29 @@ mod tests {
         assert!(d.fired[0].citation.contains("3A090.a"));
         assert_eq!(d.consulted[0].version, 1);
         assert!(!check(h800(), "DE", on(2024, 1, 15)).licence_required);
+    }
+
+    #[test]
+    fn a_shipment_across_a_rule_change_is_judged_by_the_stricter_rules() {
+        let (sets, groups) = published();
+        let destination = CountryCode::parse("c", "CN").unwrap();
+        let export = Export {
+            item: h20(),
+            classification: "3A090.a",
+            destination: &destination,
+            end_user_headquarters: None,
+        };
+        let shipped = Utc.with_ymd_and_hms(2025, 4, 14, 20, 0, 0).unwrap();
+        let recorded = Utc.with_ymd_and_hms(2025, 4, 15, 2, 0, 0).unwrap();
+        assert!(!determine(&export, shipped, &sets, &groups).licence_required);
+        let d = determine_shipment(&export, shipped, recorded, &sets, &groups);
+        assert!(d.licence_required);
+        assert_eq!(d.at, shipped);
+        let versions: Vec<i64> = d.consulted.iter().map(|c| c.version).collect();
+        assert_eq!(versions, [1, 2], "both regimes are recorded");
+        // And the other way round: a restriction lifted after the shipment still applies.
+        let lifted = determine_shipment(&export, recorded, shipped, &sets, &groups);
+        assert!(lifted.licence_required);
     }
 
     #[test]
