@@ -131,7 +131,7 @@ pub fn shipment(product: &str, quantity: i64, value: i64) -> pb::Shipment {
     }
 }
 
-async fn start(
+pub async fn start(
     client: &mut ErpClient,
     shipment: pb::Shipment,
 ) -> Result<pb::Shipment, tonic::Status> {

@@ -15,3 +15,4 @@ mod policy;
 mod products;
 mod review;
 mod serving;
+mod trust;

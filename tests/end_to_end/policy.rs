@@ -36,7 +36,7 @@ fn part(tpp: i64, die: i64, memory: i64, io: i64, datacenter: bool) -> pb::Produ
 }
 
 /// The built-in catalogue version `n` (1-based) as a draft a policy administrator would send.
-fn catalogue_draft(n: usize) -> pb::RuleSet {
+pub fn catalogue_draft(n: usize) -> pb::RuleSet {
     let groups = catalogue::country_groups().unwrap();
     let rule_set = catalogue::rule_sets(&groups).unwrap().remove(n - 1);
     let mut draft = rule_set_to_pb(&PublishedRuleSet {

@@ -410,17 +410,38 @@ impl ShipmentFilter {
     pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
         let mut filter = ShipmentFilter::default();
         for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
-            if c.field == "licence" {
-                filter.licence =
-                    Some(crate::ids::Collection::Licences.parse_name("filter", &c.value)?);
-            } else {
-                let name = c.value.strip_prefix("SHIPMENT_STATE_").unwrap_or(&c.value);
-                filter.state = Some(ShipmentState::parse(name).ok_or_else(|| {
-                    crate::Violations::single(
-                        "filter",
-                        format!("'{}' is not a shipment state", c.value),
-                    )
-                })?);
+            match c.field.as_str() {
+                "licence" => {
+                    filter.licence =
+                        Some(crate::ids::Collection::Licences.parse_name("filter", &c.value)?);
+                }
+                "shipment_date" => {
+                    let date = chrono::NaiveDate::parse_from_str(&c.value, "%Y-%m-%d")
+                        .ok()
+                        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
+                        .ok_or_else(|| {
+                            crate::Violations::single(
+                                "filter",
+                                format!(
+                                    "'{}' is not a date like 2025-05-01",
+                                    crate::validation::quote(&c.value)
+                                ),
+                            )
+                        })?;
+                    filter.shipment_date = Some(date);
+                }
+                _ => {
+                    let name = c.value.strip_prefix("SHIPMENT_STATE_").unwrap_or(&c.value);
+                    filter.state = Some(ShipmentState::parse(name).ok_or_else(|| {
+                        crate::Violations::single(
+                            "filter",
+                            format!(
+                                "'{}' is not a shipment state",
+                                crate::validation::quote(&c.value)
+                            ),
+                        )
+                    })?);
+                }
             }
         }
         Ok(filter)
@@ -439,7 +460,13 @@ impl LicenceFilter {
         for c in crate::filter::parse_filter(raw, &["state"])? {
             let name = c.value.strip_prefix("LICENCE_STATE_").unwrap_or(&c.value);
             filter.state = Some(LicenceState::parse(name).ok_or_else(|| {
-                crate::Violations::single("filter", format!("'{}' is not a licence state", c.value))
+                crate::Violations::single(
+                    "filter",
+                    format!(
+                        "'{}' is not a licence state",
+                        crate::validation::quote(&c.value)
+                    ),
+                )
             })?);
         }
         Ok(filter)

@@ -354,12 +354,30 @@ impl Store {
         today: NaiveDate,
         page: &PageRequest,
     ) -> Result<Vec<Case>, StoreError> {
-        let mut query = application::Entity::find().filter(
-            application::Column::State
-                .ne(clearance_domain::application::ApplicationState::Draft.as_str()),
-        );
-        if let Some(state) = filter.state {
-            query = query.filter(application::Column::State.eq(state.as_str()));
+        // Only submitted applications are cases: a draft (even one withdrawn before it was
+        // submitted) is not the regulator's business, and every case has a due date, so the
+        // sort key below is never NULL.
+        let mut query = application::Entity::find()
+            .filter(
+                application::Column::State
+                    .ne(clearance_domain::application::ApplicationState::Draft.as_str()),
+            )
+            .filter(application::Column::SubmitTime.is_not_null())
+            .filter(application::Column::DueDate.is_not_null());
+        match filter.state {
+            Some(state) => query = query.filter(application::Column::State.eq(state.as_str())),
+            // The default queue is the work still to do; a state filter brings back decided,
+            // returned and withdrawn cases.
+            None => {
+                query = query.filter(
+                    application::Column::State.is_not_in(
+                        clearance_domain::application::ApplicationState::ALL
+                            .iter()
+                            .filter(|s| clearance_domain::workflow::is_final(**s))
+                            .map(|s| s.as_str()),
+                    ),
+                )
+            }
         }
         if let Some(assignee) = &filter.assignee {
             query = query.filter(application::Column::Assignee.eq(assignee.as_str()));
