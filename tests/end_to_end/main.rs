@@ -8,6 +8,7 @@ mod demo;
 pub mod durability;
 mod events;
 mod fixtures;
+mod hostile;
 mod idempotency;
 mod ledger;
 mod pagination;

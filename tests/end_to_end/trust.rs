@@ -32,7 +32,7 @@ on_both_databases!(
     shipments_filter_by_their_date,
 );
 
-async fn health_is_serving(app: &TestApp) {
+pub async fn health_is_serving(app: &TestApp) {
     for channel in [&app.application_channel, &app.reviewer_channel] {
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
         let status = health

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+pub mod raw;
+
 use clearance_auth::{DevKey, TokenRequest};
 use clearance_grpc::{Clock, SystemClock};
 use clearance_proto::v1::application_service_client::ApplicationServiceClient;
@@ -257,6 +259,53 @@ impl TestApp {
     /// A PolicyService client sending `token` (or none).
     pub fn policies_with(&self, token: Option<String>) -> PolicyClient {
         PolicyServiceClient::with_interceptor(self.reviewer_channel.clone(), Bearer::new(token))
+    }
+
+    /// Calls `path` with raw message `body` and `token` (or none) on the reviewer port
+    /// (`regulator_side`) or the application port; a streaming method answers with its first
+    /// message, or an empty reply once it has opened.
+    pub async fn call_raw(
+        &self,
+        regulator_side: bool,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let channel = if regulator_side {
+            self.reviewer_channel.clone()
+        } else {
+            self.application_channel.clone()
+        };
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut request = tonic::Request::new(body);
+        if let Some(token) = token {
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("ascii token"),
+            );
+        }
+        let path: http::uri::PathAndQuery = path.parse().expect("method path");
+        if path.path().starts_with("/clearance.v1.EventService/") {
+            let mut stream = grpc
+                .server_streaming(request, path, raw::RawCodec)
+                .await?
+                .into_inner();
+            return match tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                stream.message(),
+            )
+            .await
+            {
+                Ok(result) => result.map(Option::unwrap_or_default),
+                Err(_) => Ok(Vec::new()),
+            };
+        }
+        grpc.unary(request, path, raw::RawCodec)
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// Graceful stop.

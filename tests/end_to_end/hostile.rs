@@ -1,0 +1,150 @@
+//! Every role against every method, and thousands of random and malformed requests: a role a
+//! method does not allow is refused before anything else, and nothing a client sends crashes
+//! the server or answers INTERNAL.
+
+use clearance_tests::raw::{Fill, MessageBuilder, Rng, contract_methods};
+use clearance_tests::{TestApp, TestDb, on_both_databases};
+use tonic::Code;
+
+on_both_databases!(
+    every_role_is_refused_every_method_it_may_not_call,
+    random_and_malformed_requests_never_crash_or_answer_internal,
+);
+
+const ROLES: [&str; 6] = [
+    "applicant",
+    "erp",
+    "reviewer",
+    "senior_reviewer",
+    "policy_admin",
+    "auditor",
+];
+
+/// Who may call what, written out from product.md ("Who uses it", "Access") independently of
+/// the server's own table.
+fn allowed(service: &str, method: &str) -> &'static [&'static str] {
+    const EXPORTERS: &[&str] = &["applicant", "erp"];
+    const REGULATORS: &[&str] = &["reviewer", "senior_reviewer", "policy_admin", "auditor"];
+    match (service, method) {
+        ("ApplicationService", m) if m.starts_with("Get") || m.starts_with("List") => EXPORTERS,
+        ("ApplicationService", "DetermineRequirement") => EXPORTERS,
+        ("ApplicationService", _) => &["applicant"],
+        ("ShipmentService", "StartShipment" | "CancelShipment") => &["erp"],
+        ("ShipmentService", _) => EXPORTERS,
+        ("ReviewService", "ListCases" | "GetCase" | "GetHistory" | "VerifyHistory") => REGULATORS,
+        ("ReviewService", "CountersignDecision" | "RejectProposal") => &["senior_reviewer"],
+        ("ReviewService", "SuspendLicence" | "RevokeLicence" | "ReinstateLicence") => {
+            &["senior_reviewer"]
+        }
+        ("ReviewService", _) => &["reviewer", "senior_reviewer"],
+        ("PolicyService", "PublishRuleSet") => &["policy_admin"],
+        ("PolicyService", _) => REGULATORS,
+        ("EventService", _) => &[
+            "applicant",
+            "erp",
+            "reviewer",
+            "senior_reviewer",
+            "policy_admin",
+            "auditor",
+        ],
+        _ => &[],
+    }
+}
+
+fn token_for(app: &TestApp, role: &str) -> String {
+    match role {
+        "applicant" | "erp" => app.token(&[role], Some("acme")),
+        _ => app.token(&[role], None),
+    }
+}
+
+fn regulator_side(service: &str, role: &str) -> bool {
+    match service {
+        "ReviewService" | "PolicyService" => true,
+        "EventService" => !matches!(role, "applicant" | "erp"),
+        _ => false,
+    }
+}
+
+async fn every_role_is_refused_every_method_it_may_not_call(_db: &TestDb, app: TestApp) {
+    let methods = contract_methods();
+    assert!(methods.len() >= 38, "the descriptors list every method");
+    let builder = MessageBuilder::new();
+    let mut rng = Rng::new(0x5eed);
+    let mut refused = 0;
+    for method in &methods {
+        let may = allowed(&method.service, &method.method);
+        assert!(!may.is_empty(), "{} has no expected roles", method.path);
+        for role in ROLES {
+            if may.contains(&role) {
+                continue;
+            }
+            let token = token_for(&app, role);
+            let bodies = [
+                Vec::new(),
+                rng.bytes(64),
+                builder.build(&method.input_type, Fill::WellFormed, &mut rng),
+            ];
+            for body in bodies {
+                let status = app
+                    .call_raw(
+                        regulator_side(&method.service, role),
+                        &method.path,
+                        Some(&token),
+                        body,
+                    )
+                    .await
+                    .expect_err(&format!("{role} may not call {}", method.path));
+                assert_eq!(
+                    status.code(),
+                    Code::PermissionDenied,
+                    "{role} calling {}: {status:?}",
+                    method.path
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 300, "{refused} refusals checked");
+}
+
+async fn random_and_malformed_requests_never_crash_or_answer_internal(_db: &TestDb, app: TestApp) {
+    let methods = contract_methods();
+    let builder = MessageBuilder::new();
+    let mut rng = Rng::new(0xc1ea_2a9c);
+    let tokens: Vec<(String, String)> = ROLES
+        .iter()
+        .map(|r| ((*r).to_owned(), token_for(&app, r)))
+        .collect();
+    let mut calls = 0;
+    for round in 0..4_000 {
+        let method = &methods[rng.below(methods.len() as u64) as usize];
+        let may = allowed(&method.service, &method.method);
+        let role = may[rng.below(may.len() as u64) as usize];
+        let token = &tokens.iter().find(|(r, _)| r == role).expect("token").1;
+        let body = if round % 2 == 0 {
+            let len = rng.below(512) as usize;
+            rng.bytes(len)
+        } else {
+            builder.build(&method.input_type, Fill::Hostile, &mut rng)
+        };
+        let result = app
+            .call_raw(
+                regulator_side(&method.service, role),
+                &method.path,
+                Some(token),
+                body,
+            )
+            .await;
+        if let Err(status) = result {
+            assert!(
+                !matches!(status.code(), Code::Internal | Code::Unknown),
+                "round {round}: {role} calling {} answered {status:?}",
+                method.path
+            );
+        }
+        calls += 1;
+    }
+    assert_eq!(calls, 4_000);
+    crate::trust::health_is_serving(&app).await;
+}
