@@ -30,6 +30,9 @@ on_both_databases!(
     identical_cancellations_released_together_restore_once,
     the_queue_pages_through_every_submitted_case_once,
     shipments_filter_by_their_date,
+    a_replay_belongs_to_the_caller_who_made_it,
+    a_submission_racing_an_edit_is_judged_on_what_it_commits,
+    shipments_need_the_end_users_headquarters,
 );
 
 pub async fn health_is_serving(app: &TestApp) {
@@ -166,6 +169,166 @@ async fn a_product_a_licence_rests_on_keeps_its_parameters(_db: &TestDb, app: Te
         .unwrap();
     assert!(!shipped.no_licence_required);
     assert_eq!(shipped.licence, licence.name);
+    // ... and the licence's etag moved with its balance.
+    let after = officer
+        .get_licence(pb::GetLicenceRequest {
+            name: licence.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.lines[0].remaining_quantity, 6);
+    assert_ne!(
+        after.etag, licence.etag,
+        "the etag changes with the balance"
+    );
+}
+
+async fn a_replay_belongs_to_the_caller_who_made_it(_db: &TestDb, app: TestApp) {
+    let mut officer = app.applicant("acme");
+    let product = create_product(&mut officer).await;
+    let created = create_application(&mut officer, &product.name).await;
+    let submitted = officer
+        .submit_application(pb::SubmitApplicationRequest {
+            name: created.name.clone(),
+            request_id: request_id(),
+            etag: created.etag,
+            declaration_confirmed: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let case = alice
+        .assign_case(pb::AssignCaseRequest {
+            name: submitted.name.clone(),
+            request_id: request_id(),
+            etag: submitted.etag,
+            assignee: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let case = alice
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name.clone(),
+            request_id: request_id(),
+            etag: case.etag,
+            approve: true,
+            reason: "verified".into(),
+            value_tolerance_percent: Some(25),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let countersign = pb::CountersignDecisionRequest {
+        name: case.name.clone(),
+        request_id: request_id(),
+        etag: case.etag,
+    };
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    let signed = bob.countersign_decision(countersign.clone()).await.unwrap();
+    assert_eq!(
+        bob.countersign_decision(countersign.clone())
+            .await
+            .unwrap()
+            .into_inner(),
+        signed.into_inner()
+    );
+    // An auditor resending it is refused for its role, before any replay.
+    let mut audrey = app.regulator("audrey@regulator", &["auditor"]);
+    let status = assert_code(
+        audrey.countersign_decision(countersign.clone()).await,
+        Code::PermissionDenied,
+    );
+    assert_eq!(reason(&status), "ROLE_NOT_ALLOWED");
+    // Another senior reviewer's identical request is a request of its own, not Bob's reply.
+    let mut carol = app.regulator("carol@regulator", &["senior_reviewer"]);
+    assert_code(carol.countersign_decision(countersign).await, Code::Aborted);
+}
+
+async fn a_submission_racing_an_edit_is_judged_on_what_it_commits(db: &TestDb, app: TestApp) {
+    for _ in 0..rounds(db) {
+        let mut officer = app.applicant("acme");
+        let product = create_product(&mut officer).await;
+        let created = create_application(&mut officer, &product.name).await;
+        let mut lowered = product.clone();
+        lowered.parameters = Some(pb::TechnicalParameters {
+            total_processing_performance: Some(100),
+            die_area_mm2: Some(814),
+            memory_bandwidth_gbps: Some(100),
+            io_bandwidth_gbps: Some(100),
+            performance_density: 0.0,
+        });
+        let barrier = Arc::new(Barrier::new(2));
+        let submit = {
+            let mut officer = officer.clone();
+            let barrier = barrier.clone();
+            let request = pb::SubmitApplicationRequest {
+                name: created.name.clone(),
+                request_id: request_id(),
+                etag: created.etag.clone(),
+                declaration_confirmed: true,
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                officer.submit_application(request).await
+            })
+        };
+        let edit = {
+            let mut officer = officer.clone();
+            let request = pb::UpdateProductRequest {
+                request_id: request_id(),
+                product: Some(lowered),
+                update_mask: None,
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                officer.update_product(request).await
+            })
+        };
+        let (submitted, edited) = (submit.await.unwrap(), edit.await.unwrap());
+        match (&submitted, &edited) {
+            // The edit came first: the submission must have been judged on the edited part.
+            (Ok(application), Ok(_)) => {
+                let determination = application.get_ref().lines[0].determination.as_ref();
+                assert!(
+                    !determination.unwrap().licence_required,
+                    "the submission was judged on parameters the product no longer has"
+                );
+            }
+            (Ok(_), Err(status)) => assert_eq!(reason(status), "PRODUCT_IN_USE"),
+            (Err(status), Ok(_)) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+            (Err(a), Err(b)) => panic!("both failed: {a:?} {b:?}"),
+        }
+    }
+}
+
+async fn shipments_need_the_end_users_headquarters(_db: &TestDb, app: TestApp) {
+    let mut officer = app.applicant("acme");
+    let product = create_product(&mut officer).await;
+    let mut client = erp(&app, "acme");
+    let mut anonymous = shipment(&product.name, 1, 10_000);
+    anonymous
+        .end_user
+        .as_mut()
+        .unwrap()
+        .headquarters_country_code
+        .clear();
+    let status = assert_code(
+        client
+            .check_shipment(pb::CheckShipmentRequest {
+                shipment: Some(anonymous.clone()),
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violated_fields(&status),
+        ["shipment.end_user.headquarters_country_code"]
+    );
+    assert_code(start(&mut client, anonymous).await, Code::InvalidArgument);
 }
 
 async fn shipments_cannot_be_dated_into_another_rule_regime(_db: &TestDb, app: TestApp) {

@@ -75,6 +75,7 @@ impl ApplicationApi {
             scope: Some(org),
             method,
             request_sha256: hash,
+            pinned_products: Vec::new(),
         }
     }
 }
@@ -380,14 +381,17 @@ impl ApplicationApi {
             .get_case(Some(&org), target.id)
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
-        let determinations = self.determine_lines(&org, &case).await?;
+        let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
         let declared = req.declaration_confirmed;
-        let step = self.step(
-            &p,
-            org,
-            "/clearance.v1.ApplicationService/SubmitApplication",
-            hash,
-        );
+        let step = Step {
+            pinned_products,
+            ..self.step(
+                &p,
+                org,
+                "/clearance.v1.ApplicationService/SubmitApplication",
+                hash,
+            )
+        };
         step.run(
             target,
             move |case, ctx| case.submit(ctx, declared, determinations.clone()),
@@ -397,15 +401,16 @@ impl ApplicationApi {
     }
 
     /// The determination of every line under the rules in force now (none when the
-    /// destination is missing: submission then reports the gap).
+    /// destination is missing: submission then reports the gap), and the versions of the
+    /// products they were computed from.
     async fn determine_lines(
         &self,
         org: &OrganisationId,
         case: &Case,
-    ) -> ApiResult<Vec<Determination>> {
+    ) -> ApiResult<(Vec<Determination>, Vec<(Uuid, i64)>)> {
         let content = &case.application.content;
         let Some(destination) = &content.destination else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
         let headquarters = content
             .parties
@@ -422,7 +427,8 @@ impl ApplicationApi {
             .collect();
         let published = self.rules.published().await?;
         let now = self.clock.now();
-        content
+        let versions = products.values().map(|p| (p.id, p.version)).collect();
+        let determinations = content
             .lines
             .iter()
             .map(|line| {
@@ -437,7 +443,8 @@ impl ApplicationApi {
                 };
                 Ok(determine(&export, now, &published, self.rules.groups()))
             })
-            .collect()
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok((determinations, versions))
     }
 
     async fn withdraw_application(

@@ -143,3 +143,77 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clearance_auth::{KeyAlgorithm, VerifierConfig, VerifyingKey};
+    use tower::{Layer, Service};
+
+    use super::*;
+
+    fn gate() -> GateLayer {
+        let verifier = Verifier::new(VerifierConfig {
+            issuer: "test".into(),
+            audience: "test".into(),
+            keys: vec![VerifyingKey {
+                algorithm: KeyAlgorithm::Hs256,
+                material: b"a test secret that is long enough to use".to_vec(),
+            }],
+            leeway_seconds: 0,
+            development_mode: true,
+        })
+        .unwrap();
+        Authenticator::new(verifier, Audience::Regulator).layer()
+    }
+
+    fn grpc_status(response: &http::Response<Body>) -> Option<&str> {
+        response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_call_with_internal_and_the_service_goes_on() {
+        let inner = tower::service_fn(|request: http::Request<Body>| async move {
+            if request.uri().path().ends_with("/Panic") {
+                panic!("a bug in one handler");
+            }
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+        });
+        let mut service = gate().layer(inner);
+        let call = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let failed = service
+            .call(call("/grpc.health.v1.Health/Panic"))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&failed), Some("13"));
+        let fine = service
+            .call(call("/grpc.health.v1.Health/Check"))
+            .await
+            .unwrap();
+        assert_eq!(fine.status(), http::StatusCode::OK);
+        assert_eq!(grpc_status(&fine), None);
+    }
+
+    #[tokio::test]
+    async fn a_contract_call_without_a_token_never_reaches_the_handler() {
+        let inner = tower::service_fn(|_: http::Request<Body>| async move {
+            panic!("the handler must not run");
+            #[allow(unreachable_code)]
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+        });
+        let mut service = gate().layer(inner);
+        let request = http::Request::builder()
+            .uri("/clearance.v1.ReviewService/AssignCase")
+            .body(Body::empty())
+            .unwrap();
+        let refused = service.call(request).await.unwrap();
+        assert_eq!(grpc_status(&refused), Some("16"));
+    }
+}

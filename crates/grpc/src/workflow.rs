@@ -9,7 +9,7 @@ use clearance_domain::etag::parse_etag;
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::workflow::{Case, CaseUpdate, Context, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
-use clearance_store::Store;
+use clearance_store::{CaseTarget, Store};
 use uuid::Uuid;
 
 use crate::context::validate_request_id;
@@ -54,6 +54,9 @@ pub struct Step<'a> {
     pub scope: Option<OrganisationId>,
     pub method: &'static str,
     pub request_sha256: String,
+    /// Products (with the versions read) the decision was computed from; the step is refused
+    /// as a conflict if any has changed by the time it commits.
+    pub pinned_products: Vec<(Uuid, i64)>,
 }
 
 impl Step<'_> {
@@ -97,9 +100,12 @@ impl Step<'_> {
             .store
             .update_case(
                 &m,
-                self.scope,
-                target.id,
-                target.version,
+                CaseTarget {
+                    org: self.scope,
+                    id: target.id,
+                    expected_version: target.version,
+                    pinned_products: &self.pinned_products,
+                },
                 decide_now,
                 &|c| render(c).encode_to_vec(),
             )

@@ -52,6 +52,7 @@ impl ReviewApi {
             scope: None,
             method,
             request_sha256: hash,
+            pinned_products: Vec::new(),
         }
     }
 

@@ -332,6 +332,17 @@ async fn apply(
     Ok(())
 }
 
+/// The case a workflow step changes: whose (exporters' steps are scoped to their
+/// organisation), which, at the version the caller read, and the products (with versions) its
+/// decision was computed from.
+#[derive(Debug, Clone)]
+pub struct CaseTarget<'a> {
+    pub org: Option<OrganisationId>,
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub pinned_products: &'a [(Uuid, i64)],
+}
+
 /// The queue's sort key for a due date.
 pub fn due_sort_key(due: Option<NaiveDate>) -> i64 {
     due.map_or(i64::MAX, |d| i64::from(d.num_days_from_ce()))
@@ -439,9 +450,7 @@ impl Store {
     pub async fn update_case<U>(
         &self,
         m: &Mutation,
-        org: Option<OrganisationId>,
-        id: Uuid,
-        expected_version: i64,
+        target: CaseTarget<'_>,
         decide: U,
         encode: Encoder<'_, Case>,
     ) -> Result<Outcome<Case>, StoreError>
@@ -450,9 +459,16 @@ impl Store {
     {
         self.idempotent_write(m, encode, |txn| {
             let m = m.clone();
-            let org = org.clone();
             let decide = decide.clone();
+            let CaseTarget {
+                org,
+                id,
+                expected_version,
+                pinned_products,
+            } = target.clone();
+            let pinned_products = pinned_products.to_vec();
             Box::pin(async move {
+                crate::products::pin_products(txn, &pinned_products).await?;
                 let current = find_case(txn, org.as_ref(), id).await?;
                 if current.application.version != expected_version {
                     return Err(StoreError::StaleEtag {

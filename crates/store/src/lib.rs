@@ -18,7 +18,7 @@ mod write;
 
 pub use admin::{create_postgres_database, drop_postgres_database, execute_statement};
 pub use applications::{ImpactLine, ImpactSubject};
-pub use cases::due_sort_key;
+pub use cases::{CaseTarget, due_sort_key};
 pub use connection::Store;
 pub use error::StoreError;
 pub use history::OutboxEvent;

@@ -5,9 +5,10 @@ use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::paging::PageRequest;
 use clearance_domain::product::{Product, ProductFilter, ProductSpec, TechnicalParameters};
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -42,6 +43,32 @@ fn to_domain(row: product::Model) -> Result<Product, StoreError> {
 
 fn payload(p: &Product) -> Result<serde_json::Value, StoreError> {
     crate::write::history_payload(p)
+}
+
+/// Holds the products a decision was computed from at the versions it read, until the
+/// transaction ends: a product edited meanwhile is a conflict (retry), and an edit waits for
+/// this transaction (PostgreSQL; SQLite has one writer).
+pub(crate) async fn pin_products(
+    txn: &DatabaseTransaction,
+    pinned: &[(Uuid, i64)],
+) -> Result<(), StoreError> {
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    let mut query =
+        product::Entity::find().filter(product::Column::Id.is_in(pinned.iter().map(|(id, _)| *id)));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock(LockType::Share);
+    }
+    let rows = query.all(txn).await?;
+    for (id, version) in pinned {
+        if !rows.iter().any(|r| r.id == *id && r.version == *version) {
+            return Err(StoreError::Conflict(
+                "a product changed while this was being decided; read it again and retry".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a submitted application, a licence or a shipment refers to the product.
@@ -210,6 +237,14 @@ impl Store {
             let update = update.clone();
             Box::pin(async move {
                 let org = m.exporter()?.clone();
+                // Lock the row first, so a submission relying on it either commits before
+                // the in-use check below or waits for this edit (and then sees it).
+                if txn.get_database_backend() == DbBackend::Postgres {
+                    product::Entity::find_by_id(id)
+                        .lock(LockType::Update)
+                        .one(txn)
+                        .await?;
+                }
                 let current = find_product(txn, &org, id).await?;
                 if current.version != expected_version {
                     return Err(StoreError::StaleEtag {
