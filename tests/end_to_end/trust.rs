@@ -33,6 +33,7 @@ on_both_databases!(
     a_replay_belongs_to_the_caller_who_made_it,
     a_submission_racing_an_edit_is_judged_on_what_it_commits,
     shipments_need_the_end_users_headquarters,
+    documented_filters_select_what_they_say,
 );
 
 pub async fn health_is_serving(app: &TestApp) {
@@ -782,6 +783,130 @@ async fn shipments_filter_by_their_date(_db: &TestDb, app: TestApp) {
         client
             .list_shipments(pb::ListShipmentsRequest {
                 filter: "shipment_date = \"yesterday\"".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["filter"]);
+}
+
+async fn documented_filters_select_what_they_say(_db: &TestDb, app: TestApp) {
+    let mut officer = app.applicant("acme");
+    let h20 = create_product(&mut officer).await;
+    let mut plain = crate::fixtures::h20();
+    plain.classification = "EAR99".into();
+    plain.display_name = "Cable".into();
+    let cable = officer
+        .create_product(pb::CreateProductRequest {
+            request_id: request_id(),
+            product: Some(plain),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let products = |filter: &str| {
+        let mut officer = officer.clone();
+        let filter = filter.to_owned();
+        async move {
+            officer
+                .list_products(pb::ListProductsRequest {
+                    filter,
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .products
+                .into_iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        products(r#"classification = "3A090.a""#).await,
+        std::slice::from_ref(&h20.name)
+    );
+    assert_eq!(products(r#"classification = "EAR99""#).await, [cable.name]);
+
+    // Cases to China and to Germany; one withdrawn after submission.
+    let submit = |application: pb::Application| {
+        let mut officer = officer.clone();
+        async move {
+            let created = officer
+                .create_application(pb::CreateApplicationRequest {
+                    request_id: request_id(),
+                    application: Some(application),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            officer
+                .submit_application(pb::SubmitApplicationRequest {
+                    name: created.name,
+                    request_id: request_id(),
+                    etag: created.etag,
+                    declaration_confirmed: true,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let china = submit(draft(&h20.name)).await;
+    let mut to_germany = draft(&h20.name);
+    to_germany.destination_country_code = "DE".into();
+    let germany = submit(to_germany).await;
+    let withdrawn = submit(draft(&h20.name)).await;
+    officer
+        .withdraw_application(pb::WithdrawApplicationRequest {
+            name: withdrawn.name.clone(),
+            request_id: request_id(),
+            etag: withdrawn.etag,
+            reason: "order lost".into(),
+        })
+        .await
+        .unwrap();
+    let mut reviewer = app.regulator("alice@regulator", &["reviewer"]);
+    let cases = |filter: &str| {
+        let mut reviewer = reviewer.clone();
+        let filter = filter.to_owned();
+        async move {
+            let mut names: Vec<String> = reviewer
+                .list_cases(pb::ListCasesRequest {
+                    filter,
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .cases
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let mut open = vec![china.name.clone(), germany.name.clone()];
+    open.sort();
+    assert_eq!(
+        cases("").await,
+        open,
+        "the default queue holds undecided cases"
+    );
+    assert_eq!(
+        cases(r#"destination_country_code = "DE""#).await,
+        [germany.name]
+    );
+    assert_eq!(cases("state = WITHDRAWN").await, [withdrawn.name]);
+    assert_eq!(cases("overdue = false").await, open);
+    let status = assert_code(
+        reviewer
+            .list_cases(pb::ListCasesRequest {
+                filter: "state = NONSENSE".into(),
                 ..Default::default()
             })
             .await,

@@ -684,8 +684,14 @@ fn validate_proposal(
         }
     }
     let reason_text = crate::validation::optional_text(&mut v, "reason", &input.reason, 4000);
+    if input.conditions.len() > MAX_CONDITIONS {
+        v.add(
+            "conditions",
+            format!("must have at most {MAX_CONDITIONS} entries"),
+        );
+    }
     let mut conditions = Vec::new();
-    for (i, c) in input.conditions.iter().enumerate() {
+    for (i, c) in input.conditions.iter().enumerate().take(MAX_CONDITIONS) {
         conditions.push(required_text(&mut v, &format!("conditions[{i}]"), c, 4000));
     }
     let validity_months = if input.validity_months == 0 {
@@ -773,6 +779,9 @@ pub struct CaseFilter {
     pub review_policy: Option<ReviewPolicy>,
     pub overdue: Option<bool>,
 }
+
+/// The most conditions one licence may carry.
+pub const MAX_CONDITIONS: usize = 50;
 
 /// States in which the review clock runs (and a case can be overdue).
 pub const CLOCK_RUNNING_STATES: [ApplicationState; 3] = [

@@ -101,6 +101,9 @@ pub struct RuleSetDefinition {
 
 pub const MAX_RULES: usize = 200;
 const MAX_TEXT: usize = 2000;
+/// The most entries a rule's classification or country list may have (there are fewer than
+/// 300 countries).
+pub const MAX_LIST_ENTRIES: usize = 300;
 
 /// A rule ready to evaluate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +173,7 @@ impl RuleSetDefinition {
         }
         required_text(&mut v, "display_name", &self.display_name, 200);
         required_text(&mut v, "citation", &self.citation, MAX_TEXT);
+        crate::validation::optional_text(&mut v, "source", &self.source, MAX_TEXT);
         if let Some(expire) = self.expire_time
             && expire <= self.effective_time
         {
@@ -202,6 +206,38 @@ impl RuleSetDefinition {
                 &rule.citation,
                 MAX_TEXT,
             );
+            crate::validation::optional_text(
+                &mut v,
+                &format!("{field}.description"),
+                &rule.description,
+                MAX_TEXT,
+            );
+            let d = &rule.destinations;
+            for (name, list) in [
+                ("classifications", &rule.classifications),
+                ("destinations.country_codes", &d.countries),
+                ("destinations.country_groups", &d.country_groups),
+                ("destinations.excluded_country_codes", &d.excluded_countries),
+                (
+                    "destinations.excluded_country_groups",
+                    &d.excluded_country_groups,
+                ),
+                (
+                    "destinations.end_user_headquarters_country_codes",
+                    &d.end_user_headquarters_countries,
+                ),
+                (
+                    "destinations.end_user_headquarters_country_groups",
+                    &d.end_user_headquarters_country_groups,
+                ),
+            ] {
+                if list.len() > MAX_LIST_ENTRIES {
+                    v.add(
+                        format!("{field}.{name}"),
+                        format!("must have at most {MAX_LIST_ENTRIES} entries"),
+                    );
+                }
+            }
             for (j, c) in rule.classifications.iter().enumerate() {
                 if c.is_empty()
                     || c.len() > 16
@@ -215,15 +251,15 @@ impl RuleSetDefinition {
             }
             let d = &rule.destinations;
             let dest = format!("{field}.destinations");
-            check_countries(&mut v, &format!("{dest}.countries"), &d.countries);
+            check_countries(&mut v, &format!("{dest}.country_codes"), &d.countries);
             check_countries(
                 &mut v,
-                &format!("{dest}.excluded_countries"),
+                &format!("{dest}.excluded_country_codes"),
                 &d.excluded_countries,
             );
             check_countries(
                 &mut v,
-                &format!("{dest}.end_user_headquarters_countries"),
+                &format!("{dest}.end_user_headquarters_country_codes"),
                 &d.end_user_headquarters_countries,
             );
             check_groups(
@@ -432,7 +468,24 @@ mod tests {
                 "rules[0].criterion",
                 "rules[1].criterion",
                 "rules[2].destinations.country_groups[0]",
-                "rules[3].destinations.countries[0]",
+                "rules[3].destinations.country_codes[0]",
+            ]
+        );
+    }
+
+    #[test]
+    fn oversized_texts_and_lists_are_refused() {
+        let groups = catalogue::country_groups().unwrap();
+        let mut def = catalogue::rule_sets(&groups).unwrap()[0].definition.clone();
+        def.source = "s".repeat(3_000);
+        def.rules[0].description = "d".repeat(3_000);
+        def.rules[0].destinations.countries = vec!["CN".into(); MAX_LIST_ENTRIES + 1];
+        assert_eq!(
+            fields(def.compile(&groups)),
+            [
+                "source",
+                "rules[0].description",
+                "rules[0].destinations.country_codes"
             ]
         );
     }
