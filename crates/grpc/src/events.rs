@@ -2,6 +2,8 @@
 //! commit order, resumable from a cursor.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -31,11 +33,38 @@ pub struct EventApi {
     store: Store,
     /// Ends open streams when the server shuts down.
     stopped: watch::Receiver<bool>,
+    /// Streams whose task is still running.
+    open: Arc<AtomicUsize>,
 }
 
 impl EventApi {
     pub fn new(store: Store, stopped: watch::Receiver<bool>) -> Self {
-        EventApi { store, stopped }
+        EventApi {
+            store,
+            stopped,
+            open: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// How many streams are being served now; a stream's task ends when its client goes.
+    pub fn open_streams(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a stream's task as open until it ends, however it ends.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        OpenStream(open.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -85,7 +114,9 @@ impl EventService for EventApi {
         let store = self.store.clone();
         let mut stopped = self.stopped.clone();
         let (tx, rx) = mpsc::channel(BATCH as usize);
+        let open = OpenStream::new(&self.open);
         tokio::spawn(async move {
+            let _open = open;
             loop {
                 if *stopped.borrow() {
                     return;
@@ -142,6 +173,32 @@ impl EventService for EventApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stream_stops_polling_when_its_client_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("events.db").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let api = EventApi::new(store, stopped);
+        let mut request = Request::new(WatchEventsRequest::default());
+        request.extensions_mut().insert(Principal {
+            subject: "auditor".into(),
+            roles: vec![clearance_domain::access::Role::Auditor],
+            organisation: None,
+        });
+        let stream = api.watch_events(request).await.unwrap().into_inner();
+        assert_eq!(api.open_streams(), 1);
+        drop(stream);
+        for _ in 0..100 {
+            if api.open_streams() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the stream's task kept polling after its client went away");
+    }
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {
