@@ -34,6 +34,7 @@ on_both_databases!(
     a_submission_racing_an_edit_is_judged_on_what_it_commits,
     shipments_need_the_end_users_headquarters,
     documented_filters_select_what_they_say,
+    identical_publishes_released_together_publish_once,
 );
 
 pub async fn health_is_serving(app: &TestApp) {
@@ -913,4 +914,45 @@ async fn documented_filters_select_what_they_say(_db: &TestDb, app: TestApp) {
         Code::InvalidArgument,
     );
     assert_eq!(violated_fields(&status), ["filter"]);
+}
+
+async fn identical_publishes_released_together_publish_once(db: &TestDb, app: TestApp) {
+    for round in 0..rounds(db) {
+        let mut next = catalogue_draft(3);
+        next.effective_time = Some(prost_types::Timestamp {
+            seconds: Utc
+                .with_ymd_and_hms(2030 + round as i32, 1, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp(),
+            nanos: 0,
+        });
+        let request = pb::PublishRuleSetRequest {
+            request_id: request_id(),
+            rule_set: Some(next),
+        };
+        let results = together(8, || {
+            let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+            let request = request.clone();
+            async move {
+                admin
+                    .publish_rule_set(request)
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await;
+        let replies: Vec<pb::RuleSet> = results
+            .into_iter()
+            .map(|r| r.expect("every identical call succeeds"))
+            .collect();
+        assert!(
+            replies.iter().all(|r| *r == replies[0]),
+            "identical replies"
+        );
+        assert_eq!(
+            replies[0].version,
+            4 + round as i64,
+            "one version per round"
+        );
+    }
 }

@@ -127,8 +127,18 @@ pub fn issue_licence(
         .zip(&proposal.granted_quantities)
         .filter(|(_, granted)| **granted > 0)
         .map(|(line, granted)| {
-            let value = line.unit_value.minor_units.saturating_mul(*granted);
-            LicenceLine {
+            // Inputs are bounded so that these fit; checked all the same, never saturated.
+            let value = line.unit_value.minor_units.checked_mul(*granted);
+            let tolerance = value
+                .and_then(|v| v.checked_mul(proposal.value_tolerance_percent))
+                .map(|t| t / 100);
+            let (Some(value), Some(tolerance)) = (value, tolerance) else {
+                return Err(DomainError::invalid(
+                    "granted_quantities",
+                    "the granted value does not fit the ledger",
+                ));
+            };
+            Ok(LicenceLine {
                 product_id: line.product_id,
                 granted_quantity: *granted,
                 granted_value: Money {
@@ -137,10 +147,10 @@ pub fn issue_licence(
                 },
                 remaining_quantity: *granted,
                 remaining_value_minor: value,
-                value_tolerance_minor: value.saturating_mul(proposal.value_tolerance_percent) / 100,
-            }
+                value_tolerance_minor: tolerance,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, DomainError>>()?;
     Ok(Licence {
         id: Uuid::now_v7(),
         number: String::new(),
