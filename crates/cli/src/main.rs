@@ -451,6 +451,8 @@ struct Ctx {
 impl Ctx {
     async fn channel(&self, endpoint: &str) -> anyhow::Result<Channel> {
         Endpoint::from_shared(endpoint.to_owned())?
+            // Replies must not wait for a delayed ACK.
+            .tcp_nodelay(true)
             .timeout(self.settings.timeout)
             .connect_timeout(self.settings.timeout)
             .connect()
@@ -1112,6 +1114,11 @@ async fn run(cli: Cli) -> Outcome {
             // A stream has no deadline: connect without the per-call timeout.
             let channel = Endpoint::from_shared(endpoint.clone())
                 .map_err(anyhow::Error::from)?
+                .tcp_nodelay(true)
+                // A quiet stream stays open through proxies, and a dead peer is noticed.
+                .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+                .keep_alive_timeout(std::time::Duration::from_secs(10))
+                .keep_alive_while_idle(true)
                 .connect_timeout(ctx.settings.timeout)
                 .connect()
                 .await

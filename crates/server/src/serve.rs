@@ -39,6 +39,12 @@ const REVIEWER_SERVICES: [&str; 3] = [
 ];
 /// How often licences past their validity are moved to EXPIRED.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+/// Idle TCP connections are probed after this long.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// HTTP/2 pings on a quiet connection (e.g. an idle event stream) keep proxies from closing it
+/// and find a dead client; a ping unanswered for `HTTP2_KEEPALIVE_TIMEOUT` closes it.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often health re-checks that the database answers.
 const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -220,7 +226,13 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpIncoming, SocketAddr)> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // Without TCP_NODELAY a reply's trailer waits for the client's delayed ACK (~40 ms).
-    Ok((TcpIncoming::from(listener).with_nodelay(Some(true)), local))
+    // TCP keep-alive finds peers that vanished without closing (a pulled cable, a dead NAT).
+    Ok((
+        TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(TCP_KEEPALIVE)),
+        local,
+    ))
 }
 
 /// Makes the database ready: applies migrations and, unless disabled, installs the built-in
@@ -274,6 +286,8 @@ pub async fn start(
         let auth = Authenticator::new(verifier.clone(), Audience::Exporter);
         let (incoming, addr) = bind(config.application_listen).await?;
         let router = Server::builder()
+            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
             .layer(auth.layer())
             .add_service(health_service)
@@ -310,6 +324,8 @@ pub async fn start(
         let auth = Authenticator::new(verifier.clone(), Audience::Regulator);
         let (incoming, addr) = bind(config.reviewer_listen).await?;
         let router = Server::builder()
+            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
             .layer(auth.layer())
             .add_service(health_service)
