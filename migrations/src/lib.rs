@@ -13,7 +13,7 @@ mod m20261128_000007_create_reference_counters;
 mod m20261128_000008_create_rule_sets;
 mod m20261128_000009_create_review_records;
 mod m20261128_000010_create_licences_and_shipments;
-mod m20261128_000011_index_outbox_by_organisation;
+mod m20261128_000011_outbox_commit_positions;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -33,7 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_create_rule_sets::Migration),
             Box::new(m20261128_000009_create_review_records::Migration),
             Box::new(m20261128_000010_create_licences_and_shipments::Migration),
-            Box::new(m20261128_000011_index_outbox_by_organisation::Migration),
+            Box::new(m20261128_000011_outbox_commit_positions::Migration),
         ]
     }
 }

@@ -1,7 +1,8 @@
 //! Two `clearance serve` processes on one PostgreSQL database with one signing key: what must
 //! hold across replicas holds. 64 shipments released together, split across both, on a licence
 //! with 10 units left: exactly 10 succeed; an exporter's stream on one replica sees the other's
-//! shipments in order, once each.
+//! shipments in order, once each; and a live stream follows 16 concurrent writers on both
+//! replicas without skipping an event.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -309,6 +310,72 @@ async fn two_replicas_share_one_exact_ledger_and_one_ordered_stream() {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in commit order");
 
     drop(stream);
+
+    // 16 writers, half on each replica, while a stream on replica B follows live: it receives
+    // every event once, in strictly increasing positions, none skipped.
+    let mut live = EventServiceClient::new(authed(&b, officer_token.clone()))
+        .watch_events(pb::WatchEventsRequest {
+            after_cursor: cursors.last().cloned().unwrap_or_default(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut writers = Vec::new();
+    for i in 0..16 {
+        let channel = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let mut client = ApplicationServiceClient::new(authed(&channel, officer_token.clone()));
+        let barrier = barrier.clone();
+        let template = product.clone();
+        writers.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut created = Vec::new();
+            for j in 0..5 {
+                let p = pb::Product {
+                    display_name: format!("part {i}-{j}"),
+                    part_number: template.part_number.clone(),
+                    classification: template.classification.clone(),
+                    datacenter: template.datacenter,
+                    parameters: template.parameters,
+                    ..Default::default()
+                };
+                let made = client
+                    .create_product(pb::CreateProductRequest {
+                        request_id: id(),
+                        product: Some(p),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                created.push(made.name);
+            }
+            created
+        }));
+    }
+    let mut created = Vec::new();
+    for w in writers {
+        created.extend(w.await.unwrap());
+    }
+    let mut followed = Vec::new();
+    let mut last = positions.last().copied().unwrap_or(0);
+    while followed.len() < created.len() {
+        let event = tokio::time::timeout(Duration::from_secs(30), live.message())
+            .await
+            .expect("the live stream keeps up")
+            .unwrap()
+            .expect("the stream stays open");
+        let position = clearance_grpc::decode_cursor(&event.cursor).unwrap();
+        assert!(position > last, "positions only increase");
+        last = position;
+        if event.r#type == "product.created" {
+            followed.push(event.resource);
+        }
+    }
+    created.sort();
+    followed.sort();
+    assert_eq!(followed, created, "every write seen once, none skipped");
+
+    drop(live);
     drop((_a, _b));
     clearance_store::drop_postgres_database(&admin, &name)
         .await

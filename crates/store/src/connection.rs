@@ -31,6 +31,46 @@ pub(crate) struct WriteTxn<'a> {
     _gate: Option<MutexGuard<'a, ()>>,
 }
 
+/// The PostgreSQL advisory lock that orders commits of transactions with events. It is taken
+/// by a transaction's last statement before COMMIT and released by the COMMIT, so it covers
+/// one UPDATE and the commit, not the transaction's work.
+const OUTBOX_ORDER_LOCK: i64 = 7_276_010;
+
+impl WriteTxn<'_> {
+    /// Numbers this transaction's events after every event committed so far, then commits.
+    ///
+    /// Under the ordering lock, the highest position committed so far is stable and every
+    /// earlier holder's events are visible, so positions become visible strictly in order: a
+    /// stream reading `position > cursor` never passes an event that commits later. Events of
+    /// transactions still running are invisible here (they have no position yet).
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self.txn.get_database_backend() {
+            DbBackend::Postgres => {
+                self.txn
+                    .execute_unprepared(&format!(
+                        "SELECT pg_advisory_xact_lock({OUTBOX_ORDER_LOCK}); \
+                         UPDATE outbox_events AS o SET position = m.base + s.n \
+                         FROM (SELECT id, row_number() OVER (ORDER BY id) AS n \
+                               FROM outbox_events WHERE position IS NULL) AS s, \
+                              (SELECT COALESCE(MAX(position), 0) AS base FROM outbox_events) AS m \
+                         WHERE o.id = s.id"
+                    ))
+                    .await?;
+            }
+            // One writer at a time: ids already follow commit order.
+            _ => {
+                self.txn
+                    .execute_unprepared(
+                        "UPDATE outbox_events SET position = id WHERE position IS NULL",
+                    )
+                    .await?;
+            }
+        }
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
 impl Store {
     /// Connects to `sqlite://path` (created if missing, WAL, full sync) or `postgres://...`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {

@@ -125,23 +125,26 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         use crate::entities::outbox_event;
-        let mut query = outbox_event::Entity::find().filter(outbox_event::Column::Id.gt(after));
+        let mut query =
+            outbox_event::Entity::find().filter(outbox_event::Column::Position.gt(after));
         if let Some(org) = organisation {
             query = query.filter(outbox_event::Column::OrganisationId.eq(org));
         }
         let rows = query
-            .order_by_asc(outbox_event::Column::Id)
+            .order_by_asc(outbox_event::Column::Position)
             .limit(limit)
             .all(&self.db)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|r| OutboxEvent {
-                position: r.id,
-                event_type: r.event_type,
-                resource: r.resource,
-                payload_json: r.payload_json,
-                create_time: r.create_time,
+            .filter_map(|r| {
+                Some(OutboxEvent {
+                    position: r.position?,
+                    event_type: r.event_type,
+                    resource: r.resource,
+                    payload_json: r.payload_json,
+                    create_time: r.create_time,
+                })
             })
             .collect())
     }

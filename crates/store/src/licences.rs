@@ -828,7 +828,7 @@ impl Store {
                 expired += 1;
             }
         }
-        write.txn.commit().await?;
+        write.commit().await?;
         Ok(expired)
     }
 }

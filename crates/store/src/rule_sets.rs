@@ -237,7 +237,7 @@ impl Store {
                 ..change_by(&m, "rule_set.published", "", "", payload(&published)?)
             };
             record_change(&write.txn, &m, &resource, change).await?;
-            write.txn.commit().await?;
+            write.commit().await?;
             installed += 1;
         }
         Ok(installed)

@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use clearance_domain::history::{Change, HistoryEntry};
 use clearance_domain::ids::OrganisationId;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use crate::connection::Store;
 use crate::entities::{idempotency_record, organisation, outbox_event};
@@ -121,7 +119,7 @@ impl Store {
             .filter(idempotency_record::Column::RequestId.eq(m.request_id.clone()))
             .exec(&write.txn)
             .await?;
-        write.txn.commit().await?;
+        write.commit().await?;
         Ok(Outcome::Applied(value))
     }
 
@@ -174,13 +172,8 @@ pub(crate) async fn record_change(
     change: Change,
 ) -> Result<HistoryEntry, StoreError> {
     let entry = append_history(txn, m.owner(), resource, change, m.now).await?;
-    // Outbox ids must become visible in id order, or a reader could pass an id whose
-    // transaction commits later and never see it. Holding this lock from the insert to the
-    // end of the transaction makes commits follow id order (SQLite has one writer anyway).
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7276010)")
-            .await?;
-    }
+    // The event's stream position is assigned when the transaction commits
+    // (`WriteTxn::commit`), so commits, not inserts, decide the order readers see.
     outbox_event::Entity::insert(outbox_event::ActiveModel {
         organisation_id: Set(m.owner().to_owned()),
         event_type: Set(entry.action.clone()),
@@ -224,7 +217,6 @@ pub(crate) fn change_by(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use clearance_domain::history::Change;
     use clearance_domain::ids::OrganisationId;
@@ -272,7 +264,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn no_event_becomes_visible_while_an_earlier_one_is_uncommitted() {
+    async fn events_become_visible_in_commit_order_and_none_is_passed() {
         let Some((store, admin, name)) = postgres().await else {
             return;
         };
@@ -281,43 +273,89 @@ mod tests {
         ensure_organisation(&a.txn, first.organisation.as_ref().unwrap(), first.now)
             .await
             .unwrap();
-        a.txn.commit().await.unwrap();
+        a.commit().await.unwrap();
 
-        // A takes the first outbox position and stays open.
+        // A writes its event first and stays open.
         let a = store.begin_write().await.unwrap();
         record_change(&a.txn, &first, "products/a", change(&first))
             .await
             .unwrap();
 
-        // B writes the next event and tries to commit meanwhile.
-        let writer = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let second = mutation("acme");
-                let b = store.begin_write().await.unwrap();
-                record_change(&b.txn, &second, "products/b", change(&second))
-                    .await
-                    .unwrap();
-                b.txn.commit().await.unwrap();
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // B writes the next event and commits meanwhile: it is first in commit order.
+        {
+            let second = mutation("acme");
+            let b = store.begin_write().await.unwrap();
+            record_change(&b.txn, &second, "products/b", change(&second))
+                .await
+                .unwrap();
+            b.commit().await.unwrap();
+        }
         let seen = store.events_after(0, None, 10).await.unwrap();
-        assert!(
-            seen.is_empty(),
-            "a later event became visible before an earlier one: {seen:?}"
+        let resources: Vec<&str> = seen.iter().map(|e| e.resource.as_str()).collect();
+        assert_eq!(
+            resources,
+            ["products/b"],
+            "only committed events are visible"
         );
+        let cursor = seen[0].position;
 
-        a.txn.commit().await.unwrap();
-        writer.await.unwrap();
-        let seen: Vec<String> = store
-            .events_after(0, None, 10)
+        // A commits later: a reader resuming after B's position still receives it.
+        a.commit().await.unwrap();
+        let later: Vec<String> = store
+            .events_after(cursor, None, 10)
             .await
             .unwrap()
             .into_iter()
             .map(|e| e.resource)
             .collect();
-        assert_eq!(seen, ["products/a", "products/b"]);
+        assert_eq!(later, ["products/a"]);
+        crate::admin::drop_postgres_database(&admin, &name)
+            .await
+            .unwrap();
+    }
+
+    /// Without the ordering lock, two transactions numbering their events at once would both
+    /// see the same highest position; with it, many concurrent committers get distinct,
+    /// gap-free positions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_committers_get_distinct_gap_free_positions() {
+        let Some((store, admin, name)) = postgres().await else {
+            return;
+        };
+        let setup = mutation("acme");
+        let w = store.begin_write().await.unwrap();
+        ensure_organisation(&w.txn, setup.organisation.as_ref().unwrap(), setup.now)
+            .await
+            .unwrap();
+        w.commit().await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+        let mut writers = Vec::new();
+        for i in 0..16 {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            writers.push(tokio::spawn(async move {
+                barrier.wait().await;
+                for j in 0..10 {
+                    let m = mutation("acme");
+                    let w = store.begin_write().await.unwrap();
+                    record_change(&w.txn, &m, &format!("products/{i}-{j}"), change(&m))
+                        .await
+                        .unwrap();
+                    w.commit().await.unwrap();
+                }
+            }));
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        let positions: Vec<i64> = store
+            .events_after(0, None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(positions, (1..=160).collect::<Vec<i64>>());
         crate::admin::drop_postgres_database(&admin, &name)
             .await
             .unwrap();

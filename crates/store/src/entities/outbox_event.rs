@@ -12,6 +12,8 @@ pub struct Model {
     pub resource: String,
     pub payload_json: String,
     pub create_time: DateTimeUtc,
+    /// The stream position, assigned as the writing transaction's last statement.
+    pub position: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
