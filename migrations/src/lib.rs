@@ -14,6 +14,7 @@ mod m20261128_000008_create_rule_sets;
 mod m20261128_000009_create_review_records;
 mod m20261128_000010_create_licences_and_shipments;
 mod m20261128_000011_outbox_commit_positions;
+mod m20261128_000012_case_queue_indexes;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_create_review_records::Migration),
             Box::new(m20261128_000010_create_licences_and_shipments::Migration),
             Box::new(m20261128_000011_outbox_commit_positions::Migration),
+            Box::new(m20261128_000012_case_queue_indexes::Migration),
         ]
     }
 }

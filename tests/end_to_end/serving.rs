@@ -113,4 +113,58 @@ async fn shutdown_reports_not_serving_before_it_stops(_db: &TestDb, mut app: Tes
 on_both_databases!(
     both_services_report_serving_and_list_their_services,
     shutdown_reports_not_serving_before_it_stops,
+    readiness_follows_the_database_and_liveness_does_not,
 );
+
+/// Liveness ("") never depends on the database; readiness (a service name) does.
+async fn readiness_follows_the_database_and_liveness_does_not(db: &TestDb, app: TestApp) {
+    let Some(name) = db.postgres_database() else {
+        // The embedded database cannot be taken away from a running process.
+        return;
+    };
+    let admin = clearance_tests::postgres_admin_url();
+    clearance_store::execute_statement(
+        &admin,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    )
+    .await
+    .unwrap();
+    clearance_store::execute_statement(
+        &admin,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    )
+    .await
+    .unwrap();
+    let mut ready = ServingStatus::Serving;
+    for _ in 0..300 {
+        ready = health(&app.application_channel, "clearance.v1.ApplicationService").await;
+        if ready == ServingStatus::NotServing {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ready,
+        ServingStatus::NotServing,
+        "readiness follows the database"
+    );
+    assert_eq!(
+        health(&app.application_channel, "").await,
+        ServingStatus::Serving,
+        "liveness does not"
+    );
+    clearance_store::execute_statement(
+        &admin,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    )
+    .await
+    .unwrap();
+    for _ in 0..300 {
+        ready = health(&app.application_channel, "clearance.v1.ApplicationService").await;
+        if ready == ServingStatus::Serving {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, ServingStatus::Serving, "ready again once it answers");
+}

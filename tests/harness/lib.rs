@@ -62,6 +62,11 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The PostgreSQL database's name, for tests that act on the server itself.
+    pub fn postgres_database(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+
     /// `None` when PostgreSQL is wanted but unreachable outside CI (a notice is printed);
     /// under `CI=true` an unreachable PostgreSQL fails the test.
     pub async fn create(backend: Backend) -> Option<TestDb> {

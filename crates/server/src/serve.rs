@@ -117,13 +117,27 @@ pub struct Running {
     grace: Duration,
 }
 
-async fn set_health(health: &[(HealthReporter, &'static [&'static str])], status: ServingStatus) {
+/// Readiness: each named service is SERVING only while the database answers (checked in the
+/// background, so a health call never waits on the database).
+async fn set_readiness(
+    health: &[(HealthReporter, &'static [&'static str])],
+    status: ServingStatus,
+) {
     for (reporter, services) in health {
-        reporter.set_service_status("", status).await;
         for service in services.iter() {
             reporter.set_service_status(*service, status).await;
         }
     }
+}
+
+/// Liveness and readiness together: the empty service name ("") is liveness — SERVING while
+/// the process runs, whatever the database does, so an outage does not restart every
+/// replica — and NOT_SERVING only at shutdown.
+async fn set_health(health: &[(HealthReporter, &'static [&'static str])], status: ServingStatus) {
+    for (reporter, _) in health {
+        reporter.set_service_status("", status).await;
+    }
+    set_readiness(health, status).await;
 }
 
 impl Running {
@@ -375,7 +389,7 @@ pub async fn start(
                     } else {
                         ServingStatus::NotServing
                     };
-                    set_health(&health, status).await;
+                    set_readiness(&health, status).await;
                 }
             }
         })

@@ -12,7 +12,7 @@ use clearance_domain::workflow::{
     CLOCK_RUNNING_STATES, Case, CaseFilter, CaseUpdate, Decision, InformationRequest, Note,
     Proposal, ProposalOutcome,
 };
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -355,7 +355,10 @@ impl Store {
         org: Option<&OrganisationId>,
         id: Uuid,
     ) -> Result<Case, StoreError> {
-        find_case(&self.db, org, id).await
+        let read = self.begin_read().await?;
+        let case = find_case(&read, org, id).await?;
+        read.commit().await?;
+        Ok(case)
     }
 
     /// One page (plus one row) of submitted cases ordered by due date, then id.
@@ -424,16 +427,15 @@ impl Store {
             let after_due = NaiveDate::from_num_days_from_ce_opt(
                 i32::try_from(page.after_sort).unwrap_or(i32::MAX),
             );
-            query = query.filter(match after_due {
-                Some(due) => Condition::any()
-                    .add(application::Column::DueDate.gt(due))
-                    .add(
-                        Condition::all()
-                            .add(application::Column::DueDate.eq(due))
-                            .add(application::Column::Id.gt(after)),
-                    ),
-                None => Condition::all().add(application::Column::Id.gt(after)),
-            });
+            // A row-value comparison both databases turn into one index range.
+            let after_due = after_due.unwrap_or(NaiveDate::MAX);
+            query = query.filter(
+                Expr::tuple([
+                    Expr::col(application::Column::DueDate),
+                    Expr::col(application::Column::Id),
+                ])
+                .gt(Expr::tuple([Expr::val(after_due), Expr::val(after)])),
+            );
         }
         let rows = query
             .order_by_asc(application::Column::DueDate)

@@ -128,6 +128,24 @@ impl Store {
         }
     }
 
+    /// A read-only transaction whose queries all see one snapshot, so a resource read in
+    /// several queries (an application and its lines, parties, requests...) is never a mix of
+    /// two versions.
+    pub(crate) async fn begin_read(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                self.db
+                    .begin_with_config(
+                        Some(sea_orm::IsolationLevel::RepeatableRead),
+                        Some(sea_orm::AccessMode::ReadOnly),
+                    )
+                    .await?
+            }
+            // In WAL mode a read transaction sees one snapshot until it ends.
+            _ => self.db.begin().await?,
+        })
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn<'_>, StoreError> {
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.lock().await),

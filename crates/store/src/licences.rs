@@ -495,7 +495,10 @@ impl Store {
         org: Option<&OrganisationId>,
         id: Uuid,
     ) -> Result<Licence, StoreError> {
-        find_licence(&self.db, org, id, false).await
+        let read = self.begin_read().await?;
+        let licence = find_licence(&read, org, id, false).await?;
+        read.commit().await?;
+        Ok(licence)
     }
 
     /// One page (plus one row) of the holder's licences in id order.
@@ -744,7 +747,10 @@ impl Store {
         org: &OrganisationId,
         id: Uuid,
     ) -> Result<Shipment, StoreError> {
-        find_shipment(&self.db, org, id).await
+        let read = self.begin_read().await?;
+        let shipment = find_shipment(&read, org, id).await?;
+        read.commit().await?;
+        Ok(shipment)
     }
 
     /// One page (plus one row) of the organisation's shipments in id order.

@@ -123,6 +123,13 @@ impl Store {
             .collect()
     }
 
+    /// How many rule-set versions are published. Versions are immutable and never removed, so
+    /// an unchanged count means an unchanged rule book: a cheap check before reusing one.
+    pub async fn rule_set_count(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        Ok(rule_set::Entity::find().count(&self.db).await?)
+    }
+
     pub async fn get_rule_set(
         &self,
         id: Uuid,
