@@ -347,6 +347,22 @@ impl Licence {
         reasons
     }
 
+    /// The licence's balances once `shipment` (which it covers) has drawn on them: what the
+    /// store's guarded updates leave, so the exhaustion decision needs no re-read.
+    pub fn after_shipment(&self, shipment: &ShipmentSpec) -> Licence {
+        let mut after = self.clone();
+        for line in &shipment.lines {
+            if let Some((i, _)) = self.line_of(line.product_id) {
+                let l = &mut after.lines[i];
+                l.remaining_quantity = l.remaining_quantity.saturating_sub(line.quantity);
+                l.remaining_value_minor = l
+                    .remaining_value_minor
+                    .saturating_sub(line.value.minor_units);
+            }
+        }
+        after
+    }
+
     /// Every line's quantity is used up.
     pub fn is_exhausted(&self) -> bool {
         self.lines.iter().all(|l| l.remaining_quantity == 0)

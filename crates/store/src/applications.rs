@@ -384,7 +384,7 @@ impl Store {
                 insert_children(txn, a.id, &a.content).await?;
                 let resource = Collection::Applications.name_of(a.id);
                 let state = a.state.as_str();
-                record_change(
+                crate::write::record_creation(
                     txn,
                     &m,
                     &resource,

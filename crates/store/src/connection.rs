@@ -1,6 +1,7 @@
 //! Connecting to SQLite (embedded default) or PostgreSQL, and running migrations.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clearance_migrations::{Migrator, MigratorTrait};
@@ -23,12 +24,16 @@ pub struct Store {
     /// SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
     /// loop keeps them fair and never fails a write with SQLITE_BUSY.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// SQL statements sent so far (prepared ones counted as they run, BEGIN, the commit-time
+    /// numbering and COMMIT of write transactions added by hand), for tests and telemetry.
+    statements: Arc<AtomicU64>,
 }
 
 /// An open write transaction, holding the write gate (SQLite) until it ends.
 pub(crate) struct WriteTxn<'a> {
     pub(crate) txn: DatabaseTransaction,
     _gate: Option<MutexGuard<'a, ()>>,
+    statements: Arc<AtomicU64>,
 }
 
 /// The PostgreSQL advisory lock that orders commits of transactions with events. It is taken
@@ -44,6 +49,13 @@ impl WriteTxn<'_> {
     /// stream reading `position > cursor` never passes an event that commits later. Events of
     /// transactions still running are invisible here (they have no position yet).
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        // The numbering (and on PostgreSQL the lock) and the COMMIT.
+        let sent = if self.txn.get_database_backend() == DbBackend::Postgres {
+            3
+        } else {
+            2
+        };
+        self.statements.fetch_add(sent, Ordering::Relaxed);
         match self.txn.get_database_backend() {
             DbBackend::Postgres => {
                 self.txn
@@ -89,12 +101,26 @@ impl Store {
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
             });
-        let db = Database::connect(options).await?;
+        let mut db = Database::connect(options).await?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
         let write_gate = match db.get_database_backend() {
             DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
             _ => None,
         };
-        Ok(Store { db, write_gate })
+        Ok(Store {
+            db,
+            write_gate,
+            statements,
+        })
+    }
+
+    /// How many SQL statements this store has sent so far.
+    pub fn statements_sent(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Applies every pending migration, all in one transaction that holds a database-wide
@@ -164,6 +190,11 @@ impl Store {
             }
             _ => self.db.begin().await?,
         };
-        Ok(WriteTxn { txn, _gate: gate })
+        self.statements.fetch_add(1, Ordering::Relaxed); // BEGIN
+        Ok(WriteTxn {
+            txn,
+            _gate: gate,
+            statements: self.statements.clone(),
+        })
     }
 }

@@ -49,14 +49,21 @@ pub(crate) async fn append_history<C: ConnectionTrait>(
     resource: &str,
     change: Change,
     now: DateTime<Utc>,
+    new_resource: bool,
 ) -> Result<HistoryEntry, StoreError> {
-    let latest = history_entry::Entity::find()
-        .filter(history_entry::Column::Resource.eq(resource))
-        .order_by_desc(history_entry::Column::Sequence)
-        .limit(1)
-        .one(conn)
-        .await?
-        .map(to_domain);
+    // A resource created in this very transaction has no history to chain onto (and if it
+    // somehow had, the primary key would refuse sequence 1 twice).
+    let latest = if new_resource {
+        None
+    } else {
+        history_entry::Entity::find()
+            .filter(history_entry::Column::Resource.eq(resource))
+            .order_by_desc(history_entry::Column::Sequence)
+            .limit(1)
+            .one(conn)
+            .await?
+            .map(to_domain)
+    };
     let entry = HistoryEntry::chain(resource, latest.as_ref(), change, now);
     history_entry::Entity::insert(history_entry::ActiveModel {
         resource: Set(entry.resource.clone()),

@@ -28,7 +28,7 @@ use crate::applications::{ImpactSubject, impact_lines, next_in_sequence};
 use crate::connection::Store;
 use crate::entities::{licence, licence_line, shipment, shipment_line};
 use crate::error::StoreError;
-use crate::write::{Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change};
+use crate::write::{Encoder, Mutation, Outcome, change_by, record_change};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -183,7 +183,7 @@ pub(crate) async fn insert_licence(
         ..m.clone()
     };
     let resource = Collection::Licences.name_of(licence.id);
-    record_change(
+    crate::write::record_creation(
         txn,
         &owner,
         &resource,
@@ -398,7 +398,7 @@ async fn insert_shipment(
     .exec_without_returning(txn)
     .await?;
     let resource = Collection::Shipments.name_of(shipment.id);
-    record_change(
+    crate::write::record_creation(
         txn,
         m,
         &resource,
@@ -589,19 +589,27 @@ impl Store {
             let cover = cover.clone();
             let determinations = determinations.to_vec();
             Box::pin(async move {
+                // The organisation exists: its products, which the caller checked, do.
                 let org = m.exporter()?.clone();
-                ensure_organisation(txn, &org, m.now).await?;
-                let candidates = match &cover {
+                let (candidates, locked) = match &cover {
                     Cover::NoLicenceRequired => {
                         return insert_shipment(txn, &m, &org, &spec, None, &determinations).await;
                     }
-                    Cover::Named(id) => vec![find_licence(txn, Some(&org), *id, true).await?],
-                    Cover::FirstCovering { .. } => candidates(txn, &org, &spec.destination).await?,
+                    Cover::Named(id) => {
+                        (vec![find_licence(txn, Some(&org), *id, true).await?], true)
+                    }
+                    Cover::FirstCovering { .. } => {
+                        (candidates(txn, &org, &spec.destination).await?, false)
+                    }
                 };
                 let mut first_refusal = None;
                 for candidate in candidates {
-                    // Re-read under the row lock so the coverage check sees committed balances.
-                    let licence = find_licence(txn, Some(&org), candidate.id, true).await?;
+                    // Read under the row lock so the coverage check sees committed balances.
+                    let licence = if locked {
+                        candidate
+                    } else {
+                        find_licence(txn, Some(&org), candidate.id, true).await?
+                    };
                     let problems = licence.coverage(&spec);
                     if let Some(problem) = problems.first() {
                         let described: Vec<String> =
@@ -618,7 +626,8 @@ impl Store {
                     let shipment =
                         insert_shipment(txn, &m, &org, &spec, Some(&licence), &determinations)
                             .await?;
-                    let after = find_licence(txn, Some(&org), licence.id, false).await?;
+                    // The guarded updates succeeded, so the balances are exactly these.
+                    let after = licence.after_shipment(&spec);
                     if after.is_exhausted() {
                         move_licence(
                             txn,

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::connection::Store;
 use crate::entities::product;
 use crate::error::StoreError;
-use crate::write::{Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change};
+use crate::write::{
+    Encoder, Mutation, Outcome, change_by, ensure_organisation, record_change, record_creation,
+};
 
 fn to_domain(row: product::Model) -> Result<Product, StoreError> {
     let organisation = OrganisationId::parse(&row.organisation_id)
@@ -156,7 +158,7 @@ impl Store {
                 .exec_without_returning(txn)
                 .await?;
                 let resource = Collection::Products.name_of(p.id);
-                record_change(
+                record_creation(
                     txn,
                     &m,
                     &resource,

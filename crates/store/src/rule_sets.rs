@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::connection::Store;
 use crate::entities::rule_set;
 use crate::error::{StoreError, is_unique_violation};
-use crate::write::{Encoder, Mutation, Outcome, change_by, record_change};
+use crate::write::{Encoder, Mutation, Outcome, change_by};
 
 /// Who installs the built-in catalogue, as recorded in history.
 pub const CATALOGUE_PUBLISHER: &str = "clearance built-in catalogue";
@@ -185,7 +185,7 @@ impl Store {
                     .map_err(|v| StoreError::Domain(DomainError::Invalid(v)))?;
                 let published = insert_version(txn, &rule_set, version, &m.actor, m.now).await?;
                 let resource = Collection::RuleSets.name_of(published.id);
-                record_change(
+                crate::write::record_creation(
                     txn,
                     &m,
                     &resource,
@@ -243,7 +243,7 @@ impl Store {
                 reason: "built-in catalogue".into(),
                 ..change_by(&m, "rule_set.published", "", "", payload(&published)?)
             };
-            record_change(&write.txn, &m, &resource, change).await?;
+            crate::write::record_creation(&write.txn, &m, &resource, change).await?;
             write.commit().await?;
             installed += 1;
         }

@@ -171,7 +171,28 @@ pub(crate) async fn record_change(
     resource: &str,
     change: Change,
 ) -> Result<HistoryEntry, StoreError> {
-    let entry = append_history(txn, m.owner(), resource, change, m.now).await?;
+    record(txn, m, resource, change, false).await
+}
+
+/// Like [`record_change`], for the first change of a resource created in this transaction:
+/// its history starts here, so there is no latest entry to read.
+pub(crate) async fn record_creation(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    resource: &str,
+    change: Change,
+) -> Result<HistoryEntry, StoreError> {
+    record(txn, m, resource, change, true).await
+}
+
+async fn record(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    resource: &str,
+    change: Change,
+    new_resource: bool,
+) -> Result<HistoryEntry, StoreError> {
+    let entry = append_history(txn, m.owner(), resource, change, m.now, new_resource).await?;
     // The event's stream position is assigned when the transaction commits
     // (`WriteTxn::commit`), so commits, not inserts, decide the order readers see.
     outbox_event::Entity::insert(outbox_event::ActiveModel {

@@ -94,11 +94,7 @@ fn shipment(product: Uuid, quantity: i64, value: i64) -> ShipmentSpec {
 }
 
 fn deplete(l: &mut Licence, s: &ShipmentSpec) {
-    for line in &s.lines {
-        let (i, _) = l.line_of(line.product_id).unwrap();
-        l.lines[i].remaining_quantity -= line.quantity;
-        l.lines[i].remaining_value_minor -= line.value.minor_units;
-    }
+    *l = l.after_shipment(s);
 }
 
 #[test]
