@@ -43,9 +43,8 @@ fn to_domain(row: history_entry::Model) -> HistoryEntry {
 /// Chains `change` onto the resource's latest entry. Callers have already locked the resource
 /// (its version-guarded update), so two appends to one chain cannot interleave; the primary
 /// key on (resource, sequence) refuses a fork even if they did.
-pub(crate) async fn append_history<C: ConnectionTrait>(
+pub(crate) async fn chain_history<C: ConnectionTrait>(
     conn: &C,
-    organisation_id: &str,
     resource: &str,
     change: Change,
     now: DateTime<Utc>,
@@ -64,26 +63,38 @@ pub(crate) async fn append_history<C: ConnectionTrait>(
             .await?
             .map(to_domain)
     };
-    let entry = HistoryEntry::chain(resource, latest.as_ref(), change, now);
-    history_entry::Entity::insert(history_entry::ActiveModel {
-        resource: Set(entry.resource.clone()),
-        sequence: Set(entry.sequence),
-        organisation_id: Set(organisation_id.to_owned()),
-        action: Set(entry.action.clone()),
-        actor: Set(entry.actor.clone()),
-        create_time: Set(entry.create_time),
-        from_state: Set(entry.from_state.clone()),
-        to_state: Set(entry.to_state.clone()),
-        reason: Set(entry.reason.clone()),
-        request_id: Set(entry.request_id.clone()),
-        payload_json: Set(entry.payload_json.clone()),
-        payload_sha256: Set(entry.payload_sha256.clone()),
-        previous_entry_sha256: Set(entry.previous_entry_sha256.clone()),
-        entry_sha256: Set(entry.entry_sha256.clone()),
-    })
+    Ok(HistoryEntry::chain(resource, latest.as_ref(), change, now))
+}
+
+/// Inserts chained entries, each with its owning organisation, in one statement.
+pub(crate) async fn insert_history<C: ConnectionTrait>(
+    conn: &C,
+    entries: &[(String, HistoryEntry)],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    history_entry::Entity::insert_many(entries.iter().map(|(organisation_id, entry)| {
+        history_entry::ActiveModel {
+            resource: Set(entry.resource.clone()),
+            sequence: Set(entry.sequence),
+            organisation_id: Set(organisation_id.clone()),
+            action: Set(entry.action.clone()),
+            actor: Set(entry.actor.clone()),
+            create_time: Set(entry.create_time),
+            from_state: Set(entry.from_state.clone()),
+            to_state: Set(entry.to_state.clone()),
+            reason: Set(entry.reason.clone()),
+            request_id: Set(entry.request_id.clone()),
+            payload_json: Set(entry.payload_json.clone()),
+            payload_sha256: Set(entry.payload_sha256.clone()),
+            previous_entry_sha256: Set(entry.previous_entry_sha256.clone()),
+            entry_sha256: Set(entry.entry_sha256.clone()),
+        }
+    }))
     .exec_without_returning(conn)
     .await?;
-    Ok(entry)
+    Ok(())
 }
 
 impl Store {

@@ -28,7 +28,9 @@ use crate::applications::{ImpactSubject, impact_lines, next_in_sequence};
 use crate::connection::Store;
 use crate::entities::{licence, licence_line, shipment, shipment_line};
 use crate::error::StoreError;
-use crate::write::{Encoder, Mutation, Outcome, change_by, record_change};
+use crate::write::{
+    Encoder, Mutation, Outcome, PendingChange, change_by, record_change, record_changes,
+};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -347,7 +349,7 @@ async fn insert_shipment(
     spec: &ShipmentSpec,
     licence: Option<&Licence>,
     determinations: &[Determination],
-) -> Result<Shipment, StoreError> {
+) -> Result<(Shipment, PendingChange), StoreError> {
     let shipment = Shipment {
         id: Uuid::now_v7(),
         organisation: org.clone(),
@@ -397,31 +399,29 @@ async fn insert_shipment(
     }))
     .exec_without_returning(txn)
     .await?;
-    let resource = Collection::Shipments.name_of(shipment.id);
-    crate::write::record_creation(
-        txn,
-        m,
-        &resource,
-        change_by(
+    let started = PendingChange {
+        mutation: m.clone(),
+        resource: Collection::Shipments.name_of(shipment.id),
+        change: change_by(
             m,
             "shipment.started",
             "",
             "STARTED",
             crate::write::history_payload(&shipment)?,
         ),
-    )
-    .await?;
-    Ok(shipment)
+        new_resource: true,
+    };
+    Ok((shipment, started))
 }
 
 /// Depletes every line with a guarded update; any line that no longer has room fails the
-/// whole transaction.
+/// whole transaction. Returns the licence's history change, to be recorded with the rest.
 async fn deplete(
     txn: &DatabaseTransaction,
     m: &Mutation,
     licence: &Licence,
     spec: &ShipmentSpec,
-) -> Result<(), StoreError> {
+) -> Result<PendingChange, StoreError> {
     for line in &spec.lines {
         let Some((index, _)) = licence.line_of(line.product_id) else {
             return Err(refused(
@@ -466,20 +466,18 @@ async fn deplete(
         .iter()
         .map(|l| json!({ "product_id": l.product_id, "quantity": l.quantity, "value_minor_units": l.value.minor_units }))
         .collect();
-    record_change(
-        txn,
-        &owner,
-        &Collection::Licences.name_of(licence.id),
-        change_by(
+    Ok(PendingChange {
+        resource: Collection::Licences.name_of(licence.id),
+        change: change_by(
             &owner,
             "licence.drawn_down",
             "ACTIVE",
             "ACTIVE",
             json!({ "request_id": m.request_id, "lines": drawn }),
         ),
-    )
-    .await?;
-    Ok(())
+        mutation: owner,
+        new_resource: false,
+    })
 }
 
 fn refused(reason: &'static str, message: impl Into<String>) -> StoreError {
@@ -593,7 +591,10 @@ impl Store {
                 let org = m.exporter()?.clone();
                 let (candidates, locked) = match &cover {
                     Cover::NoLicenceRequired => {
-                        return insert_shipment(txn, &m, &org, &spec, None, &determinations).await;
+                        let (shipment, started) =
+                            insert_shipment(txn, &m, &org, &spec, None, &determinations).await?;
+                        record_changes(txn, vec![started]).await?;
+                        return Ok(shipment);
                     }
                     Cover::Named(id) => {
                         (vec![find_licence(txn, Some(&org), *id, true).await?], true)
@@ -622,10 +623,11 @@ impl Store {
                         });
                         continue;
                     }
-                    deplete(txn, &m, &licence, &spec).await?;
-                    let shipment =
+                    let drawn = deplete(txn, &m, &licence, &spec).await?;
+                    let (shipment, started) =
                         insert_shipment(txn, &m, &org, &spec, Some(&licence), &determinations)
                             .await?;
+                    record_changes(txn, vec![drawn, started]).await?;
                     // The guarded updates succeeded, so the balances are exactly these.
                     let after = licence.after_shipment(&spec);
                     if after.is_exhausted() {

@@ -13,7 +13,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Q
 use crate::connection::Store;
 use crate::entities::{idempotency_record, organisation, outbox_event};
 use crate::error::StoreError;
-use crate::history::append_history;
+use crate::history::{chain_history, insert_history};
 
 /// Who is changing what, under which idempotency key, at what time.
 #[derive(Debug, Clone)]
@@ -192,20 +192,67 @@ async fn record(
     change: Change,
     new_resource: bool,
 ) -> Result<HistoryEntry, StoreError> {
-    let entry = append_history(txn, m.owner(), resource, change, m.now, new_resource).await?;
-    // The event's stream position is assigned when the transaction commits
+    let mut entries = record_changes(
+        txn,
+        vec![PendingChange {
+            mutation: m.clone(),
+            resource: resource.to_owned(),
+            change,
+            new_resource,
+        }],
+    )
+    .await?;
+    entries
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a recorded change vanished".into()))
+}
+
+/// A change to record, by whom, about which resource; `new_resource` when the resource was
+/// created in this transaction (its history starts here).
+pub(crate) struct PendingChange {
+    pub(crate) mutation: Mutation,
+    pub(crate) resource: String,
+    pub(crate) change: Change,
+    pub(crate) new_resource: bool,
+}
+
+/// Appends several changes to their resources' histories and publishes them to the outbox,
+/// with one insert for all history entries and one for all events.
+pub(crate) async fn record_changes(
+    txn: &DatabaseTransaction,
+    pending: Vec<PendingChange>,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut entries = Vec::with_capacity(pending.len());
+    for p in &pending {
+        let entry = chain_history(
+            txn,
+            &p.resource,
+            p.change.clone(),
+            p.mutation.now,
+            p.new_resource,
+        )
+        .await?;
+        entries.push((p.mutation.owner().to_owned(), entry));
+    }
+    insert_history(txn, &entries).await?;
+    // The events' stream positions are assigned when the transaction commits
     // (`WriteTxn::commit`), so commits, not inserts, decide the order readers see.
-    outbox_event::Entity::insert(outbox_event::ActiveModel {
-        organisation_id: Set(m.owner().to_owned()),
-        event_type: Set(entry.action.clone()),
-        resource: Set(resource.to_owned()),
-        payload_json: Set(entry.payload_json.clone()),
-        create_time: Set(m.now),
-        ..Default::default()
-    })
+    outbox_event::Entity::insert_many(entries.iter().zip(&pending).map(|((owner, entry), p)| {
+        outbox_event::ActiveModel {
+            organisation_id: Set(owner.clone()),
+            event_type: Set(entry.action.clone()),
+            resource: Set(p.resource.clone()),
+            payload_json: Set(entry.payload_json.clone()),
+            create_time: Set(p.mutation.now),
+            ..Default::default()
+        }
+    }))
     .exec_without_returning(txn)
     .await?;
-    Ok(entry)
+    Ok(entries.into_iter().map(|(_, e)| e).collect())
 }
 
 /// The JSON a history entry records of `value`. A value that cannot be serialised fails the
