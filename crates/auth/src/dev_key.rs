@@ -172,6 +172,41 @@ mod tests {
     }
 
     #[test]
+    fn a_verified_token_is_remembered_until_it_expires_and_the_memory_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = verifier(&key, "clearance").with_cache_capacity(20);
+        let token = key
+            .mint(&request(&["erp"], Some("acme"), Utc::now()))
+            .unwrap();
+        let first = v.verify(&token).unwrap();
+        assert_eq!(
+            v.verify(&token).unwrap(),
+            first,
+            "a repeat gives the same caller"
+        );
+        // A token that expired (beyond the leeway) is refused even after it was verified.
+        let mut stale = request(
+            &["erp"],
+            Some("acme"),
+            Utc::now() - chrono::Duration::seconds(100),
+        );
+        stale.lifetime_seconds = 60;
+        let stale = key.mint(&stale).unwrap();
+        assert!(v.verify(&stale).is_err());
+        // A tampered copy of a remembered token is a different text: verified afresh, refused.
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(v.verify(&tampered).is_err());
+        for i in 0..30 {
+            let mut r = request(&["erp"], Some("acme"), Utc::now());
+            r.subject = format!("erp-{i}");
+            v.verify(&key.mint(&r).unwrap()).unwrap();
+        }
+        assert!(v.cached_tokens() <= 20);
+    }
+
+    #[test]
     fn the_key_is_generated_once_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let a = DevKey::load_or_create(dir.path()).unwrap();

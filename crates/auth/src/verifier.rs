@@ -1,11 +1,13 @@
 //! Token verification.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use clearance_domain::access::{Principal, Role};
 use clearance_domain::ids::OrganisationId;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// The claims Clearance reads.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,7 +85,19 @@ pub struct Verifier {
     audience: String,
     keys: Vec<(Algorithm, DecodingKey)>,
     leeway_seconds: u64,
+    /// Tokens already verified, by the SHA-256 of their text: a token's validity depends only
+    /// on its bytes, the configured keys and the clock, so a repeat needs only its expiry
+    /// checked. Bounded by `cache_capacity`.
+    verified: Arc<Mutex<HashMap<TokenDigest, (Principal, i64)>>>,
+    cache_capacity: usize,
 }
+
+/// SHA-256 of a token's text.
+type TokenDigest = [u8; 32];
+
+/// The most verified tokens remembered at once by default; past it, expired ones are dropped first and
+/// then everything, so memory stays bounded whatever clients send.
+pub const MAX_CACHED_TOKENS: usize = 10_000;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,7 +146,15 @@ impl Verifier {
             audience: config.audience,
             keys,
             leeway_seconds: config.leeway_seconds,
+            verified: Arc::new(Mutex::new(HashMap::new())),
+            cache_capacity: MAX_CACHED_TOKENS,
         })
+    }
+
+    /// Remembers at most `capacity` verified tokens instead of [`MAX_CACHED_TOKENS`].
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity.max(1);
+        self
     }
 
     /// Verifies an `authorization` header value (`Bearer <jwt>`).
@@ -150,6 +172,38 @@ impl Verifier {
     /// Verifies a compact JWT: signature by a configured key of the header's algorithm
     /// (`alg: none` is never accepted), issuer, audience, `exp` and `nbf`.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let key: TokenDigest = Sha256::digest(token.as_bytes()).into();
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(self.leeway_seconds).unwrap_or(i64::MAX);
+        // A poisoned lock only means another verification panicked; the map is still whole.
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((principal, exp)) = verified.get(&key)
+            && now < exp.saturating_add(leeway)
+        {
+            return Ok(principal.clone());
+        }
+        drop(verified);
+        let (principal, exp) = self.verify_signature(token)?;
+        verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= self.cache_capacity {
+            verified.retain(|_, (_, exp)| now < exp.saturating_add(leeway));
+            if verified.len() >= self.cache_capacity {
+                verified.clear();
+            }
+        }
+        verified.insert(key, (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    /// How many verified tokens are remembered now.
+    pub fn cached_tokens(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let mut last_error = AuthError::Invalid(format!(
             "no configured key verifies {:?} signatures",
@@ -166,7 +220,10 @@ impl Verifier {
                 .map(String::from)
                 .collect();
             match decode::<Claims>(token, key, &validation) {
-                Ok(data) => return principal_from(data.claims),
+                Ok(data) => {
+                    let exp = data.claims.exp;
+                    return principal_from(data.claims).map(|p| (p, exp));
+                }
                 Err(e) => last_error = AuthError::Invalid(e.to_string()),
             }
         }
