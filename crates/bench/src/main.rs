@@ -1,0 +1,796 @@
+//! `clearance-bench`: starts `clearance serve` (the release build next to this binary) on a
+//! fresh PostgreSQL database and on SQLite, loads data through the API, drives each scenario
+//! with N concurrent gRPC clients for a fixed time after a warm-up, and prints throughput,
+//! p50/p99 latency, errors and the server's peak memory, beside two ceilings measured in the
+//! same run: the health check under the same load (the framework) and pgbench TPC-B (the
+//! database). Afterwards it checks every licence: granted − shipped = remaining.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use clearance_auth::{DevKey, TokenRequest};
+use clearance_proto::v1 as pb;
+use clearance_proto::v1::application_service_client::ApplicationServiceClient;
+use clearance_proto::v1::policy_service_client::PolicyServiceClient;
+use clearance_proto::v1::review_service_client::ReviewServiceClient;
+use clearance_proto::v1::shipment_service_client::ShipmentServiceClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark Clearance beside its framework and database ceilings")]
+struct Args {
+    /// PostgreSQL server URL; the benchmark creates and drops its own database there.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// Seconds each scenario is measured (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent clients of the concurrent scenarios.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    clients: Vec<usize>,
+    /// Licences the spread shipment scenarios draw on.
+    #[arg(long, default_value_t = 200)]
+    licences: usize,
+    /// Skip the SQLite run.
+    #[arg(long)]
+    postgres_only: bool,
+    /// The `clearance` binary to benchmark (default: next to this one).
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+fn authed(channel: &Channel, token: &str) -> anyhow::Result<Authed> {
+    Ok(InterceptedService::new(
+        channel.clone(),
+        Bearer(format!("Bearer {token}").parse()?),
+    ))
+}
+
+fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The server under test; killed when dropped.
+struct Server {
+    child: Child,
+    application: u16,
+    reviewer: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Peak resident memory so far, in MiB (Linux).
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(binary: &Path, url: &str, dir: &Path) -> anyhow::Result<Server> {
+    let (application, reviewer) = (free_port()?, free_port()?);
+    let child = Command::new(binary)
+        .arg("serve")
+        .current_dir(dir)
+        .env("CLEARANCE_DATABASE_URL", url)
+        .env("CLEARANCE_AUTH__DEV_KEY_DIR", dir.join("keys"))
+        .env("CLEARANCE_APPLICATION_LISTEN", format!("127.0.0.1:{application}"))
+        .env("CLEARANCE_REVIEWER_LISTEN", format!("127.0.0.1:{reviewer}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let server = Server {
+        child,
+        application,
+        reviewer,
+    };
+    for port in [application, reviewer] {
+        connect(port).await?;
+    }
+    Ok(server)
+}
+
+async fn connect(port: u16) -> anyhow::Result<Channel> {
+    for _ in 0..600 {
+        if let Ok(channel) = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+            if health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .is_ok_and(|r| r.into_inner().status == 1)
+            {
+                return Ok(channel);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server did not become ready on port {port}")
+}
+
+/// One scenario's measurements.
+struct Measured {
+    calls: usize,
+    errors: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.seconds
+    }
+}
+
+/// Runs `call(client, n)` from `clients` concurrent tasks for a one-second warm-up, then for
+/// `seconds`, and measures the latter.
+async fn drive<C, F, Fut>(clients: Vec<C>, seconds: u64, call: F) -> Measured
+where
+    C: Send + 'static,
+    F: Fn(&mut C, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let call = Arc::new(call);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let stop_at = warm_until + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for mut client in clients {
+        let call = call.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            loop {
+                let started = Instant::now();
+                if started >= stop_at {
+                    break;
+                }
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let ok = call(&mut client, n).await;
+                if started >= warm_until {
+                    latencies.push(started.elapsed());
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((l, e)) = task.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    latencies.sort();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Measured {
+        calls: latencies.len(),
+        errors,
+        seconds: seconds as f64,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    }
+}
+
+/// What the loaded data gives the scenarios.
+struct Loaded {
+    product: String,
+    applications: Vec<String>,
+    licences: Vec<String>,
+    hot_licence: String,
+    end_user: pb::Party,
+}
+
+fn h20() -> pb::Product {
+    pb::Product {
+        display_name: "H20-class accelerator".into(),
+        part_number: "H20-SXM".into(),
+        classification: "3A090.a".into(),
+        datacenter: true,
+        parameters: Some(pb::TechnicalParameters {
+            total_processing_performance: Some(2368),
+            die_area_mm2: Some(814),
+            memory_bandwidth_gbps: Some(4000),
+            io_bandwidth_gbps: Some(900),
+            performance_density: 0.0,
+        }),
+        ..Default::default()
+    }
+}
+
+struct Tokens {
+    officer: String,
+    erp: String,
+    reviewer: String,
+    senior: String,
+}
+
+fn tokens(dir: &Path) -> anyhow::Result<Tokens> {
+    let key = DevKey::load_or_create(&dir.join("keys"))?;
+    let mint = |subject: &str, role: &str, org: Option<&str>| {
+        key.mint(&TokenRequest {
+            subject: subject.into(),
+            roles: vec![role.into()],
+            organisation: org.map(String::from),
+            issuer: "clearance-dev".into(),
+            audience: "clearance".into(),
+            now: chrono::Utc::now(),
+            lifetime_seconds: 4 * 3600,
+        })
+    };
+    Ok(Tokens {
+        officer: mint("olivia@acme", "applicant", Some("acme"))?,
+        erp: mint("sap@acme", "erp", Some("acme"))?,
+        reviewer: mint("alice@regulator", "reviewer", None)?,
+        senior: mint("bob@regulator", "senior_reviewer", None)?,
+    })
+}
+
+/// Licences for `count` applications of 1,000,000 units each, plus one hot licence, issued
+/// through the real review workflow.
+async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loaded> {
+    let app = connect(server.application).await?;
+    let rev = connect(server.reviewer).await?;
+    let mut officer = ApplicationServiceClient::new(authed(&app, &t.officer)?);
+    let mut alice = ReviewServiceClient::new(authed(&rev, &t.reviewer)?);
+    let mut bob = ReviewServiceClient::new(authed(&rev, &t.senior)?);
+    let product = officer
+        .create_product(pb::CreateProductRequest {
+            request_id: id(),
+            product: Some(h20()),
+        })
+        .await?
+        .into_inner()
+        .name;
+    let end_user = pb::Party {
+        role: pb::PartyRole::EndUser as i32,
+        display_name: "Example Cloud Ltd".into(),
+        address: "1 Example Road, Shenzhen".into(),
+        country_code: "CN".into(),
+        headquarters_country_code: "CN".into(),
+    };
+    let mut applications = Vec::new();
+    let mut licences = Vec::new();
+    for i in 0..=count {
+        let draft = officer
+            .create_application(pb::CreateApplicationRequest {
+                request_id: id(),
+                application: Some(pb::Application {
+                    destination_country_code: "CN".into(),
+                    end_use_statement: "Inference serving".into(),
+                    parties: vec![end_user.clone()],
+                    lines: vec![pb::ApplicationLine {
+                        product: product.clone(),
+                        quantity: 1_000_000,
+                        unit_value: Some(pb::Money {
+                            currency_code: "USD".into(),
+                            minor_units: 1_000,
+                        }),
+                        determination: None,
+                    }],
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner();
+        let submitted = officer
+            .submit_application(pb::SubmitApplicationRequest {
+                name: draft.name.clone(),
+                request_id: id(),
+                etag: draft.etag,
+                declaration_confirmed: true,
+            })
+            .await?
+            .into_inner();
+        let case = alice
+            .assign_case(pb::AssignCaseRequest {
+                name: submitted.name.clone(),
+                request_id: id(),
+                etag: submitted.etag,
+                assignee: String::new(),
+            })
+            .await?
+            .into_inner();
+        let case = alice
+            .propose_decision(pb::ProposeDecisionRequest {
+                name: case.name.clone(),
+                request_id: id(),
+                etag: case.etag,
+                approve: true,
+                reason: "benchmark".into(),
+                value_tolerance_percent: Some(25),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        bob.countersign_decision(pb::CountersignDecisionRequest {
+            name: case.name.clone(),
+            request_id: id(),
+            etag: case.etag,
+        })
+        .await?;
+        applications.push(submitted.name);
+        if (i + 1) % 50 == 0 {
+            eprintln!("  loaded {} of {} licensed applications", i + 1, count + 1);
+        }
+    }
+    let mut token = String::new();
+    loop {
+        let page = officer
+            .list_licences(pb::ListLicencesRequest {
+                page_size: 1000,
+                page_token: token,
+                filter: String::new(),
+            })
+            .await?
+            .into_inner();
+        licences.extend(page.licences.into_iter().map(|l| l.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let hot_licence = licences.pop().context("no licence was issued")?;
+    Ok(Loaded {
+        product,
+        applications,
+        licences,
+        hot_licence,
+        end_user,
+    })
+}
+
+fn shipment(l: &Loaded, licence: &str) -> pb::StartShipmentRequest {
+    pb::StartShipmentRequest {
+        request_id: id(),
+        shipment: Some(pb::Shipment {
+            licence: licence.into(),
+            destination_country_code: "CN".into(),
+            end_user: Some(l.end_user.clone()),
+            lines: vec![pb::ShipmentLine {
+                product: l.product.clone(),
+                quantity: 1,
+                value: Some(pb::Money {
+                    currency_code: "USD".into(),
+                    minor_units: 1_000,
+                }),
+            }],
+            ..Default::default()
+        }),
+    }
+}
+
+async fn channels(port: u16, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(connect(port).await?);
+    }
+    Ok(out)
+}
+
+fn report(backend: &str, scenario: &str, clients: usize, m: &Measured, server: &Server) {
+    println!(
+        "| {backend} | {scenario} | {clients} | {:.0} | {:.2} | {:.2} | {} | {} |",
+        m.rate(),
+        m.p50_ms,
+        m.p99_ms,
+        m.errors,
+        server
+            .peak_rss_mib()
+            .map_or_else(|| "?".into(), |m| format!("{m:.0}"))
+    );
+}
+
+/// Runs every scenario against one server.
+async fn scenarios(
+    backend: &str,
+    server: &Server,
+    t: &Tokens,
+    l: Arc<Loaded>,
+    args: &Args,
+) -> anyhow::Result<Vec<(String, usize, f64)>> {
+    let mut rates = Vec::new();
+    let s = args.seconds;
+    // Serial: one client, one call at a time.
+    {
+        let clients = vec![ApplicationServiceClient::new(authed(
+            &connect(server.application).await?,
+            &t.officer,
+        )?)];
+        let l = l.clone();
+        let m = drive(clients, s, move |c, n| {
+            let name = l.applications[n % l.applications.len()].clone();
+            let mut c = c.clone();
+            async move {
+                c.get_application(pb::GetApplicationRequest { name })
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        report(backend, "get-application (serial)", 1, &m, server);
+    }
+    for &n in &args.clients {
+        let health = drive(channels(server.application, n).await?, s, |c, _| {
+            let mut h = tonic_health::pb::health_client::HealthClient::new(c.clone());
+            async move {
+                h.check(tonic_health::pb::HealthCheckRequest::default())
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        report(backend, "health (framework ceiling)", n, &health, server);
+        rates.push(("health".to_owned(), n, health.rate()));
+
+        let clients: Vec<_> = channels(server.application, n)
+            .await?
+            .iter()
+            .map(|c| authed(c, &t.officer).map(ApplicationServiceClient::new))
+            .collect::<Result<_, _>>()?;
+        let ll = l.clone();
+        let m = drive(clients, s, move |c, k| {
+            let name = ll.applications[k % ll.applications.len()].clone();
+            let mut c = c.clone();
+            async move {
+                c.get_application(pb::GetApplicationRequest { name })
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        report(backend, "get-application", n, &m, server);
+        rates.push(("get-application".to_owned(), n, m.rate()));
+
+        let clients: Vec<_> = channels(server.reviewer, n)
+            .await?
+            .iter()
+            .map(|c| authed(c, &t.reviewer).map(PolicyServiceClient::new))
+            .collect::<Result<_, _>>()?;
+        let m = drive(clients, s, |c, _| {
+            let mut c = c.clone();
+            async move {
+                c.determine(pb::DetermineRequest {
+                    product: h20().into(),
+                    destination_country_code: "CN".into(),
+                    end_user_headquarters_country_code: "CN".into(),
+                    export_time: None,
+                })
+                .await
+                .is_ok()
+            }
+        })
+        .await;
+        report(backend, "determine", n, &m, server);
+        rates.push(("determine".to_owned(), n, m.rate()));
+
+        let clients: Vec<_> = channels(server.reviewer, n)
+            .await?
+            .iter()
+            .map(|c| authed(c, &t.reviewer).map(ReviewServiceClient::new))
+            .collect::<Result<_, _>>()?;
+        let m = drive(clients, s, |c, _| {
+            let mut c = c.clone();
+            async move {
+                c.list_cases(pb::ListCasesRequest {
+                    page_size: 50,
+                    page_token: String::new(),
+                    filter: "state = APPROVED".into(),
+                })
+                .await
+                .is_ok()
+            }
+        })
+        .await;
+        report(backend, "list-cases (first page)", n, &m, server);
+
+        for (scenario, hot) in [("start-shipment named, spread", false), ("start-shipment hot", true)] {
+            let clients: Vec<_> = channels(server.application, n)
+                .await?
+                .iter()
+                .map(|c| authed(c, &t.erp).map(ShipmentServiceClient::new))
+                .collect::<Result<_, _>>()?;
+            let ll = l.clone();
+            let m = drive(clients, s, move |c, k| {
+                let licence = if hot {
+                    ll.hot_licence.clone()
+                } else {
+                    ll.licences[k % ll.licences.len()].clone()
+                };
+                let request = shipment(&ll, &licence);
+                let mut c = c.clone();
+                async move { c.start_shipment(request).await.is_ok() }
+            })
+            .await;
+            report(backend, scenario, n, &m, server);
+            rates.push((scenario.to_owned(), n, m.rate()));
+        }
+    }
+    Ok(rates)
+}
+
+/// The k6 script: GetApplication over gRPC, with the contract loaded from `proto/`.
+const K6_SCRIPT: &str = r#"
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+const client = new grpc.Client();
+client.load([__ENV.PROTO], 'clearance/v1/application_service.proto');
+export const options = {
+  vus: Number(__ENV.VUS), duration: __ENV.DURATION,
+  summaryTrendStats: ['med', 'p(99)', 'avg'],
+};
+export default () => {
+  if (__ITER === 0) { client.connect(__ENV.ADDR, { plaintext: true }); }
+  const res = client.invoke('clearance.v1.ApplicationService/GetApplication',
+    { name: __ENV.NAME }, { metadata: { authorization: 'Bearer ' + __ENV.TOKEN } });
+  check(res, { ok: (r) => r && r.status === grpc.StatusOK });
+};
+"#;
+
+/// GetApplication driven by k6 (a Go gRPC client nobody on this team wrote), if installed.
+fn k6_get_application(server: &Server, t: &Tokens, l: &Loaded, vus: usize, seconds: u64) {
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let script = dir.path().join("get_application.js");
+    if std::fs::write(&script, K6_SCRIPT).is_err() {
+        return;
+    }
+    let Some(name) = l.applications.first() else {
+        return;
+    };
+    let out = Command::new("k6")
+        .arg("run")
+        .arg("--quiet")
+        .arg(&script)
+        .env("VUS", vus.to_string())
+        .env("DURATION", format!("{seconds}s"))
+        .env("ADDR", format!("127.0.0.1:{}", server.application))
+        .env("NAME", name)
+        .env("TOKEN", &t.officer)
+        .env("PROTO", concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto"))
+        .output();
+    match out {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let pick = |metric: &str| {
+                text.lines()
+                    .find(|l| l.trim_start().starts_with(metric))
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default()
+            };
+            println!(
+                "k6 get-application, {vus} VU: {} | {} | {}",
+                pick("grpc_req_duration"),
+                pick("iterations"),
+                pick("checks")
+            );
+        }
+        Err(_) => eprintln!("k6 is not installed (pip install k6): no k6 scenario in this run"),
+    }
+}
+
+/// Every licence's remaining balance equals its grant less what its started shipments took.
+async fn check_ledger(server: &Server, t: &Tokens) -> anyhow::Result<usize> {
+    let app = connect(server.application).await?;
+    let mut officer = ApplicationServiceClient::new(authed(&app, &t.officer)?);
+    let mut erp = ShipmentServiceClient::new(authed(&app, &t.erp)?);
+    let mut checked = 0;
+    let mut token = String::new();
+    loop {
+        let page = officer
+            .list_licences(pb::ListLicencesRequest {
+                page_size: 1000,
+                page_token: token,
+                filter: String::new(),
+            })
+            .await?
+            .into_inner();
+        for licence in &page.licences {
+            let mut shipped = 0i64;
+            let mut st = String::new();
+            loop {
+                let shipments = erp
+                    .list_shipments(pb::ListShipmentsRequest {
+                        page_size: 1000,
+                        page_token: st,
+                        filter: format!("licence = \"{}\" AND state = STARTED", licence.name),
+                    })
+                    .await?
+                    .into_inner();
+                shipped += shipments
+                    .shipments
+                    .iter()
+                    .flat_map(|s| s.lines.iter())
+                    .map(|l| l.quantity)
+                    .sum::<i64>();
+                if shipments.next_page_token.is_empty() {
+                    break;
+                }
+                st = shipments.next_page_token;
+            }
+            let line = licence.lines.first().context("a licence without lines")?;
+            if line.granted_quantity - shipped != line.remaining_quantity {
+                bail!(
+                    "{}: granted {} − shipped {shipped} ≠ remaining {}",
+                    licence.name,
+                    line.granted_quantity,
+                    line.remaining_quantity
+                );
+            }
+            checked += 1;
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(checked);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// pgbench TPC-B-like tps at `clients` on a scratch database of the same server.
+fn pgbench(admin: &str, database: &str, clients: usize, seconds: u64) -> Option<f64> {
+    let server = admin.rsplit_once('/').map_or(admin, |(s, _)| s);
+    let url = format!("{server}/{database}");
+    let out = Command::new("pgbench")
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-n",
+            &url,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps ="))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn run_backend(
+    backend: &str,
+    url: &str,
+    binary: &Path,
+    args: &Args,
+) -> anyhow::Result<Vec<(String, usize, f64)>> {
+    let dir = tempfile::tempdir()?;
+    let t = tokens(dir.path())?;
+    let server = start_server(binary, url, dir.path()).await?;
+    eprintln!("{backend}: loading {} licensed applications", args.licences + 1);
+    let loaded = Arc::new(load(&server, &t, args.licences).await?);
+    eprintln!("{backend}: running scenarios");
+    let rates = scenarios(backend, &server, &t, loaded.clone(), args).await?;
+    if backend == "postgres" {
+        k6_get_application(&server, &t, &loaded, 1, args.seconds);
+        if let Some(&n) = args.clients.first() {
+            k6_get_application(&server, &t, &loaded, n, args.seconds);
+        }
+    }
+    let checked = check_ledger(&server, &t).await?;
+    eprintln!("{backend}: ledger exact on all {checked} licences (granted − shipped = remaining)");
+    Ok(rates)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let binary = match &args.server {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .join("clearance"),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} not found: build it first (cargo build --release --bin clearance --bin clearance-bench)",
+        binary.display()
+    );
+    println!("| backend | scenario | clients | req/s | p50 ms | p99 ms | errors | server peak MiB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let name = format!("clearance_bench_{}", uuid::Uuid::now_v7().simple());
+    clearance_store::create_postgres_database(&args.postgres, &name).await?;
+    let server_url = args.postgres.rsplit_once('/').map_or(args.postgres.as_str(), |(s, _)| s);
+    let pg_url = format!("{server_url}/{name}");
+    let result = run_backend("postgres", &pg_url, &binary, &args).await;
+    let _ = clearance_store::drop_postgres_database(&args.postgres, &name).await;
+    let pg_rates = result?;
+
+    // The database ceiling: pgbench TPC-B on a scratch database of the same server.
+    let scratch = format!("clearance_pgbench_{}", uuid::Uuid::now_v7().simple());
+    clearance_store::create_postgres_database(&args.postgres, &scratch).await?;
+    let scratch_url = format!("{server_url}/{scratch}");
+    let init = Command::new("pgbench")
+        .args(["-i", "-s", "10", "-q", &scratch_url])
+        .output();
+    let mut ceilings = Vec::new();
+    if init.is_ok_and(|o| o.status.success()) {
+        for &n in &args.clients {
+            if let Some(tps) = pgbench(&args.postgres, &scratch, n, args.seconds) {
+                println!("| postgres | pgbench TPC-B (database ceiling) | {n} | {tps:.0} | | | | |");
+                ceilings.push((n, tps));
+            }
+        }
+    } else {
+        eprintln!("pgbench is not available: no database ceiling in this run");
+    }
+    let _ = clearance_store::drop_postgres_database(&args.postgres, &scratch).await;
+
+    if !args.postgres_only {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        run_backend("sqlite", &url, &binary, &args).await?;
+    }
+
+    println!();
+    println!("Ratios (PostgreSQL):");
+    for (scenario, n, rate) in &pg_rates {
+        let health = pg_rates
+            .iter()
+            .find(|(s, c, _)| s == "health" && c == n)
+            .map(|(_, _, r)| *r);
+        let db = ceilings.iter().find(|(c, _)| c == n).map(|(_, t)| *t);
+        if scenario == "health" {
+            continue;
+        }
+        let vs_health = health.map_or_else(|| "?".into(), |h| format!("{:.2}", rate / h));
+        let vs_db = db.map_or_else(|| "?".into(), |d| format!("{:.2}", rate / d));
+        println!("- {scenario}, c={n}: {vs_health} × health, {vs_db} × pgbench");
+    }
+    Ok(())
+}
