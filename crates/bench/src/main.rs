@@ -55,7 +55,9 @@ impl tonic::service::Interceptor for Bearer {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
         Ok(request)
     }
 }
@@ -110,7 +112,10 @@ async fn start_server(binary: &Path, url: &str, dir: &Path) -> anyhow::Result<Se
         .current_dir(dir)
         .env("CLEARANCE_DATABASE_URL", url)
         .env("CLEARANCE_AUTH__DEV_KEY_DIR", dir.join("keys"))
-        .env("CLEARANCE_APPLICATION_LISTEN", format!("127.0.0.1:{application}"))
+        .env(
+            "CLEARANCE_APPLICATION_LISTEN",
+            format!("127.0.0.1:{application}"),
+        )
         .env("CLEARANCE_REVIEWER_LISTEN", format!("127.0.0.1:{reviewer}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -535,7 +540,10 @@ async fn scenarios(
         .await;
         report(backend, "list-cases (first page)", n, &m, server);
 
-        for (scenario, hot) in [("start-shipment named, spread", false), ("start-shipment hot", true)] {
+        for (scenario, hot) in [
+            ("start-shipment named, spread", false),
+            ("start-shipment hot", true),
+        ] {
             let clients: Vec<_> = channels(server.application, n)
                 .await?
                 .iter()
@@ -711,7 +719,10 @@ async fn run_backend(
     let dir = tempfile::tempdir()?;
     let t = tokens(dir.path())?;
     let server = start_server(binary, url, dir.path()).await?;
-    eprintln!("{backend}: loading {} licensed applications", args.licences + 1);
+    eprintln!(
+        "{backend}: loading {} licensed applications",
+        args.licences + 1
+    );
     let loaded = Arc::new(load(&server, &t, args.licences).await?);
     eprintln!("{backend}: running scenarios");
     let rates = scenarios(backend, &server, &t, loaded.clone(), args).await?;
@@ -741,11 +752,16 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: build it first (cargo build --release --bin clearance --bin clearance-bench)",
         binary.display()
     );
-    println!("| backend | scenario | clients | req/s | p50 ms | p99 ms | errors | server peak MiB |");
+    println!(
+        "| backend | scenario | clients | req/s | p50 ms | p99 ms | errors | server peak MiB |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let name = format!("clearance_bench_{}", uuid::Uuid::now_v7().simple());
     clearance_store::create_postgres_database(&args.postgres, &name).await?;
-    let server_url = args.postgres.rsplit_once('/').map_or(args.postgres.as_str(), |(s, _)| s);
+    let server_url = args
+        .postgres
+        .rsplit_once('/')
+        .map_or(args.postgres.as_str(), |(s, _)| s);
     let pg_url = format!("{server_url}/{name}");
     let result = run_backend("postgres", &pg_url, &binary, &args).await;
     let _ = clearance_store::drop_postgres_database(&args.postgres, &name).await;
@@ -762,7 +778,9 @@ async fn main() -> anyhow::Result<()> {
     if init.is_ok_and(|o| o.status.success()) {
         for &n in &args.clients {
             if let Some(tps) = pgbench(&args.postgres, &scratch, n, args.seconds) {
-                println!("| postgres | pgbench TPC-B (database ceiling) | {n} | {tps:.0} | | | | |");
+                println!(
+                    "| postgres | pgbench TPC-B (database ceiling) | {n} | {tps:.0} | | | | |"
+                );
                 ceilings.push((n, tps));
             }
         }

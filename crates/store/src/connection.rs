@@ -1,7 +1,7 @@
 //! Connecting to SQLite (embedded default) or PostgreSQL, and running migrations.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use clearance_migrations::{Migrator, MigratorTrait};
@@ -10,7 +10,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::error::StoreError;
 
@@ -27,6 +27,8 @@ pub struct Store {
     /// SQL statements sent so far (prepared ones counted as they run, BEGIN, the commit-time
     /// numbering and COMMIT of write transactions added by hand), for tests and telemetry.
     statements: Arc<AtomicU64>,
+    /// PostgreSQL: the event sequencer's handle (kept alive by the stores) and its wake-up.
+    sequencer: Option<(Arc<SequencerHandle>, Arc<Notify>)>,
 }
 
 /// An open write transaction, holding the write gate (SQLite) until it ends.
@@ -34,51 +36,85 @@ pub(crate) struct WriteTxn<'a> {
     pub(crate) txn: DatabaseTransaction,
     _gate: Option<MutexGuard<'a, ()>>,
     statements: Arc<AtomicU64>,
+    sequencer: Option<Arc<Notify>>,
 }
 
-/// The PostgreSQL advisory lock that orders commits of transactions with events. It is taken
-/// by a transaction's last statement before COMMIT and released by the COMMIT, so it covers
-/// one UPDATE and the commit, not the transaction's work.
+/// The PostgreSQL advisory lock held while event positions are assigned.
 const OUTBOX_ORDER_LOCK: i64 = 7_276_010;
+/// How often the sequencer looks for committed events without a position even when no write
+/// of this process asked it to (another replica's writer may have gone before sequencing).
+const SEQUENCER_BACKSTOP: Duration = Duration::from_millis(100);
+
+/// Numbers every committed event that has no position yet, after the highest position, in id
+/// order, in a short transaction of its own under the ordering lock.
+///
+/// Events get positions only once committed, and only the lock holder assigns them, always
+/// above every position committed before; so a stream reading `position > cursor` never passes
+/// an event: one that commits later is numbered later. Writers commit in parallel (sharing WAL
+/// flushes); only this small numbering transaction is serialised.
+async fn sequence_committed(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({OUTBOX_ORDER_LOCK}); \
+         UPDATE outbox_events AS o SET position = m.base + s.n \
+         FROM (SELECT id, row_number() OVER (ORDER BY id) AS n \
+               FROM outbox_events WHERE position IS NULL) AS s, \
+              (SELECT COALESCE(MAX(position), 0) AS base FROM outbox_events) AS m \
+         WHERE o.id = s.id"
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What the sequencer task needs; it holds this weakly, so it ends with the last `Store`.
+struct SequencerHandle {
+    db: DatabaseConnection,
+}
+
+/// Runs [`sequence_committed`] whenever a writer of this process commits (notifications
+/// coalesce) and every [`SEQUENCER_BACKSTOP`], until the store is dropped.
+fn spawn_sequencer(handle: &Arc<SequencerHandle>, wake: Arc<Notify>) {
+    let weak: Weak<SequencerHandle> = Arc::downgrade(handle);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(SEQUENCER_BACKSTOP) => {}
+            }
+            let Some(handle) = weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = sequence_committed(&handle.db).await {
+                tracing::warn!(error = %e, "assigning event positions failed; retrying");
+            }
+        }
+    });
+}
 
 impl WriteTxn<'_> {
-    /// Numbers this transaction's events after every event committed so far, then commits.
-    ///
-    /// Under the ordering lock, the highest position committed so far is stable and every
-    /// earlier holder's events are visible, so positions become visible strictly in order: a
-    /// stream reading `position > cursor` never passes an event that commits later. Events of
-    /// transactions still running are invisible here (they have no position yet).
+    /// Commits. On PostgreSQL the transaction's events are numbered just after, by the
+    /// sequencer (see [`sequence_committed`]); SQLite has one writer, so its events are
+    /// numbered by id as the last statement before COMMIT.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        // The numbering (and on PostgreSQL the lock) and the COMMIT.
-        let sent = if self.txn.get_database_backend() == DbBackend::Postgres {
-            3
-        } else {
-            2
-        };
-        self.statements.fetch_add(sent, Ordering::Relaxed);
         match self.txn.get_database_backend() {
             DbBackend::Postgres => {
-                self.txn
-                    .execute_unprepared(&format!(
-                        "SELECT pg_advisory_xact_lock({OUTBOX_ORDER_LOCK}); \
-                         UPDATE outbox_events AS o SET position = m.base + s.n \
-                         FROM (SELECT id, row_number() OVER (ORDER BY id) AS n \
-                               FROM outbox_events WHERE position IS NULL) AS s, \
-                              (SELECT COALESCE(MAX(position), 0) AS base FROM outbox_events) AS m \
-                         WHERE o.id = s.id"
-                    ))
-                    .await?;
+                self.statements.fetch_add(1, Ordering::Relaxed); // COMMIT
+                self.txn.commit().await?;
+                if let Some(sequencer) = &self.sequencer {
+                    sequencer.notify_one();
+                }
             }
-            // One writer at a time: ids already follow commit order.
             _ => {
+                self.statements.fetch_add(2, Ordering::Relaxed); // numbering, COMMIT
                 self.txn
                     .execute_unprepared(
                         "UPDATE outbox_events SET position = id WHERE position IS NULL",
                     )
                     .await?;
+                self.txn.commit().await?;
             }
         }
-        self.txn.commit().await?;
         Ok(())
     }
 }
@@ -111,11 +147,30 @@ impl Store {
             DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
             _ => None,
         };
+        let sequencer = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let handle = Arc::new(SequencerHandle { db: db.clone() });
+                let wake = Arc::new(Notify::new());
+                spawn_sequencer(&handle, wake.clone());
+                Some((handle, wake))
+            }
+            _ => None,
+        };
         Ok(Store {
             db,
             write_gate,
             statements,
+            sequencer,
         })
+    }
+
+    /// Numbers committed events now, rather than when the sequencer next runs (PostgreSQL;
+    /// SQLite numbers them at commit).
+    pub async fn sequence_events(&self) -> Result<(), StoreError> {
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            sequence_committed(&self.db).await?;
+        }
+        Ok(())
     }
 
     /// How many SQL statements this store has sent so far.
@@ -195,6 +250,7 @@ impl Store {
             txn,
             _gate: gate,
             statements: self.statements.clone(),
+            sequencer: self.sequencer.as_ref().map(|(_, wake)| wake.clone()),
         })
     }
 }

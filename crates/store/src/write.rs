@@ -358,6 +358,7 @@ mod tests {
                 .unwrap();
             b.commit().await.unwrap();
         }
+        store.sequence_events().await.unwrap();
         let seen = store.events_after(0, None, 10).await.unwrap();
         let resources: Vec<&str> = seen.iter().map(|e| e.resource.as_str()).collect();
         assert_eq!(
@@ -369,6 +370,7 @@ mod tests {
 
         // A commits later: a reader resuming after B's position still receives it.
         a.commit().await.unwrap();
+        store.sequence_events().await.unwrap();
         let later: Vec<String> = store
             .events_after(cursor, None, 10)
             .await
@@ -382,9 +384,9 @@ mod tests {
             .unwrap();
     }
 
-    /// Without the ordering lock, two transactions numbering their events at once would both
-    /// see the same highest position; with it, many concurrent committers get distinct,
-    /// gap-free positions.
+    /// Many committers, and sequencers running at once as on several replicas: without the
+    /// ordering lock two sequencers would see the same highest position and collide; with it,
+    /// every event gets a distinct, gap-free position.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_committers_get_distinct_gap_free_positions() {
         let Some((store, admin, name)) = postgres().await else {
@@ -413,9 +415,25 @@ mod tests {
                 }
             }));
         }
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut sequencers = Vec::new();
+        for _ in 0..4 {
+            let store = store.clone();
+            let done = done.clone();
+            sequencers.push(tokio::spawn(async move {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.sequence_events().await.unwrap();
+                }
+            }));
+        }
         for w in writers {
             w.await.unwrap();
         }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in sequencers {
+            s.await.unwrap();
+        }
+        store.sequence_events().await.unwrap();
         let positions: Vec<i64> = store
             .events_after(0, None, 1000)
             .await
