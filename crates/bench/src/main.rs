@@ -396,6 +396,94 @@ async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loade
     })
 }
 
+/// Which licence a shipment scenario names.
+#[derive(Clone, Copy)]
+enum Cover {
+    /// A different one of the spread licences each call.
+    Spread,
+    /// Always the same one.
+    Hot,
+    /// None: Clearance picks the covering licence.
+    Unnamed,
+}
+
+/// Follows the regulator's event stream from its current end and records, for every event,
+/// how long after its commit time it arrived.
+struct EventLag {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<f64>>,
+}
+
+impl EventLag {
+    async fn follow(port: u16, token: &str) -> anyhow::Result<EventLag> {
+        use clearance_proto::v1::event_service_client::EventServiceClient;
+        let mut client = EventServiceClient::new(authed(&connect(port).await?, token)?);
+        // Skip what is already there: read to the end first.
+        let mut cursor = String::new();
+        loop {
+            let mut stream = client
+                .watch_events(pb::WatchEventsRequest {
+                    after_cursor: cursor.clone(),
+                })
+                .await?
+                .into_inner();
+            let mut got = false;
+            while let Ok(Ok(Some(event))) =
+                tokio::time::timeout(Duration::from_millis(300), stream.message()).await
+            {
+                cursor = event.cursor;
+                got = true;
+            }
+            if !got {
+                break;
+            }
+        }
+        let mut stream = client
+            .watch_events(pb::WatchEventsRequest {
+                after_cursor: cursor,
+            })
+            .await?
+            .into_inner();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut lags = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return lags,
+                    next = stream.message() => match next {
+                        Ok(Some(event)) => {
+                            if let Some(t) = event.create_time {
+                                let at = chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32);
+                                if let Some(at) = at {
+                                    let lag = chrono::Utc::now() - at;
+                                    lags.push(lag.num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                                }
+                            }
+                        }
+                        _ => return lags,
+                    }
+                }
+            }
+        });
+        Ok(EventLag { stop, task })
+    }
+
+    /// Events seen, p50 and p99 lag in milliseconds.
+    async fn stop(self) -> (usize, f64, f64) {
+        // Let the stream catch up with the last writes before stopping.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = self.stop.send(true);
+        let mut lags = self.task.await.unwrap_or_default();
+        lags.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            lags.get(((lags.len() as f64 * q) as usize).min(lags.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        (lags.len(), at(0.5), at(0.99))
+    }
+}
+
 fn shipment(l: &Loaded, licence: &str) -> pb::StartShipmentRequest {
     pb::StartShipmentRequest {
         request_id: id(),
@@ -540,21 +628,24 @@ async fn scenarios(
         .await;
         report(backend, "list-cases (first page)", n, &m, server);
 
-        for (scenario, hot) in [
-            ("start-shipment named, spread", false),
-            ("start-shipment hot", true),
+        for (scenario, cover) in [
+            ("start-shipment named, spread", Cover::Spread),
+            ("start-shipment hot", Cover::Hot),
+            ("start-shipment unnamed", Cover::Unnamed),
         ] {
             let clients: Vec<_> = channels(server.application, n)
                 .await?
                 .iter()
                 .map(|c| authed(c, &t.erp).map(ShipmentServiceClient::new))
                 .collect::<Result<_, _>>()?;
+            // A regulator's stream follows the writes: how long after commit it sees each.
+            let lag = EventLag::follow(server.reviewer, &t.reviewer).await?;
             let ll = l.clone();
             let m = drive(clients, s, move |c, k| {
-                let licence = if hot {
-                    ll.hot_licence.clone()
-                } else {
-                    ll.licences[k % ll.licences.len()].clone()
+                let licence = match cover {
+                    Cover::Hot => ll.hot_licence.clone(),
+                    Cover::Spread => ll.licences[k % ll.licences.len()].clone(),
+                    Cover::Unnamed => String::new(),
                 };
                 let request = shipment(&ll, &licence);
                 let mut c = c.clone();
@@ -562,6 +653,10 @@ async fn scenarios(
             })
             .await;
             report(backend, scenario, n, &m, server);
+            let (seen, p50, p99) = lag.stop().await;
+            println!(
+                "| {backend} | event lag during {scenario} | {n} | {seen} events | {p50:.1} | {p99:.1} | | |"
+            );
             rates.push((scenario.to_owned(), n, m.rate()));
         }
     }

@@ -113,6 +113,7 @@ impl EventService for EventApi {
         let organisation = scope(&principal);
         let store = self.store.clone();
         let mut stopped = self.stopped.clone();
+        let mut numbered = store.events_numbered();
         let (tx, rx) = mpsc::channel(BATCH as usize);
         let open = OpenStream::new(&self.open);
         tokio::spawn(async move {
@@ -159,6 +160,8 @@ impl EventService for EventApi {
                 if idle {
                     tokio::select! {
                         _ = tokio::time::sleep(POLL) => {}
+                        // Events of this process were numbered: look now, not at the next poll.
+                        _ = numbered.changed() => {}
                         _ = stopped.changed() => return,
                         // The client went away: stop polling for it.
                         _ = tx.closed() => return,

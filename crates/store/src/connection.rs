@@ -10,7 +10,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{Mutex, MutexGuard, Notify};
+use tokio::sync::{Mutex, MutexGuard, Notify, watch};
 
 use crate::error::StoreError;
 
@@ -29,6 +29,9 @@ pub struct Store {
     statements: Arc<AtomicU64>,
     /// PostgreSQL: the event sequencer's handle (kept alive by the stores) and its wake-up.
     sequencer: Option<(Arc<SequencerHandle>, Arc<Notify>)>,
+    /// Ticks whenever events of this process may have been numbered, so event streams wake at
+    /// once instead of at their next poll.
+    numbered: Arc<watch::Sender<u64>>,
 }
 
 /// An open write transaction, holding the write gate (SQLite) until it ends.
@@ -37,6 +40,7 @@ pub(crate) struct WriteTxn<'a> {
     _gate: Option<MutexGuard<'a, ()>>,
     statements: Arc<AtomicU64>,
     sequencer: Option<Arc<Notify>>,
+    numbered: Arc<watch::Sender<u64>>,
 }
 
 /// The PostgreSQL advisory lock held while event positions are assigned.
@@ -70,6 +74,7 @@ async fn sequence_committed(db: &DatabaseConnection) -> Result<(), StoreError> {
 /// What the sequencer task needs; it holds this weakly, so it ends with the last `Store`.
 struct SequencerHandle {
     db: DatabaseConnection,
+    numbered: Arc<watch::Sender<u64>>,
 }
 
 /// Runs [`sequence_committed`] whenever a writer of this process commits (notifications
@@ -85,8 +90,11 @@ fn spawn_sequencer(handle: &Arc<SequencerHandle>, wake: Arc<Notify>) {
             let Some(handle) = weak.upgrade() else {
                 return;
             };
-            if let Err(e) = sequence_committed(&handle.db).await {
-                tracing::warn!(error = %e, "assigning event positions failed; retrying");
+            match sequence_committed(&handle.db).await {
+                Ok(()) => {
+                    handle.numbered.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Err(e) => tracing::warn!(error = %e, "assigning event positions failed; retrying"),
             }
         }
     });
@@ -113,6 +121,7 @@ impl WriteTxn<'_> {
                     )
                     .await?;
                 self.txn.commit().await?;
+                self.numbered.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
         Ok(())
@@ -147,9 +156,13 @@ impl Store {
             DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
             _ => None,
         };
+        let numbered = Arc::new(watch::channel(0u64).0);
         let sequencer = match db.get_database_backend() {
             DbBackend::Postgres => {
-                let handle = Arc::new(SequencerHandle { db: db.clone() });
+                let handle = Arc::new(SequencerHandle {
+                    db: db.clone(),
+                    numbered: numbered.clone(),
+                });
                 let wake = Arc::new(Notify::new());
                 spawn_sequencer(&handle, wake.clone());
                 Some((handle, wake))
@@ -161,7 +174,14 @@ impl Store {
             write_gate,
             statements,
             sequencer,
+            numbered,
         })
+    }
+
+    /// Changes whenever events may have become visible through this store, so a stream can
+    /// wait on it as well as on its poll timer (events of other replicas still arrive by poll).
+    pub fn events_numbered(&self) -> watch::Receiver<u64> {
+        self.numbered.subscribe()
     }
 
     /// Numbers committed events now, rather than when the sequencer next runs (PostgreSQL;
@@ -251,6 +271,7 @@ impl Store {
             _gate: gate,
             statements: self.statements.clone(),
             sequencer: self.sequencer.as_ref().map(|(_, wake)| wake.clone()),
+            numbered: self.numbered.clone(),
         })
     }
 }
