@@ -566,6 +566,20 @@ where
     out
 }
 
+/// Every call succeeded with the same reply; that reply.
+fn one_identical_reply<T: PartialEq + std::fmt::Debug>(
+    results: Vec<Result<T, tonic::Status>>,
+) -> T {
+    let mut replies = results
+        .into_iter()
+        .map(|r| r.expect("every identical call succeeds"));
+    let first = replies.next().expect("at least one call");
+    for other in replies {
+        assert_eq!(other, first, "identical replies");
+    }
+    first
+}
+
 async fn identical_shipments_released_together_take_effect_once(db: &TestDb, app: TestApp) {
     for _ in 0..rounds(db) {
         let (product, licence) = licensed(&app, "acme", 10).await;
@@ -582,14 +596,7 @@ async fn identical_shipments_released_together_take_effect_once(db: &TestDb, app
             async move { client.start_shipment(request).await.map(|r| r.into_inner()) }
         })
         .await;
-        let replies: Vec<pb::Shipment> = results
-            .into_iter()
-            .map(|r| r.expect("every identical call succeeds"))
-            .collect();
-        assert!(
-            replies.iter().all(|r| *r == replies[0]),
-            "identical replies"
-        );
+        one_identical_reply(results);
         let shipments = erp(&app, "acme")
             .list_shipments(pb::ListShipmentsRequest {
                 filter: format!("licence = \"{}\"", licence.name),
@@ -632,14 +639,7 @@ async fn identical_cancellations_released_together_restore_once(db: &TestDb, app
             }
         })
         .await;
-        let replies: Vec<pb::Shipment> = results
-            .into_iter()
-            .map(|r| r.expect("every identical call succeeds"))
-            .collect();
-        assert!(
-            replies.iter().all(|r| *r == replies[0]),
-            "identical replies"
-        );
+        one_identical_reply(results);
         let after = app
             .applicant("acme")
             .get_licence(pb::GetLicenceRequest {
@@ -941,18 +941,7 @@ async fn identical_publishes_released_together_publish_once(db: &TestDb, app: Te
             }
         })
         .await;
-        let replies: Vec<pb::RuleSet> = results
-            .into_iter()
-            .map(|r| r.expect("every identical call succeeds"))
-            .collect();
-        assert!(
-            replies.iter().all(|r| *r == replies[0]),
-            "identical replies"
-        );
-        assert_eq!(
-            replies[0].version,
-            4 + round as i64,
-            "one version per round"
-        );
+        let reply = one_identical_reply(results);
+        assert_eq!(reply.version, 4 + round as i64, "one version per round");
     }
 }

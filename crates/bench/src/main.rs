@@ -512,6 +512,20 @@ async fn channels(port: u16, n: usize) -> anyhow::Result<Vec<Channel>> {
     Ok(out)
 }
 
+/// `n` clients of one kind, each on its own connection to `port`, sending `token`.
+async fn connect_clients<C>(
+    port: u16,
+    n: usize,
+    token: &str,
+    make: fn(Authed) -> C,
+) -> anyhow::Result<Vec<C>> {
+    channels(port, n)
+        .await?
+        .iter()
+        .map(|c| authed(c, token).map(make))
+        .collect()
+}
+
 fn report(backend: &str, scenario: &str, clients: usize, m: &Measured, server: &Server) {
     println!(
         "| {backend} | {scenario} | {clients} | {:.0} | {:.2} | {:.2} | {} | {} |",
@@ -567,11 +581,13 @@ async fn scenarios(
         report(backend, "health (framework ceiling)", n, &health, server);
         rates.push(("health".to_owned(), n, health.rate()));
 
-        let clients: Vec<_> = channels(server.application, n)
-            .await?
-            .iter()
-            .map(|c| authed(c, &t.officer).map(ApplicationServiceClient::new))
-            .collect::<Result<_, _>>()?;
+        let clients: Vec<_> = connect_clients(
+            server.application,
+            n,
+            &t.officer,
+            ApplicationServiceClient::new,
+        )
+        .await?;
         let ll = l.clone();
         let m = drive(clients, s, move |c, k| {
             let name = ll.applications[k % ll.applications.len()].clone();
@@ -586,11 +602,8 @@ async fn scenarios(
         report(backend, "get-application", n, &m, server);
         rates.push(("get-application".to_owned(), n, m.rate()));
 
-        let clients: Vec<_> = channels(server.reviewer, n)
-            .await?
-            .iter()
-            .map(|c| authed(c, &t.reviewer).map(PolicyServiceClient::new))
-            .collect::<Result<_, _>>()?;
+        let clients: Vec<_> =
+            connect_clients(server.reviewer, n, &t.reviewer, PolicyServiceClient::new).await?;
         let m = drive(clients, s, |c, _| {
             let mut c = c.clone();
             async move {
@@ -608,11 +621,8 @@ async fn scenarios(
         report(backend, "determine", n, &m, server);
         rates.push(("determine".to_owned(), n, m.rate()));
 
-        let clients: Vec<_> = channels(server.reviewer, n)
-            .await?
-            .iter()
-            .map(|c| authed(c, &t.reviewer).map(ReviewServiceClient::new))
-            .collect::<Result<_, _>>()?;
+        let clients: Vec<_> =
+            connect_clients(server.reviewer, n, &t.reviewer, ReviewServiceClient::new).await?;
         let m = drive(clients, s, |c, _| {
             let mut c = c.clone();
             async move {
@@ -633,11 +643,8 @@ async fn scenarios(
             ("start-shipment hot", Cover::Hot),
             ("start-shipment unnamed", Cover::Unnamed),
         ] {
-            let clients: Vec<_> = channels(server.application, n)
-                .await?
-                .iter()
-                .map(|c| authed(c, &t.erp).map(ShipmentServiceClient::new))
-                .collect::<Result<_, _>>()?;
+            let clients: Vec<_> =
+                connect_clients(server.application, n, &t.erp, ShipmentServiceClient::new).await?;
             // A regulator's stream follows the writes: how long after commit it sees each.
             let lag = EventLag::follow(server.reviewer, &t.reviewer).await?;
             let ll = l.clone();
