@@ -128,3 +128,55 @@ pub fn reason(status: &Status) -> String {
         .map(|i| i.reason)
         .unwrap_or_default()
 }
+
+/// Submits `draft` (as read, with its etag) with the declaration confirmed.
+pub async fn submit(client: &mut ApplicationClient, draft: &pb::Application) -> pb::Application {
+    client
+        .submit_application(pb::SubmitApplicationRequest {
+            name: draft.name.clone(),
+            request_id: request_id(),
+            etag: draft.etag.clone(),
+            declaration_confirmed: true,
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+}
+
+/// The reviewer takes the submitted case.
+pub async fn assign_to_self(
+    reviewer: &mut clearance_tests::ReviewClient,
+    submitted: &pb::Application,
+) -> pb::Case {
+    reviewer
+        .assign_case(pb::AssignCaseRequest {
+            name: submitted.name.clone(),
+            request_id: request_id(),
+            etag: submitted.etag.clone(),
+            assignee: String::new(),
+        })
+        .await
+        .expect("assign")
+        .into_inner()
+}
+
+/// The reviewer proposes to approve every line in full with `reason` and a 25 % tolerance.
+pub async fn propose_approval(
+    reviewer: &mut clearance_tests::ReviewClient,
+    case: &pb::Case,
+    reason: &str,
+) -> pb::Case {
+    reviewer
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name.clone(),
+            request_id: request_id(),
+            etag: case.etag.clone(),
+            approve: true,
+            reason: reason.into(),
+            value_tolerance_percent: Some(25),
+            ..Default::default()
+        })
+        .await
+        .expect("propose")
+        .into_inner()
+}

@@ -42,50 +42,11 @@ pub async fn licensed(app: &TestApp, org: &str, quantity: i64) -> (String, pb::L
         .await
         .unwrap()
         .into_inner();
-    let submitted = officer
-        .submit_application(pb::SubmitApplicationRequest {
-            name: created.name.clone(),
-            request_id: request_id(),
-            etag: created.etag.clone(),
-            declaration_confirmed: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let submitted = crate::fixtures::submit(&mut officer, &created).await;
     let mut alice = app.regulator("alice@regulator", &["reviewer"]);
     let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
-    let case = alice
-        .get_case(pb::GetCaseRequest {
-            name: submitted.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let case = alice
-        .assign_case(pb::AssignCaseRequest {
-            name: case.name.clone(),
-            request_id: request_id(),
-            etag: case.etag,
-            assignee: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let case = alice
-        .propose_decision(pb::ProposeDecisionRequest {
-            name: case.name.clone(),
-            request_id: request_id(),
-            etag: case.etag,
-            approve: true,
-            reason: "approved".into(),
-            granted_quantities: vec![],
-            conditions: vec![],
-            validity_months: 0,
-            value_tolerance_percent: Some(25),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let case = crate::fixtures::assign_to_self(&mut alice, &submitted).await;
+    let case = crate::fixtures::propose_approval(&mut alice, &case, "approved").await;
     bob.countersign_decision(pb::CountersignDecisionRequest {
         name: case.name.clone(),
         request_id: request_id(),

@@ -14,8 +14,8 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 
 use crate::fixtures::{
-    assert_code, create_application, create_product, draft, line, reason, request_id,
-    violated_fields,
+    assert_code, assign_to_self, create_application, create_product, draft, line, propose_approval,
+    reason, request_id, submit, violated_fields,
 };
 use crate::ledger::{erp, licensed, shipment, start};
 use crate::policy::catalogue_draft;
@@ -190,40 +190,10 @@ async fn a_replay_belongs_to_the_caller_who_made_it(_db: &TestDb, app: TestApp) 
     let mut officer = app.applicant("acme");
     let product = create_product(&mut officer).await;
     let created = create_application(&mut officer, &product.name).await;
-    let submitted = officer
-        .submit_application(pb::SubmitApplicationRequest {
-            name: created.name.clone(),
-            request_id: request_id(),
-            etag: created.etag,
-            declaration_confirmed: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let submitted = submit(&mut officer, &created).await;
     let mut alice = app.regulator("alice@regulator", &["reviewer"]);
-    let case = alice
-        .assign_case(pb::AssignCaseRequest {
-            name: submitted.name.clone(),
-            request_id: request_id(),
-            etag: submitted.etag,
-            assignee: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let case = alice
-        .propose_decision(pb::ProposeDecisionRequest {
-            name: case.name.clone(),
-            request_id: request_id(),
-            etag: case.etag,
-            approve: true,
-            reason: "verified".into(),
-            value_tolerance_percent: Some(25),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let case = assign_to_self(&mut alice, &submitted).await;
+    let case = propose_approval(&mut alice, &case, "verified").await;
     let countersign = pb::CountersignDecisionRequest {
         name: case.name.clone(),
         request_id: request_id(),
@@ -396,29 +366,11 @@ async fn exporters_receive_decisions_never_deliberations(_db: &TestDb, app: Test
     let mut officer = app.applicant("acme");
     let product = create_product(&mut officer).await;
     let created = create_application(&mut officer, &product.name).await;
-    let submitted = officer
-        .submit_application(pb::SubmitApplicationRequest {
-            name: created.name.clone(),
-            request_id: request_id(),
-            etag: created.etag,
-            declaration_confirmed: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let submitted = submit(&mut officer, &created).await;
     let mut alice = app.regulator("alice.caseworker@regulator", &["reviewer"]);
     let mut bob = app.regulator("bob.countersigner@regulator", &["senior_reviewer"]);
     let name = submitted.name.clone();
-    let case = alice
-        .assign_case(pb::AssignCaseRequest {
-            name: name.clone(),
-            request_id: request_id(),
-            etag: submitted.etag,
-            assignee: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let case = assign_to_self(&mut alice, &submitted).await;
     let case = alice
         .add_note(pb::AddNoteRequest {
             name: name.clone(),
@@ -659,22 +611,6 @@ async fn the_queue_pages_through_every_submitted_case_once(_db: &TestDb, app: Te
     let mut officer = app.applicant("acme");
     let product = create_product(&mut officer).await;
     let mut submitted = Vec::new();
-    let submit = |officer: &mut clearance_tests::ApplicationClient, created: pb::Application| {
-        let request = pb::SubmitApplicationRequest {
-            name: created.name.clone(),
-            request_id: request_id(),
-            etag: created.etag,
-            declaration_confirmed: true,
-        };
-        let mut officer = officer.clone();
-        async move {
-            officer
-                .submit_application(request)
-                .await
-                .unwrap()
-                .into_inner()
-        }
-    };
     for i in 0..12 {
         let created = create_application(&mut officer, &product.name).await;
         if i % 3 == 0 {
@@ -689,7 +625,7 @@ async fn the_queue_pages_through_every_submitted_case_once(_db: &TestDb, app: Te
                 .await
                 .unwrap();
         } else {
-            submitted.push(submit(&mut officer, created).await.name);
+            submitted.push(submit(&mut officer, &created).await.name);
         }
     }
     let mut reviewer = app.regulator("alice@regulator", &["reviewer"]);
@@ -711,7 +647,7 @@ async fn the_queue_pages_through_every_submitted_case_once(_db: &TestDb, app: Te
             if !inserted {
                 // Work arrives while the caseworker pages.
                 let created = create_application(&mut officer, &product.name).await;
-                submitted.push(submit(&mut officer, created).await.name);
+                submitted.push(submit(&mut officer, &created).await.name);
                 inserted = true;
             }
             if page.next_page_token.is_empty() {
@@ -832,7 +768,7 @@ async fn documented_filters_select_what_they_say(_db: &TestDb, app: TestApp) {
     assert_eq!(products(r#"classification = "EAR99""#).await, [cable.name]);
 
     // Cases to China and to Germany; one withdrawn after submission.
-    let submit = |application: pb::Application| {
+    let submit_new = |application: pb::Application| {
         let mut officer = officer.clone();
         async move {
             let created = officer
@@ -843,23 +779,14 @@ async fn documented_filters_select_what_they_say(_db: &TestDb, app: TestApp) {
                 .await
                 .unwrap()
                 .into_inner();
-            officer
-                .submit_application(pb::SubmitApplicationRequest {
-                    name: created.name,
-                    request_id: request_id(),
-                    etag: created.etag,
-                    declaration_confirmed: true,
-                })
-                .await
-                .unwrap()
-                .into_inner()
+            submit(&mut officer, &created).await
         }
     };
-    let china = submit(draft(&h20.name)).await;
+    let china = submit_new(draft(&h20.name)).await;
     let mut to_germany = draft(&h20.name);
     to_germany.destination_country_code = "DE".into();
-    let germany = submit(to_germany).await;
-    let withdrawn = submit(draft(&h20.name)).await;
+    let germany = submit_new(to_germany).await;
+    let withdrawn = submit_new(draft(&h20.name)).await;
     officer
         .withdraw_application(pb::WithdrawApplicationRequest {
             name: withdrawn.name.clone(),
