@@ -15,6 +15,7 @@ mod m20261128_000009_create_review_records;
 mod m20261128_000010_create_licences_and_shipments;
 mod m20261128_000011_outbox_commit_positions;
 mod m20261128_000012_case_queue_indexes;
+mod m20261128_000013_licence_cover_lookup;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_create_licences_and_shipments::Migration),
             Box::new(m20261128_000011_outbox_commit_positions::Migration),
             Box::new(m20261128_000012_case_queue_indexes::Migration),
+            Box::new(m20261128_000013_licence_cover_lookup::Migration),
         ]
     }
 }

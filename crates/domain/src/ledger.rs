@@ -192,6 +192,15 @@ pub struct ShipmentSpec {
     pub lines: Vec<ShipmentLine>,
 }
 
+/// What one shipment takes from one licence line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drawdown {
+    pub line_index: usize,
+    pub product_id: Uuid,
+    pub quantity: i64,
+    pub value_minor: i64,
+}
+
 /// Why a licence does not cover a shipment. Each has a stable reason clients switch on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum NotCovered {
@@ -266,13 +275,53 @@ impl NotCovered {
     }
 }
 
-fn same_name(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+/// How an end user is recognised: the name without surrounding space, in any case, and the
+/// country. A shipment goes to a licence's end user when their keys are equal.
+pub fn end_user_key(name: &str, country: &CountryCode) -> String {
+    format!("{}|{}", name.trim().to_lowercase(), country.as_str())
+}
+
+/// What a shipment asks of one product: its lines for that product summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductDemand {
+    pub product_id: Uuid,
+    pub quantity: i64,
+    pub value_minor: i64,
+}
+
+impl ShipmentSpec {
+    pub fn end_user_key(&self) -> String {
+        end_user_key(&self.end_user_name, &self.end_user_country)
+    }
+
+    /// Per product, in order of first appearance, what the lines ask for together.
+    pub fn demand(&self) -> Vec<ProductDemand> {
+        let mut demand: Vec<ProductDemand> = Vec::new();
+        for line in &self.lines {
+            match demand.iter_mut().find(|d| d.product_id == line.product_id) {
+                Some(d) => {
+                    d.quantity = d.quantity.saturating_add(line.quantity);
+                    d.value_minor = d.value_minor.saturating_add(line.value.minor_units);
+                }
+                None => demand.push(ProductDemand {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    value_minor: line.value.minor_units,
+                }),
+            }
+        }
+        demand
+    }
 }
 
 impl Licence {
     pub fn end_user(&self) -> Option<&Party> {
         self.parties.iter().find(|p| p.role == PartyRole::EndUser)
+    }
+
+    pub fn end_user_key(&self) -> Option<String> {
+        self.end_user()
+            .map(|eu| end_user_key(&eu.display_name, &eu.country))
     }
 
     pub fn line_of(&self, product_id: Uuid) -> Option<(usize, &LicenceLine)> {
@@ -300,11 +349,7 @@ impl Licence {
         if shipment.destination != self.destination {
             reasons.push(NotCovered::DestinationMismatch);
         }
-        let end_user_matches = self.end_user().is_some_and(|eu| {
-            same_name(&eu.display_name, &shipment.end_user_name)
-                && eu.country == shipment.end_user_country
-        });
-        if !end_user_matches {
+        if self.end_user_key() != Some(shipment.end_user_key()) {
             reasons.push(NotCovered::EndUserMismatch);
         }
         for line in &shipment.lines {
@@ -312,36 +357,39 @@ impl Licence {
                 None => reasons.push(NotCovered::ProductNotLicensed {
                     product_id: line.product_id,
                 }),
-                Some((_, licensed)) => {
-                    if licensed.granted_value.currency != line.value.currency {
-                        reasons.push(NotCovered::CurrencyMismatch {
-                            product_id: line.product_id,
-                        });
-                    }
-                    if line.quantity > licensed.remaining_quantity {
-                        reasons.push(NotCovered::QuantityExceeded {
-                            product_id: line.product_id,
-                            requested: line.quantity,
-                            remaining: licensed.remaining_quantity,
-                        });
-                    }
-                    if line.value.minor_units > licensed.value_allowance_minor() {
-                        // Bounded inputs keep these exact; saturation only guards old rows.
-                        let shipped = licensed
-                            .granted_value
-                            .minor_units
-                            .saturating_sub(licensed.remaining_value_minor);
-                        reasons.push(NotCovered::ValueExceeded {
-                            product_id: line.product_id,
-                            requested: line.value.minor_units,
-                            total: shipped.saturating_add(line.value.minor_units),
-                            ceiling: licensed
-                                .granted_value
-                                .minor_units
-                                .saturating_add(licensed.value_tolerance_minor),
-                        });
-                    }
+                Some((_, licensed)) if licensed.granted_value.currency != line.value.currency => {
+                    reasons.push(NotCovered::CurrencyMismatch {
+                        product_id: line.product_id,
+                    });
                 }
+                Some(_) => {}
+            }
+        }
+        // Lines for the same product draw on one licence line together.
+        for draw in self.drawdowns(shipment) {
+            let licensed = &self.lines[draw.line_index];
+            if draw.quantity > licensed.remaining_quantity {
+                reasons.push(NotCovered::QuantityExceeded {
+                    product_id: draw.product_id,
+                    requested: draw.quantity,
+                    remaining: licensed.remaining_quantity,
+                });
+            }
+            if draw.value_minor > licensed.value_allowance_minor() {
+                // Bounded inputs keep these exact; saturation only guards old rows.
+                let shipped = licensed
+                    .granted_value
+                    .minor_units
+                    .saturating_sub(licensed.remaining_value_minor);
+                reasons.push(NotCovered::ValueExceeded {
+                    product_id: draw.product_id,
+                    requested: draw.value_minor,
+                    total: shipped.saturating_add(draw.value_minor),
+                    ceiling: licensed
+                        .granted_value
+                        .minor_units
+                        .saturating_add(licensed.value_tolerance_minor),
+                });
             }
         }
         reasons
@@ -351,16 +399,31 @@ impl Licence {
     /// store's guarded updates leave, so the exhaustion decision needs no re-read.
     pub fn after_shipment(&self, shipment: &ShipmentSpec) -> Licence {
         let mut after = self.clone();
-        for line in &shipment.lines {
-            if let Some((i, _)) = self.line_of(line.product_id) {
-                let l = &mut after.lines[i];
-                l.remaining_quantity = l.remaining_quantity.saturating_sub(line.quantity);
-                l.remaining_value_minor = l
-                    .remaining_value_minor
-                    .saturating_sub(line.value.minor_units);
-            }
+        for draw in self.drawdowns(shipment) {
+            let l = &mut after.lines[draw.line_index];
+            l.remaining_quantity = l.remaining_quantity.saturating_sub(draw.quantity);
+            l.remaining_value_minor = l.remaining_value_minor.saturating_sub(draw.value_minor);
         }
         after
+    }
+
+    /// What `shipment` draws from each licence line, in line order: its lines for the same
+    /// product summed. Products not on the licence draw nothing (coverage refuses them).
+    pub fn drawdowns(&self, shipment: &ShipmentSpec) -> Vec<Drawdown> {
+        let mut draws: Vec<Drawdown> = shipment
+            .demand()
+            .into_iter()
+            .filter_map(|d| {
+                self.line_of(d.product_id).map(|(line_index, _)| Drawdown {
+                    line_index,
+                    product_id: d.product_id,
+                    quantity: d.quantity,
+                    value_minor: d.value_minor,
+                })
+            })
+            .collect();
+        draws.sort_by_key(|d| d.line_index);
+        draws
     }
 
     /// Every line's quantity is used up.

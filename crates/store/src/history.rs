@@ -1,10 +1,11 @@
 //! Reading and appending the hash-chained history.
 
 use chrono::{DateTime, Utc};
-use clearance_domain::history::{Change, HistoryEntry};
+use clearance_domain::history::HistoryEntry;
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait,
 };
 
 use crate::connection::Store;
@@ -40,40 +41,24 @@ fn to_domain(row: history_entry::Model) -> HistoryEntry {
     }
 }
 
-/// Chains `change` onto the resource's latest entry. Callers have already locked the resource
-/// (its version-guarded update), so two appends to one chain cannot interleave; the primary
-/// key on (resource, sequence) refuses a fork even if they did.
-pub(crate) async fn chain_history<C: ConnectionTrait>(
+/// The resource's latest history entry. Callers have already locked the resource (its
+/// version-guarded update or row lock), so two appends to one chain cannot interleave; the
+/// primary key on (resource, sequence) refuses a fork even if they did.
+pub(crate) async fn latest_entry<C: ConnectionTrait>(
     conn: &C,
     resource: &str,
-    change: Change,
-    now: DateTime<Utc>,
-    new_resource: bool,
-) -> Result<HistoryEntry, StoreError> {
-    // A resource created in this very transaction has no history to chain onto (and if it
-    // somehow had, the primary key would refuse sequence 1 twice).
-    let latest = if new_resource {
-        None
-    } else {
-        history_entry::Entity::find()
-            .filter(history_entry::Column::Resource.eq(resource))
-            .order_by_desc(history_entry::Column::Sequence)
-            .limit(1)
-            .one(conn)
-            .await?
-            .map(to_domain)
-    };
-    Ok(HistoryEntry::chain(resource, latest.as_ref(), change, now))
+) -> Result<Option<HistoryEntry>, StoreError> {
+    Ok(history_entry::Entity::find()
+        .filter(history_entry::Column::Resource.eq(resource))
+        .order_by_desc(history_entry::Column::Sequence)
+        .limit(1)
+        .one(conn)
+        .await?
+        .map(to_domain))
 }
 
-/// Inserts chained entries, each with its owning organisation, in one statement.
-pub(crate) async fn insert_history<C: ConnectionTrait>(
-    conn: &C,
-    entries: &[(String, HistoryEntry)],
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
+/// The insert of chained entries, each with its owning organisation, as one statement.
+pub(crate) fn insert_history(entries: &[(String, HistoryEntry)]) -> InsertStatement {
     history_entry::Entity::insert_many(entries.iter().map(|(organisation_id, entry)| {
         history_entry::ActiveModel {
             resource: Set(entry.resource.clone()),
@@ -92,9 +77,7 @@ pub(crate) async fn insert_history<C: ConnectionTrait>(
             entry_sha256: Set(entry.entry_sha256.clone()),
         }
     }))
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    .into_query()
 }
 
 impl Store {

@@ -6,6 +6,7 @@
 
 mod admin;
 mod applications;
+mod batch;
 mod cases;
 mod connection;
 mod entities;

@@ -19,17 +19,19 @@ use clearance_domain::policy::Determination;
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::applications::{ImpactSubject, impact_lines, next_in_sequence};
+use crate::batch::Batch;
 use crate::connection::Store;
 use crate::entities::{licence, licence_line, shipment, shipment_line};
 use crate::error::StoreError;
 use crate::write::{
     Encoder, Mutation, Outcome, PendingChange, change_by, record_change, record_changes,
+    stage_changes,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -160,6 +162,7 @@ pub(crate) async fn insert_licence(
         version: Set(licence.version),
         create_time: Set(licence.create_time),
         update_time: Set(licence.update_time),
+        end_user_key: Set(licence.end_user_key()),
     })
     .exec_without_returning(txn)
     .await?;
@@ -242,6 +245,19 @@ async fn move_licence(
     if moved.rows_affected != 1 {
         return Ok(false);
     }
+    let change = state_change(m, l, to, action, reason_text);
+    record_changes(txn, vec![change]).await?;
+    Ok(true)
+}
+
+/// The history of a licence moving to `to`, recorded under its holder.
+fn state_change(
+    m: &Mutation,
+    l: &Licence,
+    to: LicenceState,
+    action: &'static str,
+    reason_text: &str,
+) -> PendingChange {
     let owner = Mutation {
         organisation: Some(l.holder.clone()),
         ..m.clone()
@@ -256,8 +272,12 @@ async fn move_licence(
             json!({ "licence": l.number, "state": to.as_str() }),
         )
     };
-    record_change(txn, &owner, &Collection::Licences.name_of(l.id), change).await?;
-    Ok(true)
+    PendingChange {
+        resource: Collection::Licences.name_of(l.id),
+        change,
+        mutation: owner,
+        new_resource: false,
+    }
 }
 
 fn shipment_from(
@@ -342,8 +362,9 @@ async fn find_shipment<C: ConnectionTrait>(
         .ok_or(StoreError::NotFound)
 }
 
-async fn insert_shipment(
-    txn: &DatabaseTransaction,
+/// Leaves the shipment's inserts in `batch`; returns it and its first history change.
+fn stage_shipment(
+    batch: &mut Batch,
     m: &Mutation,
     org: &OrganisationId,
     spec: &ShipmentSpec,
@@ -367,38 +388,40 @@ async fn insert_shipment(
         country: spec.end_user_country.clone(),
         headquarters_country: spec.end_user_headquarters.clone(),
     };
-    shipment::Entity::insert(shipment::ActiveModel {
-        id: Set(shipment.id),
-        organisation_id: Set(org.as_str().to_owned()),
-        licence_id: Set(shipment.licence_id),
-        state: Set(shipment.state.as_str().to_owned()),
-        no_licence_required: Set(shipment.no_licence_required),
-        determinations_json: Set(to_json(&shipment.determinations)?),
-        destination_country_code: Set(spec.destination.as_str().to_owned()),
-        end_user_json: Set(to_json(&end_user)?),
-        erp_reference: Set(spec.erp_reference.clone()),
-        shipment_time: Set(spec.shipment_time),
-        cancel_time: Set(None),
-        cancel_reason: Set(None),
-        create_time: Set(m.now),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    shipment_line::Entity::insert_many(spec.lines.iter().enumerate().map(|(i, l)| {
-        shipment_line::ActiveModel {
-            shipment_id: Set(shipment.id),
-            line_index: Set(i as i32),
-            product_id: Set(l.product_id),
-            licence_line_index: Set(licence
-                .and_then(|lic| lic.line_of(l.product_id))
-                .map(|(idx, _)| idx as i32)),
-            quantity: Set(l.quantity),
-            value_minor_units: Set(l.value.minor_units),
-            currency_code: Set(l.value.currency.as_str().to_owned()),
-        }
-    }))
-    .exec_without_returning(txn)
-    .await?;
+    batch.insert(
+        shipment::Entity::insert(shipment::ActiveModel {
+            id: Set(shipment.id),
+            organisation_id: Set(org.as_str().to_owned()),
+            licence_id: Set(shipment.licence_id),
+            state: Set(shipment.state.as_str().to_owned()),
+            no_licence_required: Set(shipment.no_licence_required),
+            determinations_json: Set(to_json(&shipment.determinations)?),
+            destination_country_code: Set(spec.destination.as_str().to_owned()),
+            end_user_json: Set(to_json(&end_user)?),
+            erp_reference: Set(spec.erp_reference.clone()),
+            shipment_time: Set(spec.shipment_time),
+            cancel_time: Set(None),
+            cancel_reason: Set(None),
+            create_time: Set(m.now),
+        })
+        .into_query(),
+    );
+    batch.insert(
+        shipment_line::Entity::insert_many(spec.lines.iter().enumerate().map(|(i, l)| {
+            shipment_line::ActiveModel {
+                shipment_id: Set(shipment.id),
+                line_index: Set(i as i32),
+                product_id: Set(l.product_id),
+                licence_line_index: Set(licence
+                    .and_then(|lic| lic.line_of(l.product_id))
+                    .map(|(idx, _)| idx as i32)),
+                quantity: Set(l.quantity),
+                value_minor_units: Set(l.value.minor_units),
+                currency_code: Set(l.value.currency.as_str().to_owned()),
+            }
+        }))
+        .into_query(),
+    );
     let started = PendingChange {
         mutation: m.clone(),
         resource: Collection::Shipments.name_of(shipment.id),
@@ -414,49 +437,69 @@ async fn insert_shipment(
     Ok((shipment, started))
 }
 
-/// Depletes every line with a guarded update; any line that no longer has room fails the
-/// whole transaction. Returns the licence's history change, to be recorded with the rest.
-async fn deplete(
-    txn: &DatabaseTransaction,
+/// A licence line with room for `quantity` more units worth `value_minor` (the value may use
+/// the tolerance): the ledger's guard, in SQL.
+fn has_room(quantity: i64, value_minor: i64) -> sea_orm::sea_query::SimpleExpr {
+    licence_line::Column::RemainingQuantity.gte(quantity).and(
+        Expr::col(licence_line::Column::RemainingValueMinorUnits)
+            .add(Expr::col(licence_line::Column::ValueToleranceMinorUnits))
+            .gte(value_minor),
+    )
+}
+
+/// Leaves in `batch` the shipment's draw on `licence` (which covers it and which the caller
+/// holds locked): one guarded update per licence line, so a line without room fails the whole
+/// transaction, and one update of the licence's version (its etag), exhausting it when nothing
+/// remains. Returns the licence's history changes.
+fn stage_drawdown(
+    batch: &mut Batch,
     m: &Mutation,
     licence: &Licence,
     spec: &ShipmentSpec,
-) -> Result<PendingChange, StoreError> {
-    for line in &spec.lines {
-        let Some((index, _)) = licence.line_of(line.product_id) else {
-            return Err(refused(
-                reason::PRODUCT_NOT_LICENSED,
-                "a product is not on the licence",
-            ));
-        };
-        let depleted = licence_line::Entity::update_many()
-            .col_expr(
-                licence_line::Column::RemainingQuantity,
-                Expr::col(licence_line::Column::RemainingQuantity).sub(line.quantity),
-            )
-            .col_expr(
-                licence_line::Column::RemainingValueMinorUnits,
-                Expr::col(licence_line::Column::RemainingValueMinorUnits)
-                    .sub(line.value.minor_units),
-            )
-            .filter(licence_line::Column::LicenceId.eq(licence.id))
-            .filter(licence_line::Column::LineIndex.eq(index as i32))
-            .filter(licence_line::Column::RemainingQuantity.gte(line.quantity))
-            .filter(
-                Expr::col(licence_line::Column::RemainingValueMinorUnits)
-                    .add(Expr::col(licence_line::Column::ValueToleranceMinorUnits))
-                    .gte(line.value.minor_units),
-            )
-            .exec(txn)
-            .await?;
-        if depleted.rows_affected != 1 {
-            return Err(refused(
+) -> Vec<PendingChange> {
+    for draw in licence.drawdowns(spec) {
+        batch.guarded_update(
+            licence_line::Entity::update_many()
+                .col_expr(
+                    licence_line::Column::RemainingQuantity,
+                    Expr::col(licence_line::Column::RemainingQuantity).sub(draw.quantity),
+                )
+                .col_expr(
+                    licence_line::Column::RemainingValueMinorUnits,
+                    Expr::col(licence_line::Column::RemainingValueMinorUnits).sub(draw.value_minor),
+                )
+                .filter(licence_line::Column::LicenceId.eq(licence.id))
+                .filter(licence_line::Column::LineIndex.eq(draw.line_index as i32))
+                .filter(has_room(draw.quantity, draw.value_minor))
+                .into_query(),
+            1,
+            refused(
                 reason::QUANTITY_EXCEEDED,
                 "the licence no longer has room for this shipment",
-            ));
-        }
+            ),
+        );
     }
-    touch_licence(txn, licence.id, m.now).await?;
+    // The guarded updates leave exactly these balances.
+    let after = licence.after_shipment(spec);
+    let state = if after.is_exhausted() {
+        LicenceState::Exhausted
+    } else {
+        licence.state
+    };
+    batch.guarded_update(
+        licence::Entity::update_many()
+            .col_expr(
+                licence::Column::Version,
+                Expr::col(licence::Column::Version).add(1),
+            )
+            .col_expr(licence::Column::UpdateTime, Expr::value(m.now))
+            .col_expr(licence::Column::State, Expr::value(state.as_str()))
+            .filter(licence::Column::Id.eq(licence.id))
+            .filter(licence::Column::State.eq(licence.state.as_str()))
+            .into_query(),
+        1,
+        StoreError::Conflict("the licence changed while the shipment was recorded".into()),
+    );
     let owner = Mutation {
         organisation: Some(licence.holder.clone()),
         ..m.clone()
@@ -466,18 +509,117 @@ async fn deplete(
         .iter()
         .map(|l| json!({ "product_id": l.product_id, "quantity": l.quantity, "value_minor_units": l.value.minor_units }))
         .collect();
-    Ok(PendingChange {
+    let mut changes = vec![PendingChange {
         resource: Collection::Licences.name_of(licence.id),
         change: change_by(
             &owner,
             "licence.drawn_down",
-            "ACTIVE",
-            "ACTIVE",
+            licence.state.as_str(),
+            licence.state.as_str(),
             json!({ "request_id": m.request_id, "lines": drawn }),
         ),
         mutation: owner,
         new_resource: false,
-    })
+    }];
+    if state != licence.state {
+        changes.push(state_change(m, licence, state, "licence.exhausted", ""));
+    }
+    changes
+}
+
+/// The refusal that names `licence` and every reason it does not cover the shipment, or
+/// `None` when it covers it.
+fn not_covering(licence: &Licence, spec: &ShipmentSpec) -> Option<StoreError> {
+    let problems = licence.coverage(spec);
+    let first = problems.first()?;
+    let described: Vec<String> = problems.iter().map(|p| p.describe()).collect();
+    Some(refused(
+        first.reason(),
+        format!("licence {}: {}", licence.number, described.join("; ")),
+    ))
+}
+
+/// How many licences the one-statement pick may offer that the full coverage check then
+/// refuses (a race, another currency, a product on two lines) before the first covering
+/// licence is looked for one by one.
+const PICK_ATTEMPTS: usize = 3;
+
+/// The holder's first licence, in expiry order, that covers the shipment, locked for the rest
+/// of the transaction.
+///
+/// One query picks and locks it: an active licence to the destination and end user, valid at
+/// the shipment's time, with room on a line for every product. Those are necessary conditions
+/// of coverage, so it passes over no covering licence; the domain's coverage check then has
+/// the last word. The number of statements does not grow with the number of licences held.
+async fn first_covering(
+    txn: &DatabaseTransaction,
+    org: &OrganisationId,
+    spec: &ShipmentSpec,
+    required_because: &str,
+) -> Result<Licence, StoreError> {
+    let mut passed_over: Vec<Uuid> = Vec::new();
+    for _ in 0..PICK_ATTEMPTS {
+        let mut query = licence::Entity::find()
+            .filter(licence::Column::OrganisationId.eq(org.as_str()))
+            .filter(licence::Column::DestinationCountryCode.eq(spec.destination.as_str()))
+            .filter(licence::Column::State.eq(LicenceState::Active.as_str()))
+            .filter(licence::Column::ValidFrom.lte(spec.shipment_time))
+            .filter(licence::Column::ValidUntil.gt(spec.shipment_time))
+            .filter(licence::Column::ValidUntil.gt(spec.recorded_time))
+            .filter(
+                licence::Column::EndUserKey
+                    .eq(spec.end_user_key())
+                    .or(licence::Column::EndUserKey.is_null()),
+            );
+        if !passed_over.is_empty() {
+            query = query.filter(licence::Column::Id.is_not_in(passed_over.clone()));
+        }
+        for demand in spec.demand() {
+            query = query.filter(Expr::exists(
+                sea_orm::sea_query::Query::select()
+                    .expr(Expr::val(1))
+                    .from(licence_line::Entity)
+                    .and_where(
+                        Expr::col((licence_line::Entity, licence_line::Column::LicenceId))
+                            .equals((licence::Entity, licence::Column::Id)),
+                    )
+                    .and_where(licence_line::Column::ProductId.eq(demand.product_id))
+                    .and_where(has_room(demand.quantity, demand.value_minor))
+                    .to_owned(),
+            ));
+        }
+        query = query
+            .order_by_asc(licence::Column::ValidUntil)
+            .order_by_asc(licence::Column::Id)
+            .limit(1);
+        if txn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock(LockType::Update);
+        }
+        let Some(row) = query.one(txn).await? else {
+            break;
+        };
+        let licence = load_licences(txn, vec![row])
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        if not_covering(&licence, spec).is_none() {
+            return Ok(licence);
+        }
+        passed_over.push(licence.id);
+    }
+    // Rare: the pick found nothing, or only licences the full check refuses. Look at every
+    // candidate under its lock, so the answer is right and the refusal names the first.
+    let mut first_refusal = None;
+    for candidate in candidates(txn, org, &spec.destination).await? {
+        let licence = find_licence(txn, Some(org), candidate.id, true).await?;
+        match not_covering(&licence, spec) {
+            None => return Ok(licence),
+            Some(refusal) => {
+                first_refusal.get_or_insert(refusal);
+            }
+        }
+    }
+    Err(first_refusal.unwrap_or_else(|| refused(reason::LICENCE_REQUIRED, required_because)))
 }
 
 fn refused(reason: &'static str, message: impl Into<String>) -> StoreError {
@@ -572,7 +714,8 @@ impl Store {
     }
 
     /// Starts a shipment: records it as NLR, or depletes the named or first covering licence
-    /// (exhausting it when nothing remains), all in one transaction.
+    /// (exhausting it when nothing remains), all in one transaction whose writes go to the
+    /// database together.
     pub async fn start_shipment(
         &self,
         m: &Mutation,
@@ -581,7 +724,7 @@ impl Store {
         determinations: &[Determination],
         encode: Encoder<'_, Shipment>,
     ) -> Result<Outcome<Shipment>, StoreError> {
-        self.idempotent_write(m, encode, |txn| {
+        self.idempotent_batched_write(m, encode, |txn| {
             let m = m.clone();
             let spec = spec.clone();
             let cover = cover.clone();
@@ -589,66 +732,36 @@ impl Store {
             Box::pin(async move {
                 // The organisation exists: its products, which the caller checked, do.
                 let org = m.exporter()?.clone();
-                let (candidates, locked) = match &cover {
-                    Cover::NoLicenceRequired => {
-                        let (shipment, started) =
-                            insert_shipment(txn, &m, &org, &spec, None, &determinations).await?;
-                        record_changes(txn, vec![started]).await?;
-                        return Ok(shipment);
-                    }
+                let licence = match &cover {
+                    Cover::NoLicenceRequired => None,
                     Cover::Named(id) => {
-                        (vec![find_licence(txn, Some(&org), *id, true).await?], true)
+                        // Read under the row lock so the coverage check sees committed balances.
+                        let licence = find_licence(txn, Some(&org), *id, true).await?;
+                        if let Some(refusal) = not_covering(&licence, &spec) {
+                            return Err(refusal);
+                        }
+                        Some(licence)
                     }
-                    Cover::FirstCovering { .. } => {
-                        (candidates(txn, &org, &spec.destination).await?, false)
+                    Cover::FirstCovering { required_because } => {
+                        Some(first_covering(txn, &org, &spec, required_because).await?)
                     }
                 };
-                let mut first_refusal = None;
-                for candidate in candidates {
-                    // Read under the row lock so the coverage check sees committed balances.
-                    let licence = if locked {
-                        candidate
-                    } else {
-                        find_licence(txn, Some(&org), candidate.id, true).await?
-                    };
-                    let problems = licence.coverage(&spec);
-                    if let Some(problem) = problems.first() {
-                        let described: Vec<String> =
-                            problems.iter().map(|p| p.describe()).collect();
-                        first_refusal.get_or_insert_with(|| {
-                            refused(
-                                problem.reason(),
-                                format!("licence {}: {}", licence.number, described.join("; ")),
-                            )
-                        });
-                        continue;
-                    }
-                    let drawn = deplete(txn, &m, &licence, &spec).await?;
-                    let (shipment, started) =
-                        insert_shipment(txn, &m, &org, &spec, Some(&licence), &determinations)
-                            .await?;
-                    record_changes(txn, vec![drawn, started]).await?;
-                    // The guarded updates succeeded, so the balances are exactly these.
-                    let after = licence.after_shipment(&spec);
-                    if after.is_exhausted() {
-                        move_licence(
-                            txn,
-                            &m,
-                            &after,
-                            LicenceState::Exhausted,
-                            "licence.exhausted",
-                            "",
-                        )
-                        .await?;
-                    }
-                    return Ok(shipment);
-                }
-                Err(first_refusal.unwrap_or_else(|| match &cover {
-                    Cover::FirstCovering { required_because } => {
-                        refused(reason::LICENCE_REQUIRED, required_because.clone())
-                    }
-                    _ => StoreError::NotFound,
-                }))
+                let mut batch = Batch::new();
+                let mut changes = match &licence {
+                    Some(l) => stage_drawdown(&mut batch, &m, l, &spec),
+                    None => Vec::new(),
+                };
+                let (shipment, started) = stage_shipment(
+                    &mut batch,
+                    &m,
+                    &org,
+                    &spec,
+                    licence.as_ref(),
+                    &determinations,
+                )?;
+                changes.push(started);
+                stage_changes(txn, &mut batch, changes).await?;
+                Ok((shipment, batch))
             })
         })
         .await

@@ -8,12 +8,15 @@ use chrono::{DateTime, Utc};
 use clearance_domain::history::{Change, HistoryEntry};
 use clearance_domain::ids::OrganisationId;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryTrait,
+};
 
-use crate::connection::Store;
+use crate::batch::Batch;
+use crate::connection::{Store, WriteTxn};
 use crate::entities::{idempotency_record, organisation, outbox_event};
 use crate::error::StoreError;
-use crate::history::{chain_history, insert_history};
+use crate::history::{insert_history, latest_entry};
 
 /// Who is changing what, under which idempotency key, at what time.
 #[derive(Debug, Clone)]
@@ -74,16 +77,47 @@ impl Store {
         work: W,
     ) -> Result<Outcome<T>, StoreError>
     where
-        T: Send,
+        T: Send + 'static,
         W: for<'c> Fn(&'c DatabaseTransaction) -> TxnFuture<'c, T> + Send + Sync,
     {
+        self.idempotent_batched_write(m, encode, |txn| {
+            let done = work(txn);
+            Box::pin(async move { Ok((done.await?, Batch::new())) })
+        })
+        .await
+    }
+
+    /// Like [`Store::idempotent_write`], for work that leaves its writes in a [`Batch`]: they
+    /// go to the database together with the response record, in one round trip on PostgreSQL.
+    pub(crate) async fn idempotent_batched_write<T, W>(
+        &self,
+        m: &Mutation,
+        encode: Encoder<'_, T>,
+        work: W,
+    ) -> Result<Outcome<T>, StoreError>
+    where
+        T: Send,
+        W: for<'c> Fn(&'c DatabaseTransaction) -> TxnFuture<'c, (T, Batch)> + Send + Sync,
+    {
+        let write = match self.claim(m).await? {
+            Claim::Claimed(write) => write,
+            Claim::Done(outcome) => return outcome.map(Outcome::Replayed),
+        };
+        let (value, batch) = work(&write.txn).await?;
+        finish(write, m, encode(&value), batch).await?;
+        Ok(Outcome::Applied(value))
+    }
+
+    /// Opens the write transaction and claims `m`'s idempotency key in it, or says what an
+    /// earlier call with that key answered.
+    async fn claim(&self, m: &Mutation) -> Result<Claim<'_>, StoreError> {
         let write = self.begin_write().await?;
         let claim = idempotency_record::ActiveModel {
             scope: Set(m.idempotency_scope.clone()),
             request_id: Set(m.request_id.clone()),
             method: Set(m.method.to_owned()),
             request_sha256: Set(m.request_sha256.clone()),
-            // Filled in below, in the same transaction; nobody reads a claim uncommitted.
+            // Filled in by `finish`, in the same transaction; nobody reads a claim uncommitted.
             response: Set(Vec::new()),
             create_time: Set(m.now),
         };
@@ -98,29 +132,19 @@ impl Store {
             )
             .exec_without_returning(&write.txn)
             .await?;
-        if claimed == 0 {
-            // Committed by an earlier (or concurrent, now finished) identical call.
-            let replay = self.replay(&write.txn, m).await?;
-            write.txn.rollback().await?;
-            return match replay {
-                Some(bytes) => Ok(Outcome::Replayed(bytes)),
-                None => Err(StoreError::Conflict(
-                    "a call with this request_id is being processed; retry it".into(),
-                )),
-            };
+        if claimed != 0 {
+            return Ok(Claim::Claimed(write));
         }
-        let value = work(&write.txn).await?;
-        idempotency_record::Entity::update_many()
-            .col_expr(
-                idempotency_record::Column::Response,
-                sea_orm::sea_query::Expr::value(encode(&value)),
-            )
-            .filter(idempotency_record::Column::Scope.eq(m.idempotency_scope.clone()))
-            .filter(idempotency_record::Column::RequestId.eq(m.request_id.clone()))
-            .exec(&write.txn)
-            .await?;
-        write.commit().await?;
-        Ok(Outcome::Applied(value))
+        // Committed by an earlier (or concurrent, now finished) identical call.
+        let replay = self.replay(&write.txn, m).await;
+        write.txn.rollback().await?;
+        Ok(Claim::Done(replay.and_then(|found| {
+            found.ok_or_else(|| {
+                StoreError::Conflict(
+                    "a call with this request_id is being processed; retry it".into(),
+                )
+            })
+        })))
     }
 
     async fn replay<C: sea_orm::ConnectionTrait>(
@@ -142,6 +166,33 @@ impl Store {
             Some(_) => Err(StoreError::RequestIdReused),
         }
     }
+}
+
+enum Claim<'a> {
+    Claimed(WriteTxn<'a>),
+    /// The stored response of the earlier call, or why there is none to replay.
+    Done(Result<Vec<u8>, StoreError>),
+}
+
+/// Records the response with the batched writes, then commits.
+async fn finish(
+    write: WriteTxn<'_>,
+    m: &Mutation,
+    response: Vec<u8>,
+    mut batch: Batch,
+) -> Result<(), StoreError> {
+    batch.update(
+        idempotency_record::Entity::update_many()
+            .col_expr(
+                idempotency_record::Column::Response,
+                sea_orm::sea_query::Expr::value(response),
+            )
+            .filter(idempotency_record::Column::Scope.eq(m.idempotency_scope.clone()))
+            .filter(idempotency_record::Column::RequestId.eq(m.request_id.clone()))
+            .into_query(),
+    );
+    batch.execute(&write.txn).await?;
+    write.commit().await
 }
 
 /// Creates the organisation row on its first write.
@@ -222,36 +273,60 @@ pub(crate) async fn record_changes(
     txn: &DatabaseTransaction,
     pending: Vec<PendingChange>,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut batch = Batch::new();
+    let entries = stage_changes(txn, &mut batch, pending).await?;
+    batch.execute(txn).await?;
+    Ok(entries)
+}
+
+/// Chains each change onto its resource's history (several changes to one resource chain onto
+/// each other) and leaves the history and outbox inserts in `batch`.
+pub(crate) async fn stage_changes(
+    txn: &DatabaseTransaction,
+    batch: &mut Batch,
+    pending: Vec<PendingChange>,
+) -> Result<Vec<HistoryEntry>, StoreError> {
     if pending.is_empty() {
         return Ok(Vec::new());
     }
-    let mut entries = Vec::with_capacity(pending.len());
+    let mut entries: Vec<(String, HistoryEntry)> = Vec::with_capacity(pending.len());
     for p in &pending {
-        let entry = chain_history(
-            txn,
+        let earlier = entries
+            .iter()
+            .rev()
+            .find(|(_, e)| e.resource == p.resource)
+            .map(|(_, e)| e.clone());
+        // A resource created in this very transaction has no history to chain onto (and if
+        // it somehow had, the primary key would refuse sequence 1 twice).
+        let previous = match earlier {
+            Some(e) => Some(e),
+            None if p.new_resource => None,
+            None => latest_entry(txn, &p.resource).await?,
+        };
+        let entry = HistoryEntry::chain(
             &p.resource,
+            previous.as_ref(),
             p.change.clone(),
             p.mutation.now,
-            p.new_resource,
-        )
-        .await?;
+        );
         entries.push((p.mutation.owner().to_owned(), entry));
     }
-    insert_history(txn, &entries).await?;
+    batch.insert(insert_history(&entries));
     // The events' stream positions are assigned when the transaction commits
     // (`WriteTxn::commit`), so commits, not inserts, decide the order readers see.
-    outbox_event::Entity::insert_many(entries.iter().zip(&pending).map(|((owner, entry), p)| {
-        outbox_event::ActiveModel {
-            organisation_id: Set(owner.clone()),
-            event_type: Set(entry.action.clone()),
-            resource: Set(p.resource.clone()),
-            payload_json: Set(entry.payload_json.clone()),
-            create_time: Set(p.mutation.now),
-            ..Default::default()
-        }
-    }))
-    .exec_without_returning(txn)
-    .await?;
+    batch.insert(
+        outbox_event::Entity::insert_many(entries.iter().zip(&pending).map(
+            |((owner, entry), p)| outbox_event::ActiveModel {
+                organisation_id: Set(owner.clone()),
+                event_type: Set(entry.action.clone()),
+                resource: Set(p.resource.clone()),
+                payload_json: Set(entry.payload_json.clone()),
+                create_time: Set(p.mutation.now),
+                ..Default::default()
+            },
+        ))
+        .into_query(),
+    );
     Ok(entries.into_iter().map(|(_, e)| e).collect())
 }
 

@@ -125,6 +125,50 @@ fn sixty_then_forty_exhausts_and_one_more_is_refused_by_quantity() {
 }
 
 #[test]
+fn lines_for_one_product_draw_on_its_licence_line_together() {
+    let p = Uuid::now_v7();
+    let l = licence(p);
+    let mut twice = shipment(p, 60, 600_000);
+    twice.lines.push(twice.lines[0].clone());
+    // Each line alone fits the 100 remaining; together they ask for 120.
+    let reasons = l.coverage(&twice);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(
+        reasons[0],
+        NotCovered::QuantityExceeded {
+            product_id: p,
+            requested: 120,
+            remaining: 100
+        }
+    );
+    let mut fits = shipment(p, 30, 300_000);
+    fits.lines.push(fits.lines[0].clone());
+    assert!(l.coverage(&fits).is_empty());
+    assert_eq!(
+        l.drawdowns(&fits),
+        [Drawdown {
+            line_index: 0,
+            product_id: p,
+            quantity: 60,
+            value_minor: 600_000
+        }]
+    );
+    assert_eq!(l.after_shipment(&fits).lines[0].remaining_quantity, 40);
+}
+
+#[test]
+fn the_end_user_is_recognised_by_name_in_any_case_and_country() {
+    let p = Uuid::now_v7();
+    let l = licence(p);
+    let mut s = shipment(p, 1, 1);
+    s.end_user_name = "  EXAMPLE Cloud LTD ".into();
+    assert!(l.coverage(&s).is_empty());
+    assert_eq!(l.end_user_key(), Some(s.end_user_key()));
+    s.end_user_country = CountryCode::parse("c", "HK").unwrap();
+    assert_eq!(l.coverage(&s)[0].reason(), "END_USER_MISMATCH");
+}
+
+#[test]
 fn value_may_exceed_the_grant_by_the_tolerance_only() {
     let p = Uuid::now_v7();
     let mut l = licence(p);

@@ -20,6 +20,9 @@ pub struct Model {
     pub version: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,
+    /// The end user's comparison key (`Licence::end_user_key`); NULL on rows issued before
+    /// it was stored.
+    pub end_user_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
