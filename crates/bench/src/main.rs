@@ -35,9 +35,13 @@ struct Args {
     /// Concurrent clients of the concurrent scenarios.
     #[arg(long, value_delimiter = ',', default_value = "16,64")]
     clients: Vec<usize>,
-    /// Licences the spread shipment scenarios draw on.
-    #[arg(long, default_value_t = 200)]
+    /// Licences the spread shipment scenarios draw on, each for its own product.
+    #[arg(long, default_value_t = 1000)]
     licences: usize,
+    /// Case counts at which the regulator's queue is measured (PostgreSQL; the cases beyond
+    /// the loaded ones are bulk-inserted in SQL).
+    #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+    queue_sizes: Vec<usize>,
     /// Skip the SQLite run.
     #[arg(long)]
     postgres_only: bool,
@@ -228,12 +232,18 @@ where
     }
 }
 
+/// A licence and the one product on it.
+#[derive(Clone)]
+struct Licensed {
+    licence: String,
+    product: String,
+}
+
 /// What the loaded data gives the scenarios.
 struct Loaded {
-    product: String,
     applications: Vec<String>,
-    licences: Vec<String>,
-    hot_licence: String,
+    spread: Vec<Licensed>,
+    hot: Licensed,
     end_user: pb::Party,
 }
 
@@ -282,41 +292,44 @@ fn tokens(dir: &Path) -> anyhow::Result<Tokens> {
     })
 }
 
-/// Licences for `count` applications of 1,000,000 units each, plus one hot licence, issued
-/// through the real review workflow.
-async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loaded> {
-    let app = connect(server.application).await?;
-    let rev = connect(server.reviewer).await?;
-    let mut officer = ApplicationServiceClient::new(authed(&app, &t.officer)?);
-    let mut alice = ReviewServiceClient::new(authed(&rev, &t.reviewer)?);
-    let mut bob = ReviewServiceClient::new(authed(&rev, &t.senior)?);
-    let product = officer
-        .create_product(pb::CreateProductRequest {
-            request_id: id(),
-            product: Some(h20()),
-        })
-        .await?
-        .into_inner()
-        .name;
-    let end_user = pb::Party {
-        role: pb::PartyRole::EndUser as i32,
-        display_name: "Example Cloud Ltd".into(),
-        address: "1 Example Road, Shenzhen".into(),
-        country_code: "CN".into(),
-        headquarters_country_code: "CN".into(),
-    };
-    let mut applications = Vec::new();
-    let mut licences = Vec::new();
-    for i in 0..=count {
-        let draft = officer
+/// Concurrent loaders: the review workflow is several calls per licence.
+const LOADERS: usize = 8;
+
+/// Clients of one loader.
+#[derive(Clone)]
+struct Loader {
+    officer: ApplicationServiceClient<Authed>,
+    alice: ReviewServiceClient<Authed>,
+    bob: ReviewServiceClient<Authed>,
+    end_user: pb::Party,
+}
+
+impl Loader {
+    /// A product and a licence for 1,000,000 of it, through the real review workflow; returns
+    /// the application's name.
+    async fn issue(&mut self, i: usize) -> anyhow::Result<String> {
+        let product = self
+            .officer
+            .create_product(pb::CreateProductRequest {
+                request_id: id(),
+                product: Some(pb::Product {
+                    display_name: format!("H20-class accelerator #{i}"),
+                    ..h20()
+                }),
+            })
+            .await?
+            .into_inner()
+            .name;
+        let draft = self
+            .officer
             .create_application(pb::CreateApplicationRequest {
                 request_id: id(),
                 application: Some(pb::Application {
                     destination_country_code: "CN".into(),
                     end_use_statement: "Inference serving".into(),
-                    parties: vec![end_user.clone()],
+                    parties: vec![self.end_user.clone()],
                     lines: vec![pb::ApplicationLine {
-                        product: product.clone(),
+                        product,
                         quantity: 1_000_000,
                         unit_value: Some(pb::Money {
                             currency_code: "USD".into(),
@@ -329,7 +342,8 @@ async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loade
             })
             .await?
             .into_inner();
-        let submitted = officer
+        let submitted = self
+            .officer
             .submit_application(pb::SubmitApplicationRequest {
                 name: draft.name.clone(),
                 request_id: id(),
@@ -338,7 +352,8 @@ async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loade
             })
             .await?
             .into_inner();
-        let case = alice
+        let case = self
+            .alice
             .assign_case(pb::AssignCaseRequest {
                 name: submitted.name.clone(),
                 request_id: id(),
@@ -347,7 +362,8 @@ async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loade
             })
             .await?
             .into_inner();
-        let case = alice
+        let case = self
+            .alice
             .propose_decision(pb::ProposeDecisionRequest {
                 name: case.name.clone(),
                 request_id: id(),
@@ -359,17 +375,59 @@ async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loade
             })
             .await?
             .into_inner();
-        bob.countersign_decision(pb::CountersignDecisionRequest {
-            name: case.name.clone(),
-            request_id: id(),
-            etag: case.etag,
-        })
-        .await?;
-        applications.push(submitted.name);
-        if (i + 1) % 50 == 0 {
-            eprintln!("  loaded {} of {} licensed applications", i + 1, count + 1);
-        }
+        self.bob
+            .countersign_decision(pb::CountersignDecisionRequest {
+                name: case.name.clone(),
+                request_id: id(),
+                etag: case.etag,
+            })
+            .await?;
+        Ok(submitted.name)
     }
+}
+
+/// `count` licences, each for its own product, plus one hot licence, issued through the real
+/// review workflow by [`LOADERS`] clients at once.
+async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loaded> {
+    let app = connect(server.application).await?;
+    let rev = connect(server.reviewer).await?;
+    let end_user = pb::Party {
+        role: pb::PartyRole::EndUser as i32,
+        display_name: "Example Cloud Ltd".into(),
+        address: "1 Example Road, Shenzhen".into(),
+        country_code: "CN".into(),
+        headquarters_country_code: "CN".into(),
+    };
+    let loader = Loader {
+        officer: ApplicationServiceClient::new(authed(&app, &t.officer)?),
+        alice: ReviewServiceClient::new(authed(&rev, &t.reviewer)?),
+        bob: ReviewServiceClient::new(authed(&rev, &t.senior)?),
+        end_user: end_user.clone(),
+    };
+    let total = count + 1;
+    let issued = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..LOADERS {
+        let mut loader = loader.clone();
+        let issued = issued.clone();
+        workers.push(tokio::spawn(async move {
+            let mut names = Vec::new();
+            for i in (worker..total).step_by(LOADERS) {
+                names.push(loader.issue(i).await?);
+                let done = issued.fetch_add(1, Ordering::Relaxed) + 1;
+                if done.is_multiple_of(100) || done == total {
+                    eprintln!("  issued {done} of {total} licences");
+                }
+            }
+            anyhow::Ok(names)
+        }));
+    }
+    let mut applications = Vec::new();
+    for w in workers {
+        applications.extend(w.await??);
+    }
+    let mut officer = loader.officer.clone();
+    let mut spread = Vec::new();
     let mut token = String::new();
     loop {
         let page = officer
@@ -380,18 +438,28 @@ async fn load(server: &Server, t: &Tokens, count: usize) -> anyhow::Result<Loade
             })
             .await?
             .into_inner();
-        licences.extend(page.licences.into_iter().map(|l| l.name));
+        for l in page.licences {
+            let product = l
+                .lines
+                .first()
+                .context("a licence without lines")?
+                .product
+                .clone();
+            spread.push(Licensed {
+                licence: l.name,
+                product,
+            });
+        }
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    let hot_licence = licences.pop().context("no licence was issued")?;
+    let hot = spread.pop().context("no licence was issued")?;
     Ok(Loaded {
-        product,
         applications,
-        licences,
-        hot_licence,
+        spread,
+        hot,
         end_user,
     })
 }
@@ -403,7 +471,7 @@ enum Cover {
     Spread,
     /// Always the same one.
     Hot,
-    /// None: Clearance picks the covering licence.
+    /// None: Clearance picks the covering licence, a different one each call.
     Unnamed,
 }
 
@@ -484,15 +552,21 @@ impl EventLag {
     }
 }
 
-fn shipment(l: &Loaded, licence: &str) -> pb::StartShipmentRequest {
+/// One unit of `on.product`, under `on.licence` when `named`, else under the licence
+/// Clearance picks.
+fn shipment(l: &Loaded, on: &Licensed, named: bool) -> pb::StartShipmentRequest {
     pb::StartShipmentRequest {
         request_id: id(),
         shipment: Some(pb::Shipment {
-            licence: licence.into(),
+            licence: if named {
+                on.licence.clone()
+            } else {
+                String::new()
+            },
             destination_country_code: "CN".into(),
             end_user: Some(l.end_user.clone()),
             lines: vec![pb::ShipmentLine {
-                product: l.product.clone(),
+                product: on.product.clone(),
                 quantity: 1,
                 value: Some(pb::Money {
                     currency_code: "USD".into(),
@@ -641,7 +715,7 @@ async fn scenarios(
         for (scenario, cover) in [
             ("start-shipment named, spread", Cover::Spread),
             ("start-shipment hot", Cover::Hot),
-            ("start-shipment unnamed", Cover::Unnamed),
+            ("start-shipment unnamed, spread", Cover::Unnamed),
         ] {
             let clients: Vec<_> =
                 connect_clients(server.application, n, &t.erp, ShipmentServiceClient::new).await?;
@@ -649,12 +723,12 @@ async fn scenarios(
             let lag = EventLag::follow(server.reviewer, &t.reviewer).await?;
             let ll = l.clone();
             let m = drive(clients, s, move |c, k| {
-                let licence = match cover {
-                    Cover::Hot => ll.hot_licence.clone(),
-                    Cover::Spread => ll.licences[k % ll.licences.len()].clone(),
-                    Cover::Unnamed => String::new(),
+                let spread = &ll.spread[k % ll.spread.len()];
+                let request = match cover {
+                    Cover::Hot => shipment(&ll, &ll.hot, true),
+                    Cover::Spread => shipment(&ll, spread, true),
+                    Cover::Unnamed => shipment(&ll, spread, false),
                 };
-                let request = shipment(&ll, &licence);
                 let mut c = c.clone();
                 async move { c.start_shipment(request).await.is_ok() }
             })
@@ -668,6 +742,129 @@ async fn scenarios(
         }
     }
     Ok(rates)
+}
+
+/// Named spread shipments from clients split evenly between `first` and a second
+/// `clearance serve` on the same database: what a second replica adds.
+async fn two_processes(
+    first: &Server,
+    second: &Server,
+    t: &Tokens,
+    l: Arc<Loaded>,
+    args: &Args,
+) -> anyhow::Result<Vec<(String, usize, f64)>> {
+    let scenario = "start-shipment named, spread, two processes";
+    let mut rates = Vec::new();
+    for &n in &args.clients {
+        let mut clients =
+            connect_clients(first.application, n / 2, &t.erp, ShipmentServiceClient::new).await?;
+        clients.extend(
+            connect_clients(
+                second.application,
+                n - n / 2,
+                &t.erp,
+                ShipmentServiceClient::new,
+            )
+            .await?,
+        );
+        let ll = l.clone();
+        let m = drive(clients, args.seconds, move |c, k| {
+            let request = shipment(&ll, &ll.spread[k % ll.spread.len()], true);
+            let mut c = c.clone();
+            async move { c.start_shipment(request).await.is_ok() }
+        })
+        .await;
+        report("postgres", scenario, n, &m, second);
+        rates.push((scenario.to_owned(), n, m.rate()));
+    }
+    Ok(rates)
+}
+
+/// Submitted cases `from..=to`, inserted in SQL (the documented bulk path: a million cases
+/// through the API would take most of an hour). Due dates spread over 60 days.
+fn bulk_cases_sql(from: usize, to: usize) -> String {
+    format!(
+        "INSERT INTO applications (id, organisation_id, reference, destination_country_code, \
+         end_use_statement, state, version, create_time, update_time, submit_time, assignee, \
+         due_date, review_policy) \
+         SELECT gen_random_uuid(), 'acme', 'BULK-' || g, 'CN', 'Bulk-loaded for the queue \
+         benchmark', 'SUBMITTED', 1, now(), now(), now(), NULL, current_date + (g % 60), NULL \
+         FROM generate_series({from}, {to}) AS g"
+    )
+}
+
+const QUEUE_FILTER: &str = "state = SUBMITTED";
+
+/// A page token for the queue that starts half-way down it: at the first case due in 30 days
+/// (bulk cases are due evenly over 60 days). Made as the server makes it (the fingerprint of
+/// the list call, the last key of a previous page), since paging half a million cases there
+/// through the API would take minutes.
+fn half_way_token() -> anyhow::Result<String> {
+    let due = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
+    let page =
+        clearance_domain::paging::PageRequest::parse(50, "", &format!("cases|{QUEUE_FILTER}"))
+            .map_err(|v| anyhow::anyhow!("{v:?}"))?;
+    Ok(page.token_after(
+        clearance_store::due_sort_key(Some(due)) - 1,
+        uuid::Uuid::max(),
+    ))
+}
+
+/// The regulator's queue, first page and a page half-way down, at each of the queue sizes.
+async fn queue_at_scale(server: &Server, url: &str, t: &Tokens, args: &Args) -> anyhow::Result<()> {
+    let n = args.clients.first().copied().unwrap_or(16);
+    let mut inserted = 0;
+    for &size in &args.queue_sizes {
+        if size > inserted {
+            eprintln!(
+                "postgres: inserting {} submitted cases in SQL, then ANALYZE",
+                size - inserted
+            );
+            clearance_store::execute_statement(url, &bulk_cases_sql(inserted + 1, size)).await?;
+            clearance_store::execute_statement(url, "ANALYZE").await?;
+            inserted = size;
+        }
+        let deep = half_way_token()?;
+        for (label, token) in [("first page", String::new()), ("deep page", deep)] {
+            let mut probe =
+                ReviewServiceClient::new(authed(&connect(server.reviewer).await?, &t.reviewer)?);
+            let held = probe
+                .list_cases(pb::ListCasesRequest {
+                    page_size: 50,
+                    page_token: token.clone(),
+                    filter: QUEUE_FILTER.into(),
+                })
+                .await?
+                .into_inner()
+                .cases
+                .len();
+            anyhow::ensure!(held == 50, "the {label} of {size} cases held {held} cases");
+            let clients =
+                connect_clients(server.reviewer, n, &t.reviewer, ReviewServiceClient::new).await?;
+            let m = drive(clients, args.seconds, move |c, _| {
+                let mut c = c.clone();
+                let page_token = token.clone();
+                async move {
+                    c.list_cases(pb::ListCasesRequest {
+                        page_size: 50,
+                        page_token,
+                        filter: QUEUE_FILTER.into(),
+                    })
+                    .await
+                    .is_ok()
+                }
+            })
+            .await;
+            report(
+                "postgres",
+                &format!("list-cases {label}, {size} cases"),
+                n,
+                &m,
+                server,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The k6 script: GetApplication over gRPC, with the contract loaded from `proto/`.
@@ -826,9 +1023,15 @@ async fn run_backend(
         args.licences + 1
     );
     let loaded = Arc::new(load(&server, &t, args.licences).await?);
+    clearance_store::execute_statement(url, "ANALYZE").await?;
     eprintln!("{backend}: running scenarios");
-    let rates = scenarios(backend, &server, &t, loaded.clone(), args).await?;
+    let mut rates = scenarios(backend, &server, &t, loaded.clone(), args).await?;
     if backend == "postgres" {
+        eprintln!("postgres: starting a second server process on the same database");
+        let second = start_server(binary, url, dir.path()).await?;
+        rates.extend(two_processes(&server, &second, &t, loaded.clone(), args).await?);
+        drop(second);
+        queue_at_scale(&server, url, &t, args).await?;
         k6_get_application(&server, &t, &loaded, 1, args.seconds);
         if let Some(&n) = args.clients.first() {
             k6_get_application(&server, &t, &loaded, n, args.seconds);
@@ -910,7 +1113,17 @@ async fn main() -> anyhow::Result<()> {
         }
         let vs_health = health.map_or_else(|| "?".into(), |h| format!("{:.2}", rate / h));
         let vs_db = db.map_or_else(|| "?".into(), |d| format!("{:.2}", rate / d));
-        println!("- {scenario}, c={n}: {vs_health} × health, {vs_db} × pgbench");
+        let vs_one = if scenario.ends_with(", two processes") {
+            pg_rates
+                .iter()
+                .find(|(s, c, _)| s == "start-shipment named, spread" && c == n)
+                .map_or_else(String::new, |(_, _, one)| {
+                    format!(", {:.2} × one process", rate / one)
+                })
+        } else {
+            String::new()
+        };
+        println!("- {scenario}, c={n}: {vs_health} × health, {vs_db} × pgbench{vs_one}");
     }
     Ok(())
 }
