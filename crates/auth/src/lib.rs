@@ -10,4 +10,6 @@ mod verifier;
 
 pub use clearance_domain::access::{Audience, Principal, Role};
 pub use dev_key::{DevKey, TokenRequest};
-pub use verifier::{AuthError, Claims, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey};
+pub use verifier::{
+    AuthError, Claims, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey, principal_from,
+};

@@ -204,7 +204,7 @@ impl Verifier {
     }
 
     fn verify_signature(&self, token: &str) -> Result<(Principal, i64), AuthError> {
-        let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header = decode_header(token).map_err(|e| AuthError::Invalid(in_plain_words(&e)))?;
         let mut last_error = AuthError::Invalid(format!(
             "no configured key verifies {:?} signatures",
             header.alg
@@ -224,10 +224,41 @@ impl Verifier {
                     let exp = data.claims.exp;
                     return principal_from(data.claims).map(|p| (p, exp));
                 }
-                Err(e) => last_error = AuthError::Invalid(e.to_string()),
+                Err(e) => last_error = AuthError::Invalid(in_plain_words(&e)),
             }
         }
         Err(last_error)
+    }
+}
+
+/// Why a token was refused, in words a person can act on (the library's names, such as
+/// `ExpiredSignature`, mean nothing to them).
+fn in_plain_words(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired; get a new one".into(),
+        ErrorKind::ImmatureSignature => {
+            "the token is not valid yet (its nbf time is in the future)".into()
+        }
+        ErrorKind::InvalidSignature => {
+            "the token's signature does not verify with this server's keys".into()
+        }
+        ErrorKind::InvalidIssuer => "the token was issued by another issuer".into(),
+        ErrorKind::InvalidAudience => "the token was issued for another audience".into(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            format!("the token lacks the '{claim}' claim")
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the token is signed with an algorithm this server does not accept".into()
+        }
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => {
+            "the token is not a well-formed JWT (three base64url parts: header, claims, signature)"
+                .into()
+        }
+        _ => "the token cannot be verified".into(),
     }
 }
 

@@ -403,10 +403,89 @@ enum History {
     Verify { resource: String },
 }
 
-/// A failed command: a call the server refused, or a local problem.
+/// A failed command: a call the server refused, a service that could not be reached, or a
+/// local problem.
 enum Failure {
     Status(tonic::Status),
     Local(anyhow::Error),
+}
+
+/// A service that did not answer: exit code 6, whatever the command.
+#[derive(Debug)]
+struct Unreachable(String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// An endpoint that is not an address: exit code 2.
+#[derive(Debug)]
+struct BadEndpoint(String);
+
+impl std::fmt::Display for BadEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadEndpoint {}
+
+/// Every cause of `e`, outermost first ("transport error" alone says nothing).
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !words.iter().any(|w| w.contains(&text)) {
+            words.push(text);
+        }
+        next = cause.source();
+    }
+    words.join(": ")
+}
+
+/// Connects to `endpoint` (`which` says which service it should be, for the message).
+async fn connect(
+    endpoint: &str,
+    which: &str,
+    timeout: std::time::Duration,
+    per_call_timeout: bool,
+) -> anyhow::Result<Channel> {
+    if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+        return Err(BadEndpoint(format!(
+            "the {which} endpoint '{endpoint}' needs a scheme: try http://{endpoint}"
+        ))
+        .into());
+    }
+    let mut builder = Endpoint::from_shared(endpoint.to_owned()).map_err(|e| {
+        BadEndpoint(format!(
+            "the {which} endpoint '{endpoint}' is not an address: {}",
+            causes(&e)
+        ))
+    })?;
+    // Replies must not wait for a delayed ACK.
+    builder = builder.tcp_nodelay(true).connect_timeout(timeout);
+    if per_call_timeout {
+        builder = builder.timeout(timeout);
+    } else {
+        // A quiet stream stays open through proxies, and a dead peer is noticed.
+        builder = builder
+            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+            .keep_alive_timeout(std::time::Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+    }
+    builder.connect().await.map_err(|e| {
+        Unreachable(format!(
+            "cannot reach the {which} service at {endpoint} ({}). Is the server running, and \
+             is this its address and port? Set it with --{which}-endpoint or in your profile.",
+            causes(&e)
+        ))
+        .into()
+    })
 }
 
 impl From<tonic::Status> for Failure {
@@ -446,18 +525,47 @@ struct Ctx {
     settings: profile::Settings,
     bearer: Bearer,
     format: Format,
+    /// The endpoint connected to last, and which service it should be, for messages.
+    last_endpoint: std::sync::Mutex<Option<(String, &'static str)>>,
 }
 
 impl Ctx {
     async fn channel(&self, endpoint: &str) -> anyhow::Result<Channel> {
-        Endpoint::from_shared(endpoint.to_owned())?
-            // Replies must not wait for a delayed ACK.
-            .tcp_nodelay(true)
-            .timeout(self.settings.timeout)
-            .connect_timeout(self.settings.timeout)
-            .connect()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach {endpoint}: {e}"))
+        let which = if endpoint == self.settings.reviewer_endpoint {
+            "reviewer"
+        } else {
+            "application"
+        };
+        if let Ok(mut last) = self.last_endpoint.lock() {
+            *last = Some((endpoint.to_owned(), which));
+        }
+        connect(endpoint, which, self.settings.timeout, true).await
+    }
+
+    /// A call that failed in the client's own transport (no status came from a server: a
+    /// port where something else answers, a connection cut, a timeout) is "unavailable",
+    /// with the endpoint named.
+    fn explain(&self, failure: Failure) -> Failure {
+        match failure {
+            Failure::Status(status) if std::error::Error::source(&status).is_some() => {
+                let (endpoint, which) = self
+                    .last_endpoint
+                    .lock()
+                    .ok()
+                    .and_then(|l| l.clone())
+                    .unwrap_or_else(|| (self.settings.application_endpoint.clone(), "application"));
+                Failure::Local(
+                    Unreachable(format!(
+                        "no answer from a Clearance {which} service at {endpoint} ({}). Is \
+                         this its address and port? Set it with --{which}-endpoint or in your \
+                         profile.",
+                        causes(&status)
+                    ))
+                    .into(),
+                )
+            }
+            other => other,
+        }
     }
 
     async fn applications(&self) -> anyhow::Result<ApplicationServiceClient<Authed>> {
@@ -553,10 +661,16 @@ async fn run(cli: Cli) -> Outcome {
         settings,
         bearer,
         format: cli.output,
+        last_endpoint: std::sync::Mutex::new(None),
     };
+    execute(&ctx, cli.command).await.map_err(|e| ctx.explain(e))
+}
+
+async fn execute(ctx: &Ctx, command: Command) -> Outcome {
     let f = ctx.format;
-    match cli.command {
+    match command {
         Command::Health => {
+            let mut down = Vec::new();
             for (label, endpoint) in [
                 ("application", ctx.settings.application_endpoint.clone()),
                 ("reviewer", ctx.settings.reviewer_endpoint.clone()),
@@ -569,15 +683,32 @@ async fn run(cli: Cli) -> Outcome {
                             })
                             .await
                         {
-                            Ok(r) => format!("{:?}", r.into_inner().status()),
-                            Err(s) => format!("error: {}", s.message()),
+                            Ok(r) => r.into_inner().status(),
+                            Err(s) => {
+                                println!("{label:12} {endpoint}  error: {}", output::in_words(&s));
+                                down.push(label);
+                                continue;
+                            }
                         }
                     }
-                    Err(e) => format!("unreachable: {e:#}"),
+                    Err(e) => {
+                        println!("{label:12} {endpoint}  unreachable: {e:#}");
+                        down.push(label);
+                        continue;
+                    }
                 };
-                println!("{label:12} {endpoint}  {status}");
+                println!("{label:12} {endpoint}  {}", status.as_str_name());
+                if status != tonic_health::pb::health_check_response::ServingStatus::Serving {
+                    down.push(label);
+                }
             }
-            Ok(())
+            if down.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::Local(
+                    Unreachable(format!("not serving: {}", down.join(", "))).into(),
+                ))
+            }
         }
         Command::Products(cmd) => match cmd {
             Products::List(p) => list_all!(
@@ -1112,17 +1243,8 @@ async fn run(cli: Cli) -> Outcome {
                 &ctx.settings.application_endpoint
             };
             // A stream has no deadline: connect without the per-call timeout.
-            let channel = Endpoint::from_shared(endpoint.clone())
-                .map_err(anyhow::Error::from)?
-                .tcp_nodelay(true)
-                // A quiet stream stays open through proxies, and a dead peer is noticed.
-                .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-                .keep_alive_timeout(std::time::Duration::from_secs(10))
-                .keep_alive_while_idle(true)
-                .connect_timeout(ctx.settings.timeout)
-                .connect()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {endpoint}: {e}"))?;
+            let which = if reviewer { "reviewer" } else { "application" };
+            let channel = connect(endpoint, which, ctx.settings.timeout, false).await?;
             let mut client =
                 clearance_proto::v1::event_service_client::EventServiceClient::with_interceptor(
                     channel,
@@ -1215,8 +1337,15 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Status(status)) => ExitCode::from(output::report(&status, format)),
         Err(Failure::Local(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(exit::FAILURE)
+            let (code, name) = if e.downcast_ref::<Unreachable>().is_some() {
+                (exit::UNAVAILABLE, "UNAVAILABLE")
+            } else if e.downcast_ref::<BadEndpoint>().is_some() {
+                (exit::INVALID, "INVALID_ARGUMENT")
+            } else {
+                (exit::FAILURE, "FAILED")
+            };
+            output::report_local(&e, format, name);
+            ExitCode::from(code)
         }
     }
 }

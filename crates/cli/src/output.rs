@@ -12,6 +12,20 @@ pub enum Format {
     Json,
 }
 
+/// A local failure (no call answered) in the chosen format.
+pub fn report_local(e: &anyhow::Error, format: Format, code: &str) {
+    match format {
+        Format::Json => eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "error": { "code": code, "message": format!("{e:#}") }
+            }))
+            .unwrap_or_default()
+        ),
+        Format::Text => eprintln!("error: {e:#}"),
+    }
+}
+
 /// Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 refused (illegal
 /// state, permission, stale etag), 5 not authenticated, 6 unavailable.
 pub mod exit {
@@ -71,6 +85,51 @@ pub fn print<M: prost::Message>(
     Ok(())
 }
 
+/// What to do about a refusal, by its stable reason; empty when the message says it all.
+fn advice(reason: &str) -> &'static str {
+    match reason {
+        "STALE_ETAG" | "CONCURRENT_CHANGE" => {
+            "someone changed it since you read it: show it again, check what changed, and retry with the new etag"
+        }
+        "REQUEST_ID_REUSED" => {
+            "this request id was used for a different request; leave --request-id out or use a new one"
+        }
+        "SELF_COUNTERSIGN" => {
+            "the two-person rule: a different senior reviewer must countersign your proposal"
+        }
+        "ROLE_NOT_ALLOWED" => {
+            "your token's role may not do this; ask for a token with the right role"
+        }
+        "UNAUTHENTICATED" => {
+            "get a token (clearance token …) and pass it with --token, CLEARANCE_TOKEN or a profile"
+        }
+        "LICENCE_REQUIRED" => "a licence is required and none of yours covers this shipment",
+        "PRODUCT_IN_USE" => {
+            "the product is referred to by a submitted application, licence or shipment; create a new product instead"
+        }
+        _ => "",
+    }
+}
+
+/// A status's message in words: the server's message, or a sentence for its code when it sent
+/// none (an empty "error:" helps nobody).
+pub fn in_words(status: &tonic::Status) -> String {
+    if !status.message().trim().is_empty() {
+        return status.message().to_owned();
+    }
+    match status.code() {
+        Code::Unimplemented => "this endpoint does not serve that call: is it the application (exporter) endpoint or the reviewer endpoint?".into(),
+        Code::Unavailable => "the service is unavailable; try again shortly".into(),
+        Code::DeadlineExceeded => "the call timed out (see timeout_seconds in your profile)".into(),
+        Code::Unauthenticated => "the call carried no valid token".into(),
+        Code::PermissionDenied => "your token's role may not do this".into(),
+        code => format!(
+            "the server answered {} without saying why; is this a Clearance endpoint?",
+            code.description()
+        ),
+    }
+}
+
 /// Prints a failed call in plain words and returns its exit code.
 pub fn report(status: &tonic::Status, format: Format) -> u8 {
     let reason = status
@@ -91,7 +150,7 @@ pub fn report(status: &tonic::Status, format: Format) -> u8 {
             "error": {
                 "code": format!("{:?}", status.code()),
                 "reason": reason,
-                "message": status.message(),
+                "message": in_words(status),
                 "field_violations": violations.iter().map(|(f, d)| serde_json::json!({"field": f, "description": d})).collect::<Vec<_>>(),
             }
         });
@@ -101,12 +160,16 @@ pub fn report(status: &tonic::Status, format: Format) -> u8 {
         );
     } else {
         if violations.is_empty() {
-            eprintln!("error: {}", status.message());
+            eprintln!("error: {}", in_words(status));
         } else {
             eprintln!("error: the request is invalid:");
             for (field, description) in &violations {
                 eprintln!("  {field}: {description}");
             }
+        }
+        let advice = advice(&reason);
+        if !advice.is_empty() {
+            eprintln!("what to do: {advice}");
         }
         if !reason.is_empty() {
             eprintln!("reason: {reason}");

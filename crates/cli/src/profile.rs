@@ -52,7 +52,8 @@ pub fn load(path: Option<&std::path::Path>, name: &str) -> anyhow::Result<Profil
         );
         return Ok(Profile::default());
     }
-    let text = std::fs::read_to_string(&path)?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("{} cannot be read: {e}", path.display()))?;
     let file: File =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     match file.profiles.get(name) {
@@ -81,7 +82,17 @@ impl Profile {
         let token = match (token, self.token, self.token_file) {
             (Some(t), _, _) => Some(t),
             (None, Some(t), _) => Some(t),
-            (None, None, Some(file)) => Some(std::fs::read_to_string(&file)?.trim().to_owned()),
+            (None, None, Some(file)) => Some(
+                std::fs::read_to_string(&file)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "the profile's token_file {} cannot be read: {e}",
+                            file.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
             _ => None,
         };
         Ok(Settings {

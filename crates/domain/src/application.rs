@@ -78,6 +78,23 @@ impl ApplicationState {
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
+
+    /// The state in words with its name, e.g. "a draft (DRAFT)", for messages to people.
+    pub fn in_words(self) -> String {
+        let words = match self {
+            Self::Draft => "a draft",
+            Self::Submitted => "submitted and not yet assigned",
+            Self::UnderReview => "under review",
+            Self::AwaitingApplicant => "waiting for the applicant's answer",
+            Self::PendingCountersign => "waiting for a countersignature",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Returned => "returned to the applicant",
+            Self::Withdrawn => "withdrawn",
+            Self::UnderAppeal => "under appeal",
+        };
+        format!("{words} ({})", self.as_str())
+    }
 }
 
 /// The role a party plays.

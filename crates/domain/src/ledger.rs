@@ -571,6 +571,15 @@ pub enum LicenceAction {
 }
 
 impl LicenceAction {
+    /// The action's verb, for refusals.
+    pub fn verb(self) -> &'static str {
+        match self {
+            LicenceAction::Suspend => "suspend",
+            LicenceAction::Revoke => "revoke",
+            LicenceAction::Reinstate => "reinstate",
+        }
+    }
+
     pub fn history_name(self) -> &'static str {
         match self {
             LicenceAction::Suspend => "licence.suspended",
@@ -595,8 +604,8 @@ pub fn licence_transition(
     to.ok_or_else(|| DomainError::FailedPrecondition {
         reason: reason::INVALID_TRANSITION,
         message: format!(
-            "{} is not allowed while the licence is {}",
-            action.history_name(),
+            "cannot {} a licence that is {}",
+            action.verb(),
             from.as_str()
         ),
     })

@@ -52,6 +52,22 @@ impl Action {
         }
     }
 
+    /// The action in words, for refusals ("cannot <verb> while …").
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Action::Submit => "submit the application",
+            Action::Assign => "assign the case",
+            Action::RequestInformation => "ask the applicant for information",
+            Action::AnswerInformation => "answer a request for information",
+            Action::ProposeDecision => "propose a decision",
+            Action::Countersign { .. } => "countersign the decision",
+            Action::RejectProposal => "reject the proposed decision",
+            Action::Return => "return the application",
+            Action::Withdraw => "withdraw the application",
+            Action::AddNote => "add a note",
+        }
+    }
+
     /// The roles that may take the action (product.md, "Who uses it").
     pub fn allowed_roles(self) -> &'static [Role] {
         match self {
@@ -98,9 +114,9 @@ pub fn transition(from: ApplicationState, action: Action) -> Result<ApplicationS
     to.ok_or_else(|| DomainError::FailedPrecondition {
         reason: reason::INVALID_TRANSITION,
         message: format!(
-            "{} is not allowed while the application is {}",
-            action.history_name(),
-            from.as_str()
+            "cannot {} while the application is {}",
+            action.in_words(),
+            from.in_words()
         ),
     })
 }

@@ -158,11 +158,35 @@ fn token(
         );
     }
     anyhow::ensure!(ttl > 0, "--ttl must be positive");
-    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+    let exporter = roles
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .any(|r| r.is_exporter());
+    anyhow::ensure!(
+        !exporter || org.is_some(),
+        "exporter roles (applicant, erp) act for an organisation: add --org NAME"
+    );
+    anyhow::ensure!(
+        exporter || org.is_none(),
+        "--org is only for exporter roles (applicant, erp); regulator tokens carry none"
+    );
     let subject = subject.unwrap_or_else(|| match &org {
         Some(o) => format!("{}@{o}", roles.join("+")),
         None => roles.join("+"),
     });
+    // Mint only what the server will accept.
+    clearance_auth::principal_from(clearance_auth::Claims {
+        sub: subject.clone(),
+        iss: config.auth.issuer.clone(),
+        aud: config.auth.audience.clone(),
+        exp: 0,
+        nbf: 0,
+        iat: 0,
+        roles: roles.clone(),
+        org: org.clone(),
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
     let token = key.mint(&TokenRequest {
         subject,
         roles,
