@@ -410,29 +410,25 @@ enum Failure {
     Local(anyhow::Error),
 }
 
-/// A service that did not answer: exit code 6, whatever the command.
+/// A problem with an endpoint rather than with the call: one that did not answer (exit code
+/// 6, whatever the command) or one that is not an address (exit code 2).
 #[derive(Debug)]
-struct Unreachable(String);
+enum EndpointProblem {
+    Unreachable(String),
+    NotAnAddress(String),
+}
 
-impl std::fmt::Display for Unreachable {
+impl std::fmt::Display for EndpointProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            EndpointProblem::Unreachable(text) | EndpointProblem::NotAnAddress(text) => {
+                f.write_str(text)
+            }
+        }
     }
 }
 
-impl std::error::Error for Unreachable {}
-
-/// An endpoint that is not an address: exit code 2.
-#[derive(Debug)]
-struct BadEndpoint(String);
-
-impl std::fmt::Display for BadEndpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadEndpoint {}
+impl std::error::Error for EndpointProblem {}
 
 /// Every cause of `e`, outermost first ("transport error" alone says nothing).
 fn causes(e: &(dyn std::error::Error + 'static)) -> String {
@@ -456,13 +452,13 @@ async fn connect(
     per_call_timeout: bool,
 ) -> anyhow::Result<Channel> {
     if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-        return Err(BadEndpoint(format!(
+        return Err(EndpointProblem::NotAnAddress(format!(
             "the {which} endpoint '{endpoint}' needs a scheme: try http://{endpoint}"
         ))
         .into());
     }
     let mut builder = Endpoint::from_shared(endpoint.to_owned()).map_err(|e| {
-        BadEndpoint(format!(
+        EndpointProblem::NotAnAddress(format!(
             "the {which} endpoint '{endpoint}' is not an address: {}",
             causes(&e)
         ))
@@ -479,7 +475,7 @@ async fn connect(
             .keep_alive_while_idle(true);
     }
     builder.connect().await.map_err(|e| {
-        Unreachable(format!(
+        EndpointProblem::Unreachable(format!(
             "cannot reach the {which} service at {endpoint} ({}). Is the server running, and \
              is this its address and port? Set it with --{which}-endpoint or in your profile.",
             causes(&e)
@@ -555,7 +551,7 @@ impl Ctx {
                     .and_then(|l| l.clone())
                     .unwrap_or_else(|| (self.settings.application_endpoint.clone(), "application"));
                 Failure::Local(
-                    Unreachable(format!(
+                    EndpointProblem::Unreachable(format!(
                         "no answer from a Clearance {which} service at {endpoint} ({}). Is \
                          this its address and port? Set it with --{which}-endpoint or in your \
                          profile.",
@@ -706,7 +702,8 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                 Ok(())
             } else {
                 Err(Failure::Local(
-                    Unreachable(format!("not serving: {}", down.join(", "))).into(),
+                    EndpointProblem::Unreachable(format!("not serving: {}", down.join(", ")))
+                        .into(),
                 ))
             }
         }
@@ -1337,12 +1334,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Status(status)) => ExitCode::from(output::report(&status, format)),
         Err(Failure::Local(e)) => {
-            let (code, name) = if e.downcast_ref::<Unreachable>().is_some() {
-                (exit::UNAVAILABLE, "UNAVAILABLE")
-            } else if e.downcast_ref::<BadEndpoint>().is_some() {
-                (exit::INVALID, "INVALID_ARGUMENT")
-            } else {
-                (exit::FAILURE, "FAILED")
+            let (code, name) = match e.downcast_ref::<EndpointProblem>() {
+                Some(EndpointProblem::Unreachable(_)) => (exit::UNAVAILABLE, "UNAVAILABLE"),
+                Some(EndpointProblem::NotAnAddress(_)) => (exit::INVALID, "INVALID_ARGUMENT"),
+                None => (exit::FAILURE, "FAILED"),
             };
             output::report_local(&e, format, name);
             ExitCode::from(code)
