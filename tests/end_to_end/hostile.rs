@@ -31,7 +31,11 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
         ("ApplicationService", _) => &["applicant"],
         ("ShipmentService", "StartShipment" | "CancelShipment") => &["erp"],
         ("ShipmentService", _) => EXPORTERS,
-        ("ReviewService", "ListCases" | "GetCase" | "GetHistory" | "VerifyHistory") => REGULATORS,
+        (
+            "ReviewService",
+            "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
+            | "VerifyHistory",
+        ) => REGULATORS,
         ("ReviewService", "CountersignDecision" | "RejectProposal") => &["senior_reviewer"],
         ("ReviewService", "SuspendLicence" | "RevokeLicence" | "ReinstateLicence") => {
             &["senior_reviewer"]

@@ -620,6 +620,120 @@ mod killed {
     on_both_databases!(killing_the_server_mid_stream_keeps_the_ledger_exact);
 }
 
+/// Every regulator role lists and reads every holder's licences, filtered; a senior reviewer
+/// suspends one with the etag the list showed, and a second suspension with that etag is
+/// refused as stale.
+async fn regulators_see_every_holders_licences(_db: &TestDb, app: TestApp) {
+    let (_, acme) = licensed(&app, "acme", 100).await;
+    let (_, globex) = licensed(&app, "globex", 50).await;
+    let list = |filter: &str, client: &mut clearance_tests::ReviewClient| {
+        let mut client = client.clone();
+        let filter = filter.to_owned();
+        async move {
+            client
+                .list_all_licences(pb::ListAllLicencesRequest {
+                    filter,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| {
+                    r.into_inner()
+                        .licences
+                        .into_iter()
+                        .map(|l| l.name)
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+    for role in ["reviewer", "senior_reviewer", "policy_admin", "auditor"] {
+        let mut client = app.regulator(&format!("{role}@regulator"), &[role]);
+        let all = list("", &mut client).await.unwrap();
+        assert_eq!(all, [acme.name.clone(), globex.name.clone()], "{role}");
+        let got = client
+            .get_any_licence(pb::GetAnyLicenceRequest {
+                name: globex.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.holder, "organisations/globex");
+    }
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    for (filter, expected) in [
+        (r#"organisation = "acme""#, vec![acme.name.clone()]),
+        (
+            "organisation = organisations/globex",
+            vec![globex.name.clone()],
+        ),
+        (
+            &format!(r#"application = "{}""#, globex.application) as &str,
+            vec![globex.name.clone()],
+        ),
+        (
+            r#"state = ACTIVE AND expiring_before = "2100-01-01""#,
+            vec![acme.name.clone(), globex.name.clone()],
+        ),
+        (r#"expiring_before = "2000-01-01""#, vec![]),
+    ] {
+        assert_eq!(list(filter, &mut bob).await.unwrap(), expected, "{filter}");
+    }
+    for bad in [
+        r#"expiring_before = "soon""#,
+        r#"organisation = "Not An Org!""#,
+        "application = licences/x",
+        "holder = acme",
+    ] {
+        let status = list(bad, &mut bob).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{bad}: {status:?}");
+    }
+    let missing = bob
+        .get_any_licence(pb::GetAnyLicenceRequest {
+            name: format!("licences/{}", uuid::Uuid::now_v7()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // Suspend with what the list printed.
+    let listed = bob
+        .list_all_licences(pb::ListAllLicencesRequest {
+            filter: r#"organisation = "acme""#.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .licences
+        .remove(0);
+    let suspend = |etag: String| pb::SuspendLicenceRequest {
+        name: listed.name.clone(),
+        request_id: request_id(),
+        etag,
+        reason: "end user under investigation".into(),
+    };
+    let suspended = bob
+        .suspend_licence(suspend(listed.etag.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(suspended.state, pb::LicenceState::Suspended as i32);
+    assert_eq!(
+        list("state = SUSPENDED", &mut bob).await.unwrap(),
+        std::slice::from_ref(&acme.name)
+    );
+    let stale = bob
+        .suspend_licence(suspend(listed.etag.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
+}
+
+mod regulator_views {
+    use super::*;
+
+    on_both_databases!(regulators_see_every_holders_licences);
+}
+
 /// The fewest SQL statements one of three StartShipment calls sends (so a background sweep
 /// cannot inflate the count).
 async fn fewest_statements(app: &TestApp, client: &mut ErpClient, shipment: &pb::Shipment) -> u64 {

@@ -10,7 +10,6 @@ use clearance_domain::application::{
 };
 use clearance_domain::ids::Collection;
 use clearance_domain::ids::OrganisationId;
-use clearance_domain::ledger::LicenceFilter;
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
@@ -22,7 +21,7 @@ use clearance_grpc::convert::{
     application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
-use clearance_grpc::convert_ledger::licence_to_pb;
+use clearance_grpc::convert_ledger::{LicenceListing, licence_page, licence_to_pb};
 use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
@@ -541,21 +540,14 @@ impl ApplicationApi {
         req: pb::ListLicencesRequest,
     ) -> ApiResult<pb::ListLicencesResponse> {
         let org = p.exporter_organisation()?;
-        let (filter, page) = validate_list(
-            req.page_size,
-            &req.page_token,
-            &req.filter,
-            &format!("licences|{org}"),
-            LicenceFilter::parse,
-        )?;
-        let rows = self
-            .store
-            .list_licences(org, &filter, &page)
-            .await
-            .map_err(|e| ApiError::from_store("licences", e))?;
-        let (rows, next_page_token) = page.finish_page(rows, |l| l.id);
+        let listing = LicenceListing {
+            page_size: req.page_size,
+            page_token: &req.page_token,
+            filter: &req.filter,
+        };
+        let (licences, next_page_token) = licence_page(&self.store, Some(org), listing).await?;
         Ok(pb::ListLicencesResponse {
-            licences: rows.iter().map(licence_to_pb).collect(),
+            licences,
             next_page_token,
         })
     }

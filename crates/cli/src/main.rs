@@ -538,6 +538,36 @@ impl Ctx {
         connect(endpoint, which, self.settings.timeout, true).await
     }
 
+    /// Whether the token is an exporter's (applicant, erp): such callers use the application
+    /// service, regulators the reviewer service. Read from the token's claims without
+    /// verifying them (the server does that); a token that cannot be read counts as an
+    /// exporter's, and the server says what is wrong with it.
+    fn speaks_for_exporter(&self) -> bool {
+        use base64::Engine;
+        let Some(token) = &self.settings.token else {
+            return true;
+        };
+        let claims = token
+            .split('.')
+            .nth(1)
+            .and_then(|c| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+            })
+            .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok());
+        let Some(roles) = claims
+            .as_ref()
+            .and_then(|c| c.get("roles"))
+            .and_then(|r| r.as_array())
+        else {
+            return true;
+        };
+        roles
+            .iter()
+            .any(|r| matches!(r.as_str(), Some("applicant" | "erp")))
+    }
+
     /// A call that failed in the client's own transport (no status came from a server: a
     /// port where something else answers, a connection cut, a timeout) is "unavailable",
     /// with the endpoint named.
@@ -985,11 +1015,25 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
             let need_etag = |etag: Option<String>| {
                 etag.ok_or_else(|| {
                     Failure::Local(anyhow::anyhow!(
-                        "--etag is required: read the licence first (clearancectl licences show)"
+                        "--etag is required: run `clearancectl licences show NAME` (or `licences list`) and pass the etag it prints"
                     ))
                 })
             };
             let r = match cmd {
+                // Regulators read every holder's licences on their own service.
+                Licences::List(p) if !ctx.speaks_for_exporter() => {
+                    return list_all!(
+                        ctx,
+                        ctx.reviews().await?,
+                        list_all_licences,
+                        ListAllLicencesRequest {
+                            filter: p.filter.clone()
+                        },
+                        licences,
+                        "clearance.v1.Licence",
+                        text::licence
+                    );
+                }
                 Licences::List(p) => {
                     return list_all!(
                         ctx,
@@ -1002,6 +1046,12 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         "clearance.v1.Licence",
                         text::licence
                     );
+                }
+                Licences::Show { name } if !ctx.speaks_for_exporter() => {
+                    ctx.reviews()
+                        .await?
+                        .get_any_licence(pb::GetAnyLicenceRequest { name })
+                        .await?
                 }
                 Licences::Show { name } => {
                     ctx.applications()

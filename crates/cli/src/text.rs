@@ -111,13 +111,15 @@ pub fn licence(l: &pb::Licence) -> String {
         "LICENCE_STATE_",
     );
     let mut out = format!(
-        "{}  {}  {}  to {}  valid {} to {}",
+        "{}  {}  {}  holder {}  to {}  valid {} to {}  etag {}",
         l.name,
         l.number,
         state,
+        l.holder.strip_prefix("organisations/").unwrap_or(&l.holder),
         l.destination_country_code,
         date(&l.valid_from_time),
-        date(&l.valid_until_time)
+        date(&l.valid_until_time),
+        l.etag
     );
     for line in &l.lines {
         out.push_str(&format!(

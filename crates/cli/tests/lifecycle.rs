@@ -199,8 +199,59 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     );
     assert_eq!(code, 3, "not found");
 
-    // events watch follows the stream; read the first few events and stop it.
+    // A regulator's profile lists, shows and suspends the licence with only what the list
+    // printed (text, as a person reads it).
     let running = app.running.as_ref().unwrap();
+    let config_dir = home.path().join("clearance");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(home.path().join("bob.token"), &bob).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "[profiles.regulator]\napplication_endpoint = \"http://{}\"\nreviewer_endpoint = \"http://{}\"\ntoken_file = \"{}\"\n",
+            running.application_addr.unwrap(),
+            running.reviewer_addr.unwrap(),
+            home.path().join("bob.token").display()
+        ),
+    )
+    .unwrap();
+    let as_regulator = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
+            .args(["--profile", "regulator"])
+            .args(args)
+            .env("XDG_CONFIG_HOME", home.path())
+            .env_remove("CLEARANCE_TOKEN")
+            .env_remove("CLEARANCE_ENDPOINT")
+            .env_remove("CLEARANCE_REVIEWER_ENDPOINT")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let listed = as_regulator(&["licences", "list", "--filter", "organisation = acme"]);
+    let first = listed.lines().next().unwrap();
+    let (listed_name, rest) = first.split_once("  ").unwrap();
+    let (_, etag) = rest.split_once("etag ").unwrap();
+    assert_eq!(listed_name, licence);
+    assert!(first.contains("holder acme"), "{first}");
+    assert!(as_regulator(&["licences", "show", listed_name]).starts_with(listed_name));
+    let suspended = as_regulator(&[
+        "licences",
+        "suspend",
+        listed_name,
+        "--reason",
+        "end user under investigation",
+        "--etag",
+        etag.trim(),
+    ]);
+    assert!(suspended.contains("SUSPENDED"), "{suspended}");
+
+    // events watch follows the stream; read the first few events and stop it.
     let mut watcher = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
         .args(["--output", "json", "--application-endpoint"])
         .arg(format!("http://{}", running.application_addr.unwrap()))

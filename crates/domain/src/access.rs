@@ -153,7 +153,8 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             _ => return None,
         },
         ("ReviewService", method) => match method {
-            "ListCases" | "GetCase" | "GetHistory" | "VerifyHistory" => REGULATORS,
+            "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
+            | "VerifyHistory" => REGULATORS,
             "AssignCase" => Action::Assign.allowed_roles(),
             "RequestInformation" => Action::RequestInformation.allowed_roles(),
             "AddNote" => Action::AddNote.allowed_roles(),

@@ -541,22 +541,67 @@ impl ShipmentFilter {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LicenceFilter {
     pub state: Option<LicenceState>,
+    /// The holder (regulators only; an exporter sees its own).
+    pub organisation: Option<OrganisationId>,
+    pub application: Option<Uuid>,
+    /// Valid until before the start of this day (UTC).
+    pub expiring_before: Option<chrono::NaiveDate>,
 }
 
 impl LicenceFilter {
+    /// An exporter's filter over its own licences.
     pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
+        Self::parse_fields(raw, &["state", "application", "expiring_before"])
+    }
+
+    /// A regulator's filter over every holder's licences.
+    pub fn parse_for_regulator(raw: &str) -> Result<Self, crate::Violations> {
+        Self::parse_fields(
+            raw,
+            &["state", "organisation", "application", "expiring_before"],
+        )
+    }
+
+    fn parse_fields(raw: &str, allowed: &[&str]) -> Result<Self, crate::Violations> {
         let mut filter = LicenceFilter::default();
-        for c in crate::filter::parse_filter(raw, &["state"])? {
-            let name = c.value.strip_prefix("LICENCE_STATE_").unwrap_or(&c.value);
-            filter.state = Some(LicenceState::parse(name).ok_or_else(|| {
-                crate::Violations::single(
-                    "filter",
-                    format!(
-                        "'{}' is not a licence state",
-                        crate::validation::quote(&c.value)
-                    ),
-                )
-            })?);
+        let refuse = |what: &str, value: &str| {
+            crate::Violations::single(
+                "filter",
+                format!("'{}' is not {what}", crate::validation::quote(value)),
+            )
+        };
+        for c in crate::filter::parse_filter(raw, allowed)? {
+            match c.field.as_str() {
+                "state" => {
+                    let name = c.value.strip_prefix("LICENCE_STATE_").unwrap_or(&c.value);
+                    filter.state = Some(
+                        LicenceState::parse(name)
+                            .ok_or_else(|| refuse("a licence state", &c.value))?,
+                    );
+                }
+                "organisation" => {
+                    let name = c.value.strip_prefix("organisations/").unwrap_or(&c.value);
+                    filter.organisation = Some(
+                        OrganisationId::parse(name)
+                            .map_err(|_| refuse("an organisation", &c.value))?,
+                    );
+                }
+                "application" => {
+                    filter.application = Some(
+                        crate::ids::Collection::Applications
+                            .parse_name("filter", &c.value)
+                            .map_err(|_| {
+                                refuse("an application name (applications/{id})", &c.value)
+                            })?,
+                    );
+                }
+                _ => {
+                    filter.expiring_before = Some(
+                        chrono::NaiveDate::parse_from_str(&c.value, "%Y-%m-%d")
+                            .map_err(|_| refuse("a date (YYYY-MM-DD)", &c.value))?,
+                    );
+                }
+            }
         }
         Ok(filter)
     }

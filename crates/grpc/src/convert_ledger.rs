@@ -3,7 +3,8 @@
 use clearance_domain::application::{Money, PartyInput};
 use clearance_domain::ids::Collection;
 use clearance_domain::ledger::{
-    Licence, LicenceState, NotCovered, Shipment, ShipmentInput, ShipmentLineInput, ShipmentState,
+    Licence, LicenceFilter, LicenceState, NotCovered, Shipment, ShipmentInput, ShipmentLineInput,
+    ShipmentState,
 };
 use clearance_proto::v1 as pb;
 
@@ -147,4 +148,40 @@ pub fn problem_to_pb(p: &NotCovered) -> pb::CoverageProblem {
         reason: p.reason().to_owned(),
         description: p.describe(),
     }
+}
+
+/// What a list of licences asks for, from either side's request.
+pub struct LicenceListing<'a> {
+    pub page_size: i32,
+    pub page_token: &'a str,
+    pub filter: &'a str,
+}
+
+/// One page of licences and the next page's token: the holder's (`Some(org)`, parsed with the
+/// exporter's filter) or every holder's (`None`, the regulator's filter).
+pub async fn licence_page(
+    store: &clearance_store::Store,
+    org: Option<&clearance_domain::ids::OrganisationId>,
+    listing: LicenceListing<'_>,
+) -> crate::ApiResult<(Vec<pb::Licence>, String)> {
+    let (scope, parse): (String, fn(&str) -> _) = match org {
+        Some(org) => (format!("licences|{org}"), LicenceFilter::parse),
+        None => (
+            "licences|regulator".to_owned(),
+            LicenceFilter::parse_for_regulator,
+        ),
+    };
+    let (filter, page) = crate::validate_list(
+        listing.page_size,
+        listing.page_token,
+        listing.filter,
+        &scope,
+        parse,
+    )?;
+    let rows = store
+        .list_licences(org, &filter, &page)
+        .await
+        .map_err(|e| crate::ApiError::from_store("licences", e))?;
+    let (rows, next_page_token) = page.finish_page(rows, |l| l.id);
+    Ok((rows.iter().map(licence_to_pb).collect(), next_page_token))
 }

@@ -12,7 +12,7 @@ use clearance_domain::paging::PageRequest;
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
 use clearance_grpc::convert::history_entry_to_pb;
 use clearance_grpc::convert_case::case_to_pb;
-use clearance_grpc::convert_ledger::licence_to_pb;
+use clearance_grpc::convert_ledger::{LicenceListing, licence_page, licence_to_pb};
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
@@ -288,6 +288,37 @@ impl ReviewApi {
         respond(outcome, licence_to_pb)
     }
 
+    async fn list_all_licences(
+        &self,
+        _principal: Principal,
+        req: pb::ListAllLicencesRequest,
+    ) -> ApiResult<pb::ListAllLicencesResponse> {
+        let listing = LicenceListing {
+            page_size: req.page_size,
+            page_token: &req.page_token,
+            filter: &req.filter,
+        };
+        let (licences, next_page_token) = licence_page(&self.store, None, listing).await?;
+        Ok(pb::ListAllLicencesResponse {
+            licences,
+            next_page_token,
+        })
+    }
+
+    async fn get_any_licence(
+        &self,
+        _principal: Principal,
+        req: pb::GetAnyLicenceRequest,
+    ) -> ApiResult<pb::Licence> {
+        let id = Collection::Licences.parse_name("name", &req.name)?;
+        let licence = self
+            .store
+            .get_licence(None, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(licence_to_pb(&licence))
+    }
+
     async fn get_history(
         &self,
         _principal: Principal,
@@ -408,6 +439,20 @@ impl ReviewService for ReviewApi {
         request: Request<pb::ReturnApplicationRequest>,
     ) -> Result<Response<pb::Case>, Status> {
         clearance_grpc::handle!(self, request, return_application)
+    }
+
+    async fn list_all_licences(
+        &self,
+        request: Request<pb::ListAllLicencesRequest>,
+    ) -> Result<Response<pb::ListAllLicencesResponse>, Status> {
+        clearance_grpc::handle!(self, request, list_all_licences)
+    }
+
+    async fn get_any_licence(
+        &self,
+        request: Request<pb::GetAnyLicenceRequest>,
+    ) -> Result<Response<pb::Licence>, Status> {
+        clearance_grpc::handle!(self, request, get_any_licence)
     }
 
     async fn suspend_licence(

@@ -641,27 +641,46 @@ impl Store {
         Ok(licence)
     }
 
-    /// One page (plus one row) of the holder's licences in id order.
+    /// One page (plus one row) of licences in id order: the holder's (`Some(org)`, exporters)
+    /// or every holder's (`None`, regulators).
     pub async fn list_licences(
         &self,
-        org: &OrganisationId,
+        org: Option<&OrganisationId>,
         filter: &LicenceFilter,
         page: &PageRequest,
     ) -> Result<Vec<Licence>, StoreError> {
-        let mut query =
-            licence::Entity::find().filter(licence::Column::OrganisationId.eq(org.as_str()));
+        let mut query = licence::Entity::find();
+        if let Some(org) = org.or(filter.organisation.as_ref()) {
+            query = query.filter(licence::Column::OrganisationId.eq(org.as_str()));
+        }
+        if let (Some(_), Some(wanted)) = (org, &filter.organisation)
+            && Some(wanted) != org
+        {
+            // An exporter asking for another holder's licences sees none.
+            return Ok(Vec::new());
+        }
         if let Some(state) = filter.state {
             query = query.filter(licence::Column::State.eq(state.as_str()));
+        }
+        if let Some(application) = filter.application {
+            query = query.filter(licence::Column::ApplicationId.eq(application));
+        }
+        if let Some(day) = filter.expiring_before {
+            let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            query = query.filter(licence::Column::ValidUntil.lt(start));
         }
         if let Some(after) = page.after {
             query = query.filter(licence::Column::Id.gt(after));
         }
+        let read = self.begin_read().await?;
         let rows = query
             .order_by_asc(licence::Column::Id)
             .limit(page.fetch_limit())
-            .all(&self.db)
+            .all(&read)
             .await?;
-        load_licences(&self.db, rows).await
+        let licences = load_licences(&read, rows).await?;
+        read.commit().await?;
+        Ok(licences)
     }
 
     /// The holder's active (or exhausted) licences to `destination`, expiring first first, for
