@@ -116,6 +116,21 @@ struct Change {
     etag: Option<String>,
 }
 
+/// A decision (or licence action) names the version it was made on.
+#[derive(Args)]
+struct Decided {
+    /// Idempotency key; a new UUID when absent. Reuse it to retry safely.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// The etag `show` printed: if the case or licence changed since, the decision is refused
+    /// instead of overwriting the change. Required unless --latest.
+    #[arg(long, conflicts_with = "latest")]
+    etag: Option<String>,
+    /// Act on the current version, whatever it is (the etag acted on is printed).
+    #[arg(long)]
+    latest: bool,
+}
+
 #[derive(Subcommand)]
 enum Products {
     /// Every product, following pages.
@@ -247,14 +262,14 @@ enum Cases {
         #[arg(long = "condition")]
         conditions: Vec<String>,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
     /// Countersign the pending proposal (senior reviewer, never the proposer).
     #[command(after_help = "Example:\n  clearancectl cases countersign applications/0192...")]
     Countersign {
         name: String,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
     /// Send the pending proposal back with a reason.
     #[command(
@@ -265,7 +280,7 @@ enum Cases {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
     /// Return the application without action.
     #[command(
@@ -277,16 +292,19 @@ enum Cases {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
 }
 
 #[derive(Subcommand)]
 enum Licences {
-    /// The organisation's licences with balances.
-    #[command(after_help = "Example:\n  clearancectl licences list --filter 'state = ACTIVE'")]
+    /// Licences with balances and etags: an exporter's own; for regulators every holder's
+    /// (filter on state, organisation, application, expiring_before).
+    #[command(
+        after_help = "Examples:\n  clearancectl licences list --filter 'state = ACTIVE'\n  clearancectl licences list --filter 'organisation = acme AND expiring_before = 2027-01-01'"
+    )]
     List(Page),
-    /// One licence (exporters).
+    /// One licence with its etag (exporters their own, regulators any).
     #[command(after_help = "Example:\n  clearancectl licences show licences/0192...")]
     Show { name: String },
     /// Suspend (senior reviewer).
@@ -298,7 +316,7 @@ enum Licences {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
     /// Revoke (senior reviewer).
     #[command(
@@ -309,7 +327,7 @@ enum Licences {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
     /// Reinstate a suspended licence (senior reviewer).
     #[command(
@@ -320,7 +338,7 @@ enum Licences {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        change: Change,
+        change: Decided,
     },
 }
 
@@ -410,25 +428,23 @@ enum Failure {
     Local(anyhow::Error),
 }
 
-/// A problem with an endpoint rather than with the call: one that did not answer (exit code
-/// 6, whatever the command) or one that is not an address (exit code 2).
+/// A problem found before or instead of an answer: a service that did not answer (exit code
+/// 6, whatever the command) or input that cannot be sent (exit code 2).
 #[derive(Debug)]
-enum EndpointProblem {
+enum LocalProblem {
     Unreachable(String),
-    NotAnAddress(String),
+    Invalid(String),
 }
 
-impl std::fmt::Display for EndpointProblem {
+impl std::fmt::Display for LocalProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EndpointProblem::Unreachable(text) | EndpointProblem::NotAnAddress(text) => {
-                f.write_str(text)
-            }
+            LocalProblem::Unreachable(text) | LocalProblem::Invalid(text) => f.write_str(text),
         }
     }
 }
 
-impl std::error::Error for EndpointProblem {}
+impl std::error::Error for LocalProblem {}
 
 /// Every cause of `e`, outermost first ("transport error" alone says nothing).
 fn causes(e: &(dyn std::error::Error + 'static)) -> String {
@@ -452,13 +468,13 @@ async fn connect(
     per_call_timeout: bool,
 ) -> anyhow::Result<Channel> {
     if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-        return Err(EndpointProblem::NotAnAddress(format!(
+        return Err(LocalProblem::Invalid(format!(
             "the {which} endpoint '{endpoint}' needs a scheme: try http://{endpoint}"
         ))
         .into());
     }
     let mut builder = Endpoint::from_shared(endpoint.to_owned()).map_err(|e| {
-        EndpointProblem::NotAnAddress(format!(
+        LocalProblem::Invalid(format!(
             "the {which} endpoint '{endpoint}' is not an address: {}",
             causes(&e)
         ))
@@ -475,7 +491,7 @@ async fn connect(
             .keep_alive_while_idle(true);
     }
     builder.connect().await.map_err(|e| {
-        EndpointProblem::Unreachable(format!(
+        LocalProblem::Unreachable(format!(
             "cannot reach the {which} service at {endpoint} ({}). Is the server running, and \
              is this its address and port? Set it with --{which}-endpoint or in your profile.",
             causes(&e)
@@ -581,7 +597,7 @@ impl Ctx {
                     .and_then(|l| l.clone())
                     .unwrap_or_else(|| (self.settings.application_endpoint.clone(), "application"));
                 Failure::Local(
-                    EndpointProblem::Unreachable(format!(
+                    LocalProblem::Unreachable(format!(
                         "no answer from a Clearance {which} service at {endpoint} ({}). Is \
                          this its address and port? Set it with --{which}-endpoint or in your \
                          profile.",
@@ -623,11 +639,44 @@ impl Ctx {
     }
 }
 
-fn request_id(change: &Change) -> String {
-    change
-        .request_id
+fn request_id(given: &Option<String>) -> String {
+    given
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The etag a decision acts on: the one the person saw, or with `--latest` the current one
+/// (`current` fetches it), said aloud. Without either, refused with how to get it.
+async fn decided_etag<F, Fut>(
+    format: Format,
+    decided: &Decided,
+    what: &str,
+    name: &str,
+    current: F,
+) -> Result<String, Failure>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, Failure>>,
+{
+    match (&decided.etag, decided.latest) {
+        (Some(etag), _) => Ok(etag.clone()),
+        (None, true) => {
+            let etag = current().await?;
+            // JSON callers find the version in the response; stderr stays JSON for them.
+            if format == Format::Text {
+                eprintln!("acting on the current version of {name}: etag {etag}");
+            }
+            Ok(etag)
+        }
+        (None, false) => Err(Failure::Local(
+            LocalProblem::Invalid(format!(
+                "--etag is required: run `clearancectl {what} show {name}` and pass the etag it \
+                 prints, so a change made since you read it is refused rather than overwritten \
+                 (or --latest to act on whatever the current version is)"
+            ))
+            .into(),
+        )),
+    }
 }
 
 fn read_json<M: prost::Message + Default>(file: &PathBuf, name: &str) -> anyhow::Result<M> {
@@ -732,8 +781,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                 Ok(())
             } else {
                 Err(Failure::Local(
-                    EndpointProblem::Unreachable(format!("not serving: {}", down.join(", ")))
-                        .into(),
+                    LocalProblem::Unreachable(format!("not serving: {}", down.join(", "))).into(),
                 ))
             }
         }
@@ -764,7 +812,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     .applications()
                     .await?
                     .create_product(pb::CreateProductRequest {
-                        request_id: request_id(&change),
+                        request_id: request_id(&change.request_id),
                         product: Some(product),
                     })
                     .await?
@@ -811,7 +859,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         read_json(&file, "clearance.v1.Application")?;
                     client
                         .create_application(pb::CreateApplicationRequest {
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             application: Some(application),
                         })
                         .await?
@@ -825,7 +873,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     client
                         .submit_application(pb::SubmitApplicationRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             declaration_confirmed: confirm_declaration,
                         })
@@ -840,7 +888,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     client
                         .withdraw_application(pb::WithdrawApplicationRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             reason,
                         })
@@ -856,7 +904,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     client
                         .answer_information_request(pb::AnswerInformationRequestRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             answer: text,
                             documents: vec![],
@@ -906,7 +954,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     client
                         .assign_case(pb::AssignCaseRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             assignee: to,
                         })
@@ -921,7 +969,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     client
                         .request_information(pb::RequestInformationRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             question,
                             response_due_time: None,
@@ -938,7 +986,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     client
                         .add_note(pb::AddNoteRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             text,
                             visible_to_applicant,
@@ -953,11 +1001,13 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     conditions,
                     change,
                 } => {
-                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    let etag =
+                        decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None))
+                            .await?;
                     client
                         .propose_decision(pb::ProposeDecisionRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             approve: !deny,
                             reason,
@@ -969,11 +1019,13 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         .await?
                 }
                 Cases::Countersign { name, change } => {
-                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    let etag =
+                        decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None))
+                            .await?;
                     client
                         .countersign_decision(pb::CountersignDecisionRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                         })
                         .await?
@@ -983,11 +1035,13 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     reason,
                     change,
                 } => {
-                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    let etag =
+                        decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None))
+                            .await?;
                     client
                         .reject_proposal(pb::RejectProposalRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             reason,
                         })
@@ -998,11 +1052,13 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     reason,
                     change,
                 } => {
-                    let etag = etag_of(name.clone(), change.etag.clone()).await?;
+                    let etag =
+                        decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None))
+                            .await?;
                     client
                         .return_application(pb::ReturnApplicationRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             reason,
                         })
@@ -1012,12 +1068,15 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
             Ok(print(f, &r.into_inner(), "clearance.v1.Case", text::case)?)
         }
         Command::Licences(cmd) => {
-            let need_etag = |etag: Option<String>| {
-                etag.ok_or_else(|| {
-                    Failure::Local(anyhow::anyhow!(
-                        "--etag is required: run `clearancectl licences show NAME` (or `licences list`) and pass the etag it prints"
-                    ))
-                })
+            let current = |name: String| async move {
+                Ok::<_, Failure>(
+                    ctx.reviews()
+                        .await?
+                        .get_any_licence(pb::GetAnyLicenceRequest { name })
+                        .await?
+                        .into_inner()
+                        .etag,
+                )
             };
             let r = match cmd {
                 // Regulators read every holder's licences on their own service.
@@ -1064,12 +1123,14 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     reason,
                     change,
                 } => {
-                    let etag = need_etag(change.etag.clone())?;
+                    let etag =
+                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
+                            .await?;
                     ctx.reviews()
                         .await?
                         .suspend_licence(pb::SuspendLicenceRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             reason,
                         })
@@ -1080,12 +1141,14 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     reason,
                     change,
                 } => {
-                    let etag = need_etag(change.etag.clone())?;
+                    let etag =
+                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
+                            .await?;
                     ctx.reviews()
                         .await?
                         .revoke_licence(pb::RevokeLicenceRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             reason,
                         })
@@ -1096,12 +1159,14 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     reason,
                     change,
                 } => {
-                    let etag = need_etag(change.etag.clone())?;
+                    let etag =
+                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
+                            .await?;
                     ctx.reviews()
                         .await?
                         .reinstate_licence(pb::ReinstateLicenceRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             etag,
                             reason,
                         })
@@ -1147,7 +1212,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
                     let r = client
                         .start_shipment(pb::StartShipmentRequest {
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             shipment: Some(shipment),
                         })
                         .await?
@@ -1162,7 +1227,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     let r = client
                         .cancel_shipment(pb::CancelShipmentRequest {
                             name,
-                            request_id: request_id(&change),
+                            request_id: request_id(&change.request_id),
                             reason,
                         })
                         .await?
@@ -1275,7 +1340,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     .policies()
                     .await?
                     .publish_rule_set(pb::PublishRuleSetRequest {
-                        request_id: request_id(&change),
+                        request_id: request_id(&change.request_id),
                         rule_set: Some(draft),
                     })
                     .await?
@@ -1384,9 +1449,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Status(status)) => ExitCode::from(output::report(&status, format)),
         Err(Failure::Local(e)) => {
-            let (code, name) = match e.downcast_ref::<EndpointProblem>() {
-                Some(EndpointProblem::Unreachable(_)) => (exit::UNAVAILABLE, "UNAVAILABLE"),
-                Some(EndpointProblem::NotAnAddress(_)) => (exit::INVALID, "INVALID_ARGUMENT"),
+            let (code, name) = match e.downcast_ref::<LocalProblem>() {
+                Some(LocalProblem::Unreachable(_)) => (exit::UNAVAILABLE, "UNAVAILABLE"),
+                Some(LocalProblem::Invalid(_)) => (exit::INVALID, "INVALID_ARGUMENT"),
                 None => (exit::FAILURE, "FAILED"),
             };
             output::report_local(&e, format, name);

@@ -74,7 +74,7 @@ pub fn case(c: &pb::Case) -> String {
     let clock = c.clock.unwrap_or_default();
     let mut out = application(&a);
     out.push_str(&format!(
-        "\n  assignee {}  due {}  {} of {} working days{}{}",
+        "\n  assignee {}  due {}  {} of {} working days{}{}  etag {}",
         if c.assignee.is_empty() {
             "-"
         } else {
@@ -85,6 +85,7 @@ pub fn case(c: &pb::Case) -> String {
         clock.target_working_days,
         if clock.paused { "  (clock paused)" } else { "" },
         if clock.overdue { "  OVERDUE" } else { "" },
+        c.etag,
     ));
     for p in &c.proposals {
         let state = enum_name(

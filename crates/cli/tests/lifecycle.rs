@@ -15,10 +15,10 @@ struct Ctl<'a> {
 }
 
 impl Ctl<'_> {
-    /// Runs clearancectl as `token`'s holder; returns (exit code, stdout JSON or stderr JSON).
-    fn run(&self, token: &str, args: &[&str]) -> (i32, Value) {
+    /// Starts clearancectl as `token`'s holder, in JSON mode.
+    fn spawn(&self, token: &str, args: &[&str]) -> std::process::Child {
         let running = self.app.running.as_ref().unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
+        Command::new(env!("CARGO_BIN_EXE_clearancectl"))
             .arg("--output")
             .arg("json")
             .arg("--application-endpoint")
@@ -29,8 +29,20 @@ impl Ctl<'_> {
             .env("CLEARANCE_TOKEN", token)
             .env("XDG_CONFIG_HOME", self.home)
             .env_remove("CLEARANCE_PROFILE")
-            .output()
-            .expect("clearancectl runs");
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("clearancectl runs")
+    }
+
+    /// Runs clearancectl as `token`'s holder; returns (exit code, stdout JSON or stderr JSON).
+    fn run(&self, token: &str, args: &[&str]) -> (i32, Value) {
+        Ctl::finish(self.spawn(token, args))
+    }
+
+    /// Waits for a started clearancectl: (exit code, stdout JSON or stderr JSON).
+    fn finish(child: std::process::Child) -> (i32, Value) {
+        let output = child.wait_with_output().expect("clearancectl runs");
         let code = output.status.code().unwrap_or(-1);
         let text = if code == 0 {
             output.stdout
@@ -147,23 +159,58 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         ],
     );
     assert_eq!(answered["state"], "APPLICATION_STATE_UNDER_REVIEW");
-    ctl.ok(
+    let noted = ctl.ok(
         &alice,
         &["cases", "note", &name, "--text", "End user checked"],
     );
-    let proposed = ctl.ok(
-        &alice,
-        &[
-            "cases", "propose", &name, "--grant", "80", "--reason", "verified",
-        ],
+    let seen = noted["etag"].as_str().unwrap().to_owned();
+    let propose = [
+        "cases", "propose", &name, "--grant", "80", "--reason", "verified",
+    ];
+    // A decision names the version it was made on.
+    let (code, error) = ctl.run(&alice, &propose);
+    assert_eq!(code, 2, "no etag: {error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cases show"),
+        "{error}"
     );
+    // Two caseworkers propose on the same version at once: one wins, the other is told the
+    // case changed.
+    let with_etag: Vec<&str> = propose.iter().copied().chain(["--etag", &seen]).collect();
+    let racing: Vec<_> = (0..2).map(|_| ctl.spawn(&alice, &with_etag)).collect();
+    let mut outcomes: Vec<(i32, Value)> = racing.into_iter().map(Ctl::finish).collect();
+    outcomes.sort_by_key(|(code, _)| *code);
+    assert_eq!(outcomes[0].0, 0, "one proposal lands: {:?}", outcomes[0].1);
+    assert_eq!(
+        outcomes[1].0, 4,
+        "the other is refused: {:?}",
+        outcomes[1].1
+    );
+    let refusal = &outcomes[1].1["error"];
+    assert!(
+        refusal["message"].as_str().unwrap().contains("changed"),
+        "{refusal}"
+    );
+    let proposed = outcomes.remove(0).1;
     assert_eq!(
         proposed["application"]["state"],
         "APPLICATION_STATE_PENDING_COUNTERSIGN"
     );
-    let (code, refused) = ctl.run(&alice, &["cases", "countersign", &name]);
+    let (code, refused) = ctl.run(&alice, &["cases", "countersign", &name, "--latest"]);
     assert_eq!(code, 4, "a reviewer may not countersign: {refused}");
-    let approved = ctl.ok(&bob, &["cases", "countersign", &name]);
+    let approved = ctl.ok(
+        &bob,
+        &[
+            "cases",
+            "countersign",
+            &name,
+            "--etag",
+            proposed["etag"].as_str().unwrap(),
+        ],
+    );
     assert_eq!(
         approved["application"]["state"],
         "APPLICATION_STATE_APPROVED"
