@@ -728,10 +728,107 @@ async fn regulators_see_every_holders_licences(_db: &TestDb, app: TestApp) {
     assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
 }
 
+/// People's references find resources through the list filters: an application's reference
+/// (for its holder, and for the regulator in any state), a licence's number, a product's part
+/// number and a shipment's ERP reference; a malformed reference is invalid input.
+async fn human_references_find_what_they_name(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    let mut officer = app.applicant("acme");
+    let mut client = erp(&app, "acme");
+    let started = start(&mut client, shipment(&product, 1, 10_000))
+        .await
+        .unwrap();
+    let application = officer
+        .get_application(pb::GetApplicationRequest {
+            name: licence.application.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reference = application.reference.to_lowercase(); // any case will do
+    let mine = officer
+        .list_applications(pb::ListApplicationsRequest {
+            filter: format!(r#"reference = "{reference}""#),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .applications;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].name, licence.application);
+    // The case is approved, so outside the default queue; its reference still finds it.
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let cases = alice
+        .list_cases(pb::ListCasesRequest {
+            filter: format!(r#"reference = "{}""#, application.reference),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(cases.len(), 1);
+    let numbered = officer
+        .list_licences(pb::ListLicencesRequest {
+            filter: format!(r#"number = "{}""#, licence.number),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .licences;
+    assert_eq!(numbered.len(), 1);
+    let part = officer
+        .list_products(pb::ListProductsRequest {
+            filter: r#"part_number = "900-2G133-0000-000""#.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .products;
+    assert!(part.iter().any(|p| p.name == product), "{part:?}");
+    let shipped = client
+        .list_shipments(pb::ListShipmentsRequest {
+            filter: r#"erp_reference = "SO-4711""#.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shipments;
+    assert_eq!(shipped.len(), 1);
+    assert_eq!(shipped[0].name, started.name);
+    // Another organisation's reference finds nothing.
+    let other = app
+        .applicant("globex")
+        .list_applications(pb::ListApplicationsRequest {
+            filter: format!(r#"reference = "{}""#, application.reference),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .applications;
+    assert!(other.is_empty());
+    let bad = officer
+        .list_applications(pb::ListApplicationsRequest {
+            filter: r#"reference = "CL-26-1""#.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
 mod regulator_views {
     use super::*;
 
-    on_both_databases!(regulators_see_every_holders_licences);
+    on_both_databases!(
+        regulators_see_every_holders_licences,
+        human_references_find_what_they_name
+    );
 }
 
 /// The fewest SQL statements one of three StartShipment calls sends (so a background sweep

@@ -3,6 +3,7 @@
 
 mod output;
 mod profile;
+mod references;
 mod text;
 
 use std::path::PathBuf;
@@ -434,12 +435,16 @@ enum Failure {
 enum LocalProblem {
     Unreachable(String),
     Invalid(String),
+    /// A reference that names nothing the caller can see (exit code 3).
+    NotFound(String),
 }
 
 impl std::fmt::Display for LocalProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LocalProblem::Unreachable(text) | LocalProblem::Invalid(text) => f.write_str(text),
+            LocalProblem::Unreachable(text)
+            | LocalProblem::Invalid(text)
+            | LocalProblem::NotFound(text) => f.write_str(text),
         }
     }
 }
@@ -738,7 +743,11 @@ async fn run(cli: Cli) -> Outcome {
         format: cli.output,
         last_endpoint: std::sync::Mutex::new(None),
     };
-    execute(&ctx, cli.command).await.map_err(|e| ctx.explain(e))
+    let resolved = async {
+        let command = references::resolve(&ctx, cli.command).await?;
+        execute(&ctx, command).await
+    };
+    resolved.await.map_err(|e| ctx.explain(e))
 }
 
 async fn execute(ctx: &Ctx, command: Command) -> Outcome {
@@ -1452,6 +1461,7 @@ async fn main() -> ExitCode {
             let (code, name) = match e.downcast_ref::<LocalProblem>() {
                 Some(LocalProblem::Unreachable(_)) => (exit::UNAVAILABLE, "UNAVAILABLE"),
                 Some(LocalProblem::Invalid(_)) => (exit::INVALID, "INVALID_ARGUMENT"),
+                Some(LocalProblem::NotFound(_)) => (exit::NOT_FOUND, "NOT_FOUND"),
                 None => (exit::FAILURE, "FAILED"),
             };
             output::report_local(&e, format, name);

@@ -92,6 +92,24 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     );
     let product = ctl.ok(&officer, &["products", "create", "--file", &product_file]);
     let product_name = product["name"].as_str().unwrap().to_owned();
+    // The part number names the product.
+    let determined = ctl.ok(
+        &officer,
+        &[
+            "rules",
+            "determine",
+            "H20-SXM",
+            "--destination",
+            "CN",
+            "--headquarters",
+            "CN",
+        ],
+    );
+    assert_eq!(determined["licence_required"], true, "{determined}");
+    assert_eq!(
+        ctl.ok(&officer, &["products", "get", "H20-SXM"])["name"],
+        product["name"]
+    );
 
     let bad_file = write(
         dir,
@@ -124,7 +142,9 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         &officer,
         &["applications", "create", "--file", &application_file],
     );
-    let name = draft["name"].as_str().unwrap().to_owned();
+    // From here on the application is named by its reference, as people name it.
+    let name = draft["reference"].as_str().unwrap().to_owned();
+    assert!(name.starts_with("CL-"), "{draft}");
     let submitted = ctl.ok(
         &officer,
         &["applications", "submit", &name, "--confirm-declaration"],
@@ -218,6 +238,9 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
 
     let licences = ctl.ok(&officer, &["licences", "list"]);
     let licence = licences[0]["name"].as_str().unwrap().to_owned();
+    let number = licences[0]["number"].as_str().unwrap().to_owned();
+    let shown = ctl.ok(&officer, &["licences", "show", &number]);
+    assert_eq!(shown["name"], licence.as_str());
     assert_eq!(licences[0]["lines"][0]["granted_quantity"], "80");
 
     let shipment = |quantity: i64| {
@@ -236,15 +259,8 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     let (code, error) = ctl.run(&erp, &["shipments", "start", "--file", &too_many]);
     assert_eq!(code, 4, "refused: {error}");
     assert_eq!(error["error"]["reason"], "QUANTITY_EXCEEDED");
-    let (code, _) = ctl.run(
-        &officer,
-        &[
-            "licences",
-            "show",
-            "licences/01920000-0000-7000-8000-000000000000",
-        ],
-    );
-    assert_eq!(code, 3, "not found");
+    let (code, error) = ctl.run(&officer, &["licences", "show", "CLL-1999-000001"]);
+    assert_eq!(code, 3, "not found: {error}");
 
     // A regulator's profile lists, shows and suspends the licence with only what the list
     // printed (text, as a person reads it).
@@ -281,6 +297,11 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         stdout
     };
     let listed = as_regulator(&["licences", "list", "--filter", "organisation = acme"]);
+    assert_eq!(
+        as_regulator(&["licences", "show", &number]).lines().next(),
+        listed.lines().next(),
+        "a regulator finds the licence by its number"
+    );
     let first = listed.lines().next().unwrap();
     let (listed_name, rest) = first.split_once("  ").unwrap();
     let (_, etag) = rest.split_once("etag ").unwrap();

@@ -235,7 +235,7 @@ pub struct Application {
 
 /// The human reference of the `sequence`-th application filed in `year`.
 pub fn application_reference(year: i32, sequence: i64) -> String {
-    format!("CL-{year}-{sequence:06}")
+    format!("{REFERENCE_PREFIX}-{year}-{sequence:06}")
 }
 
 impl Application {
@@ -736,10 +736,15 @@ mod tests {
 pub struct ApplicationFilter {
     pub state: Option<ApplicationState>,
     pub destination: Option<CountryCode>,
+    /// The human reference, e.g. `CL-2026-000002`.
+    pub reference: Option<String>,
 }
 
+/// The prefix of application references (`CL-2026-000002`).
+pub const REFERENCE_PREFIX: &str = "CL";
+
 impl ApplicationFilter {
-    pub const FIELDS: [&'static str; 2] = ["state", "destination_country_code"];
+    pub const FIELDS: [&'static str; 3] = ["state", "destination_country_code", "reference"];
 
     pub fn parse(raw: &str) -> Result<Self, Violations> {
         let mut filter = ApplicationFilter::default();
@@ -755,6 +760,12 @@ impl ApplicationFilter {
                         format!("'{}' is not an application state", c.value),
                     )
                 })?);
+            } else if c.field == "reference" {
+                filter.reference = Some(crate::ids::parse_reference(
+                    "filter",
+                    REFERENCE_PREFIX,
+                    &c.value,
+                )?);
             } else {
                 let country = CountryCode::parse("filter", &c.value)?;
                 filter.destination = Some(country);

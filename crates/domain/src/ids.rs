@@ -93,9 +93,55 @@ impl fmt::Display for OrganisationId {
     }
 }
 
+/// A human reference such as `CL-2026-000002` (applications) or `CLL-2026-000001` (licences):
+/// `prefix`, a year and six digits; any case is accepted and the canonical (upper) form
+/// returned.
+pub fn parse_reference(field: &str, prefix: &str, raw: &str) -> Result<String, Violations> {
+    let upper = raw.trim().to_ascii_uppercase();
+    let well_formed = upper
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(year, number)| {
+            year.len() == 4
+                && number.len() == 6
+                && year.bytes().all(|b| b.is_ascii_digit())
+                && number.bytes().all(|b| b.is_ascii_digit())
+        });
+    if well_formed {
+        Ok(upper)
+    } else {
+        Err(Violations::single(
+            field,
+            format!(
+                "'{}' is not a reference like {prefix}-2026-000001",
+                crate::validation::quote(raw)
+            ),
+        ))
+    }
+}
+
+/// Whether `raw` looks like a reference with `prefix` (for clients deciding how to look it up).
+pub fn is_reference(prefix: &str, raw: &str) -> bool {
+    parse_reference("", prefix, raw).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_read_in_any_case_and_only_with_their_own_prefix() {
+        assert_eq!(
+            parse_reference("f", "CL", " cl-2026-000002 ").unwrap(),
+            "CL-2026-000002"
+        );
+        assert!(parse_reference("f", "CL", "CLL-2026-000002").is_err());
+        assert!(parse_reference("f", "CLL", "CLL-2026-000002").is_ok());
+        for bad in ["CL-26-1", "CL-2026-00000x", "CL2026000002", "", "CL-2026-0000002"] {
+            assert!(parse_reference("f", "CL", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_resource_name_round_trips() {

@@ -91,8 +91,11 @@ pub struct Licence {
 }
 
 /// The human number of the `sequence`-th licence issued in `year`.
+/// The prefix of licence numbers (`CLL-2026-000001`).
+pub const NUMBER_PREFIX: &str = "CLL";
+
 pub fn licence_number(year: i32, sequence: i64) -> String {
-    format!("CLL-{year}-{sequence:06}")
+    format!("{NUMBER_PREFIX}-{year}-{sequence:06}")
 }
 
 /// Issues the licence a countersigned approval grants: lines at the granted quantities
@@ -491,10 +494,12 @@ pub struct ShipmentFilter {
     pub state: Option<ShipmentState>,
     /// Shipments leaving on this UTC date.
     pub shipment_date: Option<chrono::NaiveDate>,
+    /// The ERP system's own reference for the shipment.
+    pub erp_reference: Option<String>,
 }
 
 impl ShipmentFilter {
-    pub const FIELDS: [&'static str; 3] = ["licence", "state", "shipment_date"];
+    pub const FIELDS: [&'static str; 4] = ["licence", "state", "shipment_date", "erp_reference"];
 
     pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
         let mut filter = ShipmentFilter::default();
@@ -504,6 +509,7 @@ impl ShipmentFilter {
                     filter.licence =
                         Some(crate::ids::Collection::Licences.parse_name("filter", &c.value)?);
                 }
+                "erp_reference" => filter.erp_reference = Some(c.value.clone()),
                 "shipment_date" => {
                     let date = chrono::NaiveDate::parse_from_str(&c.value, "%Y-%m-%d")
                         .ok()
@@ -546,19 +552,27 @@ pub struct LicenceFilter {
     pub application: Option<Uuid>,
     /// Valid until before the start of this day (UTC).
     pub expiring_before: Option<chrono::NaiveDate>,
+    /// The licence number, e.g. `CLL-2026-000001`.
+    pub number: Option<String>,
 }
 
 impl LicenceFilter {
     /// An exporter's filter over its own licences.
     pub fn parse(raw: &str) -> Result<Self, crate::Violations> {
-        Self::parse_fields(raw, &["state", "application", "expiring_before"])
+        Self::parse_fields(raw, &["state", "application", "expiring_before", "number"])
     }
 
     /// A regulator's filter over every holder's licences.
     pub fn parse_for_regulator(raw: &str) -> Result<Self, crate::Violations> {
         Self::parse_fields(
             raw,
-            &["state", "organisation", "application", "expiring_before"],
+            &[
+                "state",
+                "organisation",
+                "application",
+                "expiring_before",
+                "number",
+            ],
         )
     }
 
@@ -585,6 +599,13 @@ impl LicenceFilter {
                         OrganisationId::parse(name)
                             .map_err(|_| refuse("an organisation", &c.value))?,
                     );
+                }
+                "number" => {
+                    filter.number = Some(crate::ids::parse_reference(
+                        "filter",
+                        NUMBER_PREFIX,
+                        &c.value,
+                    )?);
                 }
                 "application" => {
                     filter.application = Some(

@@ -366,16 +366,18 @@ mod tests {
 pub struct ProductFilter {
     pub classification: Option<String>,
     pub datacenter: Option<bool>,
+    pub part_number: Option<String>,
 }
 
 impl ProductFilter {
-    pub const FIELDS: [&'static str; 2] = ["classification", "datacenter"];
+    pub const FIELDS: [&'static str; 3] = ["classification", "datacenter", "part_number"];
 
     pub fn parse(raw: &str) -> Result<Self, Violations> {
         let mut filter = ProductFilter::default();
         for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
             match c.field.as_str() {
                 "classification" => filter.classification = Some(c.value),
+                "part_number" => filter.part_number = Some(c.value),
                 _ => filter.datacenter = Some(crate::filter::parse_bool(&c.field, &c.value)?),
             }
         }

@@ -794,6 +794,8 @@ pub struct CaseFilter {
     pub destination: Option<crate::codes::CountryCode>,
     pub review_policy: Option<ReviewPolicy>,
     pub overdue: Option<bool>,
+    /// The application's reference, e.g. `CL-2026-000002`: finds the case in any state.
+    pub reference: Option<String>,
 }
 
 /// The most conditions one licence may carry.
@@ -807,12 +809,13 @@ pub const CLOCK_RUNNING_STATES: [ApplicationState; 3] = [
 ];
 
 impl CaseFilter {
-    pub const FIELDS: [&'static str; 5] = [
+    pub const FIELDS: [&'static str; 6] = [
         "state",
         "assignee",
         "destination_country_code",
         "review_policy",
         "overdue",
+        "reference",
     ];
 
     pub fn parse(raw: &str) -> Result<Self, Violations> {
@@ -831,6 +834,13 @@ impl CaseFilter {
                     );
                 }
                 "assignee" => filter.assignee = Some(c.value.clone()),
+                "reference" => {
+                    filter.reference = Some(crate::ids::parse_reference(
+                        "filter",
+                        crate::application::REFERENCE_PREFIX,
+                        &c.value,
+                    )?);
+                }
                 "destination_country_code" => {
                     filter.destination =
                         Some(crate::codes::CountryCode::parse("filter", &c.value)?);

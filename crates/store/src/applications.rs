@@ -413,6 +413,9 @@ impl Store {
         if let Some(dest) = &filter.destination {
             query = query.filter(application::Column::DestinationCountryCode.eq(dest.as_str()));
         }
+        if let Some(reference) = &filter.reference {
+            query = query.filter(application::Column::Reference.eq(reference.as_str()));
+        }
         if let Some(after) = page.after {
             query = query.filter(application::Column::Id.gt(after));
         }

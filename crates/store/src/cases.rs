@@ -378,8 +378,13 @@ impl Store {
             )
             .filter(application::Column::SubmitTime.is_not_null())
             .filter(application::Column::DueDate.is_not_null());
+        if let Some(reference) = &filter.reference {
+            query = query.filter(application::Column::Reference.eq(reference.as_str()));
+        }
         match filter.state {
             Some(state) => query = query.filter(application::Column::State.eq(state.as_str())),
+            // Looking a case up by its reference finds it in any state.
+            None if filter.reference.is_some() => {}
             // The default queue is the work still to do; a state filter brings back decided,
             // returned and withdrawn cases.
             None => {

@@ -665,6 +665,9 @@ impl Store {
         if let Some(application) = filter.application {
             query = query.filter(licence::Column::ApplicationId.eq(application));
         }
+        if let Some(number) = &filter.number {
+            query = query.filter(licence::Column::Number.eq(number.as_str()));
+        }
         if let Some(day) = filter.expiring_before {
             let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
             query = query.filter(licence::Column::ValidUntil.lt(start));
@@ -910,6 +913,9 @@ impl Store {
         }
         if let Some(state) = filter.state {
             query = query.filter(shipment::Column::State.eq(state.as_str()));
+        }
+        if let Some(reference) = &filter.erp_reference {
+            query = query.filter(shipment::Column::ErpReference.eq(reference.as_str()));
         }
         if let Some(day) = filter.shipment_date {
             let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();

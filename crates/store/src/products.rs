@@ -211,6 +211,9 @@ impl Store {
         if let Some(d) = filter.datacenter {
             query = query.filter(product::Column::Datacenter.eq(d));
         }
+        if let Some(part) = &filter.part_number {
+            query = query.filter(product::Column::PartNumber.eq(part.as_str()));
+        }
         if let Some(after) = page.after {
             query = query.filter(product::Column::Id.gt(after));
         }

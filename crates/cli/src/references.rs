@@ -1,0 +1,189 @@
+//! What people type instead of resource names: application references (`CL-2026-000002`),
+//! licence numbers (`CLL-2026-000001`), part numbers and ERP shipment references. Each is
+//! looked up through the list methods' filters before the command runs; resource names pass
+//! through unchanged.
+
+use clearance_domain::application::REFERENCE_PREFIX as APPLICATION_PREFIX;
+use clearance_domain::ids::is_reference;
+use clearance_domain::ledger::NUMBER_PREFIX as LICENCE_PREFIX;
+use clearance_proto::v1 as pb;
+
+use crate::{
+    Applications, Cases, Command, Ctx, Failure, History, Licences, LocalProblem, Products, Rules,
+    Shipments,
+};
+
+/// The command with every reference it names replaced by the resource name it stands for.
+pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure> {
+    match &mut command {
+        Command::Applications(
+            Applications::Get { name }
+            | Applications::Submit { name, .. }
+            | Applications::Withdraw { name, .. },
+        ) => *name = application(ctx, name).await?,
+        Command::Cases(
+            Cases::Show { name }
+            | Cases::Assign { name, .. }
+            | Cases::Ask { name, .. }
+            | Cases::Note { name, .. }
+            | Cases::Propose { name, .. }
+            | Cases::Countersign { name, .. }
+            | Cases::Reject { name, .. }
+            | Cases::ReturnApplication { name, .. },
+        ) => *name = application(ctx, name).await?,
+        Command::Licences(
+            Licences::Show { name }
+            | Licences::Suspend { name, .. }
+            | Licences::Revoke { name, .. }
+            | Licences::Reinstate { name, .. },
+        ) => *name = licence(ctx, name).await?,
+        Command::Products(Products::Get { name }) => *name = product(ctx, name).await?,
+        Command::Rules(Rules::Determine { product: name, .. }) => {
+            *name = product(ctx, name).await?;
+        }
+        Command::Shipments(Shipments::Cancel { name, .. }) => *name = shipment(ctx, name).await?,
+        Command::History(History::Show { resource } | History::Verify { resource }) => {
+            *resource = if is_reference(LICENCE_PREFIX, resource) {
+                licence(ctx, resource).await?
+            } else {
+                application(ctx, resource).await?
+            };
+        }
+        _ => {}
+    }
+    Ok(command)
+}
+
+/// Exactly one match, or a refusal that says what was looked for.
+fn one(found: Vec<String>, what: &str, typed: &str) -> Result<String, Failure> {
+    match found.as_slice() {
+        [name] => Ok(name.clone()),
+        [] => Err(Failure::Local(
+            LocalProblem::NotFound(format!("no {what} {typed} that you can see")).into(),
+        )),
+        many => Err(Failure::Local(
+            LocalProblem::Invalid(format!(
+                "{} {what}s have {typed}: name one of them ({})",
+                many.len(),
+                many.join(", ")
+            ))
+            .into(),
+        )),
+    }
+}
+
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+async fn application(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
+    if !is_reference(APPLICATION_PREFIX, typed) {
+        return Ok(typed.to_owned());
+    }
+    let filter = format!("reference = {}", quoted(typed));
+    let found: Vec<String> = if ctx.speaks_for_exporter() {
+        ctx.applications()
+            .await?
+            .list_applications(pb::ListApplicationsRequest {
+                filter,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .applications
+            .into_iter()
+            .map(|a| a.name)
+            .collect()
+    } else {
+        ctx.reviews()
+            .await?
+            .list_cases(pb::ListCasesRequest {
+                filter,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .cases
+            .into_iter()
+            .filter_map(|c| c.application.map(|a| a.name))
+            .collect()
+    };
+    one(found, "application with reference", typed)
+}
+
+async fn licence(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
+    if !is_reference(LICENCE_PREFIX, typed) {
+        return Ok(typed.to_owned());
+    }
+    let filter = format!("number = {}", quoted(typed));
+    let found = if ctx.speaks_for_exporter() {
+        ctx.applications()
+            .await?
+            .list_licences(pb::ListLicencesRequest {
+                filter,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .licences
+    } else {
+        ctx.reviews()
+            .await?
+            .list_all_licences(pb::ListAllLicencesRequest {
+                filter,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .licences
+    };
+    one(
+        found.into_iter().map(|l| l.name).collect(),
+        "licence numbered",
+        typed,
+    )
+}
+
+/// A part number of the caller's catalogue (anything that is not `products/…`).
+async fn product(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
+    if typed.starts_with("products/") {
+        return Ok(typed.to_owned());
+    }
+    let found = ctx
+        .applications()
+        .await?
+        .list_products(pb::ListProductsRequest {
+            filter: format!("part_number = {}", quoted(typed)),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .products;
+    one(
+        found.into_iter().map(|p| p.name).collect(),
+        "product with part number",
+        typed,
+    )
+}
+
+/// An ERP reference of the caller's shipments (anything that is not `shipments/…`).
+async fn shipment(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
+    if typed.starts_with("shipments/") {
+        return Ok(typed.to_owned());
+    }
+    let found = ctx
+        .shipments()
+        .await?
+        .list_shipments(pb::ListShipmentsRequest {
+            filter: format!("erp_reference = {}", quoted(typed)),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .shipments;
+    one(
+        found.into_iter().map(|s| s.name).collect(),
+        "shipment with ERP reference",
+        typed,
+    )
+}
