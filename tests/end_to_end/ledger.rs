@@ -149,7 +149,7 @@ async fn quantities_deplete_exactly_and_value_tolerance_is_enforced(_db: &TestDb
     );
     assert_eq!(reason(&status), "VALUE_EXCEEDED");
     assert!(
-        status.message().contains("1300000") && status.message().contains("1250000"),
+        status.message().contains("USD 13,000.00") && status.message().contains("USD 12,500.00"),
         "{}",
         status.message()
     );

@@ -437,6 +437,8 @@ enum LocalProblem {
     Invalid(String),
     /// A reference that names nothing the caller can see (exit code 3).
     NotFound(String),
+    /// An answer that says no, already printed (exit code 4).
+    Refused(String),
 }
 
 impl std::fmt::Display for LocalProblem {
@@ -444,7 +446,8 @@ impl std::fmt::Display for LocalProblem {
         match self {
             LocalProblem::Unreachable(text)
             | LocalProblem::Invalid(text)
-            | LocalProblem::NotFound(text) => f.write_str(text),
+            | LocalProblem::NotFound(text)
+            | LocalProblem::Refused(text) => f.write_str(text),
         }
     }
 }
@@ -1196,26 +1199,31 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
                     let r = client
                         .check_shipment(pb::CheckShipmentRequest {
-                            shipment: Some(shipment),
+                            shipment: Some(shipment.clone()),
                         })
                         .await?
                         .into_inner();
-                    Ok(print(f, &r, "clearance.v1.CheckShipmentResponse", |r| {
-                        let mut out = if r.covering_licences.is_empty() {
-                            "no licence covers this shipment".to_owned()
-                        } else {
-                            format!("covered by {}", r.covering_licences.join(", "))
-                        };
-                        for a in &r.assessments {
-                            for p in &a.problems {
-                                out.push_str(&format!(
-                                    "\n  {}: {} ({})",
-                                    a.licence, p.description, p.reason
-                                ));
-                            }
-                        }
-                        out
-                    })?)
+                    // The balance the covering licence keeps after this shipment.
+                    let covering = match r.covering_licences.first() {
+                        Some(name) => Some(
+                            ctx.applications()
+                                .await?
+                                .get_licence(pb::GetLicenceRequest { name: name.clone() })
+                                .await?
+                                .into_inner(),
+                        ),
+                        None => None,
+                    };
+                    print(f, &r, "clearance.v1.CheckShipmentResponse", |r| {
+                        text::shipment_check(r, &shipment, covering.as_ref())
+                    })?;
+                    if r.licence_required && r.covering_licences.is_empty() {
+                        // Blocked: scripts must not read this as "go".
+                        return Err(Failure::Local(
+                            LocalProblem::Refused("the shipment is blocked".into()).into(),
+                        ));
+                    }
+                    Ok(())
                 }
                 Shipments::Start { file, change } => {
                     let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
@@ -1462,6 +1470,7 @@ async fn main() -> ExitCode {
                 Some(LocalProblem::Unreachable(_)) => (exit::UNAVAILABLE, "UNAVAILABLE"),
                 Some(LocalProblem::Invalid(_)) => (exit::INVALID, "INVALID_ARGUMENT"),
                 Some(LocalProblem::NotFound(_)) => (exit::NOT_FOUND, "NOT_FOUND"),
+                Some(LocalProblem::Refused(_)) => (exit::REFUSED, "FAILED_PRECONDITION"),
                 None => (exit::FAILURE, "FAILED"),
             };
             output::report_local(&e, format, name);

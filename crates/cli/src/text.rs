@@ -124,11 +124,95 @@ pub fn licence(l: &pb::Licence) -> String {
     );
     for line in &l.lines {
         out.push_str(&format!(
-            "\n  {}  used {} / granted {}",
+            "\n  {}  used {} of {} units, {} remaining of {}",
             line.product,
             line.granted_quantity - line.remaining_quantity,
-            line.granted_quantity
+            line.granted_quantity,
+            money(line.remaining_value.as_ref()),
+            money(line.granted_value.as_ref()),
         ));
+    }
+    out
+}
+
+/// Money for people: `USD 1,200,000.00`.
+pub fn money(m: Option<&pb::Money>) -> String {
+    m.map_or_else(
+        || "-".into(),
+        |m| clearance_domain::codes::format_money(&m.currency_code, m.minor_units),
+    )
+}
+
+/// One of three answers: no licence required (under which rule sets), covered by a licence
+/// (and what it keeps after), or blocked (why each licence does not cover).
+pub fn shipment_check(
+    r: &pb::CheckShipmentResponse,
+    shipment: &pb::Shipment,
+    covering: Option<&pb::Licence>,
+) -> String {
+    if !r.licence_required {
+        let mut consulted: Vec<String> = r
+            .determinations
+            .iter()
+            .flat_map(|d| d.consulted.iter())
+            .map(|v| format!("{} v{}", v.key, v.version))
+            .collect();
+        consulted.sort();
+        consulted.dedup();
+        let under = if consulted.is_empty() {
+            "no rule set in force".to_owned()
+        } else {
+            consulted.join(", ")
+        };
+        return format!("NO LICENCE REQUIRED: may ship (rules consulted: {under})");
+    }
+    if let Some(licence) = covering {
+        let mut out = format!("COVERED by licence {} ({})", licence.number, licence.name);
+        for line in &licence.lines {
+            let (quantity, value) = shipment
+                .lines
+                .iter()
+                .filter(|s| s.product == line.product)
+                .fold((0i64, 0i64), |(q, v), s| {
+                    (
+                        q.saturating_add(s.quantity),
+                        v.saturating_add(s.value.as_ref().map_or(0, |m| m.minor_units)),
+                    )
+                });
+            if quantity == 0 {
+                continue;
+            }
+            let currency = line
+                .remaining_value
+                .as_ref()
+                .map_or("", |m| m.currency_code.as_str());
+            let remaining_value = line
+                .remaining_value
+                .as_ref()
+                .map_or(0, |m| m.minor_units)
+                .saturating_sub(value);
+            out.push_str(&format!(
+                "\n  {}  after this shipment: {} of {} units, {} remaining",
+                line.product,
+                line.remaining_quantity.saturating_sub(quantity),
+                line.granted_quantity,
+                clearance_domain::codes::format_money(currency, remaining_value),
+            ));
+        }
+        return out;
+    }
+    let mut out =
+        "BLOCKED: a licence is required and none of yours covers this shipment".to_owned();
+    if r.assessments.is_empty() {
+        out.push_str("\n  you hold no licence to this destination");
+    }
+    for a in &r.assessments {
+        for p in &a.problems {
+            out.push_str(&format!(
+                "\n  {}: {} ({})",
+                a.licence, p.description, p.reason
+            ));
+        }
     }
     out
 }

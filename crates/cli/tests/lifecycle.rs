@@ -35,6 +35,27 @@ impl Ctl<'_> {
             .expect("clearancectl runs")
     }
 
+    /// Runs clearancectl as `token`'s holder in text mode: (exit code, stdout, stderr).
+    fn text(&self, token: &str, args: &[&str]) -> (i32, String, String) {
+        let running = self.app.running.as_ref().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
+            .arg("--application-endpoint")
+            .arg(format!("http://{}", running.application_addr.unwrap()))
+            .arg("--reviewer-endpoint")
+            .arg(format!("http://{}", running.reviewer_addr.unwrap()))
+            .args(args)
+            .env("CLEARANCE_TOKEN", token)
+            .env("XDG_CONFIG_HOME", self.home)
+            .env_remove("CLEARANCE_PROFILE")
+            .output()
+            .expect("clearancectl runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// Runs clearancectl as `token`'s holder; returns (exit code, stdout JSON or stderr JSON).
     fn run(&self, token: &str, args: &[&str]) -> (i32, Value) {
         Ctl::finish(self.spawn(token, args))
@@ -259,6 +280,30 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     let (code, error) = ctl.run(&erp, &["shipments", "start", "--file", &too_many]);
     assert_eq!(code, 4, "refused: {error}");
     assert_eq!(error["error"]["reason"], "QUANTITY_EXCEEDED");
+
+    // shipments check gives one of three answers, in words and by exit code.
+    let (code, again, _) = ctl.text(&erp, &["shipments", "check", "--file", &fits]);
+    assert_eq!(code, 4, "60 more do not fit in the 20 left: {again}");
+    let (code, blocked, _) = ctl.text(&erp, &["shipments", "check", "--file", &too_many]);
+    assert_eq!(code, 4, "{blocked}");
+    assert!(blocked.starts_with("BLOCKED"), "{blocked}");
+    assert!(blocked.contains("QUANTITY_EXCEEDED"), "{blocked}");
+    let small = write(dir, "small.json", shipment(5));
+    let (code, covered, _) = ctl.text(&erp, &["shipments", "check", "--file", &small]);
+    assert_eq!(code, 0, "{covered}");
+    assert!(covered.starts_with("COVERED by licence CLL-"), "{covered}");
+    assert!(
+        covered.contains("after this shipment: 15 of 80 units, USD 1,500.00 remaining"),
+        "{covered}"
+    );
+    let mut elsewhere = shipment(5);
+    elsewhere["destination_country_code"] = "GB".into();
+    elsewhere["end_user"]["country_code"] = "GB".into();
+    elsewhere["end_user"]["headquarters_country_code"] = "GB".into();
+    let elsewhere = write(dir, "elsewhere.json", elsewhere);
+    let (code, free, _) = ctl.text(&erp, &["shipments", "check", "--file", &elsewhere]);
+    assert_eq!(code, 0, "{free}");
+    assert!(free.starts_with("NO LICENCE REQUIRED"), "{free}");
     let (code, error) = ctl.run(&officer, &["licences", "show", "CLL-1999-000001"]);
     assert_eq!(code, 3, "not found: {error}");
 
@@ -318,6 +363,10 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         etag.trim(),
     ]);
     assert!(suspended.contains("SUSPENDED"), "{suspended}");
+    // The ERP now learns that its licence is suspended, not merely that one is required.
+    let (code, blocked, _) = ctl.text(&erp, &["shipments", "check", "--file", &small]);
+    assert_eq!(code, 4, "{blocked}");
+    assert!(blocked.contains("the licence is SUSPENDED"), "{blocked}");
 
     // events watch follows the stream; read the first few events and stop it.
     let mut watcher = Command::new(env!("CARGO_BIN_EXE_clearancectl"))

@@ -91,6 +91,52 @@ impl CurrencyCode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Digits of the minor unit (ISO 4217 exponent): 2 for most, 0 for JPY and KRW, 3 for
+    /// the dinars of Bahrain, Iraq, Jordan, Kuwait, Libya and Tunisia and for OMR.
+    pub fn minor_digits(&self) -> u32 {
+        minor_digits(&self.0)
+    }
+
+    /// `minor_units` written for people: `USD 1,200,000.00`, `JPY 5,000`.
+    pub fn format(&self, minor_units: i64) -> String {
+        format_money(&self.0, minor_units)
+    }
+}
+
+fn minor_digits(code: &str) -> u32 {
+    match code {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// `minor_units` of currency `code` in major units with thousands separators, e.g.
+/// `USD 1,200,000.00`; a code that is not a currency gets two decimals.
+pub fn format_money(code: &str, minor_units: i64) -> String {
+    let digits = minor_digits(code);
+    let scale = 10u128.pow(digits);
+    let magnitude = minor_units.unsigned_abs() as u128;
+    let (major, minor) = (magnitude / scale, magnitude % scale);
+    let grouped = major
+        .to_string()
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let sign = if minor_units < 0 { "-" } else { "" };
+    if digits == 0 {
+        format!("{code} {sign}{grouped}")
+    } else {
+        format!(
+            "{code} {sign}{grouped}.{minor:0width$}",
+            width = digits as usize
+        )
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for CountryCode {
@@ -104,6 +150,24 @@ impl<'de> serde::Deserialize<'de> for CurrencyCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         CurrencyCode::parse("currency", &raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod money_tests {
+    use super::format_money;
+
+    #[test]
+    fn money_is_written_in_major_units_with_the_currency() {
+        assert_eq!(format_money("USD", 120_000_000), "USD 1,200,000.00");
+        assert_eq!(format_money("USD", 5), "USD 0.05");
+        assert_eq!(format_money("USD", -250_000), "USD -2,500.00");
+        assert_eq!(format_money("JPY", 5_000), "JPY 5,000");
+        assert_eq!(format_money("KWD", 1_234_567), "KWD 1,234.567");
+        assert_eq!(
+            format_money("USD", i64::MIN),
+            "USD -92,233,720,368,547,758.08"
+        );
     }
 }
 

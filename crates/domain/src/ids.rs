@@ -138,7 +138,13 @@ mod tests {
         );
         assert!(parse_reference("f", "CL", "CLL-2026-000002").is_err());
         assert!(parse_reference("f", "CLL", "CLL-2026-000002").is_ok());
-        for bad in ["CL-26-1", "CL-2026-00000x", "CL2026000002", "", "CL-2026-0000002"] {
+        for bad in [
+            "CL-26-1",
+            "CL-2026-00000x",
+            "CL2026000002",
+            "",
+            "CL-2026-0000002",
+        ] {
             assert!(parse_reference("f", "CL", bad).is_err(), "{bad}");
         }
     }

@@ -225,6 +225,7 @@ pub enum NotCovered {
     /// `total` is the value shipped with this shipment; `ceiling` the grant plus tolerance.
     ValueExceeded {
         product_id: Uuid,
+        currency: CurrencyCode,
         requested: i64,
         total: i64,
         ceiling: i64,
@@ -268,11 +269,15 @@ impl NotCovered {
             ),
             NotCovered::ValueExceeded {
                 product_id,
+                currency,
                 requested,
                 total,
                 ceiling,
             } => format!(
-                "value {requested} of products/{product_id} brings the shipped value to {total}, above the {ceiling} allowed (granted value plus tolerance)"
+                "a value of {} for products/{product_id} brings the value shipped to {}, above the {} allowed (granted value plus tolerance)",
+                currency.format(*requested),
+                currency.format(*total),
+                currency.format(*ceiling)
             ),
         }
     }
@@ -386,6 +391,7 @@ impl Licence {
                     .saturating_sub(licensed.remaining_value_minor);
                 reasons.push(NotCovered::ValueExceeded {
                     product_id: draw.product_id,
+                    currency: licensed.granted_value.currency.clone(),
                     requested: draw.value_minor,
                     total: shipped.saturating_add(draw.value_minor),
                     ceiling: licensed

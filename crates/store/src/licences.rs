@@ -686,8 +686,9 @@ impl Store {
         Ok(licences)
     }
 
-    /// The holder's active (or exhausted) licences to `destination`, expiring first first, for
-    /// coverage checks.
+    /// Every licence of the holder to `destination`: active and exhausted ones first, then
+    /// suspended, revoked and expired ones, each group expiring first first, for coverage
+    /// checks that say why each does or does not cover.
     pub async fn candidate_licences(
         &self,
         org: &OrganisationId,
@@ -1097,13 +1098,13 @@ async fn candidates<C: ConnectionTrait>(
     let rows = licence::Entity::find()
         .filter(licence::Column::OrganisationId.eq(org.as_str()))
         .filter(licence::Column::DestinationCountryCode.eq(destination.as_str()))
-        .filter(licence::Column::State.is_in([
-            LicenceState::Active.as_str(),
-            LicenceState::Exhausted.as_str(),
-        ]))
         .order_by_asc(licence::Column::ValidUntil)
         .order_by_asc(licence::Column::Id)
         .all(conn)
         .await?;
-    load_licences(conn, rows).await
+    let mut licences = load_licences(conn, rows).await?;
+    // Usable licences first, so a refusal names the nearest miss; suspended, revoked and
+    // expired ones after, so the exporter still learns why they do not count.
+    licences.sort_by_key(|l| !matches!(l.state, LicenceState::Active | LicenceState::Exhausted));
+    Ok(licences)
 }

@@ -181,12 +181,19 @@ fn value_may_exceed_the_grant_by_the_tolerance_only() {
         reasons[0],
         NotCovered::ValueExceeded {
             product_id: p,
+            currency: CurrencyCode::parse("c", "USD").unwrap(),
             requested: 100_000,
             total: 1_300_000,
             ceiling: 1_250_000,
         }
     );
-    assert!(reasons[0].describe().contains("1300000"));
+    assert!(
+        reasons[0]
+            .describe()
+            .contains("USD 13,000.00, above the USD 12,500.00 allowed"),
+        "{}",
+        reasons[0].describe()
+    );
 }
 
 #[test]
