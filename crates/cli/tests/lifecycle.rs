@@ -15,12 +15,11 @@ struct Ctl<'a> {
 }
 
 impl Ctl<'_> {
-    /// Starts clearancectl as `token`'s holder, in JSON mode.
-    fn spawn(&self, token: &str, args: &[&str]) -> std::process::Child {
+    /// clearancectl against the test's services, as `token`'s holder.
+    fn command(&self, token: &str, args: &[&str]) -> Command {
         let running = self.app.running.as_ref().unwrap();
-        Command::new(env!("CARGO_BIN_EXE_clearancectl"))
-            .arg("--output")
-            .arg("json")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clearancectl"));
+        command
             .arg("--application-endpoint")
             .arg(format!("http://{}", running.application_addr.unwrap()))
             .arg("--reviewer-endpoint")
@@ -28,7 +27,17 @@ impl Ctl<'_> {
             .args(args)
             .env("CLEARANCE_TOKEN", token)
             .env("XDG_CONFIG_HOME", self.home)
-            .env_remove("CLEARANCE_PROFILE")
+            .env_remove("CLEARANCE_PROFILE");
+        command
+    }
+
+    /// Starts clearancectl as `token`'s holder, in JSON mode.
+    fn spawn(&self, token: &str, args: &[&str]) -> std::process::Child {
+        let json: Vec<&str> = ["--output", "json"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        self.command(token, &json)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -37,16 +46,8 @@ impl Ctl<'_> {
 
     /// Runs clearancectl as `token`'s holder in text mode: (exit code, stdout, stderr).
     fn text(&self, token: &str, args: &[&str]) -> (i32, String, String) {
-        let running = self.app.running.as_ref().unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
-            .arg("--application-endpoint")
-            .arg(format!("http://{}", running.application_addr.unwrap()))
-            .arg("--reviewer-endpoint")
-            .arg(format!("http://{}", running.reviewer_addr.unwrap()))
-            .args(args)
-            .env("CLEARANCE_TOKEN", token)
-            .env("XDG_CONFIG_HOME", self.home)
-            .env_remove("CLEARANCE_PROFILE")
+        let output = self
+            .command(token, args)
             .output()
             .expect("clearancectl runs");
         (
