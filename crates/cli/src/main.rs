@@ -719,11 +719,7 @@ macro_rules! list_all {
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 println!("{}", serde_json::to_string_pretty(&items).map_err(anyhow::Error::from)?);
             }
-            Format::Text => {
-                for m in &all {
-                    println!("{}", $text(m));
-                }
-            }
+            Format::Text => println!("{}", $text(&all)),
         }
         Ok(())
     }};
@@ -807,7 +803,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                 },
                 products,
                 "clearance.v1.Product",
-                text::product
+                text::products_table
             ),
             Products::Get { name } => {
                 let r = ctx
@@ -858,7 +854,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         },
                         applications,
                         "clearance.v1.Application",
-                        text::application
+                        text::applications_table
                     );
                 }
                 Applications::Get { name } => {
@@ -957,7 +953,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         },
                         cases,
                         "clearance.v1.Case",
-                        text::case
+                        text::cases_table
                     );
                 }
                 Cases::Show { name } => client.get_case(pb::GetCaseRequest { name }).await?,
@@ -1102,7 +1098,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         },
                         licences,
                         "clearance.v1.Licence",
-                        text::licence
+                        text::licences_table
                     );
                 }
                 Licences::List(p) => {
@@ -1115,7 +1111,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         },
                         licences,
                         "clearance.v1.Licence",
-                        text::licence
+                        text::licences_table
                     );
                 }
                 Licences::Show { name } if !ctx.speaks_for_exporter() => {
@@ -1261,7 +1257,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         },
                         shipments,
                         "clearance.v1.Shipment",
-                        text::shipment
+                        text::shipments_table
                     )
                 }
             }
@@ -1276,7 +1272,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                 },
                 rule_sets,
                 "clearance.v1.RuleSet",
-                text::rule_set
+                text::rule_sets_table
             ),
             Rules::Show { name } => {
                 let r = ctx

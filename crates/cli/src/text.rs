@@ -285,3 +285,272 @@ pub fn history_entry(e: &pb::HistoryEntry) -> String {
         e.actor
     )
 }
+
+/// Rows under a header, each column as wide as its widest cell; `empty` when there are none.
+fn table(headers: &[&str], rows: Vec<Vec<String>>, empty: &str) -> String {
+    if rows.is_empty() {
+        return empty.to_owned();
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(headers.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
+}
+
+fn organisation(name: &str) -> String {
+    name.strip_prefix("organisations/")
+        .unwrap_or(name)
+        .to_owned()
+}
+
+/// "2 lines, 180 units".
+fn goods(lines: &[pb::ApplicationLine]) -> String {
+    let units: i64 = lines.iter().map(|l| l.quantity).sum();
+    format!(
+        "{} line{}, {units} unit{}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        if units == 1 { "" } else { "s" }
+    )
+}
+
+/// The applied-for value, per currency: quantity × unit value summed.
+fn total_value(lines: &[pb::ApplicationLine]) -> String {
+    let mut totals: Vec<(String, i64)> = Vec::new();
+    for l in lines {
+        let Some(unit) = &l.unit_value else { continue };
+        let value = unit.minor_units.saturating_mul(l.quantity);
+        match totals.iter_mut().find(|(c, _)| *c == unit.currency_code) {
+            Some((_, t)) => *t = t.saturating_add(value),
+            None => totals.push((unit.currency_code.clone(), value)),
+        }
+    }
+    if totals.is_empty() {
+        return "-".into();
+    }
+    totals
+        .iter()
+        .map(|(c, t)| clearance_domain::codes::format_money(c, *t))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+fn application_state(state: i32) -> String {
+    enum_name(
+        pb::ApplicationState::try_from(state)
+            .ok()
+            .map(|s| s.as_str_name()),
+        "APPLICATION_STATE_",
+    )
+}
+
+/// "due 2027-01-08", "due 2027-01-08 (3 days overdue)".
+fn due(clock: &pb::ReviewClock) -> (String, String) {
+    let due = date(&clock.due_time);
+    let overdue = match (&clock.due_time, clock.overdue) {
+        (Some(t), true) => {
+            let days = chrono::DateTime::from_timestamp(t.seconds, 0)
+                .map(|d| (chrono::Utc::now().date_naive() - d.date_naive()).num_days())
+                .unwrap_or(0);
+            format!("{days} day{} overdue", if days == 1 { "" } else { "s" })
+        }
+        _ if clock.paused => "clock paused".into(),
+        _ => String::new(),
+    };
+    (due, overdue)
+}
+
+pub fn cases_table(cases: &[pb::Case]) -> String {
+    let rows = cases
+        .iter()
+        .map(|c| {
+            let a = c.application.clone().unwrap_or_default();
+            let (due, overdue) = due(&c.clock.unwrap_or_default());
+            vec![
+                a.reference.clone(),
+                organisation(&a.applicant),
+                a.destination_country_code.clone(),
+                goods(&a.lines),
+                total_value(&a.lines),
+                application_state(a.state),
+                if c.assignee.is_empty() {
+                    "-".into()
+                } else {
+                    c.assignee.clone()
+                },
+                due,
+                overdue,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "REFERENCE",
+            "APPLICANT",
+            "TO",
+            "GOODS",
+            "VALUE",
+            "STATE",
+            "ASSIGNEE",
+            "DUE",
+            "",
+        ],
+        rows,
+        "no cases match",
+    )
+}
+
+pub fn applications_table(applications: &[pb::Application]) -> String {
+    let rows = applications
+        .iter()
+        .map(|a| {
+            vec![
+                a.reference.clone(),
+                application_state(a.state),
+                if a.destination_country_code.is_empty() {
+                    "-".into()
+                } else {
+                    a.destination_country_code.clone()
+                },
+                goods(&a.lines),
+                total_value(&a.lines),
+                date(&a.submit_time),
+            ]
+        })
+        .collect();
+    table(
+        &["REFERENCE", "STATE", "TO", "GOODS", "VALUE", "SUBMITTED"],
+        rows,
+        "no applications match",
+    )
+}
+
+pub fn licences_table(licences: &[pb::Licence]) -> String {
+    let rows = licences
+        .iter()
+        .map(|l| {
+            let granted: i64 = l.lines.iter().map(|x| x.granted_quantity).sum();
+            let remaining: i64 = l.lines.iter().map(|x| x.remaining_quantity).sum();
+            vec![
+                l.number.clone(),
+                organisation(&l.holder),
+                enum_name(
+                    pb::LicenceState::try_from(l.state)
+                        .ok()
+                        .map(|s| s.as_str_name()),
+                    "LICENCE_STATE_",
+                ),
+                l.destination_country_code.clone(),
+                date(&l.valid_until_time),
+                format!("{} of {granted}", granted - remaining),
+                l.etag.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NUMBER",
+            "HOLDER",
+            "STATE",
+            "TO",
+            "VALID UNTIL",
+            "UNITS USED",
+            "ETAG",
+        ],
+        rows,
+        "no licences match",
+    )
+}
+
+pub fn products_table(products: &[pb::Product]) -> String {
+    let rows = products
+        .iter()
+        .map(|p| {
+            vec![
+                p.part_number.clone(),
+                p.display_name.clone(),
+                p.classification.clone(),
+                if p.datacenter { "yes" } else { "no" }.into(),
+                p.name.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["PART NUMBER", "NAME", "CLASS", "DATACENTER", "RESOURCE"],
+        rows,
+        "no products match",
+    )
+}
+
+pub fn shipments_table(shipments: &[pb::Shipment]) -> String {
+    let rows = shipments
+        .iter()
+        .map(|s| {
+            let units: i64 = s.lines.iter().map(|l| l.quantity).sum();
+            vec![
+                if s.erp_reference.is_empty() {
+                    "-".into()
+                } else {
+                    s.erp_reference.clone()
+                },
+                enum_name(
+                    pb::ShipmentState::try_from(s.state)
+                        .ok()
+                        .map(|x| x.as_str_name()),
+                    "SHIPMENT_STATE_",
+                ),
+                s.destination_country_code.clone(),
+                units.to_string(),
+                if s.licence.is_empty() {
+                    "no licence required".into()
+                } else {
+                    s.licence.clone()
+                },
+                s.name.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["ERP REF", "STATE", "TO", "UNITS", "LICENCE", "RESOURCE"],
+        rows,
+        "no shipments match",
+    )
+}
+
+pub fn rule_sets_table(rule_sets: &[pb::RuleSet]) -> String {
+    let rows = rule_sets
+        .iter()
+        .map(|r| {
+            vec![
+                r.key.clone(),
+                format!("v{}", r.version),
+                date(&r.effective_time),
+                r.display_name.clone(),
+                r.name.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["KEY", "VERSION", "FROM", "TITLE", "RESOURCE"],
+        rows,
+        "no rule sets match",
+    )
+}
