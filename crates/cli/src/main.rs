@@ -59,28 +59,52 @@ enum Command {
     #[command(after_help = "Example:\n  clearancectl health")]
     Health,
     /// The organisation's product catalogue.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl products list\n  clearancectl products create --file product.json\n  clearancectl products get H20-SXM     # by part number"
+    )]
     Products(Products),
     /// The organisation's applications.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl applications create --file application.json\n  clearancectl applications submit CL-2026-000002 --confirm-declaration\n  clearancectl applications get CL-2026-000002"
+    )]
     Applications(Applications),
     /// The regulator's case queue and decisions.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl cases list --filter 'overdue = true'\n  clearancectl cases show CL-2026-000002\n  clearancectl cases propose CL-2026-000002 --grant 80 --reason verified --etag '\"v5\"'"
+    )]
     Cases(Cases),
     /// Licences: balances, suspension, revocation.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl licences list --filter 'state = ACTIVE'\n  clearancectl licences show CLL-2026-000001\n  clearancectl licences suspend CLL-2026-000001 --reason 'under investigation' --etag '\"v3\"'"
+    )]
     Licences(Licences),
     /// Shipments under licences (ERP).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl shipments check --file shipment.json   # exits 4 when blocked\n  clearancectl shipments start --file shipment.json\n  clearancectl shipments cancel SO-4711 --reason 'order cancelled'   # by ERP reference"
+    )]
     Shipments(Shipments),
     /// Control rules: versions, determination, impact, publishing.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl rules list\n  clearancectl rules determine H20-SXM --destination CN --headquarters CN\n  clearancectl rules impact --file july-2025.json"
+    )]
     Rules(Rules),
     /// The tamper-evident history of a resource.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl history show CL-2026-000002\n  clearancectl history verify CLL-2026-000001"
+    )]
     History(History),
     /// The event stream.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl events watch\n  clearancectl --output json events watch --after <cursor>"
+    )]
     Events(Events),
 }
 
@@ -117,6 +141,14 @@ struct Change {
     etag: Option<String>,
 }
 
+/// A new resource or a one-shot action: retried safely with the same request id.
+#[derive(Args)]
+struct Retry {
+    /// Idempotency key; a new UUID when absent. Reuse it to retry safely.
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
 /// A decision (or licence action) names the version it was made on.
 #[derive(Args)]
 struct Decided {
@@ -139,14 +171,18 @@ enum Products {
     List(Page),
     /// One product.
     #[command(after_help = "Example:\n  clearancectl products get products/0192...")]
-    Get { name: String },
+    Get {
+        /// The product: its part number or products/{id}.
+        name: String,
+    },
     /// Create from a JSON file (clearance.v1.Product).
     #[command(after_help = "Example:\n  clearancectl products create --file h20.json")]
     Create {
+        /// The product as JSON (clearance.v1.Product).
         #[arg(long)]
         file: PathBuf,
         #[command(flatten)]
-        change: Change,
+        change: Retry,
     },
 }
 
@@ -159,21 +195,27 @@ enum Applications {
     List(Page),
     /// One application with its determinations, questions and visible notes.
     #[command(after_help = "Example:\n  clearancectl applications get applications/0192...")]
-    Get { name: String },
+    Get {
+        /// The application: its reference (CL-2026-000002) or applications/{id}.
+        name: String,
+    },
     /// Create a draft from a JSON file (clearance.v1.Application).
     #[command(after_help = "Example:\n  clearancectl applications create --file application.json")]
     Create {
+        /// The application as JSON (clearance.v1.Application).
         #[arg(long)]
         file: PathBuf,
         #[command(flatten)]
-        change: Change,
+        change: Retry,
     },
     /// Submit a draft, confirming the declaration that it is true and complete.
     #[command(
         after_help = "Example:\n  clearancectl applications submit applications/0192... --confirm-declaration"
     )]
     Submit {
+        /// The application: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// Confirm the declaration that the application is true and complete.
         #[arg(long)]
         confirm_declaration: bool,
         #[command(flatten)]
@@ -184,7 +226,9 @@ enum Applications {
         after_help = "Example:\n  clearancectl applications withdraw applications/0192... --reason 'order cancelled'"
     )]
     Withdraw {
+        /// The application: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// Why, for the record.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -197,6 +241,7 @@ enum Applications {
     Answer {
         /// The information request's name.
         name: String,
+        /// Your answer.
         #[arg(long)]
         text: String,
         #[command(flatten)]
@@ -211,13 +256,18 @@ enum Cases {
     List(Page),
     /// One case with its clock, notes and proposals.
     #[command(after_help = "Example:\n  clearancectl cases show applications/0192...")]
-    Show { name: String },
+    Show {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
+        name: String,
+    },
     /// Assign to yourself or to `--to`.
     #[command(
         after_help = "Example:\n  clearancectl cases assign applications/0192... --to alice@regulator"
     )]
     Assign {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// The regulator (token subject) to assign to; yourself when absent.
         #[arg(long, default_value = "")]
         to: String,
         #[command(flatten)]
@@ -228,7 +278,9 @@ enum Cases {
         after_help = "Example:\n  clearancectl cases ask applications/0192... --question 'Which data centre?'"
     )]
     Ask {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// The question for the applicant.
         #[arg(long)]
         question: String,
         #[command(flatten)]
@@ -239,9 +291,12 @@ enum Cases {
         after_help = "Example:\n  clearancectl cases note applications/0192... --text 'Checked the end user'"
     )]
     Note {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// The note's text.
         #[arg(long)]
         text: String,
+        /// Show the note to the applicant as well.
         #[arg(long)]
         visible_to_applicant: bool,
         #[command(flatten)]
@@ -252,14 +307,18 @@ enum Cases {
         after_help = "Example:\n  clearancectl cases propose applications/0192... --grant 800 --condition 'No re-export' --reason 'verified'"
     )]
     Propose {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// Propose denial instead of approval.
         #[arg(long)]
         deny: bool,
+        /// Why, for the record (the countersigner and the history see it).
         #[arg(long, default_value = "")]
         reason: String,
         /// Granted quantity per line, in line order (repeat); all as applied when absent.
         #[arg(long = "grant")]
         grants: Vec<i64>,
+        /// A condition of the licence (repeat for several).
         #[arg(long = "condition")]
         conditions: Vec<String>,
         #[command(flatten)]
@@ -268,6 +327,7 @@ enum Cases {
     /// Countersign the pending proposal (senior reviewer, never the proposer).
     #[command(after_help = "Example:\n  clearancectl cases countersign applications/0192...")]
     Countersign {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
         #[command(flatten)]
         change: Decided,
@@ -277,7 +337,9 @@ enum Cases {
         after_help = "Example:\n  clearancectl cases reject applications/0192... --reason 'conditions too weak'"
     )]
     Reject {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// Why, for the record (the countersigner and the history see it).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -289,7 +351,9 @@ enum Cases {
         after_help = "Example:\n  clearancectl cases return applications/0192... --reason 'no licence required'"
     )]
     ReturnApplication {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
         name: String,
+        /// Why, for the record (the countersigner and the history see it).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -307,13 +371,18 @@ enum Licences {
     List(Page),
     /// One licence with its etag (exporters their own, regulators any).
     #[command(after_help = "Example:\n  clearancectl licences show licences/0192...")]
-    Show { name: String },
+    Show {
+        /// The licence: its number (CLL-2026-000001) or licences/{id}.
+        name: String,
+    },
     /// Suspend (senior reviewer).
     #[command(
         after_help = "Example:\n  clearancectl licences suspend licences/0192... --reason 'under investigation' --etag '\"v3\"'"
     )]
     Suspend {
+        /// The licence: its number (CLL-2026-000001) or licences/{id}.
         name: String,
+        /// Why, for the record (kept in the licence's history).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -324,7 +393,9 @@ enum Licences {
         after_help = "Example:\n  clearancectl licences revoke licences/0192... --reason 'diversion' --etag '\"v4\"'"
     )]
     Revoke {
+        /// The licence: its number (CLL-2026-000001) or licences/{id}.
         name: String,
+        /// Why, for the record (kept in the licence's history).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -335,7 +406,9 @@ enum Licences {
         after_help = "Example:\n  clearancectl licences reinstate licences/0192... --reason 'cleared' --etag '\"v4\"'"
     )]
     Reinstate {
+        /// The licence: its number (CLL-2026-000001) or licences/{id}.
         name: String,
+        /// Why, for the record (kept in the licence's history).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -348,6 +421,7 @@ enum Shipments {
     /// Dry run: which licence covers a shipment (JSON file, clearance.v1.Shipment), or why none.
     #[command(after_help = "Example:\n  clearancectl shipments check --file shipment.json")]
     Check {
+        /// The shipment as JSON (clearance.v1.Shipment).
         #[arg(long)]
         file: PathBuf,
     },
@@ -356,21 +430,24 @@ enum Shipments {
         after_help = "Example:\n  clearancectl shipments start --file shipment.json --request-id SO-4711"
     )]
     Start {
+        /// The shipment as JSON (clearance.v1.Shipment).
         #[arg(long)]
         file: PathBuf,
         #[command(flatten)]
-        change: Change,
+        change: Retry,
     },
     /// Cancel a shipment, restoring the licence.
     #[command(
         after_help = "Example:\n  clearancectl shipments cancel shipments/0192... --reason 'order cancelled'"
     )]
     Cancel {
+        /// The shipment: its ERP reference or shipments/{id}.
         name: String,
+        /// Why, for the record.
         #[arg(long, default_value = "")]
         reason: String,
         #[command(flatten)]
-        change: Change,
+        change: Retry,
     },
     /// The organisation's shipments.
     #[command(after_help = "Example:\n  clearancectl shipments list --filter 'state = STARTED'")]
@@ -384,31 +461,39 @@ enum Rules {
     List(Page),
     /// One version with its rules.
     #[command(after_help = "Example:\n  clearancectl --output json rules show ruleSets/0192...")]
-    Show { name: String },
+    Show {
+        /// The rule set, ruleSets/{id}.
+        name: String,
+    },
     /// Whether one of your products needs a licence (exporters).
     #[command(
         after_help = "Example:\n  clearancectl rules determine products/0192... --destination CN --headquarters CN"
     )]
     Determine {
+        /// The product: its part number or products/{id}.
         product: String,
+        /// Destination country, ISO 3166 alpha-2 (e.g. CN).
         #[arg(long)]
         destination: String,
+        /// The end user's headquarters country, when it matters to the rules.
         #[arg(long, default_value = "")]
         headquarters: String,
     },
     /// What a draft (JSON file, clearance.v1.RuleSet) would change, without publishing it.
     #[command(after_help = "Example:\n  clearancectl rules impact --file july-2025.json")]
     Impact {
+        /// The rule set as JSON (clearance.v1.RuleSet).
         #[arg(long)]
         file: PathBuf,
     },
     /// Publish a new version (policy administrator).
     #[command(after_help = "Example:\n  clearancectl rules publish --file july-2025.json")]
     Publish {
+        /// The rule set as JSON (clearance.v1.RuleSet).
         #[arg(long)]
         file: PathBuf,
         #[command(flatten)]
-        change: Change,
+        change: Retry,
     },
 }
 
@@ -416,10 +501,16 @@ enum Rules {
 enum History {
     /// Every entry, oldest first.
     #[command(after_help = "Example:\n  clearancectl history show applications/0192...")]
-    Show { resource: String },
+    Show {
+        /// An application (CL-…), a licence (CLL-…) or any resource name.
+        resource: String,
+    },
     /// Recompute the hash chain; names the first broken entry.
     #[command(after_help = "Example:\n  clearancectl history verify applications/0192...")]
-    Verify { resource: String },
+    Verify {
+        /// An application (CL-…), a licence (CLL-…) or any resource name.
+        resource: String,
+    },
 }
 
 /// A failed command: a call the server refused, a service that could not be reached, or a
@@ -1472,5 +1563,38 @@ async fn main() -> ExitCode {
             output::report_local(&e, format, name);
             ExitCode::from(code)
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    /// Every command says what it does and shows an example; every argument says what it is.
+    #[test]
+    fn every_command_has_an_example_and_every_argument_a_description() {
+        let mut missing = Vec::new();
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() {
+                missing.push(format!("{here}: no description"));
+            }
+            if !here.trim().eq("clearancectl") && cmd.get_after_help().is_none() {
+                missing.push(format!("{here}: no example"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{here} <{id}>: no description"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &here, missing);
+                }
+            }
+        }
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
 }
