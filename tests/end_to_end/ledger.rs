@@ -822,12 +822,69 @@ async fn human_references_find_what_they_name(_db: &TestDb, app: TestApp) {
     assert_eq!(bad.code(), Code::InvalidArgument);
 }
 
+/// The holder's compliance officer surrenders a licence with the etag read: nothing more
+/// ships under it; another organisation cannot find it, and a second surrender is refused.
+async fn a_holder_surrenders_its_licence(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    let mut officer = app.applicant("acme");
+    let surrender = |etag: &str| pb::SurrenderLicenceRequest {
+        name: licence.name.clone(),
+        request_id: request_id(),
+        etag: etag.to_owned(),
+        reason: "the customer cancelled the order".into(),
+    };
+    let status = assert_code(
+        app.applicant("globex")
+            .surrender_licence(surrender(&licence.etag))
+            .await,
+        Code::NotFound,
+    );
+    assert!(!status.message().contains("acme"));
+    let surrendered = officer
+        .surrender_licence(surrender(&licence.etag))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(surrendered.state, pb::LicenceState::Surrendered as i32);
+    assert_code(
+        officer.surrender_licence(surrender(&licence.etag)).await,
+        Code::Aborted,
+    );
+    let status = assert_code(
+        officer
+            .surrender_licence(surrender(&surrendered.etag))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "INVALID_TRANSITION");
+    let mut client = erp(&app, "acme");
+    let status = assert_code(
+        start(
+            &mut client,
+            pb::Shipment {
+                licence: licence.name.clone(),
+                ..shipment(&product, 1, 10_000)
+            },
+        )
+        .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "LICENCE_NOT_ACTIVE");
+    let history = app.store.history(&licence.name, None).await.unwrap();
+    assert_eq!(history.last().unwrap().action, "licence.surrendered");
+    assert_eq!(
+        history.last().unwrap().reason,
+        "the customer cancelled the order"
+    );
+}
+
 mod regulator_views {
     use super::*;
 
     on_both_databases!(
         regulators_see_every_holders_licences,
-        human_references_find_what_they_name
+        human_references_find_what_they_name,
+        a_holder_surrenders_its_licence
     );
 }
 

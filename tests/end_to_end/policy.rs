@@ -166,11 +166,46 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             destination_country_code: "CN".into(),
             end_user_headquarters_country_code: String::new(),
             export_time: at(2025, 5, 1),
+            item: None,
         })
         .await
         .unwrap()
         .into_inner();
     assert!(d.licence_required);
+    assert!(!d.no_rules_in_force);
+    // The same item described inline, before any product is stored: the same answer.
+    let inline =
+        |item: Option<pb::Product>, product: &str, year: i32| pb::DetermineRequirementRequest {
+            product: product.to_owned(),
+            destination_country_code: "CN".into(),
+            end_user_headquarters_country_code: String::new(),
+            export_time: at(year, 5, 1),
+            item,
+        };
+    let described = pb::Product {
+        name: String::new(),
+        etag: String::new(),
+        ..product.clone()
+    };
+    let d = acme
+        .determine_requirement(inline(Some(described.clone()), "", 2025))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(d.licence_required);
+    // Before any rule set was in force the answer is neither "required" nor "not required".
+    let d = acme
+        .determine_requirement(inline(Some(described.clone()), "", 2000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(d.no_rules_in_force, "{d:?}");
+    for (item, name) in [(Some(described.clone()), product.name.as_str()), (None, "")] {
+        assert_code(
+            acme.determine_requirement(inline(item, name, 2025)).await,
+            Code::InvalidArgument,
+        );
+    }
     // An end user headquartered in China is caught even for a shipment to Malaysia.
     let d = acme
         .determine_requirement(pb::DetermineRequirementRequest {
@@ -178,6 +213,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             destination_country_code: "MY".into(),
             end_user_headquarters_country_code: "CN".into(),
             export_time: at(2025, 5, 1),
+            item: None,
         })
         .await
         .unwrap()

@@ -10,6 +10,7 @@ use clearance_domain::application::{
 };
 use clearance_domain::ids::Collection;
 use clearance_domain::ids::OrganisationId;
+use clearance_domain::ledger::LicenceAction;
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
@@ -21,7 +22,9 @@ use clearance_grpc::convert::{
     application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
-use clearance_grpc::convert_ledger::{LicenceListing, licence_page, licence_to_pb};
+use clearance_grpc::convert_ledger::{
+    LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
+};
 use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
@@ -337,7 +340,29 @@ impl ApplicationApi {
     ) -> ApiResult<pb::Determination> {
         let org = p.exporter_organisation()?;
         let mut v = Violations::new();
-        let id = v.check("", Collection::Products.parse_name("product", &req.product));
+        // A stored product of the caller's, or the item described inline.
+        let stored = match (req.product.is_empty(), req.item) {
+            (false, None) => v
+                .check("", Collection::Products.parse_name("product", &req.product))
+                .map(Ok),
+            (true, Some(item)) => v
+                .check(
+                    "item",
+                    clearance_domain::product::parse_controlled_item(&product_input(item)),
+                )
+                .map(Err),
+            (false, Some(_)) => {
+                v.add("item", "give either product or item, not both");
+                None
+            }
+            (true, None) => {
+                v.add(
+                    "product",
+                    "is required (or describe the item inline in item)",
+                );
+                None
+            }
+        };
         let query = export_query(
             &mut v,
             &req.destination_country_code,
@@ -345,17 +370,26 @@ impl ApplicationApi {
             req.export_time.as_ref(),
             self.clock.now(),
         );
-        let (Some(id), Some(query), true) = (id, query, v.is_empty()) else {
+        let (Some(stored), Some(query), true) = (stored, query, v.is_empty()) else {
             return Err(v.into());
         };
-        let product = self
-            .store
-            .get_product(org, id)
-            .await
-            .map_err(|e| ApiError::from_store(&req.product, e))?;
+        let (classification, item) = match stored {
+            Ok(id) => {
+                let product = self
+                    .store
+                    .get_product(org, id)
+                    .await
+                    .map_err(|e| ApiError::from_store(&req.product, e))?;
+                (
+                    product.spec.classification.clone(),
+                    product.controlled_item(),
+                )
+            }
+            Err(inline) => inline,
+        };
         let export = Export {
-            item: product.controlled_item(),
-            classification: &product.spec.classification,
+            item,
+            classification: &classification,
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
         };
@@ -660,6 +694,32 @@ impl ApplicationService for ApplicationApi {
         request: Request<pb::ListLicencesRequest>,
     ) -> Result<Response<pb::ListLicencesResponse>, Status> {
         clearance_grpc::handle!(self, request, list_licences)
+    }
+
+    async fn surrender_licence(
+        &self,
+        request: Request<pb::SurrenderLicenceRequest>,
+    ) -> Result<Response<pb::Licence>, Status> {
+        let p = clearance_grpc::principal(&request)?;
+        let r = request.into_inner();
+        let hash = request_sha256(&r);
+        let action = LicenceActionRequest {
+            name: r.name,
+            request_id: r.request_id,
+            etag: r.etag,
+            reason: r.reason,
+        };
+        act_on_licence(
+            &self.store,
+            self.clock.now(),
+            p,
+            LicenceAction::Surrender,
+            action,
+            hash,
+        )
+        .await
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     async fn determine_requirement(

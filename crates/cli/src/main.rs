@@ -414,6 +414,19 @@ enum Licences {
         #[command(flatten)]
         change: Decided,
     },
+    /// Give up one of your licences (the holder's applicant); nothing more ships under it.
+    #[command(
+        after_help = "Example:\n  clearancectl licences surrender CLL-2026-000001 --reason 'order cancelled' --etag '\"v4\"'"
+    )]
+    Surrender {
+        /// The licence: its number (CLL-2026-000001) or licences/{id}.
+        name: String,
+        /// Why, for the record (kept in the licence's history).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Decided,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1168,14 +1181,21 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
         }
         Command::Licences(cmd) => {
             let current = |name: String| async move {
-                Ok::<_, Failure>(
+                Ok::<_, Failure>(if ctx.speaks_for_exporter() {
+                    ctx.applications()
+                        .await?
+                        .get_licence(pb::GetLicenceRequest { name })
+                        .await?
+                        .into_inner()
+                        .etag
+                } else {
                     ctx.reviews()
                         .await?
                         .get_any_licence(pb::GetAnyLicenceRequest { name })
                         .await?
                         .into_inner()
-                        .etag,
-                )
+                        .etag
+                })
             };
             let r = match cmd {
                 // Regulators read every holder's licences on their own service.
@@ -1264,6 +1284,24 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     ctx.reviews()
                         .await?
                         .reinstate_licence(pb::ReinstateLicenceRequest {
+                            name,
+                            request_id: request_id(&change.request_id),
+                            etag,
+                            reason,
+                        })
+                        .await?
+                }
+                Licences::Surrender {
+                    name,
+                    reason,
+                    change,
+                } => {
+                    let etag =
+                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
+                            .await?;
+                    ctx.applications()
+                        .await?
+                        .surrender_licence(pb::SurrenderLicenceRequest {
                             name,
                             request_id: request_id(&change.request_id),
                             etag,
@@ -1387,6 +1425,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         destination_country_code: destination,
                         end_user_headquarters_country_code: headquarters,
                         export_time: None,
+                        item: None,
                     })
                     .await?
                     .into_inner();

@@ -35,7 +35,8 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
             Licences::Show { name }
             | Licences::Suspend { name, .. }
             | Licences::Revoke { name, .. }
-            | Licences::Reinstate { name, .. },
+            | Licences::Reinstate { name, .. }
+            | Licences::Surrender { name, .. },
         ) => *name = licence(ctx, name).await?,
         Command::Products(Products::Get { name }) => *name = product(ctx, name).await?,
         Command::Rules(Rules::Determine { product: name, .. }) => {

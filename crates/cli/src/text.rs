@@ -150,6 +150,10 @@ pub fn shipment_check(
     shipment: &pb::Shipment,
     covering: Option<&pb::Licence>,
 ) -> String {
+    if r.determinations.iter().any(|d| d.no_rules_in_force) {
+        return "NO RULES IN FORCE on the shipment date: ask your compliance team before shipping"
+            .into();
+    }
     if !r.licence_required {
         let mut consulted: Vec<String> = r
             .determinations
@@ -240,6 +244,12 @@ pub fn shipment(s: &pb::Shipment) -> String {
 }
 
 pub fn determination(d: &pb::Determination) -> String {
+    if d.no_rules_in_force {
+        return format!(
+            "no rules in force on {}: the rules neither require a licence nor say none is needed",
+            date(&d.export_time)
+        );
+    }
     if !d.licence_required {
         return "no licence required".into();
     }

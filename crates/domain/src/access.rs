@@ -145,6 +145,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "SubmitApplication" => Action::Submit.allowed_roles(),
             "WithdrawApplication" => Action::Withdraw.allowed_roles(),
             "AnswerInformationRequest" => Action::AnswerInformation.allowed_roles(),
+            "SurrenderLicence" => LicenceAction::Surrender.allowed_roles(),
             _ => return None,
         },
         ("ShipmentService", method) => match method {

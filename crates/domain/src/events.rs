@@ -43,6 +43,7 @@ pub const EVENT_TYPES: &[(&str, ExporterSees)] = &[
     ("licence.suspended", ExporterSees::Payload),
     ("licence.revoked", ExporterSees::Payload),
     ("licence.reinstated", ExporterSees::Payload),
+    ("licence.surrendered", ExporterSees::Payload),
     ("shipment.started", ExporterSees::Payload),
     ("shipment.cancelled", ExporterSees::Payload),
     ("rule_set.published", ExporterSees::Nothing),

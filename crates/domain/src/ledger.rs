@@ -640,6 +640,8 @@ pub enum LicenceAction {
     Suspend,
     Revoke,
     Reinstate,
+    /// The holder gives the licence up: nothing more ships under it.
+    Surrender,
 }
 
 impl LicenceAction {
@@ -649,6 +651,7 @@ impl LicenceAction {
             LicenceAction::Suspend => "suspend",
             LicenceAction::Revoke => "revoke",
             LicenceAction::Reinstate => "reinstate",
+            LicenceAction::Surrender => "surrender",
         }
     }
 
@@ -657,11 +660,13 @@ impl LicenceAction {
             LicenceAction::Suspend => "licence.suspended",
             LicenceAction::Revoke => "licence.revoked",
             LicenceAction::Reinstate => "licence.reinstated",
+            LicenceAction::Surrender => "licence.surrendered",
         }
     }
 }
 
-/// Suspension, revocation and reinstatement: senior reviewers only, with a reason.
+/// Suspension, revocation and reinstatement (senior reviewers) and surrender (the holder),
+/// each with a reason.
 pub fn licence_transition(
     from: LicenceState,
     action: LicenceAction,
@@ -671,6 +676,9 @@ pub fn licence_transition(
         (Active | Exhausted, LicenceAction::Suspend) => Some(Suspended),
         (Active | Suspended | Exhausted, LicenceAction::Revoke) => Some(Revoked),
         (Suspended, LicenceAction::Reinstate) => Some(Active),
+        // A suspended licence is the regulator's to resolve; a holder may give up one it
+        // could still use or has used up.
+        (Active | Exhausted, LicenceAction::Surrender) => Some(Surrendered),
         _ => None,
     };
     to.ok_or_else(|| DomainError::FailedPrecondition {
@@ -868,14 +876,17 @@ pub fn parse_shipment(
 }
 
 impl LicenceAction {
-    /// Only senior reviewers act on licences.
+    /// Senior reviewers act on licences; the holder's compliance officer surrenders one.
     pub fn allowed_roles(self) -> &'static [crate::access::Role] {
-        &[crate::access::Role::SeniorReviewer]
+        match self {
+            LicenceAction::Surrender => &[crate::access::Role::Applicant],
+            _ => &[crate::access::Role::SeniorReviewer],
+        }
     }
 }
 
-/// A senior reviewer suspends, revokes or reinstates a licence, giving a reason: the new
-/// state, the history action and the reason.
+/// A senior reviewer suspends, revokes or reinstates a licence, or its holder surrenders it,
+/// giving a reason: the new state, the history action and the reason.
 pub fn act_on_licence(
     licence: &Licence,
     principal: &crate::access::Principal,

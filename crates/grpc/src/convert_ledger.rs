@@ -185,3 +185,60 @@ pub async fn licence_page(
     let (rows, next_page_token) = page.finish_page(rows, |l| l.id);
     Ok((rows.iter().map(licence_to_pb).collect(), next_page_token))
 }
+
+/// What a licence action names: the licence, the request id, the etag read and the reason.
+pub struct LicenceActionRequest {
+    pub name: String,
+    pub request_id: String,
+    pub etag: String,
+    pub reason: String,
+}
+
+/// Suspends, revokes or reinstates a licence (regulators: any holder's) or surrenders one (its
+/// holder: only its own), if it is still at the version the etag names.
+pub async fn act_on_licence(
+    store: &clearance_store::Store,
+    now: chrono::DateTime<chrono::Utc>,
+    principal: clearance_domain::access::Principal,
+    action: clearance_domain::ledger::LicenceAction,
+    request: LicenceActionRequest,
+    hash: String,
+) -> crate::ApiResult<pb::Licence> {
+    use clearance_domain::ledger::LicenceAction;
+    use prost::Message;
+    let LicenceActionRequest {
+        name,
+        request_id,
+        etag,
+        reason,
+    } = request;
+    let mut v = clearance_domain::Violations::new();
+    let id = v.check("", Collection::Licences.parse_name("name", &name));
+    let version = v.check("", clearance_domain::etag::parse_etag("etag", &etag));
+    let request_id = v.check("", crate::validate_request_id(&request_id));
+    let (Some(id), Some(version), Some(request_id)) = (id, version, request_id) else {
+        return Err(v.into());
+    };
+    let method = match action {
+        LicenceAction::Suspend => "/clearance.v1.ReviewService/SuspendLicence",
+        LicenceAction::Revoke => "/clearance.v1.ReviewService/RevokeLicence",
+        LicenceAction::Reinstate => "/clearance.v1.ReviewService/ReinstateLicence",
+        LicenceAction::Surrender => "/clearance.v1.ApplicationService/SurrenderLicence",
+    };
+    let holder = principal.organisation.clone();
+    let m = crate::mutation(&principal, holder.clone(), request_id, method, hash, now);
+    let outcome = store
+        .update_licence(
+            &m,
+            holder.as_ref(),
+            id,
+            version,
+            move |licence| {
+                clearance_domain::ledger::act_on_licence(licence, &principal, action, &reason)
+            },
+            &|l| licence_to_pb(l).encode_to_vec(),
+        )
+        .await
+        .map_err(|e| crate::ApiError::from_store(&name, e))?;
+    crate::respond(outcome, licence_to_pb)
+}

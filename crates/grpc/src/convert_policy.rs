@@ -185,6 +185,7 @@ pub fn determination_to_pb(d: &Determination) -> pb::Determination {
         consulted: d.consulted.iter().map(version_to_pb).collect(),
         fired_rules: d.fired.iter().map(fired_to_pb).collect(),
         export_time: Some(timestamp(&d.at)),
+        no_rules_in_force: d.consulted.is_empty(),
     }
 }
 

@@ -4,25 +4,22 @@ use std::sync::Arc;
 
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
-use clearance_domain::etag::parse_etag;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
-use clearance_domain::ledger::{LicenceAction, act_on_licence};
+use clearance_domain::ledger::LicenceAction;
 use clearance_domain::paging::PageRequest;
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
 use clearance_grpc::convert::history_entry_to_pb;
 use clearance_grpc::convert_case::case_to_pb;
-use clearance_grpc::convert_ledger::{LicenceListing, licence_page, licence_to_pb};
+use clearance_grpc::convert_ledger::{
+    LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
+};
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::workflow::{Step, StepTarget};
-use clearance_grpc::{
-    ApiError, ApiResult, Clock, mutation, request_sha256, respond, validate_list,
-    validate_request_id,
-};
+use clearance_grpc::{ApiError, ApiResult, Clock, request_sha256, validate_list};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
 use clearance_store::{Store, due_sort_key};
-use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -253,41 +250,6 @@ impl ReviewApi {
             .await
     }
 
-    async fn act_on_licence(
-        &self,
-        p: Principal,
-        action: LicenceAction,
-        (name, request_id, etag, reason): (String, String, String, String),
-        hash: String,
-    ) -> ApiResult<pb::Licence> {
-        let mut v = Violations::new();
-        let id = v.check("", Collection::Licences.parse_name("name", &name));
-        let version = v.check("", parse_etag("etag", &etag));
-        let request_id = v.check("", validate_request_id(&request_id));
-        let (Some(id), Some(version), Some(request_id)) = (id, version, request_id) else {
-            return Err(v.into());
-        };
-        let method = match action {
-            LicenceAction::Suspend => "/clearance.v1.ReviewService/SuspendLicence",
-            LicenceAction::Revoke => "/clearance.v1.ReviewService/RevokeLicence",
-            LicenceAction::Reinstate => "/clearance.v1.ReviewService/ReinstateLicence",
-        };
-        let m = mutation(&p, None, request_id, method, hash, self.clock.now());
-        let principal = p.clone();
-        let outcome = self
-            .store
-            .update_licence(
-                &m,
-                id,
-                version,
-                move |licence| act_on_licence(licence, &principal, action, &reason),
-                &|l| licence_to_pb(l).encode_to_vec(),
-            )
-            .await
-            .map_err(|e| ApiError::from_store(&name, e))?;
-        respond(outcome, licence_to_pb)
-    }
-
     async fn list_all_licences(
         &self,
         _principal: Principal,
@@ -462,10 +424,12 @@ impl ReviewService for ReviewApi {
         let p = clearance_grpc::principal(&request)?;
         let r = request.into_inner();
         let hash = request_sha256(&r);
-        self.act_on_licence(
+        act_on_licence(
+            &self.store,
+            self.clock.now(),
             p,
             LicenceAction::Suspend,
-            (r.name, r.request_id, r.etag, r.reason),
+            licence_action(r.name, r.request_id, r.etag, r.reason),
             hash,
         )
         .await
@@ -480,10 +444,12 @@ impl ReviewService for ReviewApi {
         let p = clearance_grpc::principal(&request)?;
         let r = request.into_inner();
         let hash = request_sha256(&r);
-        self.act_on_licence(
+        act_on_licence(
+            &self.store,
+            self.clock.now(),
             p,
             LicenceAction::Revoke,
-            (r.name, r.request_id, r.etag, r.reason),
+            licence_action(r.name, r.request_id, r.etag, r.reason),
             hash,
         )
         .await
@@ -498,10 +464,12 @@ impl ReviewService for ReviewApi {
         let p = clearance_grpc::principal(&request)?;
         let r = request.into_inner();
         let hash = request_sha256(&r);
-        self.act_on_licence(
+        act_on_licence(
+            &self.store,
+            self.clock.now(),
             p,
             LicenceAction::Reinstate,
-            (r.name, r.request_id, r.etag, r.reason),
+            licence_action(r.name, r.request_id, r.etag, r.reason),
             hash,
         )
         .await
@@ -521,5 +489,19 @@ impl ReviewService for ReviewApi {
         request: Request<pb::VerifyHistoryRequest>,
     ) -> Result<Response<pb::VerifyHistoryResponse>, Status> {
         clearance_grpc::handle!(self, request, verify_history)
+    }
+}
+
+fn licence_action(
+    name: String,
+    request_id: String,
+    etag: String,
+    reason: String,
+) -> LicenceActionRequest {
+    LicenceActionRequest {
+        name,
+        request_id,
+        etag,
+        reason,
     }
 }

@@ -269,6 +269,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                     destination_country_code: "CN".into(),
                     end_user_headquarters_country_code: "CN".into(),
                     export_time: ts(when),
+                    item: None,
                 })
                 .await?
                 .into_inner();

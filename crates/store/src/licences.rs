@@ -697,11 +697,13 @@ impl Store {
         candidates(&self.db, org, destination).await
     }
 
-    /// A regulator's action (suspend, revoke, reinstate) if the licence is still at
-    /// `expected_version`.
+    /// A regulator's action (suspend, revoke, reinstate; `org` None) or the holder's
+    /// (surrender; `org` its organisation, so another's licence is not found) if the licence is
+    /// still at `expected_version`.
     pub async fn update_licence<U>(
         &self,
         m: &Mutation,
+        org: Option<&OrganisationId>,
         id: Uuid,
         expected_version: i64,
         decide: U,
@@ -714,11 +716,13 @@ impl Store {
             + Sync
             + 'static,
     {
+        let org = org.cloned();
         self.idempotent_write(m, encode, |txn| {
             let m = m.clone();
             let decide = decide.clone();
+            let org = org.clone();
             Box::pin(async move {
-                let current = find_licence(txn, None, id, true).await?;
+                let current = find_licence(txn, org.as_ref(), id, true).await?;
                 if current.version != expected_version {
                     return Err(StoreError::StaleEtag {
                         current: current.version,
