@@ -533,6 +533,82 @@ enum Failure {
     Local(anyhow::Error),
 }
 
+/// What a person does to a licence.
+#[derive(Clone, Copy)]
+enum Act {
+    Suspend,
+    Revoke,
+    Reinstate,
+    Surrender,
+}
+
+/// Acts on the licence at the version the person saw (or, with --latest, the current one).
+async fn licence_action(
+    ctx: &Ctx,
+    act: Act,
+    name: String,
+    reason: String,
+    change: Decided,
+) -> Result<tonic::Response<pb::Licence>, Failure> {
+    let current = || async {
+        Ok::<_, Failure>(if ctx.speaks_for_exporter() {
+            ctx.applications()
+                .await?
+                .get_licence(pb::GetLicenceRequest { name: name.clone() })
+                .await?
+                .into_inner()
+                .etag
+        } else {
+            ctx.reviews()
+                .await?
+                .get_any_licence(pb::GetAnyLicenceRequest { name: name.clone() })
+                .await?
+                .into_inner()
+                .etag
+        })
+    };
+    let etag = decided_etag(ctx.format, &change, "licences", &name, current).await?;
+    let request_id = request_id(&change.request_id);
+    Ok(match act {
+        Act::Suspend => {
+            let request = pb::SuspendLicenceRequest {
+                name,
+                request_id,
+                etag,
+                reason,
+            };
+            ctx.reviews().await?.suspend_licence(request).await?
+        }
+        Act::Revoke => {
+            let request = pb::RevokeLicenceRequest {
+                name,
+                request_id,
+                etag,
+                reason,
+            };
+            ctx.reviews().await?.revoke_licence(request).await?
+        }
+        Act::Reinstate => {
+            let request = pb::ReinstateLicenceRequest {
+                name,
+                request_id,
+                etag,
+                reason,
+            };
+            ctx.reviews().await?.reinstate_licence(request).await?
+        }
+        Act::Surrender => {
+            let request = pb::SurrenderLicenceRequest {
+                name,
+                request_id,
+                etag,
+                reason,
+            };
+            ctx.applications().await?.surrender_licence(request).await?
+        }
+    })
+}
+
 /// A problem found before or instead of an answer: a service that did not answer (exit code
 /// 6, whatever the command) or input that cannot be sent (exit code 2).
 #[derive(Debug)]
@@ -1180,23 +1256,6 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
             Ok(print(f, &r.into_inner(), "clearance.v1.Case", text::case)?)
         }
         Command::Licences(cmd) => {
-            let current = |name: String| async move {
-                Ok::<_, Failure>(if ctx.speaks_for_exporter() {
-                    ctx.applications()
-                        .await?
-                        .get_licence(pb::GetLicenceRequest { name })
-                        .await?
-                        .into_inner()
-                        .etag
-                } else {
-                    ctx.reviews()
-                        .await?
-                        .get_any_licence(pb::GetAnyLicenceRequest { name })
-                        .await?
-                        .into_inner()
-                        .etag
-                })
-            };
             let r = match cmd {
                 // Regulators read every holder's licences on their own service.
                 Licences::List(p) if !ctx.speaks_for_exporter() => {
@@ -1241,74 +1300,22 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                     name,
                     reason,
                     change,
-                } => {
-                    let etag =
-                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
-                            .await?;
-                    ctx.reviews()
-                        .await?
-                        .suspend_licence(pb::SuspendLicenceRequest {
-                            name,
-                            request_id: request_id(&change.request_id),
-                            etag,
-                            reason,
-                        })
-                        .await?
-                }
+                } => licence_action(ctx, Act::Suspend, name, reason, change).await?,
                 Licences::Revoke {
                     name,
                     reason,
                     change,
-                } => {
-                    let etag =
-                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
-                            .await?;
-                    ctx.reviews()
-                        .await?
-                        .revoke_licence(pb::RevokeLicenceRequest {
-                            name,
-                            request_id: request_id(&change.request_id),
-                            etag,
-                            reason,
-                        })
-                        .await?
-                }
+                } => licence_action(ctx, Act::Revoke, name, reason, change).await?,
                 Licences::Reinstate {
                     name,
                     reason,
                     change,
-                } => {
-                    let etag =
-                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
-                            .await?;
-                    ctx.reviews()
-                        .await?
-                        .reinstate_licence(pb::ReinstateLicenceRequest {
-                            name,
-                            request_id: request_id(&change.request_id),
-                            etag,
-                            reason,
-                        })
-                        .await?
-                }
+                } => licence_action(ctx, Act::Reinstate, name, reason, change).await?,
                 Licences::Surrender {
                     name,
                     reason,
                     change,
-                } => {
-                    let etag =
-                        decided_etag(f, &change, "licences", &name, || current(name.clone()))
-                            .await?;
-                    ctx.applications()
-                        .await?
-                        .surrender_licence(pb::SurrenderLicenceRequest {
-                            name,
-                            request_id: request_id(&change.request_id),
-                            etag,
-                            reason,
-                        })
-                        .await?
-                }
+                } => licence_action(ctx, Act::Surrender, name, reason, change).await?,
             };
             Ok(print(
                 f,
