@@ -878,13 +878,86 @@ async fn a_holder_surrenders_its_licence(_db: &TestDb, app: TestApp) {
     );
 }
 
+/// An exporter reads the history of its own application and licence as its event stream
+/// tells it: its own steps and the regulator's decisions, not the deliberation (assignment,
+/// proposal), never a staff name, and no one else's records.
+async fn exporters_read_their_own_history_without_the_deliberation(_db: &TestDb, app: TestApp) {
+    let (_, licence) = licensed(&app, "acme", 100).await;
+    let mut officer = app.applicant("acme");
+    let history = |resource: &str| pb::ListHistoryRequest {
+        resource: resource.to_owned(),
+        ..Default::default()
+    };
+    let entries = officer
+        .list_history(history(&licence.application))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "application.created",
+            "application.submitted",
+            "case.decision_countersigned"
+        ],
+        "{entries:?}"
+    );
+    let decided = entries.last().unwrap();
+    assert_eq!(decided.actor, "the regulator");
+    assert!(decided.entry_sha256.is_empty());
+    assert_eq!(
+        decided.sequence, 5,
+        "the record's own numbering: 3 and 4 were the regulator's"
+    );
+    let licence_entries = officer
+        .list_history(history(&licence.name))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(licence_entries[0].action, "licence.issued");
+    assert_eq!(licence_entries[0].actor, "the regulator");
+    // Regulators still read every entry, with its hashes.
+    let full = app
+        .regulator("audrey@regulator", &["auditor"])
+        .get_history(pb::GetHistoryRequest {
+            resource: licence.application.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(full.len(), 5);
+    assert!(full.iter().all(|e| !e.entry_sha256.is_empty()));
+    // Another organisation's record, or the regulator's own, is not found.
+    let mut globex = app.applicant("globex");
+    assert_code(
+        globex.list_history(history(&licence.application)).await,
+        Code::NotFound,
+    );
+    assert_code(
+        officer
+            .list_history(history(&format!("ruleSets/{}", uuid::Uuid::now_v7())))
+            .await,
+        Code::NotFound,
+    );
+    assert_code(
+        officer.list_history(history("cases/1")).await,
+        Code::InvalidArgument,
+    );
+}
+
 mod regulator_views {
     use super::*;
 
     on_both_databases!(
         regulators_see_every_holders_licences,
         human_references_find_what_they_name,
-        a_holder_surrenders_its_licence
+        a_holder_surrenders_its_licence,
+        exporters_read_their_own_history_without_the_deliberation
     );
 }
 

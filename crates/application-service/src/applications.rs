@@ -568,6 +568,26 @@ impl ApplicationApi {
         Ok(licence_to_pb(&licence))
     }
 
+    async fn list_history(
+        &self,
+        p: Principal,
+        req: pb::ListHistoryRequest,
+    ) -> ApiResult<pb::ListHistoryResponse> {
+        let org = p.exporter_organisation()?;
+        let (entries, next_page_token) = clearance_grpc::convert::history_page(
+            &self.store,
+            Some(org),
+            &req.resource,
+            req.page_size,
+            &req.page_token,
+        )
+        .await?;
+        Ok(pb::ListHistoryResponse {
+            entries,
+            next_page_token,
+        })
+    }
+
     async fn list_licences(
         &self,
         p: Principal,
@@ -694,6 +714,13 @@ impl ApplicationService for ApplicationApi {
         request: Request<pb::ListLicencesRequest>,
     ) -> Result<Response<pb::ListLicencesResponse>, Status> {
         clearance_grpc::handle!(self, request, list_licences)
+    }
+
+    async fn list_history(
+        &self,
+        request: Request<pb::ListHistoryRequest>,
+    ) -> Result<Response<pb::ListHistoryResponse>, Status> {
+        clearance_grpc::handle!(self, request, list_history)
     }
 
     async fn surrender_licence(

@@ -1532,14 +1532,30 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
             }
             Ok(())
         }
-        Command::History(cmd) => {
-            let mut client = ctx.reviews().await?;
-            match cmd {
-                History::Show { resource } => {
-                    let mut entries = Vec::new();
-                    let mut page_token = String::new();
-                    loop {
-                        let page = client
+        Command::History(cmd) => match cmd {
+            History::Show { resource } => {
+                // Exporters read their own records' history as they may see it; regulators
+                // read every entry as recorded.
+                let exporter = ctx.speaks_for_exporter();
+                let mut entries = Vec::new();
+                let mut page_token = String::new();
+                loop {
+                    let (page, next) = if exporter {
+                        let r = ctx
+                            .applications()
+                            .await?
+                            .list_history(pb::ListHistoryRequest {
+                                resource: resource.clone(),
+                                page_size: 500,
+                                page_token,
+                            })
+                            .await?
+                            .into_inner();
+                        (r.entries, r.next_page_token)
+                    } else {
+                        let r = ctx
+                            .reviews()
+                            .await?
                             .get_history(pb::GetHistoryRequest {
                                 resource: resource.clone(),
                                 page_size: 500,
@@ -1547,47 +1563,50 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                             })
                             .await?
                             .into_inner();
-                        entries.extend(page.entries);
-                        if page.next_page_token.is_empty() {
-                            break;
-                        }
-                        page_token = page.next_page_token;
-                    }
-                    let response = pb::GetHistoryResponse {
-                        entries,
-                        next_page_token: String::new(),
+                        (r.entries, r.next_page_token)
                     };
-                    Ok(print(
-                        f,
-                        &response,
-                        "clearance.v1.GetHistoryResponse",
-                        |r| {
-                            r.entries
-                                .iter()
-                                .map(text::history_entry)
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        },
-                    )?)
+                    entries.extend(page);
+                    if next.is_empty() {
+                        break;
+                    }
+                    page_token = next;
                 }
-                History::Verify { resource } => {
-                    let r = client
-                        .verify_history(pb::VerifyHistoryRequest { resource })
-                        .await?
-                        .into_inner();
-                    Ok(print(f, &r, "clearance.v1.VerifyHistoryResponse", |r| {
-                        if r.intact {
-                            format!("intact: {} entries verified", r.entries_checked)
-                        } else {
-                            format!(
-                                "BROKEN at entry {} ({} checked)",
-                                r.first_broken_sequence, r.entries_checked
-                            )
-                        }
-                    })?)
-                }
+                let response = pb::GetHistoryResponse {
+                    entries,
+                    next_page_token: String::new(),
+                };
+                Ok(print(
+                    f,
+                    &response,
+                    "clearance.v1.GetHistoryResponse",
+                    |r| {
+                        r.entries
+                            .iter()
+                            .map(text::history_entry)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    },
+                )?)
             }
-        }
+            History::Verify { resource } => {
+                let r = ctx
+                    .reviews()
+                    .await?
+                    .verify_history(pb::VerifyHistoryRequest { resource })
+                    .await?
+                    .into_inner();
+                Ok(print(f, &r, "clearance.v1.VerifyHistoryResponse", |r| {
+                    if r.intact {
+                        format!("intact: {} entries verified", r.entries_checked)
+                    } else {
+                        format!(
+                            "BROKEN at entry {} ({} checked)",
+                            r.first_broken_sequence, r.entries_checked
+                        )
+                    }
+                })?)
+            }
+        },
     }
 }
 

@@ -418,6 +418,19 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     assert_eq!(first[1]["type"], "application.created");
     assert_eq!(first[2]["type"], "application.submitted");
 
+    // The applicant reads the same record as it may see it: no deliberation, no staff names.
+    let own = ctl.ok(&officer, &["history", "show", &name]);
+    let own_actions: Vec<&str> = own["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(!own_actions.contains(&"case.assigned"), "{own_actions:?}");
+    assert!(
+        own_actions.contains(&"case.decision_countersigned"),
+        "{own_actions:?}"
+    );
     let history = ctl.ok(&auditor, &["history", "show", &name]);
     assert_eq!(history["entries"].as_array().unwrap().len(), 8);
     let verified = ctl.ok(&auditor, &["history", "verify", &name]);

@@ -138,7 +138,8 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             | "ListApplications"
             | "GetLicence"
             | "ListLicences"
-            | "DetermineRequirement" => EXPORTER_READERS,
+            | "DetermineRequirement"
+            | "ListHistory" => EXPORTER_READERS,
             "CreateProduct" | "UpdateProduct" | "CreateApplication" | "UpdateApplication" => {
                 APPLICANTS
             }

@@ -123,6 +123,38 @@ pub fn exporter_payload(event_type: &str, payload_json: &str) -> Option<String> 
     Some(crate::history::canonical_json(&shown))
 }
 
+/// Whether the regulator's staff take `action` (their names are never shown to exporters).
+pub fn taken_by_regulator(action: &str) -> bool {
+    action.starts_with("case.")
+        || matches!(
+            action,
+            "licence.issued"
+                | "licence.suspended"
+                | "licence.revoked"
+                | "licence.reinstated"
+                | "rule_set.published"
+        )
+}
+
+/// What an exporter sees of one of its history entries, by the same rule as its event
+/// stream: nothing of the regulator's deliberation, no staff names (the regulator's steps are
+/// signed "the regulator"), and no hashes, which would not match the shown entry; the
+/// regulator's VerifyHistory checks the chain. `None` when the entry is not for exporters.
+pub fn exporter_history_entry(
+    entry: &crate::history::HistoryEntry,
+) -> Option<crate::history::HistoryEntry> {
+    exporter_payload(&entry.action, &entry.payload_json)?;
+    let mut shown = entry.clone();
+    if taken_by_regulator(&entry.action) {
+        shown.actor = "the regulator".into();
+    }
+    shown.payload_json = String::new();
+    shown.payload_sha256 = String::new();
+    shown.previous_entry_sha256 = String::new();
+    shown.entry_sha256 = String::new();
+    Some(shown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

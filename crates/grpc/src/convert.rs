@@ -209,3 +209,76 @@ pub fn history_entry_to_pb(e: &HistoryEntry) -> pb::HistoryEntry {
         entry_sha256: e.entry_sha256.clone(),
     }
 }
+
+/// `resource` if it names something with a history: an application, product, rule set,
+/// licence or shipment.
+pub fn history_resource(resource: &str) -> Result<String, clearance_domain::Violations> {
+    use clearance_domain::ids::Collection;
+    let known = [
+        Collection::Applications,
+        Collection::Products,
+        Collection::RuleSets,
+        Collection::Licences,
+        Collection::Shipments,
+    ];
+    if known
+        .iter()
+        .any(|c| c.parse_name("resource", resource).is_ok())
+    {
+        Ok(resource.to_owned())
+    } else {
+        Err(clearance_domain::Violations::single(
+            "resource",
+            "must be the name of an application, product, rule set, licence or shipment",
+        ))
+    }
+}
+
+/// One page of a resource's history and the next page's token: as recorded for regulators
+/// (`org` None), or as its exporter may see it (`Some(org)`: its own resources only, through
+/// `events::exporter_history_entry`).
+pub async fn history_page(
+    store: &clearance_store::Store,
+    org: Option<&clearance_domain::ids::OrganisationId>,
+    resource: &str,
+    page_size: i32,
+    page_token: &str,
+) -> crate::ApiResult<(Vec<pb::HistoryEntry>, String)> {
+    let mut v = clearance_domain::Violations::new();
+    let checked = v.check("", history_resource(resource));
+    let page = v.check(
+        "",
+        clearance_domain::paging::PageRequest::parse(
+            page_size,
+            page_token,
+            &format!("history|{resource}"),
+        ),
+    );
+    let (Some(resource), Some(page)) = (checked, page) else {
+        return Err(v.into());
+    };
+    let entries = store
+        .history_page(
+            &resource,
+            org.map(|o| o.as_str()),
+            page.after_sort,
+            page.fetch_limit(),
+        )
+        .await
+        .map_err(|e| crate::ApiError::from_store(&resource, e))?;
+    if entries.is_empty() && page.after.is_none() {
+        return Err(crate::ApiError::NotFound(resource));
+    }
+    let (entries, next_page_token) =
+        page.finish_sorted_page(entries, |e| (e.sequence, uuid::Uuid::nil()));
+    let shown = entries
+        .iter()
+        .filter_map(|e| match org {
+            None => Some(history_entry_to_pb(e)),
+            Some(_) => {
+                clearance_domain::events::exporter_history_entry(e).map(|e| history_entry_to_pb(&e))
+            }
+        })
+        .collect();
+    Ok((shown, next_page_token))
+}

@@ -7,9 +7,8 @@ use clearance_domain::access::Principal;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
 use clearance_domain::ledger::LicenceAction;
-use clearance_domain::paging::PageRequest;
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
-use clearance_grpc::convert::history_entry_to_pb;
+use clearance_grpc::convert::{history_page, history_resource};
 use clearance_grpc::convert_case::case_to_pb;
 use clearance_grpc::convert_ledger::{
     LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
@@ -21,7 +20,6 @@ use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
 use clearance_store::{Store, due_sort_key};
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 /// Serves ReviewService to the regulator's staff.
 #[derive(Clone)]
@@ -57,28 +55,6 @@ impl ReviewApi {
         let settings = self.settings.clone();
         let today = self.clock.now().date_naive();
         move |case| case_to_pb(case, &settings, today)
-    }
-}
-
-/// Any resource that has a history.
-fn history_resource(resource: &str) -> Result<String, Violations> {
-    let known = [
-        Collection::Applications,
-        Collection::Products,
-        Collection::RuleSets,
-        Collection::Licences,
-        Collection::Shipments,
-    ];
-    if known
-        .iter()
-        .any(|c| c.parse_name("resource", resource).is_ok())
-    {
-        Ok(resource.to_owned())
-    } else {
-        Err(Violations::single(
-            "resource",
-            "must be the name of an application, product, rule set, licence or shipment",
-        ))
     }
 }
 
@@ -286,31 +262,16 @@ impl ReviewApi {
         _principal: Principal,
         req: pb::GetHistoryRequest,
     ) -> ApiResult<pb::GetHistoryResponse> {
-        let mut v = Violations::new();
-        let resource = v.check("", history_resource(&req.resource));
-        let page = v.check(
-            "",
-            PageRequest::parse(
-                req.page_size,
-                &req.page_token,
-                &format!("history|{}", req.resource),
-            ),
-        );
-        let (Some(resource), Some(page)) = (resource, page) else {
-            return Err(v.into());
-        };
-        let entries = self
-            .store
-            .history_page(&resource, page.after_sort, page.fetch_limit())
-            .await
-            .map_err(|e| ApiError::from_store(&resource, e))?;
-        if entries.is_empty() && page.after.is_none() {
-            return Err(ApiError::NotFound(resource));
-        }
-        let (entries, next_page_token) =
-            page.finish_sorted_page(entries, |e| (e.sequence, Uuid::nil()));
+        let (entries, next_page_token) = history_page(
+            &self.store,
+            None,
+            &req.resource,
+            req.page_size,
+            &req.page_token,
+        )
+        .await?;
         Ok(pb::GetHistoryResponse {
-            entries: entries.iter().map(history_entry_to_pb).collect(),
+            entries,
             next_page_token,
         })
     }

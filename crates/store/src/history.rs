@@ -100,15 +100,21 @@ impl Store {
         Ok(rows.into_iter().map(to_domain).collect())
     }
 
-    /// Up to `limit` entries of `resource` after sequence `after`, in order.
+    /// Up to `limit` entries of `resource` after sequence `after`, in order; `organisation`
+    /// limits the read to that organisation's resources (exporters).
     pub async fn history_page(
         &self,
         resource: &str,
+        organisation: Option<&str>,
         after: i64,
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = history_entry::Entity::find()
-            .filter(history_entry::Column::Resource.eq(resource))
+        let mut query =
+            history_entry::Entity::find().filter(history_entry::Column::Resource.eq(resource));
+        if let Some(org) = organisation {
+            query = query.filter(history_entry::Column::OrganisationId.eq(org));
+        }
+        let rows = query
             .filter(history_entry::Column::Sequence.gt(after))
             .order_by_asc(history_entry::Column::Sequence)
             .limit(limit)
