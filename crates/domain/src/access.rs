@@ -35,6 +35,18 @@ impl Role {
         }
     }
 
+    /// The role as people say it, e.g. "a senior reviewer".
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Role::Applicant => "an applicant (compliance officer)",
+            Role::Erp => "an ERP system",
+            Role::Reviewer => "a reviewer",
+            Role::SeniorReviewer => "a senior reviewer",
+            Role::PolicyAdmin => "a policy administrator",
+            Role::Auditor => "an auditor",
+        }
+    }
+
     pub fn parse(raw: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == raw)
     }
@@ -72,14 +84,26 @@ impl Principal {
     }
 
     /// Refuses the call unless the caller holds one of `allowed`.
+    /// Refuses unless the caller holds one of `allowed`; `action` says what was attempted,
+    /// e.g. "call CountersignDecision" or "suspend a licence".
     pub fn require_any(&self, allowed: &[Role], action: &str) -> Result<(), DomainError> {
         if self.has_any(allowed) {
             Ok(())
         } else {
-            let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            let words = |roles: &[Role]| {
+                roles
+                    .iter()
+                    .map(|r| r.in_words())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            };
             Err(DomainError::PermissionDenied {
                 reason: reason::ROLE_NOT_ALLOWED,
-                message: format!("{action} needs one of the roles: {}", names.join(", ")),
+                message: format!(
+                    "only {} may {action}; your token is for {}",
+                    words(allowed),
+                    words(&self.roles)
+                ),
             })
         }
     }
@@ -186,7 +210,7 @@ impl Principal {
     pub fn may_call(&self, path: &str) -> Result<(), DomainError> {
         let method = path.rsplit('/').next().unwrap_or(path);
         match roles_for_method(path) {
-            Some(roles) => self.require_any(roles, method),
+            Some(roles) => self.require_any(roles, &format!("call {method}")),
             None => Err(DomainError::PermissionDenied {
                 reason: reason::ROLE_NOT_ALLOWED,
                 message: "this method is not part of the contract".into(),
@@ -269,14 +293,16 @@ mod tests {
     #[test]
     fn a_role_outside_the_allowed_set_is_refused() {
         let p = principal(&[Role::Erp], Some("acme"));
+        let refused = p.require_any(&[Role::Applicant], "create a product");
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "only an applicant (compliance officer) may create a product; your token is for an ERP system"
+        );
         assert!(
-            p.require_any(&[Role::Applicant], "creating a product")
+            p.require_any(&[Role::Applicant], "create a product")
                 .is_err()
         );
-        assert!(
-            p.require_any(&[Role::Applicant, Role::Erp], "reading")
-                .is_ok()
-        );
+        assert!(p.require_any(&[Role::Applicant, Role::Erp], "read").is_ok());
     }
 
     #[test]

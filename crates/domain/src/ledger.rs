@@ -893,7 +893,10 @@ pub fn act_on_licence(
     action: LicenceAction,
     reason_text: &str,
 ) -> Result<(LicenceState, &'static str, String), DomainError> {
-    principal.require_any(action.allowed_roles(), action.history_name())?;
+    principal.require_any(
+        action.allowed_roles(),
+        &format!("{} a licence", action.verb()),
+    )?;
     let mut v = crate::Violations::new();
     let reason_text = crate::validation::required_text(&mut v, "reason", reason_text, 4000);
     if !v.is_empty() {

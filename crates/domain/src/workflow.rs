@@ -324,7 +324,7 @@ impl Case {
         payload: serde_json::Value,
     ) -> Result<CaseUpdate, DomainError> {
         ctx.principal
-            .require_any(action.allowed_roles(), action.history_name())?;
+            .require_any(action.allowed_roles(), action.in_words())?;
         let from = self.application.state;
         let to = transition(from, action)?;
         Ok(CaseUpdate {

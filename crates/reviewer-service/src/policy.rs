@@ -213,7 +213,7 @@ impl PolicyApi {
                         product: Collection::Products.name_of(line.product_id),
                         owner: OrganisationId::resource_name(&subject.organisation),
                         kind: impact_to_pb(impact),
-                        summary: impact.describe().to_owned(),
+                        summary: impact.summarise(&before, &after),
                         before: Some(determination_to_pb(&before)),
                         after: Some(determination_to_pb(&after)),
                     });

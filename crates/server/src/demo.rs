@@ -182,6 +182,10 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         regulator.clone(),
         cast.bearer("bob@regulator", "senior_reviewer", None)?,
     );
+    let mut carol: ReviewServiceClient<Authed> = ReviewServiceClient::with_interceptor(
+        regulator.clone(),
+        cast.bearer("carol@regulator", "senior_reviewer", None)?,
+    );
     let mut auditor: ReviewServiceClient<Authed> = ReviewServiceClient::with_interceptor(
         regulator,
         cast.bearer("audrey@regulator", "auditor", None)?,
@@ -251,8 +255,18 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         .await?
         .into_inner();
     for p in [&h800, &h20, &small] {
-        writeln!(out, "   {} ({})", p.display_name, p.name)?;
+        writeln!(out, "   {}, part {}", p.display_name, p.part_number)?;
     }
+    // People name parts by part number; messages name them by resource.
+    let parts: Vec<(String, String)> = [&h800, &h20, &small]
+        .iter()
+        .map(|p| (p.name.clone(), format!("part {}", p.part_number)))
+        .collect();
+    let by_part = |text: &str| {
+        parts
+            .iter()
+            .fold(text.to_owned(), |t, (name, part)| t.replace(name, part))
+    };
 
     writeln!(
         out,
@@ -387,15 +401,15 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\n6. Alice proposes approval of 800 units with a condition; Bob, a senior reviewer, countersigns."
+        "\n6. Carol, a senior reviewer, proposes approval of 800 units with a condition. A decision\n   takes two people: someone else senior must countersign it."
     )?;
-    let case = alice
+    let case = carol
         .get_case(pb::GetCaseRequest {
             name: submitted.name.clone(),
         })
         .await?
         .into_inner();
-    let case = alice
+    let case = carol
         .propose_decision(pb::ProposeDecisionRequest {
             name: case.name,
             request_id: rid(),
@@ -409,26 +423,29 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    let refused = alice
-        .countersign_decision(pb::CountersignDecisionRequest {
-            name: case.name.clone(),
-            request_id: rid(),
-            etag: case.etag.clone(),
-        })
-        .await;
-    if let Err(status) = refused {
-        writeln!(
-            out,
-            "   Alice tries to countersign and is refused: {}",
-            status.message()
-        )?;
-    }
-    bob.countersign_decision(pb::CountersignDecisionRequest {
-        name: case.name,
+    let countersign = |etag: &str| pb::CountersignDecisionRequest {
+        name: case.name.clone(),
         request_id: rid(),
-        etag: case.etag,
-    })
-    .await?;
+        etag: etag.to_owned(),
+    };
+    match carol.countersign_decision(countersign(&case.etag)).await {
+        Err(status) => writeln!(
+            out,
+            "   Carol tries to countersign her own proposal and is refused (the two-person rule):\n     {}",
+            status.message()
+        )?,
+        Ok(_) => anyhow::bail!("the proposer countersigned her own proposal"),
+    }
+    match alice.countersign_decision(countersign(&case.etag)).await {
+        Err(status) => writeln!(
+            out,
+            "   Alice, a caseworker, may not countersign at all: {}",
+            status.message()
+        )?,
+        Ok(_) => anyhow::bail!("a caseworker countersigned"),
+    }
+    bob.countersign_decision(countersign(&case.etag)).await?;
+    writeln!(out, "   Bob, another senior reviewer, countersigns.")?;
     let licence = officer
         .list_licences(pb::ListLicencesRequest::default())
         .await?
@@ -478,8 +495,8 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         .into_inner();
     writeln!(
         out,
-        "   500 units shipped ({}) under {}",
-        shipped.name, shipped.licence
+        "   500 units shipped (ERP order {}) under licence {}",
+        shipped.erp_reference, licence.number
     )?;
     match erp
         .start_shipment(pb::StartShipmentRequest {
@@ -491,7 +508,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         Err(status) => writeln!(
             out,
             "   400 more refused, the licence has 300 left: {}",
-            status.message()
+            by_part(status.message())
         )?,
         Ok(_) => anyhow::bail!("an over-shipment was accepted"),
     }
@@ -543,8 +560,19 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         impacted.extend(page.impacted);
         token = page.next_page_token;
     }
+    writeln!(
+        out,
+        "   The July 2025 version keeps the H20-class rule but reviews it case by case\n   instead of with a presumption of denial. What that changes:"
+    )?;
     for i in &impacted {
-        writeln!(out, "   {} {}: {}", i.resource, i.line, i.summary)?;
+        let named = if i.resource == licence.name {
+            format!("licence {}", licence.number)
+        } else if i.resource == submitted.name {
+            format!("application {}", submitted.reference)
+        } else {
+            i.resource.clone()
+        };
+        writeln!(out, "   {named} {}: {}", i.line, i.summary)?;
     }
     let july = policy_admin
         .publish_rule_set(pb::PublishRuleSetRequest {

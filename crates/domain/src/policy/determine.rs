@@ -155,11 +155,20 @@ impl Impact {
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    /// The change in words, with before and after: "review policy: presumption of denial →
+    /// case by case", "now requires a licence (case by case)".
+    pub fn summarise(self, before: &Determination, after: &Determination) -> String {
+        let policy = |d: &Determination| d.review_policy.map_or("no policy", |p| p.in_words());
         match self {
-            Impact::NowRequiresLicence => "now requires a licence",
-            Impact::NoLongerRequiresLicence => "no longer requires a licence",
-            Impact::ReviewPolicyChanged => "review policy changes",
+            Impact::NowRequiresLicence => {
+                format!("now requires a licence ({})", policy(after))
+            }
+            Impact::NoLongerRequiresLicence => {
+                format!("no longer requires a licence (was {})", policy(before))
+            }
+            Impact::ReviewPolicyChanged => {
+                format!("review policy: {} → {}", policy(before), policy(after))
+            }
         }
     }
 }

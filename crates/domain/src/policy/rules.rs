@@ -21,6 +21,15 @@ pub enum ReviewPolicy {
 }
 
 impl ReviewPolicy {
+    /// The policy in words, e.g. "presumption of denial".
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Self::PresumptionOfDenial => "presumption of denial",
+            Self::CaseByCase => "case by case",
+            Self::PresumptionOfApproval => "presumption of approval",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PresumptionOfDenial => "PRESUMPTION_OF_DENIAL",
