@@ -444,7 +444,10 @@ async fn impact_analysis_lists_what_a_draft_would_change_without_publishing(
     assert_eq!(hit.resource, to_china.name);
     assert_eq!(hit.line, "lines[0]");
     assert_eq!(hit.kind, pb::ImpactKind::NowRequiresLicence as i32);
-    assert_eq!(hit.summary, "now requires a licence (presumption of denial)");
+    assert_eq!(
+        hit.summary,
+        "now requires a licence (presumption of denial)"
+    );
     assert!(!hit.before.as_ref().unwrap().licence_required);
     assert!(hit.after.as_ref().unwrap().licence_required);
     assert!(impacted.iter().all(|i| i.resource != to_germany.name));

@@ -1136,7 +1136,33 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         text::cases_table
                     );
                 }
-                Cases::Show { name } => client.get_case(pb::GetCaseRequest { name }).await?,
+                Cases::Show { name } => {
+                    let case = client
+                        .get_case(pb::GetCaseRequest { name })
+                        .await?
+                        .into_inner();
+                    // The licence an approval issued, shown with the case.
+                    let application = case
+                        .application
+                        .as_ref()
+                        .map(|a| a.name.clone())
+                        .unwrap_or_default();
+                    let licence = ctx
+                        .reviews()
+                        .await?
+                        .list_all_licences(pb::ListAllLicencesRequest {
+                            filter: format!("application = \"{application}\""),
+                            ..Default::default()
+                        })
+                        .await?
+                        .into_inner()
+                        .licences
+                        .into_iter()
+                        .next();
+                    return Ok(print(f, &case, "clearance.v1.Case", |c| {
+                        text::case_detail(c, licence.as_ref())
+                    })?);
+                }
                 Cases::Assign { name, to, change } => {
                     let etag = etag_of(name.clone(), change.etag.clone()).await?;
                     client

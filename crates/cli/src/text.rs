@@ -564,3 +564,157 @@ pub fn rule_sets_table(rule_sets: &[pb::RuleSet]) -> String {
         "no rule sets match",
     )
 }
+
+/// Every fact of a case on one screen: parties, each line with its stored determination,
+/// every question with its answer, the notes the reader may see, every proposal with its
+/// outcome and terms, and the licence it produced.
+pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
+    let a = c.application.clone().unwrap_or_default();
+    let clock = c.clock.unwrap_or_default();
+    let (due, overdue) = due(&clock);
+    let mut out = vec![
+        format!(
+            "{}  {}  {} → {}  etag {}",
+            a.reference,
+            application_state(a.state),
+            organisation(&a.applicant),
+            if a.destination_country_code.is_empty() {
+                "?"
+            } else {
+                &a.destination_country_code
+            },
+            c.etag
+        ),
+        format!(
+            "  assignee {}  due {due}{}  {} of {} working days{}",
+            if c.assignee.is_empty() {
+                "-"
+            } else {
+                &c.assignee
+            },
+            if overdue.is_empty() {
+                String::new()
+            } else {
+                format!(" ({overdue})")
+            },
+            clock.elapsed_working_days,
+            clock.target_working_days,
+            if clock.paused { ", clock paused" } else { "" },
+        ),
+        format!("  end use: {}", a.end_use_statement),
+        "  parties:".into(),
+    ];
+    for p in &a.parties {
+        let role = enum_name(
+            pb::PartyRole::try_from(p.role)
+                .ok()
+                .map(|r| r.as_str_name()),
+            "PARTY_ROLE_",
+        );
+        out.push(format!(
+            "    {role}  {}, {} (headquarters {})  {}",
+            p.display_name, p.country_code, p.headquarters_country_code, p.address
+        ));
+    }
+    out.push(format!(
+        "  lines: {}, {}",
+        goods(&a.lines),
+        total_value(&a.lines)
+    ));
+    for (i, l) in a.lines.iter().enumerate() {
+        out.push(format!(
+            "    [{i}] {}  {} units × {}",
+            l.product,
+            l.quantity,
+            money(l.unit_value.as_ref())
+        ));
+        if let Some(d) = &l.determination {
+            out.push(format!(
+                "        determination: {}",
+                determination(d).replace('\n', "\n        ")
+            ));
+        }
+    }
+    if !a.information_requests.is_empty() {
+        out.push("  questions:".into());
+        for (n, r) in a.information_requests.iter().enumerate() {
+            out.push(format!(
+                "    RFI {} (asked {}, answer due {}): {}",
+                n + 1,
+                date(&r.ask_time),
+                date(&r.response_due_time),
+                r.question
+            ));
+            if r.answer.is_empty() {
+                out.push("      not answered yet".into());
+            } else {
+                out.push(format!(
+                    "      answered {}: {}",
+                    date(&r.answer_time),
+                    r.answer
+                ));
+            }
+        }
+    }
+    if !a.notes.is_empty() {
+        out.push("  notes:".into());
+        for n in &a.notes {
+            out.push(format!(
+                "    {} {}{}: {}",
+                date(&n.create_time),
+                n.author,
+                if n.visible_to_applicant {
+                    ""
+                } else {
+                    " (regulator only)"
+                },
+                n.text
+            ));
+        }
+    }
+    if !c.proposals.is_empty() {
+        out.push("  proposals:".into());
+        for p in &c.proposals {
+            let state = enum_name(
+                pb::ProposalState::try_from(p.state)
+                    .ok()
+                    .map(|s| s.as_str_name()),
+                "PROPOSAL_STATE_",
+            );
+            let resolved = if p.resolved_by.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", p.resolved_by)
+            };
+            out.push(format!(
+                "    {} proposed {}: {state}{resolved}; {}",
+                p.proposer,
+                if p.approve { "approval" } else { "denial" },
+                p.reason
+            ));
+            if p.approve {
+                let granted: Vec<String> = p
+                    .granted_quantities
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| format!("[{i}] {q} units"))
+                    .collect();
+                out.push(format!("      granted: {}", granted.join(", ")));
+                for condition in &p.conditions {
+                    out.push(format!("      condition: {condition}"));
+                }
+            }
+            if !p.resolution_reason.is_empty() {
+                out.push(format!("      sent back: {}", p.resolution_reason));
+            }
+        }
+    }
+    if let Some(l) = issued {
+        out.push(format!(
+            "  licence issued: {} ({})",
+            l.number,
+            licence(l).lines().next().unwrap_or_default()
+        ));
+    }
+    out.join("\n")
+}

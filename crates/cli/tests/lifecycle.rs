@@ -286,6 +286,24 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         approved["application"]["state"],
         "APPLICATION_STATE_APPROVED"
     );
+    // The case on one screen: every fact a caseworker needs.
+    let (code, shown, stderr) = ctl.text(&bob, &["cases", "show", &name]);
+    assert_eq!(code, 0, "{stderr}");
+    for fact in [
+        "APPROVED",
+        "end use: Inference serving",
+        "END_USER  Example Cloud Ltd",
+        "determination: licence required",
+        "RFI 1",
+        "answered",
+        "DC-3, Shenzhen",
+        "(regulator only): End user checked",
+        "proposed approval: COUNTERSIGNED by bob@regulator",
+        "granted: [0] 80 units",
+        "licence issued: CLL-",
+    ] {
+        assert!(shown.contains(fact), "{fact} missing:\n{shown}");
+    }
 
     let licences = ctl.ok(&officer, &["licences", "list"]);
     let licence = licences[0]["name"].as_str().unwrap().to_owned();
