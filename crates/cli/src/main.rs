@@ -234,13 +234,17 @@ enum Applications {
         #[command(flatten)]
         change: Change,
     },
-    /// Answer the regulator's open question.
+    /// Answer the regulator's question: RFI 1 is the first asked on the application.
     #[command(
-        after_help = "Example:\n  clearancectl applications answer applications/0192.../informationRequests/0192... --text 'DC-3, Shenzhen'"
+        after_help = "Examples:\n  clearancectl applications answer CL-2026-000002 --rfi 1 --text 'DC-3, Shenzhen'\n  clearancectl applications answer applications/0192.../informationRequests/0192... --text 'DC-3, Shenzhen'"
     )]
     Answer {
-        /// The information request's name.
+        /// The application (reference or name) with --rfi, or the information request's name.
         name: String,
+        /// Which question, counting from 1 in the order they were asked (`applications get`
+        /// and `cases show` number them RFI 1, RFI 2…).
+        #[arg(long)]
+        rfi: Option<usize>,
         /// Your answer.
         #[arg(long)]
         text: String,
@@ -1082,12 +1086,44 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         })
                         .await?
                 }
-                Applications::Answer { name, text, change } => {
+                Applications::Answer {
+                    name,
+                    rfi,
+                    text,
+                    change,
+                } => {
                     let application = name
                         .split("/informationRequests/")
                         .next()
                         .unwrap_or_default()
                         .to_owned();
+                    let name = match rfi {
+                        None => name,
+                        Some(number) => {
+                            let asked = ctx
+                                .applications()
+                                .await?
+                                .get_application(pb::GetApplicationRequest {
+                                    name: application.clone(),
+                                })
+                                .await?
+                                .into_inner()
+                                .information_requests;
+                            number
+                                .checked_sub(1)
+                                .and_then(|i| asked.get(i))
+                                .map(|r| r.name.clone())
+                                .ok_or_else(|| {
+                                    Failure::Local(
+                                        LocalProblem::NotFound(format!(
+                                            "{application} has {} question(s); there is no RFI {number}",
+                                            asked.len()
+                                        ))
+                                        .into(),
+                                    )
+                                })?
+                        }
+                    };
                     let etag = etag_of(application, change.etag.clone()).await?;
                     client
                         .answer_information_request(pb::AnswerInformationRequestRequest {

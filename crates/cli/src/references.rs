@@ -21,6 +21,10 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
             | Applications::Submit { name, .. }
             | Applications::Withdraw { name, .. },
         ) => *name = application(ctx, name).await?,
+        // An application's reference when a question is named by its number.
+        Command::Applications(Applications::Answer {
+            name, rfi: Some(_), ..
+        }) => *name = application(ctx, name).await?,
         Command::Cases(
             Cases::Show { name }
             | Cases::Assign { name, .. }

@@ -51,17 +51,18 @@ pub fn application(a: &pb::Application) -> String {
         a.lines.len(),
         units
     );
-    for r in a
-        .information_requests
-        .iter()
-        .filter(|r| r.answer.is_empty())
-    {
-        out.push_str(&format!(
-            "\n  open question {}: {} (due {})",
-            r.name,
-            r.question,
-            date(&r.response_due_time)
-        ));
+    for (n, r) in a.information_requests.iter().enumerate() {
+        if r.answer.is_empty() {
+            out.push_str(&format!(
+                "\n  RFI {} open: {} (answer due {}; answer with --rfi {})",
+                n + 1,
+                r.question,
+                date(&r.response_due_time),
+                n + 1
+            ));
+        } else {
+            out.push_str(&format!("\n  RFI {} answered: {}", n + 1, r.question));
+        }
     }
     for n in &a.notes {
         out.push_str(&format!("\n  note by {}: {}", n.author, n.text));

@@ -214,17 +214,21 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         &alice,
         &["cases", "ask", &name, "--question", "Which data centre?"],
     );
-    let asked = ctl.ok(&officer, &["applications", "get", &name]);
-    let question = asked["information_requests"][0]["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, asked, _) = ctl.text(&officer, &["applications", "get", &name]);
+    assert!(asked.contains("RFI 1 open: Which data centre?"), "{asked}");
+    let (code, error) = ctl.run(
+        &officer,
+        &["applications", "answer", &name, "--rfi", "2", "--text", "?"],
+    );
+    assert_eq!(code, 3, "there is no RFI 2: {error}");
     let answered = ctl.ok(
         &officer,
         &[
             "applications",
             "answer",
-            &question,
+            &name,
+            "--rfi",
+            "1",
             "--text",
             "DC-3, Shenzhen",
         ],
