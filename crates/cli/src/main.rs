@@ -1408,8 +1408,38 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
                         ),
                         None => None,
                     };
+                    // Licences by number and products by part number, as people know them.
+                    let mut known: Vec<(String, String)> = Vec::new();
+                    if f == Format::Text {
+                        let mut apps = ctx.applications().await?;
+                        for l in apps
+                            .list_licences(pb::ListLicencesRequest {
+                                page_size: 1000,
+                                ..Default::default()
+                            })
+                            .await?
+                            .into_inner()
+                            .licences
+                        {
+                            known.push((l.name, format!("licence {}", l.number)));
+                        }
+                        for p in apps
+                            .list_products(pb::ListProductsRequest {
+                                page_size: 1000,
+                                ..Default::default()
+                            })
+                            .await?
+                            .into_inner()
+                            .products
+                        {
+                            known.push((p.name, format!("part {}", p.part_number)));
+                        }
+                    }
                     print(f, &r, "clearance.v1.CheckShipmentResponse", |r| {
-                        text::shipment_check(r, &shipment, covering.as_ref())
+                        let said = text::shipment_check(r, &shipment, covering.as_ref());
+                        known
+                            .iter()
+                            .fold(said, |t, (name, human)| t.replace(name, human))
                     })?;
                     if r.licence_required && r.covering_licences.is_empty() {
                         // Blocked: scripts must not read this as "go".

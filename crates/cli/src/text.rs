@@ -172,7 +172,7 @@ pub fn shipment_check(
         return format!("NO LICENCE REQUIRED: may ship (rules consulted: {under})");
     }
     if let Some(licence) = covering {
-        let mut out = format!("COVERED by licence {} ({})", licence.number, licence.name);
+        let mut out = format!("COVERED by licence {}", licence.number);
         for line in &licence.lines {
             let (quantity, value) = shipment
                 .lines
@@ -259,7 +259,9 @@ pub fn determination(d: &pb::Determination) -> String {
             .ok()
             .map(|p| p.as_str_name()),
         "REVIEW_POLICY_",
-    );
+    )
+    .to_lowercase()
+    .replace('_', " ");
     let mut out = format!("licence required ({policy})");
     for f in &d.fired_rules {
         out.push_str(&format!(
@@ -712,9 +714,16 @@ pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
     }
     if let Some(l) = issued {
         out.push(format!(
-            "  licence issued: {} ({})",
+            "  licence issued: {}, {}, valid {} to {}",
             l.number,
-            licence(l).lines().next().unwrap_or_default()
+            enum_name(
+                pb::LicenceState::try_from(l.state)
+                    .ok()
+                    .map(|s| s.as_str_name()),
+                "LICENCE_STATE_",
+            ),
+            date(&l.valid_from_time),
+            date(&l.valid_until_time)
         ));
     }
     out.join("\n")

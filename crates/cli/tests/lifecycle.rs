@@ -83,6 +83,27 @@ impl Ctl<'_> {
     }
 }
 
+/// Text with what differs from run to run (ids, dates, times, the year in references, the
+/// local ports) replaced, so a snapshot holds what a person reads and nothing else.
+fn redact(text: &str) -> String {
+    let rules = [
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[id]",
+        ),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[time]"),
+        (r"\d{4}-\d{2}-\d{2}", "[date]"),
+        (r"\b(CLL?)-\d{4}-", "$1-[year]-"),
+        (r"127\.0\.0\.1:\d+", "[address]"),
+    ];
+    rules.iter().fold(text.to_owned(), |t, (pattern, with)| {
+        regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&t, *with)
+            .into_owned()
+    })
+}
+
 fn write(dir: &Path, name: &str, json: Value) -> String {
     let path = dir.join(name);
     std::fs::write(&path, json.to_string()).unwrap();
@@ -181,6 +202,7 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     assert_eq!(queue.as_array().unwrap().len(), 1);
     // As a caseworker reads it: a table with the facts of each case.
     let (_, table, _) = ctl.text(&alice, &["cases", "list"]);
+    insta::assert_snapshot!("cases_list", redact(&table));
     let mut rows = table.lines();
     let header = rows.next().unwrap();
     for column in [
@@ -292,6 +314,12 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     );
     // The case on one screen: every fact a caseworker needs.
     let (code, shown, stderr) = ctl.text(&bob, &["cases", "show", &name]);
+    insta::assert_snapshot!("cases_show", redact(&shown));
+    let (_, json) = ctl.run(&bob, &["cases", "show", &name]);
+    insta::assert_snapshot!(
+        "cases_show_json",
+        redact(&serde_json::to_string_pretty(&json).unwrap())
+    );
     assert_eq!(code, 0, "{stderr}");
     for fact in [
         "APPROVED",
@@ -337,11 +365,13 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     let (code, again, _) = ctl.text(&erp, &["shipments", "check", "--file", &fits]);
     assert_eq!(code, 4, "60 more do not fit in the 20 left: {again}");
     let (code, blocked, _) = ctl.text(&erp, &["shipments", "check", "--file", &too_many]);
+    insta::assert_snapshot!("shipments_check_blocked", redact(&blocked));
     assert_eq!(code, 4, "{blocked}");
     assert!(blocked.starts_with("BLOCKED"), "{blocked}");
     assert!(blocked.contains("QUANTITY_EXCEEDED"), "{blocked}");
     let small = write(dir, "small.json", shipment(5));
     let (code, covered, _) = ctl.text(&erp, &["shipments", "check", "--file", &small]);
+    insta::assert_snapshot!("shipments_check_covered", redact(&covered));
     assert_eq!(code, 0, "{covered}");
     assert!(covered.starts_with("COVERED by licence CLL-"), "{covered}");
     assert!(
@@ -354,6 +384,7 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     elsewhere["end_user"]["headquarters_country_code"] = "GB".into();
     let elsewhere = write(dir, "elsewhere.json", elsewhere);
     let (code, free, _) = ctl.text(&erp, &["shipments", "check", "--file", &elsewhere]);
+    insta::assert_snapshot!("shipments_check_no_licence_required", redact(&free));
     assert_eq!(code, 0, "{free}");
     assert!(free.starts_with("NO LICENCE REQUIRED"), "{free}");
     let (code, error) = ctl.run(&officer, &["licences", "show", "CLL-1999-000001"]);
@@ -403,6 +434,7 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     assert_eq!(listed_number, number);
     assert_eq!(row[1], "acme", "the holder: {listed}");
     let shown = as_regulator(&["licences", "show", listed_number]);
+    insta::assert_snapshot!("licences_show_as_regulator", redact(&shown));
     assert!(shown.starts_with(&licence), "{shown}");
     let suspended = as_regulator(&[
         "licences",
