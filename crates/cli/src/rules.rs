@@ -1,0 +1,157 @@
+//! `clearancectl rules`: rule-set versions, determinations, impact and publishing.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use clearance_proto::v1 as pb;
+
+use crate::context::{Ctx, Outcome, Page, Retry, read_json, request_id};
+use crate::output::{self, Format, print};
+use crate::text;
+
+#[derive(Subcommand)]
+pub(crate) enum Rules {
+    /// Published rule-set versions.
+    #[command(after_help = "Example:\n  clearancectl rules list")]
+    List(Page),
+    /// One version with its rules.
+    #[command(after_help = "Example:\n  clearancectl --output json rules show ruleSets/0192...")]
+    Show {
+        /// The rule set, ruleSets/{id}.
+        name: String,
+    },
+    /// Whether one of your products needs a licence (exporters).
+    #[command(
+        after_help = "Example:\n  clearancectl rules determine products/0192... --destination CN --headquarters CN"
+    )]
+    Determine {
+        /// The product: its part number or products/{id}.
+        product: String,
+        /// Destination country, ISO 3166 alpha-2 (e.g. CN).
+        #[arg(long)]
+        destination: String,
+        /// The end user's headquarters country, when it matters to the rules.
+        #[arg(long, default_value = "")]
+        headquarters: String,
+    },
+    /// What a draft (JSON file, clearance.v1.RuleSet) would change, without publishing it.
+    #[command(after_help = "Example:\n  clearancectl rules impact --file july-2025.json")]
+    Impact {
+        /// The rule set as JSON (clearance.v1.RuleSet).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Publish a new version (policy administrator).
+    #[command(after_help = "Example:\n  clearancectl rules publish --file july-2025.json")]
+    Publish {
+        /// The rule set as JSON (clearance.v1.RuleSet).
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        change: Retry,
+    },
+}
+
+pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
+    let f = ctx.format;
+    match cmd {
+        Rules::List(p) => list_all!(
+            ctx,
+            ctx.policies().await?,
+            list_rule_sets,
+            ListRuleSetsRequest {
+                filter: p.filter.clone()
+            },
+            rule_sets,
+            "clearance.v1.RuleSet",
+            text::rule_sets_table
+        ),
+        Rules::Show { name } => {
+            let r = ctx
+                .policies()
+                .await?
+                .get_rule_set(pb::GetRuleSetRequest { name })
+                .await?
+                .into_inner();
+            Ok(print(f, &r, "clearance.v1.RuleSet", text::rule_set)?)
+        }
+        Rules::Determine {
+            product,
+            destination,
+            headquarters,
+        } => {
+            let r = ctx
+                .applications()
+                .await?
+                .determine_requirement(pb::DetermineRequirementRequest {
+                    product,
+                    destination_country_code: destination,
+                    end_user_headquarters_country_code: headquarters,
+                    export_time: None,
+                    item: None,
+                })
+                .await?
+                .into_inner();
+            Ok(print(
+                f,
+                &r,
+                "clearance.v1.Determination",
+                text::determination,
+            )?)
+        }
+        Rules::Impact { file } => {
+            let draft: pb::RuleSet = read_json(&file, "clearance.v1.RuleSet")?;
+            let mut client = ctx.policies().await?;
+            let mut impacted = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .analyze_impact(pb::AnalyzeImpactRequest {
+                        rule_set: Some(draft.clone()),
+                        page_size: 500,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                impacted.extend(page.impacted);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            let response = pb::AnalyzeImpactResponse {
+                impacted,
+                next_page_token: String::new(),
+                lines_examined: 0,
+            };
+            Ok(print(
+                f,
+                &response,
+                "clearance.v1.AnalyzeImpactResponse",
+                |r| {
+                    if r.impacted.is_empty() {
+                        return "the draft changes no determination".into();
+                    }
+                    r.impacted
+                        .iter()
+                        .map(|i| format!("{} {}: {}", i.resource, i.line, i.summary))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            )?)
+        }
+        Rules::Publish { file, change } => {
+            let draft: pb::RuleSet = read_json(&file, "clearance.v1.RuleSet")?;
+            let r = ctx
+                .policies()
+                .await?
+                .publish_rule_set(pb::PublishRuleSetRequest {
+                    request_id: request_id(&change.request_id),
+                    rule_set: Some(draft),
+                })
+                .await?
+                .into_inner();
+            Ok(print(f, &r, "clearance.v1.RuleSet", text::rule_set)?)
+        }
+    }
+}
