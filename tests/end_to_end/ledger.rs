@@ -911,6 +911,15 @@ async fn exporters_read_their_own_history_without_the_deliberation(_db: &TestDb,
         decided.sequence, 5,
         "the record's own numbering: 3 and 4 were the regulator's"
     );
+    // The ERP system of the same organisation reads it too.
+    let mut erp_reader = app.applications_with(Some(app.token(&["erp"], Some("acme"))));
+    let erp_entries = erp_reader
+        .list_history(history(&licence.application))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(erp_entries.len(), entries.len());
     let licence_entries = officer
         .list_history(history(&licence.name))
         .await

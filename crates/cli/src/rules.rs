@@ -52,6 +52,9 @@ pub(crate) enum Rules {
     },
 }
 
+/// How many impacted applications are looked up by reference for the text view.
+const MAX_LOOKUPS: usize = 200;
+
 pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
     let f = ctx.format;
     match cmd {
@@ -119,6 +122,39 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
                 }
                 page_token = page.next_page_token;
             }
+            // Licences by number and applications by reference, as people know them.
+            let mut known: Vec<(String, String)> = Vec::new();
+            if f == Format::Text && !impacted.is_empty() {
+                let mut reviews = ctx.reviews().await?;
+                for l in reviews
+                    .list_all_licences(pb::ListAllLicencesRequest {
+                        page_size: 1000,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner()
+                    .licences
+                {
+                    known.push((l.name, format!("licence {}", l.number)));
+                }
+                let mut applications: Vec<&str> = impacted
+                    .iter()
+                    .map(|i| i.resource.as_str())
+                    .filter(|r| r.starts_with("applications/"))
+                    .collect();
+                applications.dedup();
+                for name in applications.into_iter().take(MAX_LOOKUPS) {
+                    let case = reviews
+                        .get_case(pb::GetCaseRequest {
+                            name: name.to_owned(),
+                        })
+                        .await?
+                        .into_inner();
+                    if let Some(a) = case.application {
+                        known.push((a.name, format!("application {}", a.reference)));
+                    }
+                }
+            }
             let response = pb::AnalyzeImpactResponse {
                 impacted,
                 next_page_token: String::new(),
@@ -134,7 +170,14 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
                     }
                     r.impacted
                         .iter()
-                        .map(|i| format!("{} {}: {}", i.resource, i.line, i.summary))
+                        .map(|i| {
+                            let named = known
+                                .iter()
+                                .find(|(name, _)| *name == i.resource)
+                                .map_or(i.resource.as_str(), |(_, human)| human.as_str());
+                            let owner = i.owner.strip_prefix("organisations/").unwrap_or(&i.owner);
+                            format!("{named} {} ({owner}): {}", i.line, i.summary)
+                        })
                         .collect::<Vec<_>>()
                         .join("\n")
                 },

@@ -661,9 +661,10 @@ pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
     }
     if !a.notes.is_empty() {
         out.push("  notes:".into());
-        for n in &a.notes {
+        for (number, n) in a.notes.iter().enumerate() {
             out.push(format!(
-                "    {} {}{}: {}",
+                "    note {} {} {}{}: {}",
+                number + 1,
                 date(&n.create_time),
                 n.author,
                 if n.visible_to_applicant {

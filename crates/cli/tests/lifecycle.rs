@@ -121,6 +121,7 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     let alice = app.token_for("alice@regulator", &["reviewer"], None);
     let bob = app.token_for("bob@regulator", &["senior_reviewer"], None);
     let auditor = app.token_for("audrey@regulator", &["auditor"], None);
+    let paula = app.token_for("paula@regulator", &["policy_admin"], None);
     let dir = home.path();
 
     let product_file = write(
@@ -389,6 +390,35 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     assert!(free.starts_with("NO LICENCE REQUIRED"), "{free}");
     let (code, error) = ctl.run(&officer, &["licences", "show", "CLL-1999-000001"]);
     assert_eq!(code, 3, "not found: {error}");
+
+    // rules impact: a draft that takes the H20-class rule back to a presumption of denial,
+    // shown before → after for each licence and application it touches.
+    let rule_sets = ctl.ok(&paula, &["rules", "list"]);
+    let mut draft = rule_sets
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["key"] == "us-advanced-computing")
+        .max_by_key(|r| r["version"].as_str().unwrap().parse::<i64>().unwrap())
+        .unwrap()
+        .clone();
+    for rule in draft["rules"].as_array_mut().unwrap() {
+        if rule["rule_id"] == "h20-class-china-d5" {
+            rule["review_policy"] = "REVIEW_POLICY_PRESUMPTION_OF_DENIAL".into();
+        }
+    }
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    draft["effective_time"] = tomorrow
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .into();
+    let draft_file = write(dir, "draft.json", draft);
+    let (code, impact, stderr) = ctl.text(&paula, &["rules", "impact", "--file", &draft_file]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        impact.contains("(acme): review policy: case by case → presumption of denial"),
+        "{impact}"
+    );
+    insta::assert_snapshot!("rules_impact", redact(&impact));
 
     // A regulator's profile lists, shows and suspends the licence with only what the list
     // printed (text, as a person reads it).
