@@ -192,3 +192,47 @@ async fn shipment(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
         typed,
     )
 }
+
+/// Resource names paired with what people call them: licences by number, and for exporters
+/// their products by part number (regulators have no catalogue to read).
+pub async fn known_names(ctx: &Ctx) -> Result<Vec<(String, String)>, Failure> {
+    let mut known = Vec::new();
+    let licences = if ctx.speaks_for_exporter() {
+        let mut applications = ctx.applications().await?;
+        for p in applications
+            .list_products(pb::ListProductsRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .products
+        {
+            known.push((p.name, format!("part {}", p.part_number)));
+        }
+        applications
+            .list_licences(pb::ListLicencesRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .licences
+    } else {
+        ctx.reviews()
+            .await?
+            .list_all_licences(pb::ListAllLicencesRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .licences
+    };
+    known.extend(
+        licences
+            .into_iter()
+            .map(|l| (l.name, format!("licence {}", l.number))),
+    );
+    Ok(known)
+}

@@ -125,18 +125,8 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
             // Licences by number and applications by reference, as people know them.
             let mut known: Vec<(String, String)> = Vec::new();
             if f == Format::Text && !impacted.is_empty() {
+                known = crate::references::known_names(ctx).await?;
                 let mut reviews = ctx.reviews().await?;
-                for l in reviews
-                    .list_all_licences(pb::ListAllLicencesRequest {
-                        page_size: 1000,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner()
-                    .licences
-                {
-                    known.push((l.name, format!("licence {}", l.number)));
-                }
                 let mut applications: Vec<&str> = impacted
                     .iter()
                     .map(|i| i.resource.as_str())

@@ -71,32 +71,11 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Shipments) -> Outcome {
                 None => None,
             };
             // Licences by number and products by part number, as people know them.
-            let mut known: Vec<(String, String)> = Vec::new();
-            if f == Format::Text {
-                let mut apps = ctx.applications().await?;
-                for l in apps
-                    .list_licences(pb::ListLicencesRequest {
-                        page_size: 1000,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner()
-                    .licences
-                {
-                    known.push((l.name, format!("licence {}", l.number)));
-                }
-                for p in apps
-                    .list_products(pb::ListProductsRequest {
-                        page_size: 1000,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner()
-                    .products
-                {
-                    known.push((p.name, format!("part {}", p.part_number)));
-                }
-            }
+            let known = if f == Format::Text {
+                crate::references::known_names(ctx).await?
+            } else {
+                Vec::new()
+            };
             print(f, &r, "clearance.v1.CheckShipmentResponse", |r| {
                 let said = text::shipment_check(r, &shipment, covering.as_ref());
                 known
