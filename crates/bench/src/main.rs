@@ -165,6 +165,68 @@ struct Measured {
     seconds: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Where the machine's CPU went while measuring, in % of one core.
+    cpu: CpuSplit,
+}
+
+/// CPU used by the server processes (`clearance`), PostgreSQL's processes and this load
+/// generator, in % of one core over a window (the machine has `cores` × 100 %).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSplit {
+    server: f64,
+    database: f64,
+    client: f64,
+}
+
+/// Ticks per second of /proc's CPU times.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds used so far by every `clearance` process, every `postgres` process and this
+/// one (Linux /proc; zeros elsewhere).
+fn cpu_seconds(ticks: f64) -> CpuSplit {
+    let used = |stat: &str| -> Option<(String, f64)> {
+        let (head, tail) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat; 12 and 13 after the comm.
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((comm, (utime + stime) / ticks))
+    };
+    let mut split = CpuSplit::default();
+    if let Some((_, own)) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| used(&s))
+    {
+        split.client = own;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return split;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some((comm, seconds)) = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|s| used(&s))
+        else {
+            continue;
+        };
+        match comm.as_str() {
+            "clearance" => split.server += seconds,
+            "postgres" => split.database += seconds,
+            _ => {}
+        }
+    }
+    split
 }
 
 impl Measured {
@@ -209,6 +271,18 @@ where
             (latencies, errors)
         }));
     }
+    // CPU over the measured window: from the end of the warm-up to the stop.
+    let ticks = clock_ticks();
+    tokio::time::sleep_until(warm_until.into()).await;
+    let cpu_start = cpu_seconds(ticks);
+    tokio::time::sleep_until(stop_at.into()).await;
+    let cpu_end = cpu_seconds(ticks);
+    let window = seconds.max(1) as f64;
+    let cpu = CpuSplit {
+        server: (cpu_end.server - cpu_start.server) / window * 100.0,
+        database: (cpu_end.database - cpu_start.database) / window * 100.0,
+        client: (cpu_end.client - cpu_start.client) / window * 100.0,
+    };
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -229,6 +303,7 @@ where
         seconds: seconds as f64,
         p50_ms: at(0.50),
         p99_ms: at(0.99),
+        cpu,
     }
 }
 
@@ -602,11 +677,14 @@ async fn connect_clients<C>(
 
 fn report(backend: &str, scenario: &str, clients: usize, m: &Measured, server: &Server) {
     println!(
-        "| {backend} | {scenario} | {clients} | {:.0} | {:.2} | {:.2} | {} | {} |",
+        "| {backend} | {scenario} | {clients} | {:.0} | {:.2} | {:.2} | {} | {:.0} / {:.0} / {:.0} | {} |",
         m.rate(),
         m.p50_ms,
         m.p99_ms,
         m.errors,
+        m.cpu.server,
+        m.cpu.database,
+        m.cpu.client,
         server
             .peak_rss_mib()
             .map_or_else(|| "?".into(), |m| format!("{m:.0}"))
@@ -736,7 +814,7 @@ async fn scenarios(
             report(backend, scenario, n, &m, server);
             let (seen, p50, p99) = lag.stop().await;
             println!(
-                "| {backend} | event lag during {scenario} | {n} | {seen} events | {p50:.1} | {p99:.1} | | |"
+                "| {backend} | event lag during {scenario} | {n} | {seen} events | {p50:.1} | {p99:.1} | | | |"
             );
             rates.push((scenario.to_owned(), n, m.rate()));
         }
@@ -1058,9 +1136,9 @@ async fn main() -> anyhow::Result<()> {
         binary.display()
     );
     println!(
-        "| backend | scenario | clients | req/s | p50 ms | p99 ms | errors | server peak MiB |"
+        "| backend | scenario | clients | req/s | p50 ms | p99 ms | errors | CPU % server / db / client | server peak MiB |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let name = format!("clearance_bench_{}", uuid::Uuid::now_v7().simple());
     clearance_store::create_postgres_database(&args.postgres, &name).await?;
     let server_url = args
@@ -1084,7 +1162,7 @@ async fn main() -> anyhow::Result<()> {
         for &n in &args.clients {
             if let Some(tps) = pgbench(&args.postgres, &scratch, n, args.seconds) {
                 println!(
-                    "| postgres | pgbench TPC-B (database ceiling) | {n} | {tps:.0} | | | | |"
+                    "| postgres | pgbench TPC-B (database ceiling) | {n} | {tps:.0} | | | | | |"
                 );
                 ceilings.push((n, tps));
             }

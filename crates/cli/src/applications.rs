@@ -202,10 +202,13 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Applications) -> Outcome {
                 .await?
         }
     };
-    Ok(print(
-        f,
-        &r.into_inner(),
-        "clearance.v1.Application",
-        text::application,
-    )?)
+    // Parts by part number and licences by number, where the reader can know them.
+    let known = if f == Format::Text && ctx.speaks_for_exporter() {
+        crate::references::known_names(ctx).await?
+    } else {
+        Vec::new()
+    };
+    Ok(print(f, &r.into_inner(), "clearance.v1.Application", |m| {
+        crate::references::humanise(text::application(m), &known)
+    })?)
 }

@@ -138,12 +138,15 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Licences) -> Outcome {
             change,
         } => licence_action(ctx, Act::Surrender, name, reason, change).await?,
     };
-    Ok(print(
-        f,
-        &r.into_inner(),
-        "clearance.v1.Licence",
-        text::licence,
-    )?)
+    // Parts by part number and licences by number, where the reader can know them.
+    let known = if f == Format::Text && ctx.speaks_for_exporter() {
+        crate::references::known_names(ctx).await?
+    } else {
+        Vec::new()
+    };
+    Ok(print(f, &r.into_inner(), "clearance.v1.Licence", |m| {
+        crate::references::humanise(text::licence(m), &known)
+    })?)
 }
 
 /// What a person does to a licence.

@@ -236,3 +236,10 @@ pub async fn known_names(ctx: &Ctx) -> Result<Vec<(String, String)>, Failure> {
     );
     Ok(known)
 }
+
+/// `text` with every resource name in `known` replaced by what people call it.
+pub fn humanise(text: String, known: &[(String, String)]) -> String {
+    known
+        .iter()
+        .fold(text, |t, (name, human)| t.replace(name.as_str(), human))
+}

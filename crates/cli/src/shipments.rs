@@ -77,10 +77,10 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Shipments) -> Outcome {
                 Vec::new()
             };
             print(f, &r, "clearance.v1.CheckShipmentResponse", |r| {
-                let said = text::shipment_check(r, &shipment, covering.as_ref());
-                known
-                    .iter()
-                    .fold(said, |t, (name, human)| t.replace(name, human))
+                crate::references::humanise(
+                    text::shipment_check(r, &shipment, covering.as_ref()),
+                    &known,
+                )
             })?;
             if r.licence_required && r.covering_licences.is_empty() {
                 // Blocked: scripts must not read this as "go".

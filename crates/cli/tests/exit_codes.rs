@@ -82,6 +82,24 @@ async fn every_exit_code_means_what_the_readme_says(_db: &TestDb, app: TestApp) 
     assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(missing.stderr.contains("/nonexistent/product.json"));
 
+    // 1: a profile whose token file is missing names the file.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("clearance")).unwrap();
+    std::fs::write(
+        home.path().join("clearance/config.toml"),
+        "[profiles.broken]\ntoken_file = \"/nonexistent/alice.token\"\n",
+    )
+    .unwrap();
+    let broken = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
+        .args(["--profile", "broken", "health"])
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("CLEARANCE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&broken.stderr);
+    assert!(said.contains("/nonexistent/alice.token"), "{said}");
+
     // 2: invalid input, with the field that is wrong.
     let invalid = run(&alice, &["cases", "list", "--filter", "colour = RED"]);
     assert_eq!(invalid.code, 2, "{}", invalid.stderr);
