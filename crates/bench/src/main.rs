@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
     /// Seconds each scenario is measured (after a one-second warm-up).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 8)]
     seconds: u64,
     /// Concurrent clients of the concurrent scenarios.
     #[arg(long, value_delimiter = ',', default_value = "16,64")]
