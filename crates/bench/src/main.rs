@@ -211,7 +211,12 @@ fn cpu_seconds(ticks: f64) -> CpuSplit {
         return split;
     };
     for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
             continue;
         }
         let Some((comm, seconds)) = std::fs::read_to_string(entry.path().join("stat"))

@@ -208,7 +208,10 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Applications) -> Outcome {
     } else {
         Vec::new()
     };
-    Ok(print(f, &r.into_inner(), "clearance.v1.Application", |m| {
-        crate::references::humanise(text::application(m), &known)
-    })?)
+    Ok(print(
+        f,
+        &r.into_inner(),
+        "clearance.v1.Application",
+        |m| crate::references::humanise(text::application(m), &known),
+    )?)
 }
