@@ -115,6 +115,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Applications) -> Outcome {
         }
         Applications::Create { file, change } => {
             let application: pb::Application = read_json(&file, "clearance.v1.Application")?;
+            let application = crate::references::application_file(ctx, application).await?;
             client
                 .create_application(pb::CreateApplicationRequest {
                     request_id: request_id(&change.request_id),

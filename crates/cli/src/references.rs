@@ -59,6 +59,32 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
     Ok(command)
 }
 
+/// An application read from a file, its lines' part numbers replaced by product names.
+pub async fn application_file(
+    ctx: &Ctx,
+    mut application: pb::Application,
+) -> Result<pb::Application, Failure> {
+    for line in &mut application.lines {
+        if !line.product.is_empty() {
+            line.product = product(ctx, &line.product).await?;
+        }
+    }
+    Ok(application)
+}
+
+/// A shipment read from a file, its part numbers and licence number replaced by names.
+pub async fn shipment_file(ctx: &Ctx, mut shipment: pb::Shipment) -> Result<pb::Shipment, Failure> {
+    for line in &mut shipment.lines {
+        if !line.product.is_empty() {
+            line.product = product(ctx, &line.product).await?;
+        }
+    }
+    if !shipment.licence.is_empty() {
+        shipment.licence = licence(ctx, &shipment.licence).await?;
+    }
+    Ok(shipment)
+}
+
 /// Exactly one match, or a refusal that says what was looked for.
 fn one(found: Vec<String>, what: &str, typed: &str) -> Result<String, Failure> {
     match found.as_slice() {

@@ -53,6 +53,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Shipments) -> Outcome {
     match cmd {
         Shipments::Check { file } => {
             let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
+            let shipment = crate::references::shipment_file(ctx, shipment).await?;
             let r = client
                 .check_shipment(pb::CheckShipmentRequest {
                     shipment: Some(shipment.clone()),
@@ -92,6 +93,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Shipments) -> Outcome {
         }
         Shipments::Start { file, change } => {
             let shipment: pb::Shipment = read_json(&file, "clearance.v1.Shipment")?;
+            let shipment = crate::references::shipment_file(ctx, shipment).await?;
             let r = client
                 .start_shipment(pb::StartShipmentRequest {
                     request_id: request_id(&change.request_id),

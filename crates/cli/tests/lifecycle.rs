@@ -135,7 +135,6 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         }),
     );
     let product = ctl.ok(&officer, &["products", "create", "--file", &product_file]);
-    let product_name = product["name"].as_str().unwrap().to_owned();
     // The part number names the product.
     let determined = ctl.ok(
         &officer,
@@ -179,7 +178,8 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
             "end_use_statement": "Inference serving",
             "parties": [{"role": "PARTY_ROLE_END_USER", "display_name": "Example Cloud Ltd", "address": "1 Example Road",
                          "country_code": "CN", "headquarters_country_code": "CN"}],
-            "lines": [{"product": product_name, "quantity": 100, "unit_value": {"currency_code": "USD", "minor_units": 10000}}]
+            // Files name parts by part number too.
+            "lines": [{"product": "H20-SXM", "quantity": 100, "unit_value": {"currency_code": "USD", "minor_units": 10000}}]
         }),
     );
     let draft = ctl.ok(
@@ -349,7 +349,7 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         serde_json::json!({
             "destination_country_code": "CN",
             "end_user": {"display_name": "Example Cloud Ltd", "country_code": "CN", "headquarters_country_code": "CN"},
-            "lines": [{"product": product_name, "quantity": quantity, "value": {"currency_code": "USD", "minor_units": quantity * 10000}}]
+            "lines": [{"product": "H20-SXM", "quantity": quantity, "value": {"currency_code": "USD", "minor_units": quantity * 10000}}]
         })
     };
     let fits = write(dir, "fits.json", shipment(60));
