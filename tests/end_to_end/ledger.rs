@@ -959,10 +959,67 @@ async fn exporters_read_their_own_history_without_the_deliberation(_db: &TestDb,
     );
 }
 
+/// Surrenders released together: identical retries of one request have one effect and one
+/// answer; different requests on the same etag let exactly one through.
+async fn concurrent_surrenders_have_one_effect(_db: &TestDb, app: TestApp) {
+    let (_, licence) = licensed(&app, "acme", 100).await;
+    let retried = request_id();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let mut calls = Vec::new();
+    for i in 0..16 {
+        let mut officer = app.applicant("acme");
+        let barrier = barrier.clone();
+        let request = pb::SurrenderLicenceRequest {
+            name: licence.name.clone(),
+            // Half retry one request; half are different requests on the same etag.
+            request_id: if i % 2 == 0 {
+                retried.clone()
+            } else {
+                request_id()
+            },
+            etag: licence.etag.clone(),
+            reason: "order cancelled".into(),
+        };
+        calls.push(tokio::spawn(async move {
+            barrier.wait().await;
+            (i % 2 == 0, officer.surrender_licence(request).await)
+        }));
+    }
+    let mut retry_answers = Vec::new();
+    let mut others_ok = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            (true, Ok(r)) => retry_answers.push(r.into_inner()),
+            (true, Err(status)) => {
+                // A retry that arrives while its twin is still running is told to retry.
+                assert_eq!(status.code(), Code::Aborted, "{status:?}");
+            }
+            (false, Ok(_)) => others_ok += 1,
+            (false, Err(status)) => assert!(
+                matches!(status.code(), Code::Aborted | Code::FailedPrecondition),
+                "{status:?}"
+            ),
+        }
+    }
+    assert!(retry_answers.windows(2).all(|w| w[0] == w[1]), "one answer");
+    assert_eq!(
+        usize::from(!retry_answers.is_empty()) + others_ok,
+        1,
+        "exactly one surrender took effect"
+    );
+    let history = app.store.history(&licence.name, None).await.unwrap();
+    let surrenders = history
+        .iter()
+        .filter(|e| e.action == "licence.surrendered")
+        .count();
+    assert_eq!(surrenders, 1);
+}
+
 mod regulator_views {
     use super::*;
 
     on_both_databases!(
+        concurrent_surrenders_have_one_effect,
         regulators_see_every_holders_licences,
         human_references_find_what_they_name,
         a_holder_surrenders_its_licence,

@@ -85,6 +85,38 @@ pub async fn shipment_file(ctx: &Ctx, mut shipment: pb::Shipment) -> Result<pb::
     Ok(shipment)
 }
 
+/// The first page of the licences the caller may see that match `filter`: an exporter's own
+/// (application service), or every holder's for a regulator (reviewer service).
+async fn visible_licences(
+    ctx: &Ctx,
+    filter: String,
+    page_size: i32,
+) -> Result<Vec<pb::Licence>, Failure> {
+    Ok(if ctx.speaks_for_exporter() {
+        ctx.applications()
+            .await?
+            .list_licences(pb::ListLicencesRequest {
+                filter,
+                page_size,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .licences
+    } else {
+        ctx.reviews()
+            .await?
+            .list_all_licences(pb::ListAllLicencesRequest {
+                filter,
+                page_size,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .licences
+    })
+}
+
 /// Exactly one match, or a refusal that says what was looked for.
 fn one(found: Vec<String>, what: &str, typed: &str) -> Result<String, Failure> {
     match found.as_slice() {
@@ -146,28 +178,7 @@ async fn licence(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
     if !is_reference(LICENCE_PREFIX, typed) {
         return Ok(typed.to_owned());
     }
-    let filter = format!("number = {}", quoted(typed));
-    let found = if ctx.speaks_for_exporter() {
-        ctx.applications()
-            .await?
-            .list_licences(pb::ListLicencesRequest {
-                filter,
-                ..Default::default()
-            })
-            .await?
-            .into_inner()
-            .licences
-    } else {
-        ctx.reviews()
-            .await?
-            .list_all_licences(pb::ListAllLicencesRequest {
-                filter,
-                ..Default::default()
-            })
-            .await?
-            .into_inner()
-            .licences
-    };
+    let found = visible_licences(ctx, format!("number = {}", quoted(typed)), 0).await?;
     one(
         found.into_iter().map(|l| l.name).collect(),
         "licence numbered",
@@ -223,9 +234,10 @@ async fn shipment(ctx: &Ctx, typed: &str) -> Result<String, Failure> {
 /// their products by part number (regulators have no catalogue to read).
 pub async fn known_names(ctx: &Ctx) -> Result<Vec<(String, String)>, Failure> {
     let mut known = Vec::new();
-    let licences = if ctx.speaks_for_exporter() {
-        let mut applications = ctx.applications().await?;
-        for p in applications
+    if ctx.speaks_for_exporter() {
+        for p in ctx
+            .applications()
+            .await?
             .list_products(pb::ListProductsRequest {
                 page_size: 1000,
                 ..Default::default()
@@ -236,25 +248,8 @@ pub async fn known_names(ctx: &Ctx) -> Result<Vec<(String, String)>, Failure> {
         {
             known.push((p.name, format!("part {}", p.part_number)));
         }
-        applications
-            .list_licences(pb::ListLicencesRequest {
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await?
-            .into_inner()
-            .licences
-    } else {
-        ctx.reviews()
-            .await?
-            .list_all_licences(pb::ListAllLicencesRequest {
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await?
-            .into_inner()
-            .licences
-    };
+    }
+    let licences = visible_licences(ctx, String::new(), 1000).await?;
     known.extend(
         licences
             .into_iter()
