@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 
 use crate::verifier::{AuthError, Claims, KeyAlgorithm, VerifyingKey};
@@ -35,46 +35,71 @@ pub struct TokenRequest {
 }
 
 impl DevKey {
-    /// Reads the pair from `dir`, generating it first if absent.
+    /// Reads the pair from `dir`, generating it first if absent. Safe when several processes
+    /// start at once on a shared directory: the private key appears whole and only once (a
+    /// hard link to a finished file either wins or finds the winner's), and every process
+    /// derives the public half from it.
     pub fn load_or_create(dir: &Path) -> Result<DevKey, AuthError> {
         let private_path = dir.join(PRIVATE_FILE);
-        let public_path = dir.join(PUBLIC_FILE);
         if !private_path.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| AuthError::Configuration(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| configuration(dir, e))?;
             let mut secret = [0u8; 32];
             getrandom(&mut secret)?;
-            let key = SigningKey::from_bytes(&secret);
-            let private_pem = key
+            let private_pem = SigningKey::from_bytes(&secret)
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|e| AuthError::Configuration(e.to_string()))?;
-            let public_pem = key
-                .verifying_key()
-                .to_public_key_pem(LineEnding::LF)
-                .map_err(|e| AuthError::Configuration(e.to_string()))?;
-            write_private(&private_path, private_pem.as_bytes())?;
-            std::fs::write(&public_path, public_pem.as_bytes())
-                .map_err(|e| AuthError::Configuration(format!("{}: {e}", public_path.display())))?;
+            let draft = dir.join(format!(".{PRIVATE_FILE}.{}", draft_suffix()));
+            write_private(&draft, private_pem.as_bytes())?;
+            let published = std::fs::hard_link(&draft, &private_path);
+            let _ = std::fs::remove_file(&draft);
+            match published {
+                Ok(()) => {}
+                // Another process won the race; use its key.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(configuration(&private_path, e)),
+            }
         }
-        Self::load(dir)
+        let key = Self::load(dir)?;
+        // The public file is for people and other tools; the server derives it anyway.
+        let public_path = dir.join(PUBLIC_FILE);
+        if std::fs::read_to_string(&public_path).ok().as_deref() != Some(key.public_pem.as_str()) {
+            let draft = dir.join(format!(".{PUBLIC_FILE}.{}", draft_suffix()));
+            std::fs::write(&draft, key.public_pem.as_bytes())
+                .and_then(|()| std::fs::rename(&draft, &public_path))
+                .map_err(|e| configuration(&public_path, e))?;
+        }
+        Ok(key)
     }
 
-    /// Reads an existing pair from `dir`.
+    /// Reads an existing key from `dir` and derives its public half.
     pub fn load(dir: &Path) -> Result<DevKey, AuthError> {
         let private_path = dir.join(PRIVATE_FILE);
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| {
+        let private_pem = std::fs::read_to_string(&private_path).map_err(|e| {
+            AuthError::Configuration(format!(
+                "{}: {e} (run `clearance keygen` or start `clearance serve` once to generate the development key)",
+                private_path.display()
+            ))
+        })?;
+        let public_pem = SigningKey::from_pkcs8_pem(&private_pem)
+            .map_err(|e| {
                 AuthError::Configuration(format!(
-                    "{}: {e} (start `clearance serve` once to generate the development key)",
-                    p.display()
+                    "{}: not an Ed25519 key: {e}",
+                    private_path.display()
                 ))
-            })
-        };
+            })?
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| AuthError::Configuration(e.to_string()))?;
         Ok(DevKey {
-            private_pem: read(&private_path)?,
-            public_pem: read(&dir.join(PUBLIC_FILE))?,
+            private_pem: private_pem.to_string(),
+            public_pem,
             private_path,
         })
+    }
+
+    /// Where the public half is written, for configurations that trust it as a production key.
+    pub fn public_path(&self) -> PathBuf {
+        self.private_path.with_file_name(PUBLIC_FILE)
     }
 
     /// The public half, for the verifier.
@@ -103,6 +128,17 @@ impl DevKey {
         encode(&Header::new(Algorithm::EdDSA), &claims, &key)
             .map_err(|e| AuthError::Configuration(e.to_string()))
     }
+}
+
+/// A name no other writer uses at the same time: this process, and a counter within it.
+fn draft_suffix() -> String {
+    static DRAFTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = DRAFTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
+fn configuration(path: &Path, e: std::io::Error) -> AuthError {
+    AuthError::Configuration(format!("{}: {e}", path.display()))
 }
 
 fn getrandom(buf: &mut [u8]) -> Result<(), AuthError> {
@@ -204,6 +240,30 @@ mod tests {
             v.verify(&key.mint(&r).unwrap()).unwrap();
         }
         assert!(v.cached_tokens() <= 20);
+    }
+
+    #[test]
+    fn processes_starting_together_on_one_directory_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let keys: Vec<String> = (0..8)
+            .map(|_| {
+                let dir = dir.path().to_owned();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    DevKey::load_or_create(&dir).unwrap().public_pem
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(keys.iter().all(|k| *k == keys[0]), "one key for all");
+        let on_disk = std::fs::read_to_string(dir.path().join(PUBLIC_FILE)).unwrap();
+        assert_eq!(on_disk, keys[0]);
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 2, "only the two key files remain");
     }
 
     #[test]

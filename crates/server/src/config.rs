@@ -162,6 +162,38 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The addresses this process will listen on.
+    pub fn listen_addresses(&self) -> Vec<SocketAddr> {
+        match self.services {
+            ServiceSelection::Both => vec![self.application_listen, self.reviewer_listen],
+            ServiceSelection::Application => vec![self.application_listen],
+            ServiceSelection::Reviewer => vec![self.reviewer_listen],
+        }
+    }
+
+    /// Development mode trusts a key that anyone who can read the data directory can sign
+    /// with, so it serves this machine only: refused on any address other machines can reach.
+    pub fn refuse_development_mode_on_the_network(&self) -> anyhow::Result<()> {
+        if self.auth.mode != AuthMode::Development {
+            return Ok(());
+        }
+        if let Some(exposed) = self
+            .listen_addresses()
+            .into_iter()
+            .find(|a| !a.ip().is_loopback())
+        {
+            anyhow::bail!(
+                "refusing to listen on {exposed} in development mode: development tokens are signed \
+                 with a key generated on this machine, so anyone who can read it could act as any \
+                 role; listen on 127.0.0.1 or ::1, or set auth.mode = \"production\" with your \
+                 identity provider's keys (auth.keys or auth.jwks)"
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +215,51 @@ mod tests {
             assert_eq!(config.application_listen.port(), 50051);
             Ok(())
         });
+    }
+
+    /// The configurations shipped in deploy/ load, and serve on the network in production mode.
+    #[test]
+    fn the_deployment_configurations_load_and_may_listen_on_the_network() {
+        let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let compose = std::fs::read_to_string(deploy.join("compose.clearance.toml")).unwrap();
+        let manifest = std::fs::read_to_string(deploy.join("kubernetes/clearance.yaml")).unwrap();
+        // The ConfigMap's TOML is the indented block after `clearance.toml: |`.
+        let kubernetes: String = manifest
+            .split_once("clearance.toml: |\n")
+            .unwrap()
+            .1
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect();
+        for toml in [compose, kubernetes] {
+            let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::string(&toml))
+                .extract()
+                .unwrap();
+            assert_eq!(config.auth.mode, AuthMode::Production, "{toml}");
+            config.application_listen = "0.0.0.0:50051".parse().unwrap();
+            config.refuse_development_mode_on_the_network().unwrap();
+        }
+    }
+
+    #[test]
+    fn development_mode_serves_loopback_only() {
+        let mut config = Config::default();
+        config.refuse_development_mode_on_the_network().unwrap();
+        config.application_listen = "0.0.0.0:50051".parse().unwrap();
+        let refusal = config
+            .refuse_development_mode_on_the_network()
+            .unwrap_err()
+            .to_string();
+        assert!(refusal.contains("0.0.0.0:50051"), "{refusal}");
+        // Serving only the other listener is fine.
+        config.services = ServiceSelection::Reviewer;
+        config.refuse_development_mode_on_the_network().unwrap();
+        config.reviewer_listen = "[::]:50052".parse().unwrap();
+        assert!(config.refuse_development_mode_on_the_network().is_err());
+        config.auth.mode = AuthMode::Production;
+        config.refuse_development_mode_on_the_network().unwrap();
     }
 
     #[test]

@@ -41,6 +41,9 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create the development signing key pair in auth.dev_key_dir if it is not there, and
+    /// print where its public half is (to trust it as a key of a production-mode server).
+    Keygen,
     /// Tell the H20 story of 2025 end to end against a throw-away database.
     Demo,
     /// Print a development token signed with the local development key.
@@ -96,6 +99,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
+        Command::Keygen => {
+            let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+            eprintln!("signing key: {}", key.private_path.display());
+            println!("{}", key.public_path().display());
+            Ok(())
+        }
         Command::Demo => {
             let mut out = std::io::stdout();
             clearance_server::demo::run(&mut out).await
@@ -116,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.refuse_development_mode_on_the_network()?;
     let verifier = build_verifier(&config)?;
     let store = Store::connect(&config.database_url, config.database_max_connections)
         .await

@@ -38,3 +38,49 @@ fn an_exporter_token_needs_an_organisation_and_a_regulator_token_has_none() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(minted.split('.').count(), 3, "a JWT: {minted}");
 }
+
+#[test]
+fn the_server_refuses_development_mode_on_every_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_clearance"))
+        .args(["serve", "--application-listen", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .env("CLEARANCE_AUTH__DEV_KEY_DIR", dir.path().join("keys"))
+        .env("CLEARANCE_DATABASE_URL", "sqlite://never-created.db")
+        .output()
+        .expect("clearance runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 in development mode"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("never-created.db").exists(),
+        "refused before touching the database"
+    );
+}
+
+#[test]
+fn keygen_makes_one_key_pair_and_prints_the_public_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_clearance"))
+            .arg("keygen")
+            .current_dir(dir.path())
+            .env("CLEARANCE_AUTH__DEV_KEY_DIR", dir.path().join("keys"))
+            .output()
+            .expect("clearance runs");
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let path = run();
+    let first = std::fs::read_to_string(&path).unwrap();
+    assert!(first.contains("BEGIN PUBLIC KEY"), "{first}");
+    assert_eq!(run(), path);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        first,
+        "kept, not replaced"
+    );
+}
