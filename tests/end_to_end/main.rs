@@ -11,6 +11,7 @@ mod fixtures;
 mod hostile;
 mod idempotency;
 mod ledger;
+mod operations;
 mod pagination;
 mod policy;
 mod products;

@@ -446,6 +446,43 @@ impl Licence {
     }
 }
 
+/// A licence line's stored balance beside what its started shipments drew, for checking a
+/// database (after a restore, say) against the ledger's rule: remaining = granted − shipped,
+/// in quantity and in value. Cancelled shipments gave their draw back and do not count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineBalance {
+    pub granted_quantity: i64,
+    pub remaining_quantity: i64,
+    pub shipped_quantity: i64,
+    pub granted_value_minor: i64,
+    pub remaining_value_minor: i64,
+    pub shipped_value_minor: i64,
+}
+
+impl LineBalance {
+    /// What does not add up, in words; `None` when the balance is exact.
+    pub fn discrepancy(&self) -> Option<String> {
+        let expected_quantity = self.granted_quantity.checked_sub(self.shipped_quantity);
+        let expected_value = self
+            .granted_value_minor
+            .checked_sub(self.shipped_value_minor);
+        let mut problems = Vec::new();
+        if expected_quantity != Some(self.remaining_quantity) {
+            problems.push(format!(
+                "remaining quantity {} but granted {} − shipped {}",
+                self.remaining_quantity, self.granted_quantity, self.shipped_quantity
+            ));
+        }
+        if expected_value != Some(self.remaining_value_minor) {
+            problems.push(format!(
+                "remaining value {} but granted {} − shipped {} (minor units)",
+                self.remaining_value_minor, self.granted_value_minor, self.shipped_value_minor
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ShipmentState {

@@ -44,6 +44,14 @@ enum Command {
     /// Create the development signing key pair in auth.dev_key_dir if it is not there, and
     /// print where its public half is (to trust it as a key of a production-mode server).
     Keygen,
+    /// Write a consistent copy of the embedded (SQLite) database to FILE while it serves.
+    Backup {
+        /// Where the copy goes; an existing file is never overwritten.
+        file: PathBuf,
+    },
+    /// Check a database against its own records (after a restore, say): every history chain,
+    /// and every licence line's balance against its shipments. Exits 1 on any mismatch.
+    Verify,
     /// Tell the H20 story of 2025 end to end against a throw-away database.
     Demo,
     /// Print a development token signed with the local development key.
@@ -105,6 +113,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", key.public_path().display());
             Ok(())
         }
+        Command::Backup { file } => {
+            let store = Store::connect(&config.database_url, 1).await?;
+            store
+                .backup_to(&file)
+                .await
+                .with_context(|| format!("backing up to {}", file.display()))?;
+            eprintln!(
+                "backup written to {}; check it with: clearance --database-url sqlite://{} verify",
+                file.display(),
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Verify => verify(&config).await,
         Command::Demo => {
             let mut out = std::io::stdout();
             clearance_server::demo::run(&mut out).await
@@ -148,6 +170,41 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     running.run_until_signal().await
+}
+
+async fn verify(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url, 1)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    let started = std::time::Instant::now();
+    let mut last_report = std::time::Instant::now();
+    let report = store
+        .verify_integrity(&mut |entries| {
+            if last_report.elapsed() >= std::time::Duration::from_secs(2) {
+                last_report = std::time::Instant::now();
+                eprintln!("… {entries} history entries checked");
+            }
+        })
+        .await?;
+    println!(
+        "checked {} history chains ({} entries) and {} licence lines in {:.1} s",
+        report.chains,
+        report.entries,
+        report.licence_lines,
+        started.elapsed().as_secs_f64()
+    );
+    if report.is_intact() {
+        println!("intact: every chain verifies and every balance equals granted minus shipped");
+        return Ok(());
+    }
+    for problem in &report.problems {
+        println!("MISMATCH {problem}");
+    }
+    anyhow::bail!(
+        "{} problem(s) found; the first: {}",
+        report.problem_count,
+        report.problems.first().map(String::as_str).unwrap_or("")
+    )
 }
 
 fn token(

@@ -26,6 +26,10 @@ pub enum StoreError {
     /// Anything else the database said → `INTERNAL` (cause logged, never sent).
     #[error("database error: {0}")]
     Database(DbErr),
+    /// An operator command this database does not offer, or cannot do as asked (never
+    /// reached by calls).
+    #[error("{0}")]
+    Unsupported(String),
     /// A stored row the domain refuses to read → `INTERNAL`.
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -23,7 +23,7 @@ pub struct OutboxEvent {
     pub create_time: DateTime<Utc>,
 }
 
-fn to_domain(row: history_entry::Model) -> HistoryEntry {
+pub(crate) fn to_domain(row: history_entry::Model) -> HistoryEntry {
     HistoryEntry {
         resource: row.resource,
         sequence: row.sequence,

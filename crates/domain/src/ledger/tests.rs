@@ -259,3 +259,31 @@ fn the_cover_rule_uses_a_named_licence_else_nlr_else_the_first_covering() {
         Cover::FirstCovering { .. }
     ));
 }
+
+#[test]
+fn a_line_balance_is_exact_only_when_remaining_is_granted_minus_shipped() {
+    let exact = LineBalance {
+        granted_quantity: 100,
+        remaining_quantity: 40,
+        shipped_quantity: 60,
+        granted_value_minor: 1_000_000,
+        // Value may run past the grant within the tolerance: remaining goes below zero.
+        remaining_value_minor: -50_000,
+        shipped_value_minor: 1_050_000,
+    };
+    assert_eq!(exact.discrepancy(), None);
+    let edited = LineBalance {
+        remaining_quantity: 41,
+        ..exact.clone()
+    };
+    let said = edited.discrepancy().unwrap();
+    assert!(
+        said.contains("remaining quantity 41 but granted 100 − shipped 60"),
+        "{said}"
+    );
+    let overflow = LineBalance {
+        shipped_value_minor: i64::MIN,
+        ..exact
+    };
+    assert!(overflow.discrepancy().unwrap().contains("remaining value"));
+}
