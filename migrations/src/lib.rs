@@ -16,6 +16,7 @@ mod m20261128_000010_create_licences_and_shipments;
 mod m20261128_000011_outbox_commit_positions;
 mod m20261128_000012_case_queue_indexes;
 mod m20261128_000013_licence_cover_lookup;
+mod m20261128_000014_retention_marks;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000011_outbox_commit_positions::Migration),
             Box::new(m20261128_000012_case_queue_indexes::Migration),
             Box::new(m20261128_000013_licence_cover_lookup::Migration),
+            Box::new(m20261128_000014_retention_marks::Migration),
         ]
     }
 }

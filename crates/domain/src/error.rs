@@ -59,4 +59,9 @@ pub mod reason {
     pub const NOT_IMPLEMENTED: &str = "NOT_IMPLEMENTED";
     pub const INTERNAL: &str = "INTERNAL";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const OVERLOADED: &str = "OVERLOADED";
+    pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
+    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
 }

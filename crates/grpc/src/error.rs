@@ -51,6 +51,19 @@ pub enum ApiError {
     /// UNIMPLEMENTED: a contract method not built yet.
     #[error("{0} is not implemented yet")]
     Unimplemented(&'static str),
+    /// OUT_OF_RANGE: a stream cursor older than the events kept.
+    #[error("{0}")]
+    CursorExpired(String),
+    /// RESOURCE_EXHAUSTED with RetryInfo: a limit was reached; retry after the delay.
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// DEADLINE_EXCEEDED: the call's deadline (or the server's bound) passed first.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// UNAVAILABLE: the database cannot be reached; safe to retry.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -100,6 +113,10 @@ impl ApiError {
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Domain(d) => d.into(),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
+            StoreError::CursorExpired { kept_after } => ApiError::CursorExpired(format!(
+                "events up to position {kept_after} are no longer kept (retention); \
+                 resume from a newer cursor or from the beginning of what is kept (an empty cursor)"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -167,6 +184,25 @@ impl From<ApiError> for Status {
                 format!("{method} is not implemented yet"),
                 reason::NOT_IMPLEMENTED,
             ),
+            ApiError::CursorExpired(message) => {
+                with_reason(Code::OutOfRange, message, reason::CURSOR_EXPIRED)
+            }
+            ApiError::ResourceExhausted {
+                reason,
+                message,
+                retry_after,
+            } => {
+                let mut details = ErrorDetails::with_error_info(
+                    reason,
+                    ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                details.set_retry_info(Some(retry_after));
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
+            ApiError::DeadlineExceeded(message) => {
+                with_reason(Code::DeadlineExceeded, message, reason::DEADLINE_EXCEEDED)
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 with_reason(

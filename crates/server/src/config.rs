@@ -89,6 +89,33 @@ impl ShipmentsConfig {
     }
 }
 
+/// How long idempotency records and outbox events are kept. History is never pruned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionConfig {
+    /// A retry with the same request_id within this many days returns the first answer.
+    pub idempotency_days: u32,
+    /// Events older than this are pruned; a stream cursor before them is OUT_OF_RANGE.
+    pub event_days: u32,
+    /// Seconds between pruning passes.
+    pub prune_interval_seconds: u64,
+    /// Rows deleted per statement, so pruning never holds long locks.
+    pub prune_batch: u64,
+}
+
+impl RetentionConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.idempotency_days >= 1 && self.event_days >= 1,
+            "retention.idempotency_days and retention.event_days must be at least 1"
+        );
+        anyhow::ensure!(
+            self.prune_batch >= 1 && self.prune_interval_seconds >= 1,
+            "retention.prune_batch and retention.prune_interval_seconds must be at least 1"
+        );
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// `sqlite://clearance.db` (embedded default) or `postgres://user@host/db`.
@@ -105,6 +132,7 @@ pub struct Config {
     pub builtin_catalogue: bool,
     pub review: ReviewConfig,
     pub shipments: ShipmentsConfig,
+    pub retention: RetentionConfig,
     pub auth: AuthConfig,
 }
 
@@ -127,6 +155,12 @@ impl Default for Config {
             shipments: ShipmentsConfig {
                 window_back_hours: 72,
                 window_ahead_hours: 1,
+            },
+            retention: RetentionConfig {
+                idempotency_days: 30,
+                event_days: 30,
+                prune_interval_seconds: 300,
+                prune_batch: 500,
             },
             auth: AuthConfig {
                 mode: AuthMode::Development,

@@ -113,6 +113,7 @@ pub struct Running {
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     monitor: JoinHandle<()>,
     expiry: JoinHandle<()>,
+    pruning: JoinHandle<()>,
     health: Vec<(HealthReporter, &'static [&'static str])>,
     grace: Duration,
 }
@@ -155,6 +156,7 @@ impl Running {
         let _ = self.stop.send(true);
         self.monitor.abort();
         self.expiry.abort();
+        self.pruning.abort();
         for server in self.servers {
             server.await.context("server task")?.context("server")?;
         }
@@ -279,10 +281,12 @@ pub async fn start(
     verifier: Verifier,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
+    config.retention.check()?;
     store.ping().await.context("the database does not answer")?;
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
     let store_for_expiry = store.clone();
+    let store_for_pruning = store.clone();
     let settings = Arc::new(config.review.settings());
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
@@ -415,6 +419,13 @@ pub async fn start(
         })
     };
 
+    let pruning = spawn_pruning(
+        store_for_pruning,
+        config.retention.clone(),
+        clock.clone(),
+        stopped.clone(),
+    );
+
     Ok(Running {
         application_addr,
         reviewer_addr,
@@ -422,7 +433,62 @@ pub async fn start(
         servers,
         monitor,
         expiry,
+        pruning,
         health,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })
+}
+
+/// Prunes idempotency records and outbox events past retention, in small batches with a pause
+/// between them so writers never queue behind it, until a pass finds nothing more to do. Any
+/// number of replicas may run it: deletions are idempotent and the retention mark only rises.
+fn spawn_pruning(
+    store: Store,
+    retention: crate::config::RetentionConfig,
+    clock: Arc<dyn Clock>,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let interval = Duration::from_secs(retention.prune_interval_seconds);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stopped.changed() => return,
+            }
+            match prune_once(&store, &retention, clock.now()).await {
+                Ok(p) if p.idempotency_records + p.outbox_events > 0 => tracing::info!(
+                    idempotency_records = p.idempotency_records,
+                    outbox_events = p.outbox_events,
+                    "pruned records past retention"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning failed; retrying at the next pass"),
+            }
+        }
+    })
+}
+
+/// One pruning pass: batches until both kinds are done.
+pub async fn prune_once(
+    store: &Store,
+    retention: &crate::config::RetentionConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<clearance_store::Pruned> {
+    let idempotency_cutoff = now - chrono::Duration::days(i64::from(retention.idempotency_days));
+    let event_cutoff = now - chrono::Duration::days(i64::from(retention.event_days));
+    let mut pruned = clearance_store::Pruned::default();
+    loop {
+        let records = store
+            .prune_idempotency_records(idempotency_cutoff, retention.prune_batch)
+            .await?;
+        let events = store
+            .prune_outbox_events(event_cutoff, retention.prune_batch)
+            .await?;
+        pruned.idempotency_records += records;
+        pruned.outbox_events += events;
+        if records < retention.prune_batch && events < retention.prune_batch {
+            return Ok(pruned);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

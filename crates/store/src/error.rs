@@ -26,6 +26,9 @@ pub enum StoreError {
     /// Anything else the database said → `INTERNAL` (cause logged, never sent).
     #[error("database error: {0}")]
     Database(DbErr),
+    /// A stream cursor at or before events already pruned → `OUT_OF_RANGE`.
+    #[error("events up to position {kept_after} are no longer kept")]
+    CursorExpired { kept_after: i64 },
     /// An operator command this database does not offer, or cannot do as asked (never
     /// reached by calls).
     #[error("{0}")]

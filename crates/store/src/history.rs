@@ -125,6 +125,7 @@ impl Store {
 
     /// Up to `limit` outbox events after `after`, in commit (id) order; `organisation` limits
     /// them to that organisation's (exporters), `None` reads every event (regulators).
+    /// [`StoreError::CursorExpired`] when events after `after` have been pruned.
     pub async fn events_after(
         &self,
         after: i64,
@@ -142,6 +143,15 @@ impl Store {
             .limit(limit)
             .all(&self.db)
             .await?;
+        // Events after the cursor were pruned before it was read: refuse rather than skip them.
+        // (With nothing after the cursor there is nothing to skip; an empty cursor starts at
+        // the oldest event kept.)
+        if after > 0 && !rows.is_empty() {
+            let kept_after = self.events_pruned_through().await?;
+            if kept_after > after {
+                return Err(StoreError::CursorExpired { kept_after });
+            }
+        }
         Ok(rows
             .into_iter()
             .filter_map(|r| {

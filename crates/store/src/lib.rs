@@ -15,6 +15,7 @@ mod history;
 mod integrity;
 mod licences;
 mod products;
+mod retention;
 mod rule_sets;
 mod write;
 
@@ -25,5 +26,6 @@ pub use connection::Store;
 pub use error::StoreError;
 pub use history::OutboxEvent;
 pub use integrity::IntegrityReport;
+pub use retention::Pruned;
 pub use rule_sets::CATALOGUE_PUBLISHER;
 pub use write::{Encoder, Mutation, Outcome};
