@@ -11,7 +11,12 @@ use tonic::transport::Channel;
 
 use crate::fixtures::{assert_code, create_product};
 
-async fn collect(channel: &Channel, token: String, after: &str, count: usize) -> Vec<pb::Event> {
+pub async fn collect(
+    channel: &Channel,
+    token: String,
+    after: &str,
+    count: usize,
+) -> Vec<pb::Event> {
     let mut client =
         EventServiceClient::with_interceptor(channel.clone(), Bearer::new(Some(token)));
     let mut stream = client

@@ -14,6 +14,7 @@ use clearance_tests::{Backend, Bearer, TestApp, TestDb, on_both_databases};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
+use crate::events::collect;
 use crate::fixtures::{h20, reason, request_id};
 use crate::ledger::{erp, licensed, shipment, start};
 
@@ -143,7 +144,7 @@ async fn pruning_removes_only_what_is_past_retention(_db: &TestDb, app: TestApp)
     app.clock.set(now);
     acme.create_product(create(&request_id())).await.unwrap();
     let auditor = app.token(&["auditor"], None);
-    let before = collect_events(&app.reviewer_channel, auditor.clone(), "", 4).await;
+    let before = collect(&app.reviewer_channel, auditor.clone(), "", 4).await;
 
     let retention = RetentionConfig {
         prune_batch: 1, // several batches
@@ -193,38 +194,10 @@ async fn pruning_removes_only_what_is_past_retention(_db: &TestDb, app: TestApp)
     };
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     assert_eq!(reason(&status), "CURSOR_EXPIRED");
-    let from_edge =
-        collect_events(&app.reviewer_channel, auditor.clone(), &before[1].cursor, 2).await;
+    let from_edge = collect(&app.reviewer_channel, auditor.clone(), &before[1].cursor, 2).await;
     assert_eq!(from_edge, before[2..4].to_vec());
-    let from_start = collect_events(&app.reviewer_channel, auditor, "", 2).await;
+    let from_start = collect(&app.reviewer_channel, auditor, "", 2).await;
     assert_eq!(from_start, before[2..4].to_vec());
-}
-
-async fn collect_events(
-    channel: &tonic::transport::Channel,
-    token: String,
-    after: &str,
-    count: usize,
-) -> Vec<pb::Event> {
-    let mut client =
-        EventServiceClient::with_interceptor(channel.clone(), Bearer::new(Some(token)));
-    let mut stream = client
-        .watch_events(pb::WatchEventsRequest {
-            after_cursor: after.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut events = Vec::new();
-    while events.len() < count {
-        let next = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next()).await;
-        events.push(
-            next.expect("in time")
-                .expect("an event")
-                .expect("not an error"),
-        );
-    }
-    events
 }
 
 on_both_databases!(a_copy_taken_while_shipments_run_verifies);
