@@ -200,11 +200,153 @@ async fn pruning_removes_only_what_is_past_retention(_db: &TestDb, app: TestApp)
     assert_eq!(from_start, before[2..4].to_vec());
 }
 
-on_both_databases!(a_copy_taken_while_shipments_run_verifies);
+on_both_databases!(
+    a_copy_taken_while_shipments_run_verifies,
+    a_deadline_passing_on_a_blocked_database_answers_and_frees_the_session
+);
 
 /// Without the built-in catalogue, whose publication events (at today's date) would come first
 /// in stream order and, rightly, stop pruning there.
 mod retention {
     use super::*;
     on_both_databases!(without_catalogue; pruning_removes_only_what_is_past_retention);
+}
+
+fn product_request() -> tonic::Request<pb::CreateProductRequest> {
+    tonic::Request::new(pb::CreateProductRequest {
+        request_id: request_id(),
+        product: Some(h20()),
+    })
+}
+
+/// Sessions of the test's database waiting on a lock now.
+async fn sessions_waiting_on_locks(url: &str) -> u64 {
+    // A SELECT's command tag carries its row count.
+    execute_statement(
+        url,
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock'",
+    )
+    .await
+    .unwrap()
+}
+
+/// A client's deadline bounds the call and its database work: with the table locked by
+/// someone else, the call answers DEADLINE_EXCEEDED at its deadline (not CANCELLED, not after
+/// the lock is gone) and its statement stops waiting (PostgreSQL).
+async fn a_deadline_passing_on_a_blocked_database_answers_and_frees_the_session(
+    db: &TestDb,
+    app: TestApp,
+) {
+    let mut acme = app.applicant("acme");
+    let mut met = product_request();
+    met.set_timeout(std::time::Duration::from_secs(5));
+    acme.create_product(met)
+        .await
+        .expect("a deadline that is met changes nothing");
+    if db.backend != Backend::Postgres {
+        return;
+    }
+    let url = db.url.clone();
+    let blocker = tokio::spawn(async move {
+        execute_statement(
+            &url,
+            "BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT",
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let mut blocked = product_request();
+    blocked.set_timeout(std::time::Duration::from_millis(800));
+    let status = acme.create_product(blocked).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(reason(&status), "DEADLINE_EXCEEDED");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // While the lock is still held, no session of ours waits for it any more.
+    let mut waiting = u64::MAX;
+    for _ in 0..20 {
+        waiting = sessions_waiting_on_locks(&db.url).await;
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting, 0, "the abandoned call's statement was cancelled");
+    assert!(
+        !blocker.is_finished(),
+        "the lock was still held when we looked"
+    );
+    blocker.await.unwrap().unwrap();
+    acme.create_product(product_request())
+        .await
+        .expect("served again");
+}
+
+/// Past a caller's rate: RESOURCE_EXHAUSTED with when to retry; other callers are served;
+/// after the wait, the caller is served again.
+async fn a_caller_past_its_rate_is_told_when_to_retry(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let mut refused = None;
+    for _ in 0..10 {
+        match acme.list_products(pb::ListProductsRequest::default()).await {
+            Ok(_) => {}
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let status = refused.expect("ten calls at once pass a burst of five");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(reason(&status), "RATE_LIMITED");
+    use tonic_types::StatusExt;
+    let retry = status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("retry information");
+    assert!(retry > std::time::Duration::ZERO && retry <= std::time::Duration::from_secs(1));
+    let mut globex = app.applicant("globex");
+    globex
+        .list_products(pb::ListProductsRequest::default())
+        .await
+        .expect("another caller has its own budget");
+    tokio::time::sleep(retry + std::time::Duration::from_millis(50)).await;
+    acme.list_products(pb::ListProductsRequest::default())
+        .await
+        .expect("served again after the wait");
+}
+
+/// A caller's event streams are bounded; closing one makes room.
+async fn a_callers_event_streams_are_bounded(_db: &TestDb, app: TestApp) {
+    let token = app.token(&["auditor"], None);
+    let mut client = EventServiceClient::with_interceptor(
+        app.reviewer_channel.clone(),
+        Bearer::new(Some(token)),
+    );
+    let watch = || pb::WatchEventsRequest::default();
+    let first = client.watch_events(watch()).await.unwrap();
+    let _second = client.watch_events(watch()).await.unwrap();
+    let status = client.watch_events(watch()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(reason(&status), "TOO_MANY_STREAMS");
+    drop(first);
+    let mut reopened = false;
+    for _ in 0..100 {
+        if client.watch_events(watch()).await.is_ok() {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(reopened, "a closed stream's place is given back");
+}
+
+mod limits {
+    use super::*;
+    on_both_databases!(@with |c: &mut clearance_tests::Config| {
+        c.limits.calls_per_second_per_caller = 5;
+        c.limits.burst_per_caller = 5;
+        c.limits.streams_per_caller = 2;
+    }; a_caller_past_its_rate_is_told_when_to_retry, a_callers_event_streams_are_bounded);
 }

@@ -182,7 +182,9 @@ impl TestApp {
         adjust(&mut config);
         let verifier = build_verifier(&config).expect("verifier");
         let dev_key = DevKey::load(&config.auth.dev_key_dir).expect("development key");
-        let store = Store::connect(&config.database_url, 8)
+        // As `clearance serve` connects: with the configured session timeouts.
+        config.database_max_connections = 8;
+        let store = clearance_server::serve::connect_store(&config)
             .await
             .expect("database");
         let clock = Arc::new(ManualClock::new(SystemClock.now()));

@@ -10,11 +10,16 @@ use std::task::{Context, Poll};
 use clearance_auth::{Audience, Verifier};
 use clearance_domain::access::Principal;
 use clearance_domain::error::reason;
+use std::time::{Duration, Instant};
+
+use clearance_store::within_deadline;
 use futures::FutureExt;
-use tonic::Status;
+use futures::future::Either;
 use tonic::body::Body;
+use tonic::{Code, Status};
 
 use crate::error::ApiError;
+use crate::limits::CallLimits;
 
 /// Verifies the caller's token, admits only the roles of one side of the system and only the
 /// roles each method allows.
@@ -60,19 +65,32 @@ impl Authenticator {
         Ok(principal)
     }
 
-    /// The tower layer that puts this gate in front of every service of a listener.
+    /// The tower layer that puts this gate in front of every service of a listener, with no
+    /// limits beyond a generous call bound (tests and tools).
     pub fn layer(self) -> GateLayer {
-        GateLayer { gate: self }
+        self.layer_with(CallLimits::new(
+            Duration::from_secs(300),
+            usize::MAX >> 4,
+            0,
+            0,
+        ))
+    }
+
+    /// The gate with the process's call limits.
+    pub fn layer_with(self, limits: CallLimits) -> GateLayer {
+        GateLayer { gate: self, limits }
     }
 }
 
 /// Methods of the contract pass the gate; health and reflection are open to all.
 const CONTRACT_PREFIX: &str = "/clearance.v1.";
 
-/// Puts the [`Authenticator`] and panic isolation in front of a listener's services.
+/// Puts the [`Authenticator`], the call limits, panic isolation and the access log in front of
+/// a listener's services.
 #[derive(Clone, Debug)]
 pub struct GateLayer {
     gate: Authenticator,
+    limits: CallLimits,
 }
 
 impl<S> tower::Layer<S> for GateLayer {
@@ -82,6 +100,7 @@ impl<S> tower::Layer<S> for GateLayer {
         Gate {
             inner,
             gate: self.gate.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
@@ -91,6 +110,7 @@ impl<S> tower::Layer<S> for GateLayer {
 pub struct Gate<S> {
     inner: S,
     gate: Authenticator,
+    limits: CallLimits,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -115,33 +135,79 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = self.gate.clone();
+        let limits = self.limits.clone();
         Box::pin(async move {
             // Inside the future, so the call's tracing span is entered.
+            let arrived = Instant::now();
             let path = request.uri().path().to_owned();
+            let (deadline, client_deadline) = limits.deadline(request.headers(), arrived);
+            let mut _in_flight = None;
             if path.starts_with(CONTRACT_PREFIX) {
-                match gate.admit(request.headers(), &path) {
-                    Ok(principal) => {
+                let admitted = gate
+                    .admit(request.headers(), &path)
+                    .and_then(|principal| Ok((limits.admit(&principal)?, principal)));
+                match admitted {
+                    Ok((permit, principal)) => {
+                        _in_flight = Some(permit);
                         request.extensions_mut().insert(principal);
                     }
-                    Err(e) => return Ok(Status::from(e).into_http::<Body>()),
+                    Err(e) => return Ok(access_logged(Status::from(e).into_http(), arrived)),
                 }
             }
-            match AssertUnwindSafe(inner.call(request)).catch_unwind().await {
-                Ok(result) => result.map(|response| response.map(Body::new)),
-                Err(panic) => {
+            let work = AssertUnwindSafe(inner.call(request)).catch_unwind();
+            // A client's shorter deadline also bounds the database work (see within_deadline);
+            // the server's own bound is the sessions' statement timeout already.
+            let work = if client_deadline {
+                Either::Left(within_deadline(deadline, work))
+            } else {
+                Either::Right(work)
+            };
+            let response = match tokio::time::timeout_at(deadline.into(), work).await {
+                Ok(Ok(result)) => result.map(|response| response.map(Body::new))?,
+                Ok(Err(panic)) => {
                     let what = panic
                         .downcast_ref::<&str>()
                         .map(|s| (*s).to_owned())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_default();
-                    let status = Status::from(ApiError::Internal(format!(
+                    Status::from(ApiError::Internal(format!(
                         "handler of {path} panicked: {what}"
-                    )));
-                    Ok(status.into_http::<Body>())
+                    )))
+                    .into_http::<Body>()
                 }
-            }
+                Err(_) => {
+                    tracing::warn!(
+                        waited_ms = arrived.elapsed().as_millis() as u64,
+                        "call abandoned at its deadline; its unfinished transaction is rolled back"
+                    );
+                    Status::from(ApiError::DeadlineExceeded(format!(
+                        "the call did not finish within its deadline ({} ms); a change it was making may or may not have been committed: retry with the same request_id",
+                        deadline.saturating_duration_since(arrived).as_millis()
+                    )))
+                    .into_http::<Body>()
+                }
+            };
+            Ok(access_logged(response, arrived))
         })
     }
+}
+
+/// One access-log line per call, in the call's span (method, request id, principal): the gRPC
+/// code it answered and how long the answer took (to its headers, for streams).
+fn access_logged(response: http::Response<Body>, arrived: Instant) -> http::Response<Body> {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0);
+    tracing::info!(
+        target: "clearance::access",
+        code = ?Code::from_i32(code),
+        latency_us = arrived.elapsed().as_micros() as u64,
+        "call"
+    );
+    response
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
 //! EventService, served by both services: every committed change the caller may see, in
 //! commit order, resumable from a cursor.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
+use clearance_domain::error::reason;
 use clearance_domain::events::exporter_payload;
 use clearance_proto::v1::event_service_server::EventService;
 use clearance_proto::v1::{Event, WatchEventsRequest};
@@ -35,7 +37,13 @@ pub struct EventApi {
     stopped: watch::Receiver<bool>,
     /// Streams whose task is still running.
     open: Arc<AtomicUsize>,
+    /// Open streams per caller, and how many one caller may hold.
+    per_caller: Arc<Mutex<HashMap<String, usize>>>,
+    streams_per_caller: usize,
 }
+
+/// Open streams a caller may hold unless configured otherwise.
+pub const DEFAULT_STREAMS_PER_CALLER: usize = 8;
 
 impl EventApi {
     pub fn new(store: Store, stopped: watch::Receiver<bool>) -> Self {
@@ -43,7 +51,15 @@ impl EventApi {
             store,
             stopped,
             open: Arc::new(AtomicUsize::new(0)),
+            per_caller: Arc::new(Mutex::new(HashMap::new())),
+            streams_per_caller: DEFAULT_STREAMS_PER_CALLER,
         }
+    }
+
+    /// At most `n` open streams per caller; another is RESOURCE_EXHAUSTED.
+    pub fn with_streams_per_caller(mut self, n: usize) -> Self {
+        self.streams_per_caller = n.max(1);
+        self
     }
 
     /// How many streams are being served now; a stream's task ends when its client goes.
@@ -52,19 +68,50 @@ impl EventApi {
     }
 }
 
-/// Counts a stream's task as open until it ends, however it ends.
-struct OpenStream(Arc<AtomicUsize>);
+/// Counts a stream's task as open, in all and for its caller, until it ends, however it ends.
+struct OpenStream {
+    open: Arc<AtomicUsize>,
+    per_caller: Arc<Mutex<HashMap<String, usize>>>,
+    caller: String,
+}
 
 impl OpenStream {
-    fn new(open: &Arc<AtomicUsize>) -> Self {
-        open.fetch_add(1, Ordering::SeqCst);
-        OpenStream(open.clone())
+    /// Opens a stream for `caller`, unless it holds `limit` already.
+    fn new(api: &EventApi, caller: String) -> Result<Self, ApiError> {
+        {
+            // A poisoned lock only means another stream panicked; the counts are still whole.
+            let mut per_caller = api.per_caller.lock().unwrap_or_else(|e| e.into_inner());
+            let held = per_caller.entry(caller.clone()).or_insert(0);
+            if *held >= api.streams_per_caller {
+                return Err(ApiError::ResourceExhausted {
+                    reason: reason::TOO_MANY_STREAMS,
+                    message: format!(
+                        "{caller} has {held} event streams open, the most allowed; close one first"
+                    ),
+                    retry_after: Duration::from_secs(5),
+                });
+            }
+            *held += 1;
+        }
+        api.open.fetch_add(1, Ordering::SeqCst);
+        Ok(OpenStream {
+            open: api.open.clone(),
+            per_caller: api.per_caller.clone(),
+            caller,
+        })
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        let mut per_caller = self.per_caller.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = per_caller.get_mut(&self.caller) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                per_caller.remove(&self.caller);
+            }
+        }
     }
 }
 
@@ -115,7 +162,7 @@ impl EventService for EventApi {
         let mut stopped = self.stopped.clone();
         let mut numbered = store.events_numbered();
         let (tx, rx) = mpsc::channel(BATCH as usize);
-        let open = OpenStream::new(&self.open);
+        let open = OpenStream::new(self, crate::limits::caller_key(&principal))?;
         tokio::spawn(async move {
             let _open = open;
             loop {

@@ -12,6 +12,7 @@ pub mod convert_ledger;
 pub mod convert_policy;
 mod error;
 mod events;
+mod limits;
 mod respond;
 mod rule_book;
 pub mod workflow;
@@ -24,6 +25,7 @@ pub use context::{
 };
 pub use error::{ApiError, ApiResult};
 pub use events::{EventApi, decode_cursor, encode_cursor};
+pub use limits::{CallLimits, caller_key};
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
 

@@ -89,6 +89,62 @@ impl ShipmentsConfig {
     }
 }
 
+/// Bounds on calls, callers and database sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsConfig {
+    /// The longest any call may take; a client's shorter deadline wins. Also the PostgreSQL
+    /// sessions' statement timeout.
+    pub call_timeout_seconds: u64,
+    /// Calls served at once by this process; past it, RESOURCE_EXHAUSTED (OVERLOADED).
+    pub max_concurrent_calls: usize,
+    /// Sustained calls per second per caller (token subject); 0 turns rate limiting off.
+    pub calls_per_second_per_caller: u32,
+    /// Calls a caller may make at once above the sustained rate.
+    pub burst_per_caller: u32,
+    /// Open WatchEvents streams per caller.
+    pub streams_per_caller: usize,
+    /// Largest request or response message.
+    pub max_message_bytes: usize,
+    /// PostgreSQL: the longest wait for one lock.
+    pub lock_timeout_seconds: u64,
+    /// PostgreSQL: a transaction left idle this long is ended by the database.
+    pub idle_in_transaction_timeout_seconds: u64,
+}
+
+impl LimitsConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.call_timeout_seconds >= 1
+                && self.max_concurrent_calls >= 1
+                && self.streams_per_caller >= 1,
+            "limits.call_timeout_seconds, limits.max_concurrent_calls and limits.streams_per_caller must be at least 1"
+        );
+        anyhow::ensure!(
+            self.calls_per_second_per_caller == 0 || self.burst_per_caller >= 1,
+            "limits.burst_per_caller must be at least 1 when rate limiting is on"
+        );
+        anyhow::ensure!(
+            (1024..=64 * 1024 * 1024).contains(&self.max_message_bytes),
+            "limits.max_message_bytes must lie between 1 KiB and 64 MiB"
+        );
+        Ok(())
+    }
+
+    pub fn call_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.call_timeout_seconds)
+    }
+
+    pub fn session_timeouts(&self) -> clearance_store::SessionTimeouts {
+        clearance_store::SessionTimeouts {
+            statement: self.call_timeout(),
+            lock: std::time::Duration::from_secs(self.lock_timeout_seconds),
+            idle_in_transaction: std::time::Duration::from_secs(
+                self.idle_in_transaction_timeout_seconds,
+            ),
+        }
+    }
+}
+
 /// How long idempotency records and outbox events are kept. History is never pruned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionConfig {
@@ -133,6 +189,7 @@ pub struct Config {
     pub review: ReviewConfig,
     pub shipments: ShipmentsConfig,
     pub retention: RetentionConfig,
+    pub limits: LimitsConfig,
     pub auth: AuthConfig,
 }
 
@@ -161,6 +218,16 @@ impl Default for Config {
                 event_days: 30,
                 prune_interval_seconds: 300,
                 prune_batch: 500,
+            },
+            limits: LimitsConfig {
+                call_timeout_seconds: 30,
+                max_concurrent_calls: 1024,
+                calls_per_second_per_caller: 200,
+                burst_per_caller: 400,
+                streams_per_caller: 8,
+                max_message_bytes: 4 * 1024 * 1024,
+                lock_timeout_seconds: 10,
+                idle_in_transaction_timeout_seconds: 60,
             },
             auth: AuthConfig {
                 mode: AuthMode::Development,

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use clearance_auth::{DevKey, Role, TokenRequest};
 use clearance_grpc::{Clock, SystemClock};
+use clearance_server::serve::{connect_store, redact};
 use clearance_server::{
     AuthMode, Config, ServiceSelection, build_verifier, prepare, start, telemetry,
 };
@@ -149,9 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     config.refuse_development_mode_on_the_network()?;
     let verifier = build_verifier(&config)?;
-    let store = Store::connect(&config.database_url, config.database_max_connections)
-        .await
-        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    let store = connect_store(&config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     prepare(&config, &store, clock.now()).await?;
     tracing::info!(database = store.backend_name(), "database ready");
@@ -265,18 +264,4 @@ fn token(
     })?;
     println!("{token}");
     Ok(())
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clearance_application_service::{ApplicationApi, ShipmentApi};
 use clearance_auth::{Audience, DevKey, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey};
 use clearance_domain::policy::catalogue;
-use clearance_grpc::{Authenticator, Clock, EventApi, RuleBook};
+use clearance_grpc::{Authenticator, CallLimits, Clock, EventApi, RuleBook};
 use clearance_proto::v1::application_service_server::ApplicationServiceServer;
 use clearance_proto::v1::event_service_server::EventServiceServer;
 use clearance_proto::v1::policy_service_server::PolicyServiceServer;
@@ -251,6 +251,31 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpIncoming, SocketAddr)> {
     ))
 }
 
+/// Connects to the configured database with the configured session limits.
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect_with(
+        &config.database_url,
+        config.database_max_connections,
+        config.limits.session_timeouts(),
+    )
+    .await
+    .with_context(|| format!("connecting to {}", redact(&config.database_url)))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Makes the database ready: applies migrations and, unless disabled, installs the built-in
 /// rule-set versions that are not there yet.
 pub async fn prepare(
@@ -282,6 +307,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     config.retention.check()?;
+    config.limits.check()?;
     store.ping().await.context("the database does not answer")?;
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
@@ -293,6 +319,24 @@ pub async fn start(
     let mut health = Vec::new();
     let mut application_addr = None;
     let mut reviewer_addr = None;
+
+    // One set of limits for the whole process: both listeners share the cap on calls in flight
+    // and each caller's rate.
+    let limits = CallLimits::new(
+        config.limits.call_timeout(),
+        config.limits.max_concurrent_calls,
+        config.limits.calls_per_second_per_caller,
+        config.limits.burst_per_caller,
+    );
+    let max_message = config.limits.max_message_bytes;
+    let events = |store: Store| {
+        EventServiceServer::new(
+            EventApi::new(store, stopped.clone())
+                .with_streams_per_caller(config.limits.streams_per_caller),
+        )
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message)
+    };
 
     let wait_for_stop = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -307,26 +351,31 @@ pub async fn start(
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
-            .layer(auth.layer())
+            .layer(auth.layer_with(limits.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(ApplicationServiceServer::new(ApplicationApi::new(
-                store.clone(),
-                rules.clone(),
-                settings.clone(),
-                clock.clone(),
-            )))
-            .add_service(ShipmentServiceServer::new(ShipmentApi::new(
-                store.clone(),
-                rules.clone(),
-                clock.clone(),
-                config.shipments.window(),
-            )))
-            .add_service(EventServiceServer::new(EventApi::new(
-                store.clone(),
-                stopped.clone(),
-            )));
+            .add_service(
+                ApplicationServiceServer::new(ApplicationApi::new(
+                    store.clone(),
+                    rules.clone(),
+                    settings.clone(),
+                    clock.clone(),
+                ))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+            )
+            .add_service(
+                ShipmentServiceServer::new(ShipmentApi::new(
+                    store.clone(),
+                    rules.clone(),
+                    clock.clone(),
+                    config.shipments.window(),
+                ))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+            )
+            .add_service(events(store.clone()));
         servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
             incoming,
             wait_for_stop(stopped.clone()),
@@ -345,24 +394,29 @@ pub async fn start(
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
-            .layer(auth.layer())
+            .layer(auth.layer_with(limits.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(ReviewServiceServer::new(ReviewApi::new(
-                store.clone(),
-                settings.clone(),
-                clock.clone(),
-            )))
-            .add_service(PolicyServiceServer::new(PolicyApi::new(
-                store.clone(),
-                rules.clone(),
-                clock.clone(),
-            )))
-            .add_service(EventServiceServer::new(EventApi::new(
-                store.clone(),
-                stopped.clone(),
-            )));
+            .add_service(
+                ReviewServiceServer::new(ReviewApi::new(
+                    store.clone(),
+                    settings.clone(),
+                    clock.clone(),
+                ))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+            )
+            .add_service(
+                PolicyServiceServer::new(PolicyApi::new(
+                    store.clone(),
+                    rules.clone(),
+                    clock.clone(),
+                ))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+            )
+            .add_service(events(store.clone()));
         servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
             incoming,
             wait_for_stop(stopped.clone()),

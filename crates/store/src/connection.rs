@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, MutexGuard, Notify, watch};
 
+use crate::deadline::{SessionTimeouts, time_left};
 use crate::error::StoreError;
 
 /// The PostgreSQL advisory lock key held while migrating.
@@ -32,6 +33,8 @@ pub struct Store {
     /// Ticks whenever events of this process may have been numbered, so event streams wake at
     /// once instead of at their next poll.
     numbered: Arc<watch::Sender<u64>>,
+    /// The sessions' statement timeout (zero: none); a call with less time left shortens it.
+    statement_timeout: Duration,
 }
 
 /// An open write transaction, holding the write gate (SQLite) until it ends.
@@ -131,7 +134,17 @@ impl WriteTxn<'_> {
 impl Store {
     /// Connects to `sqlite://path` (created if missing, WAL, full sync) or `postgres://...`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        Self::connect_with(url, max_connections, SessionTimeouts::default()).await
+    }
+
+    /// Like [`Store::connect`], with PostgreSQL sessions bounded by `timeouts`.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        timeouts: SessionTimeouts,
+    ) -> Result<Store, StoreError> {
         let mut options = ConnectOptions::new(url.to_owned());
+        let session_options = timeouts.options();
         options
             .max_connections(max_connections.max(1))
             .min_connections(1)
@@ -145,7 +158,8 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
-            });
+            })
+            .map_sqlx_postgres_opts(move |o| o.options(session_options.clone()));
         let mut db = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
@@ -175,6 +189,7 @@ impl Store {
             statements,
             sequencer,
             numbered,
+            statement_timeout: timeouts.statement,
         })
     }
 
@@ -233,7 +248,7 @@ impl Store {
     /// several queries (an application and its lines, parties, requests...) is never a mix of
     /// two versions.
     pub(crate) async fn begin_read(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(match self.db.get_database_backend() {
+        let txn = match self.db.get_database_backend() {
             DbBackend::Postgres => {
                 self.db
                     .begin_with_config(
@@ -244,7 +259,30 @@ impl Store {
             }
             // In WAL mode a read transaction sees one snapshot until it ends.
             _ => self.db.begin().await?,
-        })
+        };
+        self.bound_to_deadline(&txn).await?;
+        Ok(txn)
+    }
+
+    /// On PostgreSQL, shortens the transaction's statement timeout to the call's time left
+    /// when that is shorter than the session's (one statement, only then).
+    async fn bound_to_deadline(&self, txn: &DatabaseTransaction) -> Result<(), StoreError> {
+        if txn.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let Some(left) = time_left() else {
+            return Ok(());
+        };
+        if !self.statement_timeout.is_zero() && left >= self.statement_timeout {
+            return Ok(());
+        }
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        txn.execute_unprepared(&format!(
+            "SET LOCAL statement_timeout = {}",
+            left.as_millis().clamp(1, i32::MAX as u128)
+        ))
+        .await?;
+        Ok(())
     }
 
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn<'_>, StoreError> {
@@ -266,6 +304,7 @@ impl Store {
             _ => self.db.begin().await?,
         };
         self.statements.fetch_add(1, Ordering::Relaxed); // BEGIN
+        self.bound_to_deadline(&txn).await?;
         Ok(WriteTxn {
             txn,
             _gate: gate,

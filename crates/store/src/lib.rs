@@ -9,6 +9,7 @@ mod applications;
 mod batch;
 mod cases;
 mod connection;
+mod deadline;
 mod entities;
 mod error;
 mod history;
@@ -23,6 +24,7 @@ pub use admin::{create_postgres_database, drop_postgres_database, execute_statem
 pub use applications::{ImpactLine, ImpactSubject};
 pub use cases::{CaseTarget, due_sort_key};
 pub use connection::Store;
+pub use deadline::{SessionTimeouts, within_deadline};
 pub use error::StoreError;
 pub use history::OutboxEvent;
 pub use integrity::IntegrityReport;
