@@ -10,6 +10,7 @@ mod events;
 mod fixtures;
 mod hostile;
 mod idempotency;
+mod identity;
 mod ledger;
 mod operations;
 mod pagination;

@@ -180,8 +180,9 @@ impl TestApp {
         };
         config.auth.dev_key_dir = key_dir.unwrap_or_else(|| own_dir.path().to_path_buf());
         adjust(&mut config);
-        let verifier = build_verifier(&config).expect("verifier");
-        let dev_key = DevKey::load(&config.auth.dev_key_dir).expect("development key");
+        let verifier = build_verifier(&config).await.expect("verifier");
+        // Production-mode tests sign with keys of their own; this one is then unused.
+        let dev_key = DevKey::load_or_create(&config.auth.dev_key_dir).expect("development key");
         // As `clearance serve` connects: with the configured session timeouts.
         config.database_max_connections = 8;
         let store = clearance_server::serve::connect_store(&config)

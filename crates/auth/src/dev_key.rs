@@ -112,21 +112,43 @@ impl DevKey {
 
     /// Signs a token with the development key.
     pub fn mint(&self, request: &TokenRequest) -> Result<String, AuthError> {
-        let key = EncodingKey::from_ed_pem(self.private_pem.as_bytes())
-            .map_err(|e| AuthError::Configuration(e.to_string()))?;
         let now = request.now.timestamp();
         let claims = Claims {
             sub: request.subject.clone(),
             iss: request.issuer.clone(),
-            aud: request.audience.clone(),
+            aud: request.audience.clone().into(),
             exp: now + request.lifetime_seconds,
-            nbf: now,
-            iat: now,
+            nbf: Some(now),
+            iat: Some(now),
             roles: request.roles.clone(),
             org: request.organisation.clone(),
         };
-        encode(&Header::new(Algorithm::EdDSA), &claims, &key)
-            .map_err(|e| AuthError::Configuration(e.to_string()))
+        self.sign(&claims, None)
+    }
+
+    /// Signs any claims, with `kid` in the header when given (a key published in a key set).
+    pub fn sign<T: serde::Serialize>(
+        &self,
+        claims: &T,
+        kid: Option<&str>,
+    ) -> Result<String, AuthError> {
+        let key = EncodingKey::from_ed_pem(self.private_pem.as_bytes())
+            .map_err(|e| AuthError::Configuration(e.to_string()))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid.map(str::to_owned);
+        encode(&header, claims, &key).map_err(|e| AuthError::Configuration(e.to_string()))
+    }
+
+    /// The public key as a JSON Web Key with id `kid`, for a key set.
+    pub fn public_jwk(&self, kid: &str) -> Result<serde_json::Value, AuthError> {
+        use base64::Engine;
+        let signing = SigningKey::from_pkcs8_pem(&self.private_pem)
+            .map_err(|e| AuthError::Configuration(e.to_string()))?;
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(signing.verifying_key().as_bytes());
+        Ok(serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"
+        }))
     }
 }
 
@@ -192,6 +214,7 @@ mod tests {
             keys: vec![key.verifying_key()],
             leeway_seconds: 30,
             development_mode: false,
+            key_set: None,
         })
         .unwrap()
     }
@@ -340,6 +363,7 @@ mod tests {
             }],
             leeway_seconds: 0,
             development_mode: false,
+            key_set: None,
         };
         assert!(Verifier::new(config).is_err());
     }

@@ -6,10 +6,13 @@
 //! operator explicitly enables development mode.
 
 mod dev_key;
+mod jwks;
 mod verifier;
 
 pub use clearance_domain::access::{Audience, Principal, Role};
 pub use dev_key::{DevKey, TokenRequest};
+pub use jwks::{JwksSource, KeySet};
 pub use verifier::{
-    AuthError, Claims, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey, principal_from,
+    Audiences, AuthError, Claims, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey,
+    principal_from,
 };

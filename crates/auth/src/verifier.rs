@@ -9,19 +9,38 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The claims Clearance reads.
+use crate::jwks::KeySet;
+
+/// The claims Clearance reads. Identity providers write `aud` as a string or an array and may
+/// leave out `nbf` and `iat`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub sub: String,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audiences,
     pub exp: i64,
-    pub nbf: i64,
-    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
     #[serde(default)]
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+}
+
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audiences {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<String> for Audiences {
+    fn from(one: String) -> Self {
+        Audiences::One(one)
+    }
 }
 
 /// Why a token was refused. All of these are `UNAUTHENTICATED` at the edge; the message is
@@ -34,6 +53,8 @@ pub enum AuthError {
     Malformed,
     #[error("token refused: {0}")]
     Invalid(String),
+    #[error("token refused: it names key id '{0}', which is not among this server's keys")]
+    UnknownKeyId(String),
     #[error("key configuration: {0}")]
     Configuration(String),
 }
@@ -76,6 +97,8 @@ pub struct VerifierConfig {
     pub leeway_seconds: u64,
     /// Permits HS256 keys. Never set in production.
     pub development_mode: bool,
+    /// Keys from an identity provider's key set, chosen by `kid`.
+    pub key_set: Option<Arc<KeySet>>,
 }
 
 /// Verifies bearer tokens; cheap to clone and share.
@@ -84,16 +107,20 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     keys: Vec<(Algorithm, DecodingKey)>,
+    key_set: Option<Arc<KeySet>>,
     leeway_seconds: u64,
     /// Tokens already verified, by the SHA-256 of their text: a token's validity depends only
-    /// on its bytes, the configured keys and the clock, so a repeat needs only its expiry
-    /// checked. Bounded by `cache_capacity`.
-    verified: Arc<Mutex<HashMap<TokenDigest, (Principal, i64)>>>,
+    /// on its bytes, the keys and the clock, so a repeat needs only its expiry checked — and
+    /// that the key set has not changed since (the generation). Bounded by `cache_capacity`.
+    verified: Arc<Mutex<HashMap<TokenDigest, Remembered>>>,
     cache_capacity: usize,
 }
 
 /// SHA-256 of a token's text.
 type TokenDigest = [u8; 32];
+
+/// A verified token's caller, its expiry and the key set generation it was verified under.
+type Remembered = (Principal, i64, u64);
 
 /// The most verified tokens remembered at once by default; past it, expired ones are dropped first and
 /// then everything, so memory stays bounded whatever clients send.
@@ -111,7 +138,7 @@ impl std::fmt::Debug for Verifier {
 
 impl Verifier {
     pub fn new(config: VerifierConfig) -> Result<Verifier, AuthError> {
-        if config.keys.is_empty() {
+        if config.keys.is_empty() && config.key_set.is_none() {
             return Err(AuthError::Configuration(
                 "no verification key configured".into(),
             ));
@@ -145,6 +172,7 @@ impl Verifier {
             issuer: config.issuer,
             audience: config.audience,
             keys,
+            key_set: config.key_set,
             leeway_seconds: config.leeway_seconds,
             verified: Arc::new(Mutex::new(HashMap::new())),
             cache_capacity: MAX_CACHED_TOKENS,
@@ -169,6 +197,22 @@ impl Verifier {
         self.verify(token)
     }
 
+    /// Like [`Verifier::verify_header`]; a token naming a key id not seen yet first refreshes
+    /// the key set (at most once per its rate limit), so a provider's rotation is picked up at
+    /// once.
+    pub async fn verify_header_refreshing(
+        &self,
+        header: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        match self.verify_header(header) {
+            Err(AuthError::UnknownKeyId(kid)) => match &self.key_set {
+                Some(set) if set.refresh_for_unknown_kid().await => self.verify_header(header),
+                _ => Err(AuthError::UnknownKeyId(kid)),
+            },
+            other => other,
+        }
+    }
+
     /// Verifies a compact JWT: signature by a configured key of the header's algorithm
     /// (`alg: none` is never accepted), issuer, audience, `exp` and `nbf`.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
@@ -176,9 +220,11 @@ impl Verifier {
         let now = chrono::Utc::now().timestamp();
         let leeway = i64::try_from(self.leeway_seconds).unwrap_or(i64::MAX);
         // A poisoned lock only means another verification panicked; the map is still whole.
+        let generation = self.key_set.as_ref().map_or(0, |set| set.generation());
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((principal, exp)) = verified.get(&key)
+        if let Some((principal, exp, seen)) = verified.get(&key)
             && now < exp.saturating_add(leeway)
+            && *seen == generation
         {
             return Ok(principal.clone());
         }
@@ -186,12 +232,12 @@ impl Verifier {
         let (principal, exp) = self.verify_signature(token)?;
         verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= self.cache_capacity {
-            verified.retain(|_, (_, exp)| now < exp.saturating_add(leeway));
+            verified.retain(|_, (_, exp, _)| now < exp.saturating_add(leeway));
             if verified.len() >= self.cache_capacity {
                 verified.clear();
             }
         }
-        verified.insert(key, (principal.clone(), exp));
+        verified.insert(key, (principal.clone(), exp, generation));
         Ok(principal)
     }
 
@@ -209,13 +255,29 @@ impl Verifier {
             "no configured key verifies {:?} signatures",
             header.alg
         ));
-        for (algorithm, key) in self.keys.iter().filter(|(a, _)| *a == header.alg) {
+        // A key id the key set knows picks that key alone; otherwise the configured keys of
+        // the token's algorithm are tried.
+        let from_set = match (&self.key_set, &header.kid) {
+            (Some(set), Some(kid)) => set.current().get(kid).cloned(),
+            _ => None,
+        };
+        let candidates: Vec<(Algorithm, DecodingKey)> = match from_set {
+            Some(key) => vec![key],
+            None => {
+                if let (Some(_), Some(kid)) = (&self.key_set, &header.kid) {
+                    last_error = AuthError::UnknownKeyId(kid.chars().take(64).collect());
+                }
+                self.keys.clone()
+            }
+        };
+        for (algorithm, key) in candidates.iter().filter(|(a, _)| *a == header.alg) {
             let mut validation = Validation::new(*algorithm);
             validation.set_issuer(&[&self.issuer]);
             validation.set_audience(&[&self.audience]);
             validation.leeway = self.leeway_seconds;
+            // Checked when present; identity providers often leave it out.
             validation.validate_nbf = true;
-            validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
+            validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
                 .into_iter()
                 .map(String::from)
                 .collect();
@@ -224,7 +286,11 @@ impl Verifier {
                     let exp = data.claims.exp;
                     return principal_from(data.claims).map(|p| (p, exp));
                 }
-                Err(e) => last_error = AuthError::Invalid(in_plain_words(&e)),
+                Err(e) => {
+                    if !matches!(last_error, AuthError::UnknownKeyId(_)) {
+                        last_error = AuthError::Invalid(in_plain_words(&e));
+                    }
+                }
             }
         }
         Err(last_error)

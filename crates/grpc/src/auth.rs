@@ -35,7 +35,11 @@ impl Authenticator {
     }
 
     /// The caller of `path`, if the token is good and its roles may call that method here.
-    pub fn admit(&self, headers: &http::HeaderMap, path: &str) -> Result<Principal, ApiError> {
+    pub async fn admit(
+        &self,
+        headers: &http::HeaderMap,
+        path: &str,
+    ) -> Result<Principal, ApiError> {
         let header = headers
             .get("authorization")
             .map(|v| {
@@ -46,7 +50,8 @@ impl Authenticator {
             .transpose()?;
         let principal = self
             .verifier
-            .verify_header(header)
+            .verify_header_refreshing(header)
+            .await
             .map_err(ApiError::from)?;
         tracing::Span::current().record("principal", principal.subject.as_str());
         if !principal.may_use(self.audience) {
@@ -145,6 +150,7 @@ where
             if path.starts_with(CONTRACT_PREFIX) {
                 let admitted = gate
                     .admit(request.headers(), &path)
+                    .await
                     .and_then(|principal| Ok((limits.admit(&principal)?, principal)));
                 match admitted {
                     Ok((permit, principal)) => {
@@ -227,6 +233,7 @@ mod tests {
             }],
             leeway_seconds: 0,
             development_mode: true,
+            key_set: None,
         })
         .unwrap();
         Authenticator::new(verifier, Audience::Regulator).layer()

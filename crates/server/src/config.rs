@@ -35,6 +35,29 @@ pub struct KeyConfig {
     pub public_key_file: PathBuf,
 }
 
+/// Where an identity provider publishes its keys, and how often they are read again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwksConfig {
+    /// A file path, or an `https://` URL (the provider's `jwks_uri`).
+    pub source: String,
+    /// Seconds between periodic refreshes.
+    #[serde(default = "JwksConfig::default_refresh")]
+    pub refresh_seconds: u64,
+    /// A token naming an unknown key id refreshes the set at most this often.
+    #[serde(default = "JwksConfig::default_min_refresh")]
+    pub min_refresh_seconds: u64,
+}
+
+impl JwksConfig {
+    fn default_refresh() -> u64 {
+        300
+    }
+
+    fn default_min_refresh() -> u64 {
+        10
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthConfig {
     pub mode: AuthMode,
@@ -44,6 +67,8 @@ pub struct AuthConfig {
     /// Where the development key pair lives (development mode only).
     pub dev_key_dir: PathBuf,
     pub keys: Vec<KeyConfig>,
+    /// An identity provider's key set (JWKS): keys chosen by the token's `kid`.
+    pub jwks: Option<JwksConfig>,
     /// HS256 shared secret; development mode only, and logged as such.
     pub hs256_secret: Option<String>,
 }
@@ -236,6 +261,7 @@ impl Default for Config {
                 leeway_seconds: 30,
                 dev_key_dir: PathBuf::from(".clearance"),
                 keys: Vec::new(),
+                jwks: None,
                 hs256_secret: None,
             },
         }

@@ -141,7 +141,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         ..Config::default()
     };
     config.auth.dev_key_dir = dir.path().join("keys");
-    let verifier = build_verifier(&config)?;
+    let verifier = build_verifier(&config).await?;
     let cast = Cast {
         key: DevKey::load(&config.auth.dev_key_dir)?,
         issuer: config.auth.issuer.clone(),

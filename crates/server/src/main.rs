@@ -149,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     config.refuse_development_mode_on_the_network()?;
-    let verifier = build_verifier(&config)?;
+    let verifier = build_verifier(&config).await?;
     let store = connect_store(&config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     prepare(&config, &store, clock.now()).await?;
@@ -244,10 +244,10 @@ fn token(
     clearance_auth::principal_from(clearance_auth::Claims {
         sub: subject.clone(),
         iss: config.auth.issuer.clone(),
-        aud: config.auth.audience.clone(),
+        aud: config.auth.audience.clone().into(),
         exp: 0,
-        nbf: 0,
-        iat: 0,
+        nbf: None,
+        iat: None,
         roles: roles.clone(),
         org: org.clone(),
     })

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clearance_application_service::{ApplicationApi, ShipmentApi};
-use clearance_auth::{Audience, DevKey, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey};
+use clearance_auth::{
+    Audience, DevKey, JwksSource, KeyAlgorithm, KeySet, Verifier, VerifierConfig, VerifyingKey,
+};
 use clearance_domain::policy::catalogue;
 use clearance_grpc::{Authenticator, CallLimits, Clock, EventApi, RuleBook};
 use clearance_proto::v1::application_service_server::ApplicationServiceServer;
@@ -50,7 +52,7 @@ const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Builds the token verifier the configuration asks for. In development mode this generates
 /// the local key pair on first use.
-pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
+pub async fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
     let auth = &config.auth;
     let mut keys = Vec::new();
     for key in &auth.keys {
@@ -92,16 +94,33 @@ pub fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
             "auth.hs256_secret is refused in production mode"
         );
         anyhow::ensure!(
-            !keys.is_empty(),
-            "production mode needs at least one entry in auth.keys"
+            !keys.is_empty() || auth.jwks.is_some(),
+            "production mode needs the identity provider's keys: auth.jwks or entries in auth.keys"
         );
     }
+    let key_set = match &auth.jwks {
+        Some(jwks) => {
+            let set = Arc::new(
+                KeySet::load(
+                    JwksSource::parse(&jwks.source),
+                    Duration::from_secs(jwks.min_refresh_seconds),
+                )
+                .await?,
+            );
+            tracing::info!(source = %jwks.source, keys = ?set.key_ids(), "verification keys loaded");
+            // Ends when the last verifier holding the set is dropped.
+            set.spawn_refresh(Duration::from_secs(jwks.refresh_seconds.max(1)));
+            Some(set)
+        }
+        None => None,
+    };
     Ok(Verifier::new(VerifierConfig {
         issuer: auth.issuer.clone(),
         audience: auth.audience.clone(),
         keys,
         leeway_seconds: auth.leeway_seconds,
         development_mode: development,
+        key_set,
     })?)
 }
 
