@@ -113,6 +113,12 @@ impl ApiError {
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Domain(d) => d.into(),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
+            StoreError::TimedOut(cause) => {
+                tracing::warn!(%cause, "a statement ran past its call's deadline");
+                ApiError::DeadlineExceeded(
+                    "the call did not finish within its deadline; a change it was making was rolled back: retry with the same request_id".into(),
+                )
+            }
             StoreError::CursorExpired { kept_after } => ApiError::CursorExpired(format!(
                 "events up to position {kept_after} are no longer kept (retention); \
                  resume from a newer cursor or from the beginning of what is kept (an empty cursor)"

@@ -15,6 +15,9 @@ use tokio::sync::{Mutex, MutexGuard, Notify, watch};
 use crate::deadline::{SessionTimeouts, time_left};
 use crate::error::StoreError;
 
+/// How long after a call's deadline its statements are cancelled.
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
 /// The PostgreSQL advisory lock key held while migrating.
 const MIGRATION_LOCK: i64 = 7_276_011;
 
@@ -277,9 +280,13 @@ impl Store {
             return Ok(());
         }
         self.statements.fetch_add(1, Ordering::Relaxed);
+        // A little after the deadline: the call answers DEADLINE_EXCEEDED at the deadline, and
+        // the database cancels what it abandoned just after.
         txn.execute_unprepared(&format!(
             "SET LOCAL statement_timeout = {}",
-            left.as_millis().clamp(1, i32::MAX as u128)
+            (left + DEADLINE_GRACE)
+                .as_millis()
+                .clamp(1, i32::MAX as u128)
         ))
         .await?;
         Ok(())

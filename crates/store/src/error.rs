@@ -1,7 +1,7 @@
 //! The store layer's error. Each variant says which gRPC status it becomes.
 
 use clearance_domain::DomainError;
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The database could not be reached → `UNAVAILABLE`.
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
+    /// The statement ran past its timeout (the call's deadline) → `DEADLINE_EXCEEDED`.
+    #[error("the database statement ran past the call's deadline: {0}")]
+    TimedOut(DbErr),
     /// Anything else the database said → `INTERNAL` (cause logged, never sent).
     #[error("database error: {0}")]
     Database(DbErr),
@@ -42,8 +45,27 @@ impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
         match e {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => StoreError::Unavailable(e),
-            other => StoreError::Database(other),
+            other => match sqlstate(&other).as_deref() {
+                // query_canceled: the statement timeout, i.e. the call's deadline, passed.
+                Some("57014") => StoreError::TimedOut(other),
+                // lock_not_available: the lock timeout passed; the lock's holder may finish.
+                Some("55P03") => StoreError::Unavailable(other),
+                _ => StoreError::Database(other),
+            },
         }
+    }
+}
+
+/// The SQLSTATE of a database error, if the database sent one.
+pub(crate) fn sqlstate(e: &DbErr) -> Option<String> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            inner
+                .as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned())
+        }
+        _ => None,
     }
 }
 
