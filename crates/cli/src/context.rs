@@ -8,7 +8,7 @@ use clearance_proto::v1::application_service_client::ApplicationServiceClient;
 use clearance_proto::v1::policy_service_client::PolicyServiceClient;
 use clearance_proto::v1::review_service_client::ReviewServiceClient;
 use clearance_proto::v1::shipment_service_client::ShipmentServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::output::{self, Format};
 use crate::profile;
@@ -105,6 +105,7 @@ pub(crate) async fn connect(
     which: &str,
     timeout: std::time::Duration,
     per_call_timeout: bool,
+    ca_file: Option<&std::path::Path>,
 ) -> anyhow::Result<Channel> {
     if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
         return Err(LocalProblem::Invalid(format!(
@@ -118,6 +119,23 @@ pub(crate) async fn connect(
             causes(&e)
         ))
     })?;
+    if endpoint.starts_with("https://") {
+        let tls = match ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    LocalProblem::Invalid(format!(
+                        "the CA file {} cannot be read: {e}",
+                        path.display()
+                    ))
+                })?;
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+            }
+            None => ClientTlsConfig::new().with_webpki_roots(),
+        };
+        builder = builder.tls_config(tls).map_err(|e| {
+            LocalProblem::Invalid(format!("TLS settings for {endpoint}: {}", causes(&e)))
+        })?;
+    }
     // Replies must not wait for a delayed ACK.
     builder = builder.tcp_nodelay(true).connect_timeout(timeout);
     if per_call_timeout {
@@ -190,7 +208,14 @@ impl Ctx {
         if let Ok(mut last) = self.last_endpoint.lock() {
             *last = Some((endpoint.to_owned(), which));
         }
-        connect(endpoint, which, self.settings.timeout, true).await
+        connect(
+            endpoint,
+            which,
+            self.settings.timeout,
+            true,
+            self.settings.ca_file.as_deref(),
+        )
+        .await
     }
 
     /// Whether the token is an exporter's (applicant, erp): such callers use the application

@@ -32,7 +32,14 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Events) -> Outcome {
     };
     // A stream has no deadline: connect without the per-call timeout.
     let which = if reviewer { "reviewer" } else { "application" };
-    let channel = connect(endpoint, which, ctx.settings.timeout, false).await?;
+    let channel = connect(
+        endpoint,
+        which,
+        ctx.settings.timeout,
+        false,
+        ctx.settings.ca_file.as_deref(),
+    )
+    .await?;
     let mut client =
         clearance_proto::v1::event_service_client::EventServiceClient::with_interceptor(
             channel,

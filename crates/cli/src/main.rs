@@ -89,6 +89,10 @@ struct Cli {
     /// Bearer token.
     #[arg(long, env = "CLEARANCE_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    /// CA certificate (PEM) that signed the servers' certificates, for https endpoints with a
+    /// private CA (e.g. from `clearance dev-cert`).
+    #[arg(long, env = "CLEARANCE_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
     /// text for people, json for scripts.
     #[arg(long, value_enum, default_value = "text", global = true)]
     output: Format,
@@ -153,7 +157,12 @@ enum Command {
 
 async fn run(cli: Cli) -> Outcome {
     let profile = profile::load(cli.config.as_deref(), &cli.profile)?;
-    let settings = profile.settings(cli.application_endpoint, cli.reviewer_endpoint, cli.token)?;
+    let settings = profile.settings(
+        cli.application_endpoint,
+        cli.reviewer_endpoint,
+        cli.token,
+        cli.ca_file,
+    )?;
     let bearer = Bearer(
         settings
             .token

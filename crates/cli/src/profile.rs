@@ -13,6 +13,8 @@ use serde::Deserialize;
 /// reviewer_endpoint = "http://127.0.0.1:50052"
 /// token_file = "/home/me/.config/clearance/token"
 /// timeout_seconds = 30
+/// # https endpoints signed by a private CA:
+/// # ca_file = "/home/me/.config/clearance/ca.pem"
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,9 @@ pub struct Profile {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub timeout_seconds: Option<u64>,
+    /// CA certificate (PEM) that signed the server's certificate, for https endpoints signed
+    /// by a private CA; without it the public web roots are trusted.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +75,7 @@ pub struct Settings {
     pub reviewer_endpoint: String,
     pub token: Option<String>,
     pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Profile {
@@ -78,6 +84,7 @@ impl Profile {
         application_endpoint: Option<String>,
         reviewer_endpoint: Option<String>,
         token: Option<String>,
+        ca_file: Option<PathBuf>,
     ) -> anyhow::Result<Settings> {
         let token = match (token, self.token, self.token_file) {
             (Some(t), _, _) => Some(t),
@@ -104,6 +111,7 @@ impl Profile {
                 .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
             token,
             timeout: Duration::from_secs(self.timeout_seconds.unwrap_or(30)),
+            ca_file: ca_file.or(self.ca_file),
         })
     }
 }

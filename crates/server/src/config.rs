@@ -215,6 +215,8 @@ pub struct Config {
     pub shipments: ShipmentsConfig,
     pub retention: RetentionConfig,
     pub limits: LimitsConfig,
+    /// Serve both listeners over TLS with these files (reloaded when they change).
+    pub tls: Option<crate::tls::TlsConfig>,
     pub auth: AuthConfig,
 }
 
@@ -254,6 +256,7 @@ impl Default for Config {
                 lock_timeout_seconds: 10,
                 idle_in_transaction_timeout_seconds: 60,
             },
+            tls: None,
             auth: AuthConfig {
                 mode: AuthMode::Development,
                 issuer: "clearance-dev".into(),

@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo;
 pub mod serve;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::{AuthMode, Config, ServiceSelection};
 pub use serve::{Running, build_verifier, prepare, start};

@@ -45,6 +45,16 @@ enum Command {
     /// Create the development signing key pair in auth.dev_key_dir if it is not there, and
     /// print where its public half is (to trust it as a key of a production-mode server).
     Keygen,
+    /// Make a local certificate authority and a server certificate for trying TLS: writes
+    /// ca.pem (for clients), server.pem and server-key.pem (for [tls]) into DIR.
+    DevCert {
+        /// Where the files go.
+        #[arg(long, default_value = ".clearance/tls")]
+        dir: PathBuf,
+        /// Host names and IP addresses the certificate is for (repeatable).
+        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
+        hosts: Vec<String>,
+    },
     /// Write a consistent copy of the embedded (SQLite) database to FILE while it serves.
     Backup {
         /// Where the copy goes; an existing file is never overwritten.
@@ -128,6 +138,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify => verify(&config).await,
+        Command::DevCert { dir, hosts } => {
+            clearance_server::tls::write_dev_certificates(&dir, &hosts)?;
+            let show = |f: &str| dir.join(f).display().to_string();
+            eprintln!(
+                "a development CA and a server certificate for {} (never for production)",
+                hosts.join(", ")
+            );
+            println!(
+                "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n# clients: --ca-file {}",
+                show("server.pem"),
+                show("server-key.pem"),
+                show("ca.pem")
+            );
+            Ok(())
+        }
         Command::Demo => {
             let mut out = std::io::stdout();
             clearance_server::demo::run(&mut out).await

@@ -22,12 +22,13 @@ use clearance_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::config::{AuthMode, Config, ServiceSelection};
+use crate::tls::Connection;
 
 const APPLICATION_SERVICES: [&str; 3] = [
     "clearance.v1.ApplicationService",
@@ -41,8 +42,6 @@ const REVIEWER_SERVICES: [&str; 3] = [
 ];
 /// How often licences past their validity are moved to EXPIRED.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
-/// Idle TCP connections are probed after this long.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// HTTP/2 pings on a quiet connection (e.g. an idle event stream) keep proxies from closing it
 /// and find a dead client; a ping unanswered for `HTTP2_KEEPALIVE_TIMEOUT` closes it.
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -255,19 +254,15 @@ fn reflection(
     Ok((v1, v1alpha))
 }
 
-async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpIncoming, SocketAddr)> {
+async fn bind(
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<(ReceiverStream<std::io::Result<Connection>>, SocketAddr)> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    // Without TCP_NODELAY a reply's trailer waits for the client's delayed ACK (~40 ms).
-    // TCP keep-alive finds peers that vanished without closing (a pulled cable, a dead NAT).
-    Ok((
-        TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .with_keepalive(Some(TCP_KEEPALIVE)),
-        local,
-    ))
+    Ok((crate::tls::incoming(listener, tls), local))
 }
 
 /// Connects to the configured database with the configured session limits.
@@ -348,6 +343,10 @@ pub async fn start(
         config.limits.burst_per_caller,
     );
     let max_message = config.limits.max_message_bytes;
+    let tls = match &config.tls {
+        Some(files) => Some(crate::tls::server_config(files)?),
+        None => None,
+    };
     let events = |store: Store| {
         EventServiceServer::new(
             EventApi::new(store, stopped.clone())
@@ -365,7 +364,7 @@ pub async fn start(
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let (reflection_v1, reflection_v1alpha) = reflection(&APPLICATION_SERVICES)?;
         let auth = Authenticator::new(verifier.clone(), Audience::Exporter);
-        let (incoming, addr) = bind(config.application_listen).await?;
+        let (incoming, addr) = bind(config.application_listen, tls.clone()).await?;
         let router = Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
@@ -408,7 +407,7 @@ pub async fn start(
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let (reflection_v1, reflection_v1alpha) = reflection(&REVIEWER_SERVICES)?;
         let auth = Authenticator::new(verifier.clone(), Audience::Regulator);
-        let (incoming, addr) = bind(config.reviewer_listen).await?;
+        let (incoming, addr) = bind(config.reviewer_listen, tls.clone()).await?;
         let router = Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
