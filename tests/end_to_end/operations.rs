@@ -350,3 +350,79 @@ mod limits {
         c.limits.streams_per_caller = 2;
     }; a_caller_past_its_rate_is_told_when_to_retry, a_callers_event_streams_are_bounded);
 }
+
+/// `GET /metrics` over a plain HTTP/1.1 connection, as Prometheus scrapes.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: clearance\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The metrics endpoint counts calls by method and code, times them per method, and reports
+/// the database pool and licences by state.
+async fn the_metrics_endpoint_counts_and_times_every_method(_db: &TestDb, app: TestApp) {
+    let addr = app
+        .running
+        .as_ref()
+        .and_then(|r| r.metrics_addr)
+        .expect("metrics configured");
+    let mut acme = app.applicant("acme");
+    for _ in 0..3 {
+        acme.create_product(product_request()).await.unwrap();
+    }
+    let refused = acme
+        .get_product(pb::GetProductRequest {
+            name: "products/not-a-uuid".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let text = scrape(addr).await;
+    let create = "method=\"/clearance.v1.ApplicationService/CreateProduct\"";
+    let counted = text
+        .lines()
+        .find(|l| {
+            l.starts_with("clearance_calls_total{")
+                && l.contains(create)
+                && l.contains("code=\"Ok\"")
+        })
+        .unwrap_or_else(|| panic!("no CreateProduct counter in:\n{text}"));
+    assert!(counted.ends_with(" 3"), "{counted}");
+    assert!(
+        text.lines().any(|l| l.starts_with("clearance_calls_total{")
+            && l.contains("GetProduct")
+            && l.contains("code=\"InvalidArgument\"")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("clearance_call_duration_seconds_count{")
+                && l.contains(create)
+                && l.ends_with(" 3")),
+        "{text}"
+    );
+    assert!(
+        text.contains("clearance_call_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(text.contains("clearance_db_pool_connections "), "{text}");
+    assert!(text.contains("clearance_database_up 1"), "{text}");
+    assert!(
+        text.contains("clearance_licence_expiry_backlog 0"),
+        "{text}"
+    );
+}
+
+mod metrics {
+    use super::*;
+    on_both_databases!(@with |c: &mut clearance_tests::Config| {
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    }; the_metrics_endpoint_counts_and_times_every_method);
+}

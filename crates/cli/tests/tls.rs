@@ -90,7 +90,10 @@ fn dev_cert(home: &Path) {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let snippet = String::from_utf8_lossy(&output.stdout);
-    assert!(snippet.contains("[tls]") && snippet.contains("server-key.pem"), "{snippet}");
+    assert!(
+        snippet.contains("[tls]") && snippet.contains("server-key.pem"),
+        "{snippet}"
+    );
 }
 
 async fn tls_channel(addr: &str, ca: &Path) -> Result<Channel, tonic::transport::Error> {
@@ -122,9 +125,13 @@ async fn tls_serves_clearancectl_and_grpc_clients_and_refuses_plaintext(backend:
     let home = home.path();
     dev_cert(home);
     let server = serve_tls(home, &db.url);
-    let token = clearance(home, &db.url, &["token", "--role", "applicant", "--org", "acme"])
-        .output()
-        .unwrap();
+    let token = clearance(
+        home,
+        &db.url,
+        &["token", "--role", "applicant", "--org", "acme"],
+    )
+    .output()
+    .unwrap();
     assert!(token.status.success());
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
     let ca = home.join("tls/ca.pem");
@@ -149,8 +156,12 @@ async fn tls_serves_clearancectl_and_grpc_clients_and_refuses_plaintext(backend:
     assert_eq!(untrusted.status.code(), Some(6), "{untrusted:?}");
 
     // A plain gRPC client with TLS.
-    let channel = tls_channel(&server.application, &ca).await.expect("TLS connects");
-    list_products(channel, &token).await.expect("served over TLS");
+    let channel = tls_channel(&server.application, &ca)
+        .await
+        .expect("TLS connects");
+    list_products(channel, &token)
+        .await
+        .expect("served over TLS");
 
     // Plaintext is refused: the handshake fails and the connection is closed.
     let plaintext = match Channel::from_shared(format!("http://{}", server.application))

@@ -20,6 +20,7 @@ use tonic::{Code, Status};
 
 use crate::error::ApiError;
 use crate::limits::CallLimits;
+use crate::metrics::CallMetrics;
 
 /// Verifies the caller's token, admits only the roles of one side of the system and only the
 /// roles each method allows.
@@ -73,17 +74,19 @@ impl Authenticator {
     /// The tower layer that puts this gate in front of every service of a listener, with no
     /// limits beyond a generous call bound (tests and tools).
     pub fn layer(self) -> GateLayer {
-        self.layer_with(CallLimits::new(
-            Duration::from_secs(300),
-            usize::MAX >> 4,
-            0,
-            0,
-        ))
+        self.layer_with(
+            CallLimits::new(Duration::from_secs(300), usize::MAX >> 4, 0, 0),
+            CallMetrics::unregistered(),
+        )
     }
 
-    /// The gate with the process's call limits.
-    pub fn layer_with(self, limits: CallLimits) -> GateLayer {
-        GateLayer { gate: self, limits }
+    /// The gate with the process's call limits and metrics.
+    pub fn layer_with(self, limits: CallLimits, metrics: CallMetrics) -> GateLayer {
+        GateLayer {
+            gate: self,
+            limits,
+            metrics,
+        }
     }
 }
 
@@ -96,6 +99,7 @@ const CONTRACT_PREFIX: &str = "/clearance.v1.";
 pub struct GateLayer {
     gate: Authenticator,
     limits: CallLimits,
+    metrics: CallMetrics,
 }
 
 impl<S> tower::Layer<S> for GateLayer {
@@ -106,6 +110,7 @@ impl<S> tower::Layer<S> for GateLayer {
             inner,
             gate: self.gate.clone(),
             limits: self.limits.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -116,6 +121,7 @@ pub struct Gate<S> {
     inner: S,
     gate: Authenticator,
     limits: CallLimits,
+    metrics: CallMetrics,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -141,6 +147,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = self.gate.clone();
         let limits = self.limits.clone();
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             // Inside the future, so the call's tracing span is entered.
             let arrived = Instant::now();
@@ -157,7 +164,14 @@ where
                         _in_flight = Some(permit);
                         request.extensions_mut().insert(principal);
                     }
-                    Err(e) => return Ok(access_logged(Status::from(e).into_http(), arrived)),
+                    Err(e) => {
+                        return Ok(access_logged(
+                            Status::from(e).into_http(),
+                            &path,
+                            arrived,
+                            &metrics,
+                        ));
+                    }
                 }
             }
             let work = AssertUnwindSafe(inner.call(request)).catch_unwind();
@@ -193,26 +207,35 @@ where
                     .into_http::<Body>()
                 }
             };
-            Ok(access_logged(response, arrived))
+            Ok(access_logged(response, &path, arrived, &metrics))
         })
     }
 }
 
 /// One access-log line per call, in the call's span (method, request id, principal): the gRPC
-/// code it answered and how long the answer took (to its headers, for streams).
-fn access_logged(response: http::Response<Body>, arrived: Instant) -> http::Response<Body> {
+/// code it answered and how long the answer took (to its headers, for streams); and the same
+/// in the call metrics.
+fn access_logged(
+    response: http::Response<Body>,
+    path: &str,
+    arrived: Instant,
+    metrics: &CallMetrics,
+) -> http::Response<Body> {
     let code = response
         .headers()
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .unwrap_or(0);
+    let code = Code::from_i32(code);
+    let took = arrived.elapsed();
     tracing::info!(
         target: "clearance::access",
-        code = ?Code::from_i32(code),
-        latency_us = arrived.elapsed().as_micros() as u64,
+        ?code,
+        latency_us = took.as_micros() as u64,
         "call"
     );
+    metrics.record(path, code, took);
     response
 }
 

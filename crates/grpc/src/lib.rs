@@ -13,6 +13,7 @@ pub mod convert_policy;
 mod error;
 mod events;
 mod limits;
+mod metrics;
 mod respond;
 mod rule_book;
 pub mod workflow;
@@ -26,6 +27,7 @@ pub use context::{
 pub use error::{ApiError, ApiResult};
 pub use events::{EventApi, decode_cursor, encode_cursor};
 pub use limits::{CallLimits, caller_key};
+pub use metrics::CallMetrics;
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
 

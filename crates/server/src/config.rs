@@ -204,6 +204,8 @@ pub struct Config {
     pub database_max_connections: u32,
     pub application_listen: SocketAddr,
     pub reviewer_listen: SocketAddr,
+    /// Prometheus metrics (`GET /metrics`) on this address; none when unset.
+    pub metrics_listen: Option<SocketAddr>,
     pub services: ServiceSelection,
     /// Seconds between reporting NOT_SERVING and stopping, so load balancers drain first.
     pub shutdown_grace_seconds: u64,
@@ -227,6 +229,7 @@ impl Default for Config {
             database_max_connections: 8,
             application_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             reviewer_listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            metrics_listen: None,
             services: ServiceSelection::Both,
             shutdown_grace_seconds: 1,
             log_format: "text".into(),

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

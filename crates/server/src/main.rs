@@ -84,23 +84,42 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
+    let mut cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(mut config) => {
+            if let Some(url) = cli.database_url.take() {
+                config.database_url = url;
+            }
+            config
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&config.log_format);
+    let json = config.log_format == "json";
+    match run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The causes in plain words; backtraces are for developers (RUST_BACKTRACE).
-            eprintln!("error: {e:#}");
+            say(json, &format!("error: {e:#}"));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(url) = cli.database_url {
-        config.database_url = url;
+/// A line for the operator: plain on stderr, or a log event when logs are JSON, so a JSON
+/// log stream holds nothing else.
+fn say(json: bool, line: &str) {
+    if json {
+        tracing::info!(target: "clearance", "{line}");
+    } else {
+        eprintln!("{line}");
     }
-    telemetry::init(&config.log_format);
+}
+
+async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             service,
@@ -160,7 +179,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = Store::connect(&config.database_url, 1).await?;
             prepare(&config, &store, SystemClock.now()).await?;
-            eprintln!("migrations applied to {}", store.backend_name());
+            say(
+                config.log_format == "json",
+                &format!("migrations applied to {}", store.backend_name()),
+            );
             Ok(())
         }
         Command::Token {
@@ -180,17 +202,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     prepare(&config, &store, clock.now()).await?;
     tracing::info!(database = store.backend_name(), "database ready");
     let running = start(&config, store, verifier, clock).await?;
+    let json = config.log_format == "json";
     if let Some(addr) = running.application_addr {
-        eprintln!(
-            "application service (ApplicationService, ShipmentService, EventService) on {addr}"
+        say(
+            json,
+            &format!(
+                "application service (ApplicationService, ShipmentService, EventService) on {addr}"
+            ),
         );
     }
     if let Some(addr) = running.reviewer_addr {
-        eprintln!("reviewer service (ReviewService, PolicyService, EventService) on {addr}");
+        say(
+            json,
+            &format!("reviewer service (ReviewService, PolicyService, EventService) on {addr}"),
+        );
     }
     if config.auth.mode == AuthMode::Development {
-        eprintln!(
-            "get a token: clearance token --role applicant --org acme   (or --role reviewer)"
+        say(
+            json,
+            "get a token: clearance token --role applicant --org acme   (or --role reviewer)",
         );
     }
     running.run_until_signal().await

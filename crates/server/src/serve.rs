@@ -125,6 +125,9 @@ pub async fn build_verifier(config: &Config) -> anyhow::Result<Verifier> {
 
 /// The running services.
 pub struct Running {
+    /// Where `GET /metrics` answers, if configured.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<JoinHandle<()>>,
     pub application_addr: Option<SocketAddr>,
     pub reviewer_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
@@ -175,6 +178,9 @@ impl Running {
         self.monitor.abort();
         self.expiry.abort();
         self.pruning.abort();
+        if let Some(metrics) = &self.metrics {
+            metrics.abort();
+        }
         for server in self.servers {
             server.await.context("server task")?.context("server")?;
         }
@@ -347,13 +353,14 @@ pub async fn start(
         Some(files) => Some(crate::tls::server_config(files)?),
         None => None,
     };
-    let events = |store: Store| {
-        EventServiceServer::new(
-            EventApi::new(store, stopped.clone())
-                .with_streams_per_caller(config.limits.streams_per_caller),
-        )
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message)
+    let (call_metrics, mut gauges) = crate::metrics::registry(store.clone(), clock.clone());
+    let mut events = |store: Store| {
+        let api = EventApi::new(store, stopped.clone())
+            .with_streams_per_caller(config.limits.streams_per_caller);
+        gauges.watch_streams(api.clone());
+        EventServiceServer::new(api)
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message)
     };
 
     let wait_for_stop = |mut rx: watch::Receiver<bool>| async move {
@@ -369,7 +376,7 @@ pub async fn start(
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
-            .layer(auth.layer_with(limits.clone()))
+            .layer(auth.layer_with(limits.clone(), call_metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -412,7 +419,7 @@ pub async fn start(
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
-            .layer(auth.layer_with(limits.clone()))
+            .layer(auth.layer_with(limits.clone(), call_metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -491,6 +498,15 @@ pub async fn start(
         })
     };
 
+    let (metrics_addr, metrics) = match config.metrics_listen {
+        Some(addr) => {
+            let (addr, task) = crate::metrics::serve(addr, gauges, stopped.clone()).await?;
+            tracing::info!(%addr, "metrics at http://{addr}/metrics");
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
+    };
+
     let pruning = spawn_pruning(
         store_for_pruning,
         config.retention.clone(),
@@ -499,6 +515,8 @@ pub async fn start(
     );
 
     Ok(Running {
+        metrics_addr,
+        metrics,
         application_addr,
         reviewer_addr,
         stop,

@@ -84,3 +84,61 @@ fn keygen_makes_one_key_pair_and_prints_the_public_half() {
         "kept, not replaced"
     );
 }
+
+#[test]
+fn json_logs_hold_nothing_but_json() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clearance"))
+        .args([
+            "serve",
+            "--application-listen",
+            "127.0.0.1:0",
+            "--reviewer-listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir.path())
+        .env("CLEARANCE_AUTH__DEV_KEY_DIR", dir.path().join("keys"))
+        .env("CLEARANCE_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("clearance runs");
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        let serving = line.contains("reviewer service (");
+        lines.push(line);
+        if serving {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lines.len() >= 3, "{lines:?}");
+    for line in &lines {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok_and(|v| v.is_object()),
+            "not a JSON object: {line}"
+        );
+    }
+
+    // A refusal to start is a JSON line too.
+    let refused = Command::new(env!("CARGO_BIN_EXE_clearance"))
+        .args(["serve", "--application-listen", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .env("CLEARANCE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    for line in stderr.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
+    }
+    assert!(stderr.contains("development mode"), "{stderr}");
+}

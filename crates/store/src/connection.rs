@@ -321,3 +321,19 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Connections of the pool: (open, idle).
+    pub fn pool_status(&self) -> (u32, usize) {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        }
+    }
+}

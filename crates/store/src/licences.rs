@@ -1112,3 +1112,35 @@ async fn candidates<C: ConnectionTrait>(
     licences.sort_by_key(|l| !matches!(l.state, LicenceState::Active | LicenceState::Exhausted));
     Ok(licences)
 }
+
+impl Store {
+    /// Licences by state, and how many ACTIVE ones are past their validity at `now` (the
+    /// expiry sweep's backlog), for metrics.
+    pub async fn licence_census(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        use sea_orm::{PaginatorTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT state, COUNT(*) AS n FROM licences GROUP BY state ORDER BY state",
+            ))
+            .await?;
+        let mut by_state = Vec::new();
+        for row in rows {
+            by_state.push((
+                row.try_get::<String>("", "state")?,
+                row.try_get::<i64>("", "n")?,
+            ));
+        }
+        let backlog = licence::Entity::find()
+            .filter(licence::Column::State.eq("ACTIVE"))
+            .filter(licence::Column::ValidUntil.lte(now))
+            .count(&self.db)
+            .await?;
+        Ok((by_state, backlog as i64))
+    }
+}

@@ -1,0 +1,86 @@
+//! Call metrics, recorded at the edge of every call, in a registry the server passes in (no
+//! process-wide recorder, so several servers in one process keep their own).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    method: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+/// Calls by method and answer code, and their latency by method.
+#[derive(Clone, Debug)]
+pub struct CallMetrics {
+    calls: Family<CallLabels, Counter>,
+    latency: Family<MethodLabels, Histogram>,
+}
+
+/// Latency buckets from 0.5 ms to about 16 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 2.0, 16,
+    ))
+}
+
+impl CallMetrics {
+    /// Registers the call metrics in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = CallMetrics {
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        };
+        registry.register(
+            "clearance_calls",
+            "Calls answered, by method and gRPC code",
+            metrics.calls.clone(),
+        );
+        registry.register(
+            "clearance_call_duration_seconds",
+            "Time to answer a call (to its headers, for streams), by method",
+            metrics.latency.clone(),
+        );
+        metrics
+    }
+
+    /// A metrics set registered nowhere (tests and tools).
+    pub fn unregistered() -> Self {
+        CallMetrics {
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        }
+    }
+
+    pub(crate) fn record(&self, method: &str, code: tonic::Code, took: Duration) {
+        // Only the contract's, health's and reflection's paths: anything else a client sends
+        // is one label value, so labels stay bounded.
+        let method = if method.starts_with("/clearance.v1.")
+            || method.starts_with("/grpc.health.v1.")
+            || method.starts_with("/grpc.reflection.")
+        {
+            method.chars().take(120).collect()
+        } else {
+            "other".to_owned()
+        };
+        self.calls
+            .get_or_create(&CallLabels {
+                method: method.clone(),
+                code: format!("{code:?}"),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&MethodLabels { method })
+            .observe(took.as_secs_f64());
+    }
+}
