@@ -206,6 +206,9 @@ pub struct Config {
     pub reviewer_listen: SocketAddr,
     /// Prometheus metrics (`GET /metrics`) on this address; none when unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// OpenTelemetry traces over OTLP/gRPC to this collector (e.g. `http://127.0.0.1:4317`);
+    /// none when unset.
+    pub otlp_endpoint: Option<String>,
     pub services: ServiceSelection,
     /// Seconds between reporting NOT_SERVING and stopping, so load balancers drain first.
     pub shutdown_grace_seconds: u64,
@@ -230,6 +233,7 @@ impl Default for Config {
             application_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             reviewer_listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
             metrics_listen: None,
+            otlp_endpoint: None,
             services: ServiceSelection::Both,
             shutdown_grace_seconds: 1,
             log_format: "text".into(),

@@ -97,7 +97,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    telemetry::init(&config.log_format);
+    let _telemetry = match telemetry::init(&config.log_format, config.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: setting up trace export: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let json = config.log_format == "json";
     match run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -224,12 +224,14 @@ fn trace_span(request: &http::Request<()>) -> tracing::Span {
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "rpc",
         method = %request.uri().path(),
         request_id = %request_id,
         principal = tracing::field::Empty,
-    )
+    );
+    crate::telemetry::continue_incoming_trace(&span, request.headers());
+    span
 }
 
 /// Reflection that advertises exactly the services this listener serves.
