@@ -1,6 +1,7 @@
 //! TLS end to end: `clearance serve` with a certificate from `clearance dev-cert`, called by
-//! clearancectl and by a plain gRPC client, refusing plaintext, and serving a renewed
-//! certificate without a restart. On SQLite and PostgreSQL.
+//! clearancectl and by a plain gRPC client, with an ERP system's client certificate bound to its
+//! organisation, refusing plaintext, and serving a renewed certificate without a restart. On
+//! SQLite and PostgreSQL.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_client::ApplicationServiceClient;
 use clearance_tests::{Backend, TestDb};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// The `clearance` binary, built beside `clearancectl` (`cargo test --workspace` builds both;
 /// a run of this package alone builds it here).
@@ -66,6 +67,7 @@ fn serve_tls(home: &Path, db: &str) -> Server {
     )
     .env("CLEARANCE_TLS__CERT_FILE", tls.join("server.pem"))
     .env("CLEARANCE_TLS__KEY_FILE", tls.join("server-key.pem"))
+    .env("CLEARANCE_TLS__CLIENT_CA_FILE", tls.join("ca.pem"))
     .stderr(Stdio::piped())
     .spawn()
     .expect("clearance serve");
@@ -85,9 +87,13 @@ fn serve_tls(home: &Path, db: &str) -> Server {
 }
 
 fn dev_cert(home: &Path) {
-    let output = clearance(home, "sqlite://unused.db", &["dev-cert", "--dir", "tls"])
-        .output()
-        .unwrap();
+    let output = clearance(
+        home,
+        "sqlite://unused.db",
+        &["dev-cert", "--dir", "tls", "--client", "acme"],
+    )
+    .output()
+    .unwrap();
     assert!(output.status.success(), "{output:?}");
     let snippet = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -97,10 +103,27 @@ fn dev_cert(home: &Path) {
 }
 
 async fn tls_channel(addr: &str, ca: &Path) -> Result<Channel, tonic::transport::Error> {
-    let ca = Certificate::from_pem(std::fs::read(ca).unwrap());
+    tls_channel_as(addr, ca, None).await
+}
+
+/// With `client`, presents that organisation's client certificate (mTLS).
+async fn tls_channel_as(
+    addr: &str,
+    ca: &Path,
+    client: Option<&str>,
+) -> Result<Channel, tonic::transport::Error> {
+    let ca_pem = Certificate::from_pem(std::fs::read(ca).unwrap());
+    let mut tls = ClientTlsConfig::new().ca_certificate(ca_pem);
+    if let Some(org) = client {
+        let dir = ca.parent().unwrap();
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(dir.join(format!("client-{org}.pem"))).unwrap(),
+            std::fs::read(dir.join(format!("client-{org}-key.pem"))).unwrap(),
+        ));
+    }
     Channel::from_shared(format!("https://{addr}"))
         .unwrap()
-        .tls_config(ClientTlsConfig::new().ca_certificate(ca))?
+        .tls_config(tls)?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
@@ -162,6 +185,29 @@ async fn tls_serves_clearancectl_and_grpc_clients_and_refuses_plaintext(backend:
     list_products(channel, &token)
         .await
         .expect("served over TLS");
+
+    // An ERP system with acme's client certificate: acme's tokens pass, another
+    // organisation's token over that connection is refused.
+    let mtls = tls_channel_as(&server.application, &ca, Some("acme"))
+        .await
+        .expect("mTLS connects");
+    list_products(mtls.clone(), &token)
+        .await
+        .expect("acme over acme's certificate");
+    let globex = clearance(
+        home,
+        &db.url,
+        &["token", "--role", "erp", "--org", "globex"],
+    )
+    .output()
+    .unwrap();
+    let globex = String::from_utf8(globex.stdout).unwrap().trim().to_owned();
+    let refused = list_products(mtls, &globex).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused.message().contains("issued to organisation 'acme'"),
+        "{refused:?}"
+    );
 
     // Plaintext is refused: the handshake fails and the connection is closed.
     let plaintext = match Channel::from_shared(format!("http://{}", server.application))

@@ -60,6 +60,7 @@ pub mod reason {
     pub const INTERNAL: &str = "INTERNAL";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
+    pub const CERTIFICATE_MISMATCH: &str = "CERTIFICATE_MISMATCH";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const OVERLOADED: &str = "OVERLOADED";
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";

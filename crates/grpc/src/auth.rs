@@ -90,6 +90,39 @@ impl Authenticator {
     }
 }
 
+/// Who is at the other end of a connection, as the transport knows it: attached to every call
+/// by the listener. With client certificates (mTLS), the organisation the certificate was
+/// issued to; a token used over that connection must act for the same organisation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerIdentity {
+    pub remote_addr: Option<std::net::SocketAddr>,
+    pub certificate_organisation: Option<String>,
+}
+
+impl PeerIdentity {
+    /// Refuses a caller whose token acts for another organisation than the connection's
+    /// client certificate names.
+    fn admits(&self, principal: &Principal) -> Result<(), ApiError> {
+        let Some(certified) = &self.certificate_organisation else {
+            return Ok(());
+        };
+        let acting = principal.organisation.as_ref().map(|o| o.as_str());
+        if acting == Some(certified.as_str()) {
+            return Ok(());
+        }
+        Err(ApiError::PermissionDenied {
+            reason: reason::CERTIFICATE_MISMATCH,
+            message: format!(
+                "this connection's client certificate was issued to organisation '{certified}', but the token acts for {}",
+                match acting {
+                    Some(org) => format!("organisation '{org}'"),
+                    None => "a regulator".to_owned(),
+                }
+            ),
+        })
+    }
+}
+
 /// Methods of the contract pass the gate; health and reflection are open to all.
 const CONTRACT_PREFIX: &str = "/clearance.v1.";
 
@@ -155,10 +188,16 @@ where
             let (deadline, client_deadline) = limits.deadline(request.headers(), arrived);
             let mut _in_flight = None;
             if path.starts_with(CONTRACT_PREFIX) {
+                let peer = request.extensions().get::<PeerIdentity>().cloned();
                 let admitted = gate
                     .admit(request.headers(), &path)
                     .await
-                    .and_then(|principal| Ok((limits.admit(&principal)?, principal)));
+                    .and_then(|principal| {
+                        if let Some(peer) = &peer {
+                            peer.admits(&principal)?;
+                        }
+                        Ok((limits.admit(&principal)?, principal))
+                    });
                 match admitted {
                     Ok((permit, principal)) => {
                         _in_flight = Some(permit);

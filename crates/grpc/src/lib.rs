@@ -18,7 +18,7 @@ mod respond;
 mod rule_book;
 pub mod workflow;
 
-pub use auth::{Authenticator, Gate, GateLayer};
+pub use auth::{Authenticator, Gate, GateLayer, PeerIdentity};
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use context::{
     UpdateTarget, principal, request_sha256, validate_create, validate_list, validate_request_id,

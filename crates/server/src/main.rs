@@ -54,6 +54,10 @@ enum Command {
         /// Host names and IP addresses the certificate is for (repeatable).
         #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
         hosts: Vec<String>,
+        /// Also a client certificate (mTLS) for this organisation's ERP system: writes
+        /// client-ORG.pem and client-ORG-key.pem (repeatable).
+        #[arg(long = "client")]
+        clients: Vec<String>,
     },
     /// Write a consistent copy of the embedded (SQLite) database to FILE while it serves.
     Backup {
@@ -163,17 +167,22 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify => verify(&config).await,
-        Command::DevCert { dir, hosts } => {
-            clearance_server::tls::write_dev_certificates(&dir, &hosts)?;
+        Command::DevCert {
+            dir,
+            hosts,
+            clients,
+        } => {
+            clearance_server::tls::write_dev_certificates(&dir, &hosts, &clients)?;
             let show = |f: &str| dir.join(f).display().to_string();
             eprintln!(
                 "a development CA and a server certificate for {} (never for production)",
                 hosts.join(", ")
             );
             println!(
-                "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n# clients: --ca-file {}",
+                "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n# client certificates (mTLS): client_ca_file = \"{}\"\n# clients: --ca-file {}",
                 show("server.pem"),
                 show("server-key.pem"),
+                show("ca.pem"),
                 show("ca.pem")
             );
             Ok(())

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use clearance_grpc::PeerIdentity;
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -22,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
 /// How often the files are looked at for a change, at most.
 const RELOAD_CHECK: Duration = Duration::from_secs(2);
@@ -33,23 +34,61 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// Connections accepted but not yet taken by the server.
 const ACCEPT_QUEUE: usize = 128;
 
-/// Certificate chain and private key files (PEM) for both listeners.
+/// Certificate chain and private key files (PEM) for both listeners, and optionally the CA
+/// whose client certificates (mTLS, for ERP systems) are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsConfig {
     /// The server's certificate, followed by any intermediates.
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// CA certificates (PEM) that sign client certificates. A client certificate's subject
+    /// organisation (O) binds the connection: tokens used over it must act for that
+    /// organisation.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Refuse connections without a client certificate (only with `client_ca_file`).
+    #[serde(default)]
+    pub require_client_certificate: bool,
 }
 
 /// The rustls configuration serving `tls`'s files, reloaded when they change.
 pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let resolver = ReloadingCert::load(tls.clone())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .context("TLS protocol versions")?;
+    let builder = match &tls.client_ca_file {
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| {
+                format!("reading client CA certificates from {}", ca_file.display())
+            })? {
+                roots
+                    .add(cert.with_context(|| format!("reading {}", ca_file.display()))?)
+                    .with_context(|| format!("a client CA certificate in {}", ca_file.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = if tls.require_client_certificate {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder
+                .with_client_cert_verifier(verifier.build().context("client certificate verifier")?)
+        }
+        None => {
+            anyhow::ensure!(
+                !tls.require_client_certificate,
+                "tls.require_client_certificate needs tls.client_ca_file"
+            );
+            builder.with_no_client_auth()
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     // gRPC is HTTP/2 only.
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
@@ -145,14 +184,37 @@ pub enum Connection {
 }
 
 impl Connected for Connection {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = PeerIdentity;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         match self {
-            Connection::Plain(tcp) => tcp.connect_info(),
-            Connection::Tls(tls) => tls.get_ref().0.connect_info(),
+            Connection::Plain(tcp) => PeerIdentity {
+                remote_addr: tcp.peer_addr().ok(),
+                certificate_organisation: None,
+            },
+            Connection::Tls(tls) => {
+                let (tcp, session) = tls.get_ref();
+                PeerIdentity {
+                    remote_addr: tcp.peer_addr().ok(),
+                    certificate_organisation: session
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|cert| certificate_organisation(cert)),
+                }
+            }
         }
     }
+}
+
+/// The subject's organisation (O) of a verified client certificate.
+fn certificate_organisation(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    parsed
+        .subject()
+        .iter_organization()
+        .next()
+        .and_then(|o| o.as_str().ok())
+        .map(str::to_owned)
 }
 
 impl AsyncRead for Connection {
@@ -275,7 +337,11 @@ pub fn incoming(
 /// Writes a local certificate authority and a server certificate it signed for `hosts`
 /// (names and IP addresses) into `dir`: `ca.pem` (for clients), `server.pem` and
 /// `server-key.pem` (for `[tls]`). For trying TLS, never for production.
-pub fn write_dev_certificates(dir: &Path, hosts: &[String]) -> anyhow::Result<()> {
+pub fn write_dev_certificates(
+    dir: &Path,
+    hosts: &[String],
+    client_organisations: &[String],
+) -> anyhow::Result<()> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,
@@ -300,6 +366,37 @@ pub fn write_dev_certificates(dir: &Path, hosts: &[String]) -> anyhow::Result<()
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &ca, &ca_key)?;
 
+    // Client certificates for ERP systems: the subject's organisation (O) binds them.
+    for organisation in client_organisations {
+        anyhow::ensure!(
+            !organisation.is_empty()
+                && organisation
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "--client takes an organisation id (letters, digits, - and _), not '{organisation}'"
+        );
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organisation.as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{organisation} ERP"));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &ca, &ca_key)?;
+        write_file(
+            &dir.join(format!("client-{organisation}.pem")),
+            cert.pem().as_bytes(),
+            false,
+        )?;
+        write_file(
+            &dir.join(format!("client-{organisation}-key.pem")),
+            key.serialize_pem().as_bytes(),
+            true,
+        )?;
+    }
     write_file(&dir.join("ca.pem"), ca.pem().as_bytes(), false)?;
     write_file(&dir.join("server.pem"), cert.pem().as_bytes(), false)?;
     write_file(
