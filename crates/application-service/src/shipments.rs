@@ -31,6 +31,7 @@ pub struct ShipmentApi {
     rules: RuleBook,
     clock: Arc<dyn Clock>,
     window: ShipmentWindow,
+    metrics: clearance_grpc::ShipmentMetrics,
 }
 
 /// What the rules say about a shipment, line by line.
@@ -52,7 +53,14 @@ impl ShipmentApi {
             rules,
             clock,
             window,
+            metrics: clearance_grpc::ShipmentMetrics::default(),
         }
+    }
+
+    /// Counts StartShipment's answers in `metrics`.
+    pub fn with_metrics(mut self, metrics: clearance_grpc::ShipmentMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Validates the shipment and determines every line under the rules in force at its time.
@@ -305,7 +313,9 @@ impl ShipmentService for ShipmentApi {
         &self,
         request: Request<pb::StartShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        clearance_grpc::handle!(self, request, start_shipment)
+        let answer = clearance_grpc::handle!(self, request, start_shipment);
+        self.metrics.record_start(&answer);
+        answer
     }
 
     async fn cancel_shipment(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub struct EventApi {
     /// Open streams per caller, and how many one caller may hold.
     per_caller: Arc<Mutex<HashMap<String, usize>>>,
     streams_per_caller: usize,
+    /// Each open stream's position (its last event sent), for the lag metric.
+    positions: Arc<Mutex<HashMap<u64, i64>>>,
+    next_stream: Arc<AtomicU64>,
 }
 
 /// Open streams a caller may hold unless configured otherwise.
@@ -53,7 +56,19 @@ impl EventApi {
             open: Arc::new(AtomicUsize::new(0)),
             per_caller: Arc::new(Mutex::new(HashMap::new())),
             streams_per_caller: DEFAULT_STREAMS_PER_CALLER,
+            positions: Arc::new(Mutex::new(HashMap::new())),
+            next_stream: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The position of the open stream furthest behind, if any stream is open.
+    pub fn slowest_position(&self) -> Option<i64> {
+        self.positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .min()
+            .copied()
     }
 
     /// At most `n` open streams per caller; another is RESOURCE_EXHAUSTED.
@@ -73,11 +88,13 @@ struct OpenStream {
     open: Arc<AtomicUsize>,
     per_caller: Arc<Mutex<HashMap<String, usize>>>,
     caller: String,
+    positions: Arc<Mutex<HashMap<u64, i64>>>,
+    id: u64,
 }
 
 impl OpenStream {
     /// Opens a stream for `caller`, unless it holds `limit` already.
-    fn new(api: &EventApi, caller: String) -> Result<Self, ApiError> {
+    fn new(api: &EventApi, caller: String, position: i64) -> Result<Self, ApiError> {
         {
             // A poisoned lock only means another stream panicked; the counts are still whole.
             let mut per_caller = api.per_caller.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,17 +111,34 @@ impl OpenStream {
             *held += 1;
         }
         api.open.fetch_add(1, Ordering::SeqCst);
-        Ok(OpenStream {
+        let id = api.next_stream.fetch_add(1, Ordering::Relaxed);
+        let stream = OpenStream {
             open: api.open.clone(),
             per_caller: api.per_caller.clone(),
             caller,
-        })
+            positions: api.positions.clone(),
+            id,
+        };
+        stream.reached(position);
+        Ok(stream)
+    }
+
+    /// Records that the stream has sent everything up to `position`.
+    fn reached(&self, position: i64) {
+        self.positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, position);
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::SeqCst);
+        self.positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
         let mut per_caller = self.per_caller.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(held) = per_caller.get_mut(&self.caller) {
             *held = held.saturating_sub(1);
@@ -162,9 +196,8 @@ impl EventService for EventApi {
         let mut stopped = self.stopped.clone();
         let mut numbered = store.events_numbered();
         let (tx, rx) = mpsc::channel(BATCH as usize);
-        let open = OpenStream::new(self, crate::limits::caller_key(&principal))?;
+        let open = OpenStream::new(self, crate::limits::caller_key(&principal), position)?;
         tokio::spawn(async move {
-            let _open = open;
             loop {
                 if *stopped.borrow() {
                     return;
@@ -182,6 +215,9 @@ impl EventService for EventApi {
                     }
                 };
                 let idle = batch.is_empty();
+                if let Some(last) = batch.last() {
+                    open.reached(last.position);
+                }
                 for event in batch {
                     position = event.position;
                     // Exporters receive only what the regulator has decided to tell them.

@@ -27,7 +27,7 @@ pub use context::{
 pub use error::{ApiError, ApiResult};
 pub use events::{EventApi, decode_cursor, encode_cursor};
 pub use limits::{CallLimits, caller_key};
-pub use metrics::CallMetrics;
+pub use metrics::{CallMetrics, ShipmentMetrics};
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
 

@@ -84,3 +84,49 @@ impl CallMetrics {
             .observe(took.as_secs_f64());
     }
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+    reason: String,
+}
+
+/// StartShipment's answers: started, or refused with the reason (an identical retry answered
+/// from its first answer counts again).
+#[derive(Clone, Debug, Default)]
+pub struct ShipmentMetrics {
+    answers: Family<OutcomeLabels, Counter>,
+}
+
+impl ShipmentMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = ShipmentMetrics::default();
+        registry.register(
+            "clearance_shipment_starts",
+            "StartShipment answers: started, or refused by reason",
+            metrics.answers.clone(),
+        );
+        metrics
+    }
+
+    /// Counts one StartShipment answer; failures that are not refusals (bad input, outages)
+    /// show in the call metrics only.
+    pub fn record_start<T>(&self, result: &Result<T, tonic::Status>) {
+        use tonic_types::StatusExt;
+        let labels = match result {
+            Ok(_) => OutcomeLabels {
+                outcome: "started".into(),
+                reason: String::new(),
+            },
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => OutcomeLabels {
+                outcome: "refused".into(),
+                reason: status
+                    .get_details_error_info()
+                    .map(|info| info.reason)
+                    .unwrap_or_default(),
+            },
+            Err(_) => return,
+        };
+        self.answers.get_or_create(&labels).inc();
+    }
+}

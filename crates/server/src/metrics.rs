@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clearance_grpc::{CallMetrics, Clock, EventApi};
+use clearance_grpc::{CallMetrics, Clock, EventApi, ShipmentMetrics};
 use clearance_store::Store;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -35,19 +35,28 @@ pub struct Gauges {
     streams_open: Gauge,
     licences: Family<StateLabels, Gauge>,
     expiry_backlog: Gauge,
+    stream_lag: Gauge,
     database_up: Gauge,
 }
 
-/// A registry with the call metrics in it, for the listeners' gates, and the gauges.
-pub fn registry(store: Store, clock: Arc<dyn Clock>) -> (CallMetrics, Gauges) {
+/// What the services record as they answer.
+pub struct Recorders {
+    pub calls: CallMetrics,
+    pub shipments: ShipmentMetrics,
+}
+
+/// A registry with the recorders in it, for the listeners' gates and services, and the gauges.
+pub fn registry(store: Store, clock: Arc<dyn Clock>) -> (Recorders, Gauges) {
     let mut registry = Registry::default();
     let calls = CallMetrics::register(&mut registry);
+    let shipments = ShipmentMetrics::register(&mut registry);
     let gauges = Gauges {
         pool_open: Gauge::default(),
         pool_idle: Gauge::default(),
         streams_open: Gauge::default(),
         licences: Family::default(),
         expiry_backlog: Gauge::default(),
+        stream_lag: Gauge::default(),
         database_up: Gauge::default(),
         registry,
         store,
@@ -86,7 +95,7 @@ pub fn registry(store: Store, clock: Arc<dyn Clock>) -> (CallMetrics, Gauges) {
         "1 when the last scrape could read the database",
         gauges.database_up.clone(),
     );
-    (calls, gauges)
+    (Recorders { calls, shipments }, gauges)
 }
 
 impl Gauges {
@@ -101,8 +110,17 @@ impl Gauges {
         self.pool_idle.set(idle as i64);
         self.streams_open
             .set(self.streams.iter().map(|e| e.open_streams() as i64).sum());
-        match self.store.licence_census(self.clock.now()).await {
-            Ok((by_state, backlog)) => {
+        let census = self.store.licence_census(self.clock.now()).await;
+        let newest = self.store.latest_event_position().await;
+        match census.and_then(|c| Ok((c, newest?))) {
+            Ok(((by_state, backlog), newest)) => {
+                let slowest = self
+                    .streams
+                    .iter()
+                    .filter_map(EventApi::slowest_position)
+                    .min();
+                self.stream_lag
+                    .set(slowest.map_or(0, |s| newest.saturating_sub(s).max(0)));
                 self.licences.clear();
                 for (state, n) in by_state {
                     self.licences.get_or_create(&StateLabels { state }).set(n);

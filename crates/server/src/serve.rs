@@ -355,7 +355,7 @@ pub async fn start(
         Some(files) => Some(crate::tls::server_config(files)?),
         None => None,
     };
-    let (call_metrics, mut gauges) = crate::metrics::registry(store.clone(), clock.clone());
+    let (recorders, mut gauges) = crate::metrics::registry(store.clone(), clock.clone());
     let mut events = |store: Store| {
         let api = EventApi::new(store, stopped.clone())
             .with_streams_per_caller(config.limits.streams_per_caller);
@@ -378,7 +378,7 @@ pub async fn start(
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
-            .layer(auth.layer_with(limits.clone(), call_metrics.clone()))
+            .layer(auth.layer_with(limits.clone(), recorders.calls.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -393,12 +393,15 @@ pub async fn start(
                 .max_encoding_message_size(max_message),
             )
             .add_service(
-                ShipmentServiceServer::new(ShipmentApi::new(
-                    store.clone(),
-                    rules.clone(),
-                    clock.clone(),
-                    config.shipments.window(),
-                ))
+                ShipmentServiceServer::new(
+                    ShipmentApi::new(
+                        store.clone(),
+                        rules.clone(),
+                        clock.clone(),
+                        config.shipments.window(),
+                    )
+                    .with_metrics(recorders.shipments.clone()),
+                )
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
             )
@@ -421,7 +424,7 @@ pub async fn start(
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .trace_fn(trace_span)
-            .layer(auth.layer_with(limits.clone(), call_metrics.clone()))
+            .layer(auth.layer_with(limits.clone(), recorders.calls.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

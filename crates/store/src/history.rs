@@ -166,6 +166,18 @@ impl Store {
             .collect())
     }
 
+    /// The newest event's stream position (0 when there is none).
+    pub async fn latest_event_position(&self) -> Result<i64, StoreError> {
+        use crate::entities::outbox_event;
+        let newest = outbox_event::Entity::find()
+            .filter(outbox_event::Column::Position.is_not_null())
+            .order_by_desc(outbox_event::Column::Position)
+            .limit(1)
+            .one(&self.db)
+            .await?;
+        Ok(newest.and_then(|e| e.position).unwrap_or(0))
+    }
+
     /// How many outbox events exist for `resource` (for checks that a write published once).
     pub async fn outbox_count(&self, resource: &str) -> Result<u64, StoreError> {
         use crate::entities::outbox_event;
