@@ -234,3 +234,67 @@ fn signing_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     };
     (stated == by_key).then_some(by_key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DevKey;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves `body` to every request on a local port, as an identity provider's jwks_uri.
+    async fn provider(body: String) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}/.well-known/jwks.json")
+    }
+
+    #[tokio::test]
+    async fn a_key_set_is_fetched_from_the_providers_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let encryption = serde_json::json!({
+            "kty": "RSA", "use": "enc", "kid": "enc-1", "n": "AQAB", "e": "AQAB"
+        });
+        let body = serde_json::json!({ "keys": [key.public_jwk("sig-1").unwrap(), encryption] })
+            .to_string();
+        let url = provider(body).await;
+        let set = KeySet::load(JwksSource::parse(&url), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(set.key_ids(), ["sig-1"], "encryption keys are left out");
+        // A refresh within the rate limit does not happen.
+        assert!(!set.refresh_for_unknown_kid().await);
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_is_down_or_sends_no_signing_key_is_named() {
+        let refused = KeySet::load(
+            JwksSource::parse("http://127.0.0.1:9/jwks.json"),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("127.0.0.1:9"), "{refused}");
+        let url = provider(r#"{"keys": []}"#.into()).await;
+        let empty = KeySet::load(JwksSource::parse(&url), Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(empty.contains("no signing key"), "{empty}");
+    }
+}
