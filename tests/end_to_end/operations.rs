@@ -426,3 +426,54 @@ mod metrics {
         c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     }; the_metrics_endpoint_counts_and_times_every_method);
 }
+
+/// Past the process's calls in flight: RESOURCE_EXHAUSTED (OVERLOADED) with when to retry,
+/// and served again once the call in flight is done. (The call held in flight waits on a
+/// PostgreSQL lock; on SQLite only the served path is checked.)
+async fn calls_past_the_in_flight_limit_are_told_to_retry(db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    acme.list_products(pb::ListProductsRequest::default())
+        .await
+        .expect("one call at a time is served");
+    if db.backend != Backend::Postgres {
+        return;
+    }
+    let url = db.url.clone();
+    let blocker = tokio::spawn(async move {
+        execute_statement(
+            &url,
+            "BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT",
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut held = app.applicant("acme");
+    let in_flight = tokio::spawn(async move { held.create_product(product_request()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let status = acme
+        .list_products(pb::ListProductsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(reason(&status), "OVERLOADED");
+    use tonic_types::StatusExt;
+    assert!(
+        status.get_details_retry_info().is_some(),
+        "retry information"
+    );
+    blocker.await.unwrap().unwrap();
+    in_flight
+        .await
+        .unwrap()
+        .expect("the call in flight finishes");
+    acme.list_products(pb::ListProductsRequest::default())
+        .await
+        .expect("served again");
+}
+
+mod in_flight {
+    use super::*;
+    on_both_databases!(@with |c: &mut clearance_tests::Config| {
+        c.limits.max_concurrent_calls = 1;
+    }; calls_past_the_in_flight_limit_are_told_to_retry);
+}
