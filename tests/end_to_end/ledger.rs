@@ -464,7 +464,10 @@ async fn no_licence_required_is_recorded_and_a_required_one_is_named(_db: &TestD
         nlr.determinations[0].consulted[0].key,
         "us-advanced-computing"
     );
-    assert_eq!(nlr.determinations[0].consulted[0].version, 3);
+    assert_eq!(
+        nlr.determinations[0].consulted[0].version,
+        crate::policy::BUILT_IN_VERSIONS
+    );
     let status = assert_code(
         start(&mut client, shipment(&product.name, 5, 50_000)).await,
         Code::FailedPrecondition,

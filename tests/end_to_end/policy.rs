@@ -35,6 +35,15 @@ fn part(tpp: i64, die: i64, memory: i64, io: i64, datacenter: bool) -> pb::Produ
     }
 }
 
+/// How many rule-set versions the built-in catalogue installs (the newest took effect in
+/// January 2026, so it is the one in force for calls made today).
+pub const BUILT_IN_VERSIONS: i64 = 4;
+
+/// The newest built-in version as a draft a policy administrator would send.
+pub fn latest_catalogue_draft() -> pb::RuleSet {
+    catalogue_draft(BUILT_IN_VERSIONS as usize)
+}
+
 /// The built-in catalogue version `n` (1-based) as a draft a policy administrator would send.
 pub fn catalogue_draft(n: usize) -> pb::RuleSet {
     let groups = catalogue::country_groups().unwrap();
@@ -254,9 +263,9 @@ async fn count_rule_sets(app: &TestApp) -> usize {
 
 async fn invalid_or_unauthorised_publishes_store_nothing(_db: &TestDb, app: TestApp) {
     let before = count_rule_sets(&app).await;
-    assert_eq!(before, 3);
+    assert_eq!(before, BUILT_IN_VERSIONS as usize);
     let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
-    let mut bad = catalogue_draft(3);
+    let mut bad = latest_catalogue_draft();
     bad.effective_time = at(2027, 1, 1);
     bad.rules[0].criterion = "clock_ghz >= 2".into();
     bad.rules[1].criterion = "tpp >= 4800 &&".into();
@@ -279,8 +288,8 @@ async fn invalid_or_unauthorised_publishes_store_nothing(_db: &TestDb, app: Test
         ]
     );
 
-    let mut overlapping = catalogue_draft(3);
-    overlapping.effective_time = at(2025, 6, 1);
+    let mut overlapping = latest_catalogue_draft();
+    overlapping.effective_time = at(2025, 8, 1);
     let status = assert_code(
         admin
             .publish_rule_set(pb::PublishRuleSetRequest {
@@ -294,7 +303,7 @@ async fn invalid_or_unauthorised_publishes_store_nothing(_db: &TestDb, app: Test
 
     for role in ["reviewer", "senior_reviewer", "auditor"] {
         let mut other = app.policies_with(Some(app.token(&[role], None)));
-        let mut next = catalogue_draft(3);
+        let mut next = latest_catalogue_draft();
         next.effective_time = at(2027, 1, 1);
         let status = assert_code(
             other
@@ -312,7 +321,7 @@ async fn invalid_or_unauthorised_publishes_store_nothing(_db: &TestDb, app: Test
 
 async fn a_published_version_takes_effect_from_its_date_only(_db: &TestDb, app: TestApp) {
     let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
-    let mut next = catalogue_draft(3);
+    let mut next = latest_catalogue_draft();
     next.effective_time = at(2027, 1, 1);
     next.display_name = "H20-class exports no longer licensed (hypothetical)".into();
     next.rules.retain(|r| r.rule_id != "h20-class-china-d5");
@@ -325,7 +334,7 @@ async fn a_published_version_takes_effect_from_its_date_only(_db: &TestDb, app: 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(published.version, 4);
+    assert_eq!(published.version, BUILT_IN_VERSIONS + 1);
     assert_eq!(published.key, "us-advanced-computing");
     assert_eq!(published.publisher, "policy_admin@regulator");
     let replay = admin.publish_rule_set(request).await.unwrap().into_inner();
@@ -339,12 +348,12 @@ async fn a_published_version_takes_effect_from_its_date_only(_db: &TestDb, app: 
         .unwrap()
         .into_inner();
     assert_eq!(read, published);
-    assert_eq!(count_rule_sets(&app).await, 4);
+    assert_eq!(count_rule_sets(&app).await, BUILT_IN_VERSIONS as usize + 1);
 
     let h20 = part(2_368, 814, 4_000, 900, true);
     let later = determine(&app, h20.clone(), "CN", at(2027, 2, 1)).await;
     assert!(!later.licence_required);
-    assert_eq!(later.consulted[0].version, 4);
+    assert_eq!(later.consulted[0].version, BUILT_IN_VERSIONS + 1);
     let earlier = determine(&app, h20, "CN", at(2025, 8, 1)).await;
     assert!(earlier.licence_required);
     assert_eq!(earlier.consulted[0].version, 3);
@@ -472,11 +481,11 @@ async fn a_stored_determination_keeps_its_rule_set_version_when_rules_change(
         .unwrap()
         .into_inner();
     let stored = submitted.lines[0].determination.clone().unwrap();
-    assert_eq!(stored.consulted[0].version, 3);
+    assert_eq!(stored.consulted[0].version, BUILT_IN_VERSIONS);
     assert!(stored.licence_required);
 
     let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
-    let mut next = catalogue_draft(3);
+    let mut next = latest_catalogue_draft();
     next.effective_time = Some(prost_types::Timestamp {
         seconds: Utc::now().timestamp() + 60,
         nanos: 0,
@@ -500,7 +509,7 @@ async fn a_stored_determination_keeps_its_rule_set_version_when_rules_change(
         .unwrap()
         .into_inner();
     assert!(!now_not_required.licence_required);
-    assert_eq!(now_not_required.consulted[0].version, 4);
+    assert_eq!(now_not_required.consulted[0].version, BUILT_IN_VERSIONS + 1);
     let reread = acme
         .get_application(pb::GetApplicationRequest {
             name: submitted.name.clone(),

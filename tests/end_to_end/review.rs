@@ -87,7 +87,8 @@ async fn the_full_path_reaches_approval_and_is_recorded_once_per_step(_db: &Test
         .expect("determination stored");
     assert!(determination.licence_required);
     assert_eq!(
-        determination.consulted[0].version, 3,
+        determination.consulted[0].version,
+        crate::policy::BUILT_IN_VERSIONS,
         "the rules in force at submission"
     );
     assert_eq!(submitted.review_policy, pb::ReviewPolicy::CaseByCase as i32);

@@ -7,7 +7,7 @@ use super::rules::{CompiledRuleSet, RuleSetDefinition};
 const COUNTRY_GROUPS: &str = include_str!("../../../../policies/country-groups.toml");
 
 /// The rule-set versions, oldest first.
-const RULE_SETS: [(&str, &str); 3] = [
+const RULE_SETS: [(&str, &str); 4] = [
     (
         "us-advanced-computing-v1-2023-10.toml",
         include_str!("../../../../policies/us-advanced-computing-v1-2023-10.toml"),
@@ -19,6 +19,10 @@ const RULE_SETS: [(&str, &str); 3] = [
     (
         "us-advanced-computing-v3-2025-07.toml",
         include_str!("../../../../policies/us-advanced-computing-v3-2025-07.toml"),
+    ),
+    (
+        "us-advanced-computing-v4-2026-01.toml",
+        include_str!("../../../../policies/us-advanced-computing-v4-2026-01.toml"),
     ),
 ];
 

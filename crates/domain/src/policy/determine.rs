@@ -331,6 +331,88 @@ mod tests {
         assert!(!check(h20(), "DE", on(2025, 5, 1)).licence_required);
     }
 
+    /// Real parts (datasheet figures, rounded): TPP, die area mm², memory and I/O bandwidth GB/s.
+    fn h200() -> Item {
+        part(15_832, 814, 4_800, 900, true)
+    }
+
+    fn b200() -> Item {
+        part(36_000, 1_600, 8_000, 1_800, true)
+    }
+
+    fn l20() -> Item {
+        part(1_912, 609, 864, 64, true)
+    }
+
+    /// A gaming part (not designed or marketed for datacenters) just under Note 2's TPP line.
+    fn rtx_4090d() -> Item {
+        part(4_708, 609, 1_008, 64, false)
+    }
+
+    /// Whether a licence is required, and under which review policy.
+    type Outcome = (bool, Option<ReviewPolicy>);
+
+    fn outcome(d: &Determination) -> Outcome {
+        (d.licence_required, d.review_policy)
+    }
+
+    #[test]
+    fn every_version_judges_real_parts_to_china_as_published() {
+        use ReviewPolicy::{CaseByCase, PresumptionOfDenial};
+        // Dates inside each version: October 2023, April 2025, July 2025, January 2026.
+        let dates = [
+            on(2024, 6, 1),
+            on(2025, 5, 1),
+            on(2025, 8, 1),
+            on(2026, 2, 1),
+        ];
+        let denied = (true, Some(PresumptionOfDenial));
+        let case = (true, Some(CaseByCase));
+        let free = (false, None);
+        let expected: [(&str, Item, [Outcome; 4]); 6] = [
+            ("H800", h800(), [denied, denied, denied, case]),
+            ("H20", h20(), [free, denied, case, case]),
+            ("H200", h200(), [denied, denied, denied, case]),
+            ("B200", b200(), [denied, denied, denied, denied]),
+            ("L20", l20(), [free, free, free, free]),
+            ("RTX 4090D", rtx_4090d(), [free, free, free, free]),
+        ];
+        for (name, item, outcomes) in expected {
+            for (at, want) in dates.iter().zip(outcomes) {
+                let d = check(item, "CN", *at);
+                assert_eq!(outcome(&d), want, "{name} to CN at {at}: {:?}", d.fired);
+            }
+        }
+        let january = check(h200(), "CN", on(2026, 2, 1));
+        assert_eq!(january.consulted[0].version, 4);
+        assert_eq!(january.fired[0].rule_id, "3A090.a-china-macau-h200-class");
+        assert!(january.fired[0].citation.contains("91 FR 1684"));
+        // The change is for China and Macau only: elsewhere in D:5 the denial stays.
+        assert_eq!(outcome(&check(h200(), "MO", on(2026, 2, 1))), case);
+        assert_eq!(outcome(&check(h200(), "IR", on(2026, 2, 1))), denied);
+        // The day before and the day the January 2026 version took effect.
+        assert_eq!(outcome(&check(h200(), "CN", on(2026, 1, 14))), denied);
+        assert_eq!(outcome(&check(h200(), "CN", on(2026, 1, 15))), case);
+    }
+
+    #[test]
+    fn hong_kong_is_judged_as_china_at_every_date_from_2024() {
+        let parts = [h800(), h20(), h200(), b200(), l20(), rtx_4090d()];
+        let mut at = on(2024, 1, 1);
+        while at < on(2026, 12, 31) {
+            for item in &parts {
+                let china = check(*item, "CN", at);
+                let hong_kong = check(*item, "HK", at);
+                assert_eq!(outcome(&hong_kong), outcome(&china), "{item:?} at {at}");
+                let rules = |d: &Determination| -> Vec<String> {
+                    d.fired.iter().map(|f| f.rule_id.clone()).collect()
+                };
+                assert_eq!(rules(&hong_kong), rules(&china), "{item:?} at {at}");
+            }
+            at += chrono::Duration::days(30);
+        }
+    }
+
     #[test]
     fn the_combined_bandwidth_test_catches_what_the_single_tests_miss() {
         let combined = check(part(1_000, 600, 1_000, 800, true), "CN", on(2025, 5, 1));
@@ -373,7 +455,12 @@ mod tests {
         let err = next_version(&sets, &draft).unwrap_err();
         assert_eq!(err.into_vec()[0].field, "effective_time");
         draft.effective_time = on(2026, 1, 1);
-        assert_eq!(next_version(&sets, &draft).unwrap(), 4);
+        assert!(
+            next_version(&sets, &draft).is_err(),
+            "inside the January 2026 version"
+        );
+        draft.effective_time = on(2026, 6, 1);
+        assert_eq!(next_version(&sets, &draft).unwrap(), 5);
     }
 
     #[test]

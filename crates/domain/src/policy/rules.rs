@@ -459,7 +459,7 @@ mod tests {
     fn the_built_in_catalogue_is_valid() {
         let groups = catalogue::country_groups().unwrap();
         let sets = catalogue::rule_sets(&groups).unwrap();
-        assert_eq!(sets.len(), 3);
+        assert_eq!(sets.len(), 4);
         assert!(sets.iter().all(|s| s.definition.illustrative));
     }
 
