@@ -528,8 +528,67 @@ on_both_databases!(
     a_published_version_takes_effect_from_its_date_only,
 );
 
+/// The January 2026 version against the three before it, on the demo's kind of data (an H20
+/// and an H200 application to China): only the H200-class application changes, from a
+/// presumption of denial to case-by-case review.
+async fn the_january_2026_rules_change_only_h200_class_reviews(_db: &TestDb, app: TestApp) {
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    for n in 1..BUILT_IN_VERSIONS as usize {
+        admin
+            .publish_rule_set(pb::PublishRuleSetRequest {
+                request_id: request_id(),
+                rule_set: Some(catalogue_draft(n)),
+            })
+            .await
+            .unwrap();
+    }
+    let mut acme = app.applicant("acme");
+    let mut h200 = crate::fixtures::h20();
+    h200.display_name = "H200 SXM".into();
+    h200.part_number = "H200-SXM-141G".into();
+    h200.parameters = part(15_832, 814, 4_800, 900, true).parameters;
+    let h200 = acme
+        .create_product(pb::CreateProductRequest {
+            request_id: request_id(),
+            product: Some(h200),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let h20 = crate::fixtures::create_product(&mut acme).await;
+    let h200_to_china = create_application(&mut acme, &h200.name).await;
+    let h20_to_china = create_application(&mut acme, &h20.name).await;
+
+    let impacted = admin
+        .analyze_impact(pb::AnalyzeImpactRequest {
+            rule_set: Some(latest_catalogue_draft()),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .impacted;
+    let resources: Vec<&str> = impacted.iter().map(|i| i.resource.as_str()).collect();
+    assert_eq!(resources, [h200_to_china.name.as_str()], "{impacted:?}");
+    let hit = &impacted[0];
+    assert_eq!(hit.kind, pb::ImpactKind::ReviewPolicyChanged as i32);
+    assert!(hit.summary.contains("case by case"), "{}", hit.summary);
+    let after = hit.after.as_ref().unwrap();
+    assert!(
+        after
+            .fired_rules
+            .iter()
+            .any(|f| f.rule_id == "3A090.a-china-macau-h200-class")
+    );
+    assert!(impacted.iter().all(|i| i.resource != h20_to_china.name));
+}
+
 mod without_catalogue {
     use super::*;
 
-    on_both_databases!(without_catalogue; impact_analysis_lists_what_a_draft_would_change_without_publishing);
+    on_both_databases!(without_catalogue;
+        impact_analysis_lists_what_a_draft_would_change_without_publishing,
+        the_january_2026_rules_change_only_h200_class_reviews
+    );
 }
