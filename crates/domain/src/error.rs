@@ -61,6 +61,7 @@ pub mod reason {
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
     pub const CERTIFICATE_MISMATCH: &str = "CERTIFICATE_MISMATCH";
+    pub const ADVICE_OUTSTANDING: &str = "ADVICE_OUTSTANDING";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const OVERLOADED: &str = "OVERLOADED";
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod paging;
 pub mod policy;
 pub mod product;
+pub mod referral;
 pub mod validation;
 pub mod workflow;
 
