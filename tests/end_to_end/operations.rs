@@ -219,6 +219,26 @@ fn product_request() -> tonic::Request<pb::CreateProductRequest> {
     })
 }
 
+/// Another session holds the products table exclusively for `seconds` (PostgreSQL); returns
+/// once it has the lock.
+async fn lock_products(
+    url: &str,
+    seconds: u32,
+) -> tokio::task::JoinHandle<Result<u64, clearance_store::StoreError>> {
+    let url = url.to_owned();
+    let blocker = tokio::spawn(async move {
+        execute_statement(
+            &url,
+            &format!(
+                "BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT"
+            ),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker
+}
+
 /// Sessions of the test's database waiting on a lock now.
 async fn sessions_waiting_on_locks(url: &str) -> u64 {
     // A SELECT's command tag carries its row count.
@@ -247,15 +267,7 @@ async fn a_deadline_passing_on_a_blocked_database_answers_and_frees_the_session(
     if db.backend != Backend::Postgres {
         return;
     }
-    let url = db.url.clone();
-    let blocker = tokio::spawn(async move {
-        execute_statement(
-            &url,
-            "BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT",
-        )
-        .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let blocker = lock_products(&db.url, 5).await;
     let started = std::time::Instant::now();
     let mut blocked = product_request();
     blocked.set_timeout(std::time::Duration::from_millis(800));
@@ -438,15 +450,7 @@ async fn calls_past_the_in_flight_limit_are_told_to_retry(db: &TestDb, app: Test
     if db.backend != Backend::Postgres {
         return;
     }
-    let url = db.url.clone();
-    let blocker = tokio::spawn(async move {
-        execute_statement(
-            &url,
-            "BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT",
-        )
-        .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let blocker = lock_products(&db.url, 2).await;
     let mut held = app.applicant("acme");
     let in_flight = tokio::spawn(async move { held.create_product(product_request()).await });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
