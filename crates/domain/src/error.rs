@@ -62,6 +62,8 @@ pub mod reason {
     pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
     pub const CERTIFICATE_MISMATCH: &str = "CERTIFICATE_MISMATCH";
     pub const ADVICE_OUTSTANDING: &str = "ADVICE_OUTSTANDING";
+    pub const APPEAL_PERIOD_OVER: &str = "APPEAL_PERIOD_OVER";
+    pub const APPEAL_NOT_INDEPENDENT: &str = "APPEAL_NOT_INDEPENDENT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const OVERLOADED: &str = "OVERLOADED";
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";

@@ -9,6 +9,7 @@ use crate::application::{Money, Party, PartyRole};
 use crate::codes::{CountryCode, CurrencyCode};
 use crate::error::{DomainError, reason};
 use crate::ids::OrganisationId;
+use crate::validation::Violations;
 use crate::workflow::{Case, Decision, Proposal};
 
 /// Lifecycle of a licence. EXPIRED and EXHAUSTED are set by the system.
@@ -443,6 +444,83 @@ impl Licence {
     /// Whether `at` is past the end of validity.
     pub fn is_expired_at(&self, at: DateTime<Utc>) -> bool {
         at >= self.valid_until
+    }
+}
+
+/// The largest value one licence line may carry (the bound on application lines).
+pub const MAX_LINE_VALUE_MINOR: i64 = 1_000_000_000_000_000;
+
+/// What an approved amendment changes on a licence: a line's granted quantity and value, and
+/// the end of validity. Lines not named keep their grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicenceAmendment {
+    /// (line index, new granted quantity, new granted value in the line's currency).
+    pub lines: Vec<(usize, i64, i64)>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl Licence {
+    /// The next revision of this licence under `amendment`: what has shipped stays counted —
+    /// each amended line's remaining balance is its new grant minus what it has drawn — so the
+    /// ledger stays exact across the change. A grant below what has already shipped, a
+    /// shorter validity or a line that does not exist is refused.
+    pub fn amended(
+        &self,
+        amendment: &LicenceAmendment,
+        now: DateTime<Utc>,
+    ) -> Result<Licence, Violations> {
+        let mut v = Violations::new();
+        let mut next = self.clone();
+        for (i, (line_index, quantity, value)) in amendment.lines.iter().enumerate() {
+            let Some(line) = next.lines.get_mut(*line_index) else {
+                v.add(
+                    format!("amendment.lines[{i}]"),
+                    format!("the licence has {} lines", self.lines.len()),
+                );
+                continue;
+            };
+            let shipped_quantity = line
+                .granted_quantity
+                .saturating_sub(line.remaining_quantity);
+            let shipped_value = line
+                .granted_value
+                .minor_units
+                .saturating_sub(line.remaining_value_minor);
+            if *quantity < shipped_quantity.max(1) {
+                v.add(
+                    format!("amendment.lines[{i}].quantity"),
+                    format!(
+                        "must be at least the {shipped_quantity} already shipped (and at least 1)"
+                    ),
+                );
+            }
+            if !(0..=MAX_LINE_VALUE_MINOR).contains(value) {
+                v.add(
+                    format!("amendment.lines[{i}].value"),
+                    format!("must lie between 0 and {MAX_LINE_VALUE_MINOR} minor units"),
+                );
+            }
+            line.remaining_quantity = quantity.saturating_sub(shipped_quantity);
+            line.remaining_value_minor = value.saturating_sub(shipped_value);
+            line.granted_quantity = *quantity;
+            line.granted_value.minor_units = *value;
+            line.value_tolerance_minor = value.saturating_mul(self.value_tolerance_percent) / 100;
+        }
+        if let Some(until) = amendment.valid_until {
+            if until <= self.valid_until {
+                v.add(
+                    "amendment.valid_until",
+                    "an amendment may only lengthen validity",
+                );
+            }
+            next.valid_until = until;
+        }
+        if amendment.lines.is_empty() && amendment.valid_until.is_none() {
+            v.add("amendment", "changes nothing");
+        }
+        next.version = self.version.saturating_add(1);
+        next.update_time = now;
+        v.finish(|| next)
     }
 }
 

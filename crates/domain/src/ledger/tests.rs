@@ -287,3 +287,57 @@ fn a_line_balance_is_exact_only_when_remaining_is_granted_minus_shipped() {
     };
     assert!(overflow.discrepancy().unwrap().contains("remaining value"));
 }
+
+#[test]
+fn an_amendment_keeps_what_has_shipped_counted() {
+    let product = Uuid::now_v7();
+    let mut l = licence(product);
+    deplete(&mut l, &shipment(product, 60, 600_000));
+    let amendment = LicenceAmendment {
+        lines: vec![(0, 150, 1_500_000)],
+        valid_until: Some(l.valid_until + Duration::days(365)),
+    };
+    let next = l.amended(&amendment, now()).unwrap();
+    let line = &next.lines[0];
+    assert_eq!(
+        (line.granted_quantity, line.remaining_quantity),
+        (150, 90),
+        "granted 150, 60 used, 90 remaining"
+    );
+    assert_eq!(line.remaining_value_minor, 900_000);
+    assert_eq!(line.value_tolerance_minor, 375_000);
+    assert_eq!(next.version, l.version + 1);
+    // The balance check agrees: remaining = granted − shipped.
+    let balance = LineBalance {
+        granted_quantity: line.granted_quantity,
+        remaining_quantity: line.remaining_quantity,
+        shipped_quantity: 60,
+        granted_value_minor: line.granted_value.minor_units,
+        remaining_value_minor: line.remaining_value_minor,
+        shipped_value_minor: 600_000,
+    };
+    assert_eq!(balance.discrepancy(), None);
+
+    let refused = l
+        .amended(
+            &LicenceAmendment {
+                lines: vec![(0, 50, 500_000), (3, 10, 10)],
+                valid_until: Some(l.valid_until - Duration::days(1)),
+            },
+            now(),
+        )
+        .unwrap_err();
+    let fields: Vec<String> = refused.iter().map(|v| v.field.clone()).collect();
+    assert_eq!(
+        fields,
+        [
+            "amendment.lines[0].quantity",
+            "amendment.lines[1]",
+            "amendment.valid_until"
+        ]
+    );
+    assert!(
+        l.amended(&LicenceAmendment::default(), now()).is_err(),
+        "changes nothing"
+    );
+}
