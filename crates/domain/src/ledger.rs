@@ -463,7 +463,9 @@ impl Licence {
     /// The next revision of this licence under `amendment`: what has shipped stays counted —
     /// each amended line's remaining balance is its new grant minus what it has drawn — so the
     /// ledger stays exact across the change. A grant below what has already shipped, a
-    /// shorter validity or a line that does not exist is refused.
+    /// shorter validity or a line that does not exist is refused. This is the rule on one
+    /// snapshot; a store applies the approved change relative to the row (remaining += new
+    /// grant − old grant) under the line's guard, so shipments racing the approval are kept.
     pub fn amended(
         &self,
         amendment: &LicenceAmendment,
