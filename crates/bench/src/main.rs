@@ -116,6 +116,9 @@ async fn start_server(binary: &Path, url: &str, dir: &Path) -> anyhow::Result<Se
         .current_dir(dir)
         .env("CLEARANCE_DATABASE_URL", url)
         .env("CLEARANCE_AUTH__DEV_KEY_DIR", dir.join("keys"))
+        // Capacity is measured, not policy: every scenario calls with one token per role.
+        .env("CLEARANCE_LIMITS__CALLS_PER_SECOND_PER_CALLER", "0")
+        .env("CLEARANCE_LIMITS__MAX_CONCURRENT_CALLS", "100000")
         .env(
             "CLEARANCE_APPLICATION_LISTEN",
             format!("127.0.0.1:{application}"),

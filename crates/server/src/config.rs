@@ -256,8 +256,8 @@ impl Default for Config {
             limits: LimitsConfig {
                 call_timeout_seconds: 30,
                 max_concurrent_calls: 1024,
-                calls_per_second_per_caller: 200,
-                burst_per_caller: 400,
+                calls_per_second_per_caller: 1000,
+                burst_per_caller: 2000,
                 streams_per_caller: 8,
                 max_message_bytes: 4 * 1024 * 1024,
                 lock_timeout_seconds: 10,
