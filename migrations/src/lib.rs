@@ -17,6 +17,7 @@ mod m20261128_000011_outbox_commit_positions;
 mod m20261128_000012_case_queue_indexes;
 mod m20261128_000013_licence_cover_lookup;
 mod m20261128_000014_retention_marks;
+mod m20261129_000015_referrals;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000012_case_queue_indexes::Migration),
             Box::new(m20261128_000013_licence_cover_lookup::Migration),
             Box::new(m20261128_000014_retention_marks::Migration),
+            Box::new(m20261129_000015_referrals::Migration),
         ]
     }
 }

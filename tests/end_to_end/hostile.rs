@@ -11,13 +11,14 @@ on_both_databases!(
     random_and_malformed_requests_never_crash_or_answer_internal,
 );
 
-const ROLES: [&str; 6] = [
+const ROLES: [&str; 7] = [
     "applicant",
     "erp",
     "reviewer",
     "senior_reviewer",
     "policy_admin",
     "auditor",
+    "adviser",
 ];
 
 /// Who may call what, written out from product.md ("Who uses it", "Access") independently of
@@ -36,6 +37,14 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
             "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
             | "VerifyHistory",
         ) => REGULATORS,
+        ("ReviewService", "ListReferrals" | "GetReferral") => &[
+            "reviewer",
+            "senior_reviewer",
+            "policy_admin",
+            "auditor",
+            "adviser",
+        ],
+        ("ReviewService", "GiveAdvice") => &["adviser"],
         ("ReviewService", "CountersignDecision" | "RejectProposal") => &["senior_reviewer"],
         ("ReviewService", "SuspendLicence" | "RevokeLicence" | "ReinstateLicence") => {
             &["senior_reviewer"]
@@ -58,6 +67,7 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
 fn token_for(app: &TestApp, role: &str) -> String {
     match role {
         "applicant" | "erp" => app.token(&[role], Some("acme")),
+        "adviser" => app.token(&[role], Some("defense")),
         _ => app.token(&[role], None),
     }
 }

@@ -16,6 +16,7 @@ mod operations;
 mod pagination;
 mod policy;
 mod products;
+mod referral;
 mod review;
 mod serving;
 mod trust;

@@ -71,6 +71,7 @@ fn approve(case: &pb::Case) -> pb::ProposeDecisionRequest {
         conditions: vec!["No re-export without prior written authorisation".into()],
         validity_months: 0,
         value_tolerance_percent: None,
+        justification: String::new(),
     }
 }
 

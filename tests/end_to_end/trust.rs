@@ -392,6 +392,7 @@ async fn exporters_receive_decisions_never_deliberations(_db: &TestDb, app: Test
         conditions: vec!["No re-export".into()],
         validity_months: 0,
         value_tolerance_percent: Some(25),
+        justification: String::new(),
     };
     let case = alice
         .propose_decision(propose(case.etag, "SECRET-PROPOSAL-REASON"))

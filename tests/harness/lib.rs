@@ -259,6 +259,11 @@ impl TestApp {
         self.reviews_with(Some(self.token_for(subject, roles, None)))
     }
 
+    /// A named adviser of `agency` on the ReviewService.
+    pub fn adviser(&self, subject: &str, agency: &str) -> ReviewClient {
+        self.reviews_with(Some(self.token_for(subject, &["adviser"], Some(agency))))
+    }
+
     /// A ReviewService client sending `token` (or none).
     pub fn reviews_with(&self, token: Option<String>) -> ReviewClient {
         ReviewServiceClient::with_interceptor(self.reviewer_channel.clone(), Bearer::new(token))

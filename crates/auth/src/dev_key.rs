@@ -353,6 +353,33 @@ mod tests {
     }
 
     #[test]
+    fn an_adviser_acts_for_one_well_named_agency_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = verifier(&key, "clearance");
+        let mint = |roles: &[&str], org: Option<&str>| key.mint(&request(roles, org, Utc::now()));
+        let p = v
+            .verify(&mint(&["adviser"], Some("defense")).unwrap())
+            .unwrap();
+        assert_eq!(p.agency.as_deref(), Some("defense"));
+        assert_eq!(p.organisation, None, "an agency is not an exporter");
+        for (roles, org) in [
+            (&["adviser"][..], None),
+            (&["adviser"][..], Some("Defense Dept")),
+            (&["adviser", "reviewer"][..], Some("defense")),
+        ] {
+            assert!(
+                v.verify(&mint(roles, org).unwrap()).is_err(),
+                "{roles:?} {org:?}"
+            );
+        }
+        let reviewer = v
+            .verify(&mint(&["reviewer"], Some("defense")).unwrap())
+            .unwrap();
+        assert_eq!(reviewer.agency, None, "only advisers act for an agency");
+    }
+
+    #[test]
     fn shared_secrets_are_refused_outside_development_mode() {
         let config = VerifierConfig {
             issuer: "i".into(),

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use clearance_domain::access::{Principal, Role};
 use clearance_domain::ids::OrganisationId;
+use clearance_domain::referral::is_agency_id;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -351,20 +352,34 @@ pub fn principal_from(claims: Claims) -> Result<Principal, AuthError> {
             "a token cannot carry both exporter and regulator roles".into(),
         ));
     }
-    let organisation = match (exporter, claims.org) {
-        (true, Some(org)) => {
-            Some(OrganisationId::parse(&org).map_err(|e| AuthError::Invalid(e.to_string()))?)
-        }
-        (true, None) => {
+    let adviser = roles.contains(&Role::Adviser);
+    if adviser && roles.len() > 1 {
+        return Err(AuthError::Invalid(
+            "the adviser role cannot be combined with other roles".into(),
+        ));
+    }
+    let (organisation, agency) = match (exporter, adviser, claims.org) {
+        (true, _, Some(org)) => (
+            Some(OrganisationId::parse(&org).map_err(|e| AuthError::Invalid(e.to_string()))?),
+            None,
+        ),
+        (true, _, None) => {
             return Err(AuthError::Invalid(
                 "exporter roles need the 'org' claim".into(),
             ));
         }
-        (false, _) => None,
+        (false, true, Some(agency)) if is_agency_id(&agency) => (None, Some(agency)),
+        (false, true, _) => {
+            return Err(AuthError::Invalid(
+                "the adviser role needs the 'org' claim naming its agency (lower-case letters, digits, - and _)".into(),
+            ));
+        }
+        (false, false, _) => (None, None),
     };
     Ok(Principal {
         subject: claims.sub,
         roles,
         organisation,
+        agency,
     })
 }

@@ -241,6 +241,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Cases) -> Outcome {
                     conditions,
                     validity_months: 0,
                     value_tolerance_percent: None,
+                    justification: String::new(),
                 })
                 .await?
         }

@@ -94,6 +94,9 @@ fn advice(reason: &str) -> &'static str {
         "REQUEST_ID_REUSED" => {
             "this request id was used for a different request; leave --request-id out or use a new one"
         }
+        "ADVICE_OUTSTANDING" => {
+            "an agency's advice is still due; see `clearancectl referrals list --outstanding`"
+        }
         "SELF_COUNTERSIGN" => {
             "the two-person rule: a different senior reviewer must countersign your proposal"
         }

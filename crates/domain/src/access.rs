@@ -12,16 +12,19 @@ pub enum Role {
     SeniorReviewer,
     PolicyAdmin,
     Auditor,
+    /// Staff of another agency the regulator consults; the token's `org` names the agency.
+    Adviser,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Applicant,
         Role::Erp,
         Role::Reviewer,
         Role::SeniorReviewer,
         Role::PolicyAdmin,
         Role::Auditor,
+        Role::Adviser,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl Role {
             Role::SeniorReviewer => "senior_reviewer",
             Role::PolicyAdmin => "policy_admin",
             Role::Auditor => "auditor",
+            Role::Adviser => "adviser",
         }
     }
 
@@ -44,6 +48,7 @@ impl Role {
             Role::SeniorReviewer => "a senior reviewer",
             Role::PolicyAdmin => "a policy administrator",
             Role::Auditor => "an auditor",
+            Role::Adviser => "an adviser of another agency",
         }
     }
 
@@ -72,6 +77,8 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// Present exactly when the roles are exporter roles.
     pub organisation: Option<OrganisationId>,
+    /// The advising agency, present exactly for advisers (from the token's `org`).
+    pub agency: Option<String>,
 }
 
 impl Principal {
@@ -139,6 +146,24 @@ const REGULATORS: &[Role] = &[
     Role::Auditor,
 ];
 const PUBLISHERS: &[Role] = &[Role::PolicyAdmin];
+/// Advisers read only the referrals to their agency; the regulator's staff read them all.
+const REFERRAL_READERS: &[Role] = &[
+    Role::Reviewer,
+    Role::SeniorReviewer,
+    Role::PolicyAdmin,
+    Role::Auditor,
+    Role::Adviser,
+];
+const ADVISERS: &[Role] = &[Role::Adviser];
+/// Everyone but advisers, who learn of nothing but the referrals to their agency.
+const EVENT_WATCHERS: &[Role] = &[
+    Role::Applicant,
+    Role::Erp,
+    Role::Reviewer,
+    Role::SeniorReviewer,
+    Role::PolicyAdmin,
+    Role::Auditor,
+];
 
 /// The roles that may call each RPC of the contract, by its full gRPC path
 /// (`/clearance.v1.ReviewService/AssignCase`); `None` for a path outside the contract.
@@ -188,6 +213,9 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "CountersignDecision" => Action::Countersign { approve: true }.allowed_roles(),
             "RejectProposal" => Action::RejectProposal.allowed_roles(),
             "ReturnApplication" => Action::Return.allowed_roles(),
+            "ReferCase" => Action::Refer.allowed_roles(),
+            "ListReferrals" | "GetReferral" => REFERRAL_READERS,
+            "GiveAdvice" => ADVISERS,
             "SuspendLicence" => LicenceAction::Suspend.allowed_roles(),
             "RevokeLicence" => LicenceAction::Revoke.allowed_roles(),
             "ReinstateLicence" => LicenceAction::Reinstate.allowed_roles(),
@@ -199,7 +227,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             _ => return None,
         },
         // Each side's stream is scoped by the caller's side and organisation.
-        ("EventService", "WatchEvents") => &Role::ALL,
+        ("EventService", "WatchEvents") => EVENT_WATCHERS,
         _ => return None,
     };
     Some(roles)
@@ -273,7 +301,40 @@ mod tests {
             subject: "someone".into(),
             roles: roles.to_vec(),
             organisation: org.map(|o| OrganisationId::parse(o).unwrap()),
+            agency: None,
         }
+    }
+
+    #[test]
+    fn advisers_read_and_answer_referrals_and_nothing_else() {
+        let adviser = principal(&[Role::Adviser], None);
+        assert!(adviser.may_use(Audience::Regulator));
+        assert!(!adviser.may_use(Audience::Exporter));
+        for allowed in ["ListReferrals", "GetReferral", "GiveAdvice"] {
+            let path = format!("/clearance.v1.ReviewService/{allowed}");
+            assert!(adviser.may_call(&path).is_ok(), "{allowed}");
+        }
+        for refused in [
+            "/clearance.v1.ReviewService/ListCases",
+            "/clearance.v1.ReviewService/GetCase",
+            "/clearance.v1.ReviewService/ReferCase",
+            "/clearance.v1.ReviewService/GetHistory",
+            "/clearance.v1.PolicyService/ListRuleSets",
+            "/clearance.v1.EventService/WatchEvents",
+        ] {
+            assert!(adviser.may_call(refused).is_err(), "{refused}");
+        }
+        let reviewer = principal(&[Role::Reviewer], None);
+        assert!(
+            reviewer
+                .may_call("/clearance.v1.ReviewService/ReferCase")
+                .is_ok()
+        );
+        assert!(
+            reviewer
+                .may_call("/clearance.v1.ReviewService/GiveAdvice")
+                .is_err()
+        );
     }
 
     #[test]

@@ -154,6 +154,7 @@ mod tests {
             validity_months: 0,
             value_tolerance_percent: 0,
             proposer: "alice".into(),
+            justification: String::new(),
             create_time: at,
             outcome: ProposalOutcome::Countersigned,
             resolved_by: Some("bob".into()),

@@ -14,6 +14,7 @@ pub enum Collection {
     Licences,
     Shipments,
     RuleSets,
+    Referrals,
 }
 
 impl Collection {
@@ -24,6 +25,7 @@ impl Collection {
             Self::Licences => "licences",
             Self::Shipments => "shipments",
             Self::RuleSets => "ruleSets",
+            Self::Referrals => "referrals",
         }
     }
 

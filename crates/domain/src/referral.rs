@@ -7,8 +7,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::{Principal, Role};
+use crate::application::{Application, ApplicationState};
 use crate::calendar::WorkingCalendar;
 use crate::error::{DomainError, reason};
+use crate::history::Change;
 use crate::validation::{Violations, quote, required_text};
 
 /// Longest provisos, refusal reasons and justifications.
@@ -30,18 +33,20 @@ pub struct AdvisingAgency {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdvisingAgencies(Vec<AdvisingAgency>);
 
+/// An agency id: 1 to 64 lower-case letters, digits, `-` and `_` (an adviser token's `org`).
+pub fn is_agency_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 impl AdvisingAgencies {
-    /// Checks ids (1 to 64 lower-case letters, digits, `-` and `_`, each once) and due days
-    /// (1 to 250).
+    /// Checks ids (see [`is_agency_id`], each once) and due days (1 to 250).
     pub fn new(agencies: Vec<AdvisingAgency>) -> Result<Self, Violations> {
         let mut v = Violations::new();
         for (i, agency) in agencies.iter().enumerate() {
-            let ok = (1..=64).contains(&agency.id.len())
-                && agency
-                    .id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-            if !ok {
+            if !is_agency_id(&agency.id) {
                 v.add(
                     format!("agencies[{i}].id"),
                     format!(
@@ -65,6 +70,10 @@ impl AdvisingAgencies {
 
     pub fn get(&self, id: &str) -> Option<&AdvisingAgency> {
         self.0.iter().find(|a| a.id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &AdvisingAgency> {
+        self.0.iter()
     }
 }
 
@@ -103,6 +112,10 @@ pub struct GivenAdvice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Referral {
     pub id: Uuid,
+    /// The application referred.
+    pub application_id: Uuid,
+    /// 1 when made, 2 once advised; the etag advice is given against.
+    pub version: i64,
     pub agency: String,
     /// The referred lines (0-based), in order; every line when the whole case was referred.
     pub lines: Vec<usize>,
@@ -113,18 +126,19 @@ pub struct Referral {
 }
 
 impl Referral {
-    /// Refers `lines` (empty: every line) of a case with `line_count` lines to `agency`, due
-    /// the agency's number of working days after `now`.
+    /// Refers `lines` (empty: every line) of `application` to `agency`, due the agency's
+    /// number of working days after `now`.
     pub fn new(
+        application: &Application,
         agencies: &AdvisingAgencies,
         agency: &str,
         lines: &[usize],
-        line_count: usize,
         referred_by: &str,
         now: DateTime<Utc>,
         calendar: &WorkingCalendar,
     ) -> Result<Referral, Violations> {
         let mut v = Violations::new();
+        let line_count = application.content.lines.len();
         let known = agencies.get(agency);
         if known.is_none() {
             v.add(
@@ -143,18 +157,20 @@ impl Referral {
         for (i, line) in lines.iter().enumerate() {
             if *line >= line_count {
                 v.add(
-                    format!("lines[{i}]"),
+                    format!("line_numbers[{i}]"),
                     format!("the application has {line_count} lines"),
                 );
             }
         }
         referred.sort_unstable();
         if referred.windows(2).any(|w| w[0] == w[1]) {
-            v.add("lines", "names a line twice");
+            v.add("line_numbers", "names a line twice");
         }
         let days = known.map_or(DEFAULT_ADVICE_WORKING_DAYS, |a| a.advice_working_days);
         v.finish(|| Referral {
             id: Uuid::now_v7(),
+            application_id: application.id,
+            version: 1,
             agency: agency.to_owned(),
             lines: referred,
             referred_by: referred_by.to_owned(),
@@ -200,7 +216,7 @@ impl Referral {
         for (i, line) in lines.iter_mut().enumerate() {
             if !self.lines.contains(&line.line_index) {
                 v.add(
-                    format!("advice[{i}].line"),
+                    format!("advice[{i}].line_number"),
                     "was not referred to your agency",
                 );
             }
@@ -241,6 +257,55 @@ impl Referral {
             lines,
         })
     }
+}
+
+/// A referral with its advice, and the entry for the referral's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdviceUpdate {
+    pub referral: Referral,
+    pub change: Change,
+}
+
+/// An adviser gives its agency's advice on `referral` of a case now in `case_state`: only an
+/// adviser of the referred agency (any other is told there is no such referral), once, and not
+/// after the case is closed.
+pub fn give_advice(
+    referral: &Referral,
+    case_state: ApplicationState,
+    principal: &Principal,
+    request_id: &str,
+    now: DateTime<Utc>,
+    lines: Vec<LineAdvice>,
+) -> Result<AdviceUpdate, DomainError> {
+    principal.require_any(&[Role::Adviser], "give advice")?;
+    // The store looks referrals up within the caller's agency; this holds even if it did not.
+    let agency = principal.agency.as_deref().unwrap_or_default();
+    let given = referral.advise(agency, &principal.subject, now, lines)?;
+    if crate::workflow::is_final(case_state) {
+        return Err(DomainError::FailedPrecondition {
+            reason: reason::INVALID_TRANSITION,
+            message: format!(
+                "the case is {}; no advice is needed any more",
+                case_state.in_words()
+            ),
+        });
+    }
+    let mut advised = referral.clone();
+    advised.advice = Some(given);
+    advised.version += 1;
+    let change = Change {
+        action: "referral.advice_given",
+        actor: principal.subject.clone(),
+        from_state: "OUTSTANDING".into(),
+        to_state: "ADVISED".into(),
+        reason: String::new(),
+        request_id: request_id.to_owned(),
+        payload: serde_json::json!({ "referral": advised }),
+    };
+    Ok(AdviceUpdate {
+        referral: advised,
+        change,
+    })
 }
 
 /// Agencies whose advice is still due, in referral order: no decision may be proposed until
@@ -304,6 +369,39 @@ pub fn check_departure(
     ))
 }
 
+/// What `ListReferrals` may filter on; an adviser's list is always its own agency's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralFilter {
+    pub outstanding: Option<bool>,
+    /// Outstanding past the due date.
+    pub overdue: Option<bool>,
+    pub agency: Option<String>,
+    /// The referred application.
+    pub case: Option<Uuid>,
+}
+
+impl ReferralFilter {
+    pub const FIELDS: [&'static str; 4] = ["outstanding", "overdue", "agency", "case"];
+
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        let mut filter = ReferralFilter::default();
+        for c in crate::filter::parse_filter(raw, &Self::FIELDS)? {
+            match c.field.as_str() {
+                "outstanding" => {
+                    filter.outstanding = Some(crate::filter::parse_bool(&c.field, &c.value)?)
+                }
+                "overdue" => filter.overdue = Some(crate::filter::parse_bool(&c.field, &c.value)?),
+                "agency" => filter.agency = Some(c.value.clone()),
+                _ => {
+                    filter.case =
+                        Some(crate::ids::Collection::Applications.parse_name("filter", &c.value)?)
+                }
+            }
+        }
+        Ok(filter)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -329,12 +427,44 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 1, 2, 12, 0, 0).unwrap()
     }
 
+    /// An application with three lines.
+    fn application() -> Application {
+        use crate::application::{
+            ApplicationContent, ApplicationInput, ApplicationState, LineInput, MoneyInput,
+        };
+        use crate::ids::{Collection, OrganisationId};
+        let line = || LineInput {
+            product: Collection::Products.name_of(Uuid::now_v7()),
+            quantity: 10,
+            unit_value: Some(MoneyInput {
+                currency_code: "USD".into(),
+                minor_units: 100,
+            }),
+        };
+        Application {
+            id: Uuid::now_v7(),
+            reference: "CL-2026-000001".into(),
+            organisation: OrganisationId::parse("acme").unwrap(),
+            content: ApplicationContent::parse(ApplicationInput {
+                destination_country_code: "CN".into(),
+                lines: vec![line(), line(), line()],
+                ..Default::default()
+            })
+            .unwrap(),
+            state: ApplicationState::UnderReview,
+            version: 3,
+            create_time: now(),
+            update_time: now(),
+            submit_time: Some(now()),
+        }
+    }
+
     fn refer(agency: &str, lines: &[usize]) -> Referral {
         Referral::new(
+            &application(),
             &agencies(),
             agency,
             lines,
-            3,
             "alice",
             now(),
             &WorkingCalendar::new([]),
@@ -365,17 +495,17 @@ mod tests {
     fn unknown_agencies_foreign_lines_and_bad_configuration_are_refused() {
         let calendar = WorkingCalendar::new([]);
         let err = Referral::new(
+            &application(),
             &agencies(),
             "state",
             &[0, 7, 0],
-            3,
             "alice",
             now(),
             &calendar,
         )
         .unwrap_err();
         let fields: Vec<String> = err.iter().map(|v| v.field.clone()).collect();
-        assert_eq!(fields, ["agency", "lines[1]", "lines"]);
+        assert_eq!(fields, ["agency", "line_numbers[1]", "line_numbers"]);
         let bad = AdvisingAgencies::new(vec![
             AdvisingAgency {
                 id: "Defense Dept".into(),
@@ -406,7 +536,7 @@ mod tests {
         else {
             panic!("line 1 was not referred");
         };
-        assert!(v.iter().any(|v| v.field == "advice[1].line"));
+        assert!(v.iter().any(|v| v.field == "advice[1].line_number"));
         let Err(DomainError::Invalid(_)) =
             referral.advise("energy", "erin", now(), vec![approve(0)])
         else {

@@ -18,6 +18,7 @@ use crate::calendar::{Pause, ReviewClock, WorkingCalendar};
 use crate::error::{DomainError, reason};
 use crate::history::Change;
 use crate::policy::{Determination, ReviewPolicy};
+use crate::referral::{AdvisingAgencies, Referral};
 use crate::validation::{Violations, required_text};
 
 /// What the workflow can be asked to do.
@@ -28,11 +29,15 @@ pub enum Action {
     RequestInformation,
     AnswerInformation,
     ProposeDecision,
-    Countersign { approve: bool },
+    Countersign {
+        approve: bool,
+    },
     RejectProposal,
     Return,
     Withdraw,
     AddNote,
+    /// Refer the case, or some of its lines, to advising agencies.
+    Refer,
 }
 
 impl Action {
@@ -49,6 +54,7 @@ impl Action {
             Action::Return => "case.returned",
             Action::Withdraw => "application.withdrawn",
             Action::AddNote => "case.note_added",
+            Action::Refer => "case.referred",
         }
     }
 
@@ -65,6 +71,7 @@ impl Action {
             Action::Return => "return the application",
             Action::Withdraw => "withdraw the application",
             Action::AddNote => "add a note",
+            Action::Refer => "refer the case to another agency",
         }
     }
 
@@ -76,7 +83,8 @@ impl Action {
             | Action::RequestInformation
             | Action::ProposeDecision
             | Action::Return
-            | Action::AddNote => &[Role::Reviewer, Role::SeniorReviewer],
+            | Action::AddNote
+            | Action::Refer => &[Role::Reviewer, Role::SeniorReviewer],
             Action::Countersign { .. } | Action::RejectProposal => &[Role::SeniorReviewer],
         }
     }
@@ -109,6 +117,7 @@ pub fn transition(from: ApplicationState, action: Action) -> Result<ApplicationS
         (UnderReview, Action::Return) => Some(Returned),
         (s, Action::Withdraw) if !is_final(s) => Some(Withdrawn),
         (s, Action::AddNote) if s != Draft => Some(s),
+        (UnderReview | AwaitingApplicant, Action::Refer) => Some(from),
         _ => None,
     };
     to.ok_or_else(|| DomainError::FailedPrecondition {
@@ -193,6 +202,9 @@ pub struct Proposal {
     pub validity_months: u32,
     pub value_tolerance_percent: i64,
     pub proposer: String,
+    /// Why an approval departs from an agency's refusal; empty when it does not.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub justification: String,
     pub create_time: DateTime<Utc>,
     pub outcome: ProposalOutcome,
     pub resolved_by: Option<String>,
@@ -220,6 +232,8 @@ pub struct Case {
     pub information_requests: Vec<InformationRequest>,
     pub notes: Vec<Note>,
     pub proposals: Vec<Proposal>,
+    /// Referrals to advising agencies, oldest first; never shown to the applicant.
+    pub referrals: Vec<Referral>,
 }
 
 impl Case {
@@ -260,6 +274,11 @@ impl Case {
         ))
     }
 
+    /// Whether advice from any agency is past its due date on `today`.
+    pub fn advice_overdue(&self, today: NaiveDate) -> bool {
+        self.referrals.iter().any(|r| r.is_overdue(today))
+    }
+
     /// The notes an applicant may see.
     pub fn notes_visible_to_applicant(&self) -> impl Iterator<Item = &Note> {
         self.notes.iter().filter(|n| n.visible_to_applicant)
@@ -274,6 +293,8 @@ pub struct ReviewSettings {
     pub target_working_days: i64,
     /// Default deadline for the applicant's answer (default 20 working days).
     pub response_working_days: i64,
+    /// The agencies a case may be referred to for advice.
+    pub agencies: AdvisingAgencies,
 }
 
 impl Default for ReviewSettings {
@@ -282,6 +303,7 @@ impl Default for ReviewSettings {
             calendar: WorkingCalendar::default(),
             target_working_days: 30,
             response_working_days: 20,
+            agencies: AdvisingAgencies::default(),
         }
     }
 }
@@ -303,7 +325,18 @@ pub struct CaseUpdate {
     pub resolved_proposal: Option<Proposal>,
     /// The licence a countersigned approval issues, in the same transaction.
     pub issued_licence: Option<crate::ledger::Licence>,
+    pub new_referrals: Vec<Referral>,
     pub change: Change,
+    pub chain: ChangeChain,
+}
+
+/// Where a step's history entry is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeChain {
+    /// The application's own history, which its applicant reads.
+    Application,
+    /// The history of each new referral instead: who was consulted is kept from the applicant.
+    NewReferrals,
 }
 
 /// Who is acting, when, under which request, with which settings.
@@ -340,6 +373,8 @@ impl Case {
             new_proposal: None,
             resolved_proposal: None,
             issued_licence: None,
+            new_referrals: Vec::new(),
+            chain: ChangeChain::Application,
             change: Change {
                 action: action.history_name(),
                 actor: ctx.principal.subject.clone(),
@@ -543,9 +578,97 @@ impl Case {
     ) -> Result<CaseUpdate, DomainError> {
         let mut update = self.begin(ctx, Action::ProposeDecision, String::new(), json!({}))?;
         let proposal = validate_proposal(&self.application, input, ctx)?;
+        crate::referral::ready_for_proposal(&self.referrals)?;
+        if proposal.decision == Decision::Approve {
+            crate::referral::check_departure(
+                &self.referrals,
+                &proposal.granted_quantities,
+                &proposal.justification,
+            )?;
+        }
         update.change.reason = proposal.reason.clone();
         update.change.payload = json!({ "proposal": proposal });
         update.new_proposal = Some(proposal);
+        Ok(self.with_due_date(update, ctx))
+    }
+
+    /// Refers the case, or `lines` of it (0-based; empty: every line), to each of `agencies`
+    /// for advice. Only the regulator sees the referral: its history goes on each referral's
+    /// own chain, not the application's.
+    pub fn refer(
+        &self,
+        ctx: &Context<'_>,
+        agencies: &[String],
+        lines: &[usize],
+    ) -> Result<CaseUpdate, DomainError> {
+        let mut update = self.begin(ctx, Action::Refer, String::new(), json!({}))?;
+        let mut v = Violations::new();
+        if agencies.is_empty() {
+            v.add("agencies", "name at least one advising agency");
+        }
+        if agencies.len() > crate::referral::MAX_AGENCIES_PER_REFERRAL {
+            v.add(
+                "agencies",
+                format!(
+                    "at most {} agencies at once",
+                    crate::referral::MAX_AGENCIES_PER_REFERRAL
+                ),
+            );
+        }
+        let mut referrals = Vec::new();
+        let mut lines_checked = false;
+        for (i, agency) in agencies.iter().enumerate() {
+            if ctx.settings.agencies.get(agency).is_none() {
+                v.add(
+                    format!("agencies[{i}]"),
+                    format!(
+                        "{} is not an advising agency of this service",
+                        crate::validation::quote(agency)
+                    ),
+                );
+                continue;
+            }
+            if agencies[..i].contains(agency) {
+                v.add(format!("agencies[{i}]"), "is named twice");
+                continue;
+            }
+            match Referral::new(
+                &self.application,
+                &ctx.settings.agencies,
+                agency,
+                lines,
+                &ctx.principal.subject,
+                ctx.now,
+                &ctx.settings.calendar,
+            ) {
+                Ok(referral) => referrals.push(referral),
+                // The lines are the same for every agency: report them once.
+                Err(e) if !lines_checked => {
+                    lines_checked = true;
+                    v.absorb("", e);
+                }
+                Err(_) => {}
+            }
+        }
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        if let Some(open) = referrals.iter().find(|new| {
+            self.referrals
+                .iter()
+                .any(|r| r.agency == new.agency && r.is_outstanding())
+        }) {
+            return Err(DomainError::FailedPrecondition {
+                reason: reason::INVALID_TRANSITION,
+                message: format!(
+                    "the case is already referred to {} and its advice is still due",
+                    open.agency
+                ),
+            });
+        }
+        update.change.payload = json!({ "referrals": referrals });
+        update.new_referrals = referrals;
+        update.chain = ChangeChain::NewReferrals;
         Ok(self.with_due_date(update, ctx))
     }
 
@@ -653,6 +776,8 @@ pub struct ProposalInput {
     pub validity_months: u32,
     /// `None` means the default (25 %).
     pub value_tolerance_percent: Option<i64>,
+    /// Why an approval departs from an agency's refusal (required when it does).
+    pub justification: String,
 }
 
 fn validate_proposal(
@@ -700,6 +825,12 @@ fn validate_proposal(
         }
     }
     let reason_text = crate::validation::optional_text(&mut v, "reason", &input.reason, 4000);
+    let justification = crate::validation::optional_text(
+        &mut v,
+        "justification",
+        &input.justification,
+        crate::referral::MAX_ADVICE_TEXT_CHARS,
+    );
     if input.conditions.len() > MAX_CONDITIONS {
         v.add(
             "conditions",
@@ -738,6 +869,7 @@ fn validate_proposal(
         validity_months,
         value_tolerance_percent: tolerance,
         proposer: ctx.principal.subject.clone(),
+        justification,
         create_time: ctx.now,
         outcome: ProposalOutcome::Pending,
         resolved_by: None,
@@ -796,6 +928,8 @@ pub struct CaseFilter {
     pub overdue: Option<bool>,
     /// The application's reference, e.g. `CL-2026-000002`: finds the case in any state.
     pub reference: Option<String>,
+    /// Cases with (or without) a referral whose advice is past its due date.
+    pub advice_overdue: Option<bool>,
 }
 
 /// The most conditions one licence may carry.
@@ -809,13 +943,14 @@ pub const CLOCK_RUNNING_STATES: [ApplicationState; 3] = [
 ];
 
 impl CaseFilter {
-    pub const FIELDS: [&'static str; 6] = [
+    pub const FIELDS: [&'static str; 7] = [
         "state",
         "assignee",
         "destination_country_code",
         "review_policy",
         "overdue",
         "reference",
+        "advice_overdue",
     ];
 
     pub fn parse(raw: &str) -> Result<Self, Violations> {
@@ -857,6 +992,9 @@ impl CaseFilter {
                         .find(|p| p.as_str() == name)
                         .ok_or_else(|| bad("a review policy"))?,
                     );
+                }
+                "advice_overdue" => {
+                    filter.advice_overdue = Some(crate::filter::parse_bool(&c.field, &c.value)?)
                 }
                 _ => filter.overdue = Some(crate::filter::parse_bool(&c.field, &c.value)?),
             }

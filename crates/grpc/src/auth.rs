@@ -59,7 +59,7 @@ impl Authenticator {
             let side = match self.audience {
                 Audience::Exporter => "exporter roles (applicant, erp)",
                 Audience::Regulator => {
-                    "regulator roles (reviewer, senior_reviewer, policy_admin, auditor)"
+                    "regulator roles (reviewer, senior_reviewer, policy_admin, auditor, adviser)"
                 }
             };
             return Err(ApiError::PermissionDenied {

@@ -220,6 +220,7 @@ pub fn history_resource(resource: &str) -> Result<String, clearance_domain::Viol
         Collection::RuleSets,
         Collection::Licences,
         Collection::Shipments,
+        Collection::Referrals,
     ];
     if known
         .iter()
@@ -229,7 +230,7 @@ pub fn history_resource(resource: &str) -> Result<String, clearance_domain::Viol
     } else {
         Err(clearance_domain::Violations::single(
             "resource",
-            "must be the name of an application, product, rule set, licence or shipment",
+            "must be the name of an application, product, rule set, licence, shipment or referral",
         ))
     }
 }

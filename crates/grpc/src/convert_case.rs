@@ -1,7 +1,9 @@
 //! Conversions for cases and the review records an application carries.
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use clearance_domain::Violations;
 use clearance_domain::ids::Collection;
+use clearance_domain::referral::{Advice, LineAdvice, Referral};
 use clearance_domain::workflow::{
     Case, Decision, InformationRequest, Note, Proposal, ProposalOutcome, ReviewSettings,
 };
@@ -10,11 +12,12 @@ use clearance_proto::v1 as pb;
 use crate::convert::{application_to_pb, timestamp};
 use crate::convert_policy::{determination_to_pb, policy_to_pb};
 
-/// Who is looking: applicants never see regulator-only notes.
+/// Who is looking: applicants never see regulator-only notes, advisers see no notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Viewer {
     Applicant,
     Regulator,
+    Adviser,
 }
 
 fn start_of(day: NaiveDate) -> prost_types::Timestamp {
@@ -72,7 +75,123 @@ fn proposal_to_pb(application: &str, p: &Proposal) -> pb::Proposal {
         resolved_by: p.resolved_by.clone().unwrap_or_default(),
         resolve_time: p.resolved_time.as_ref().map(timestamp),
         resolution_reason: p.resolution_reason.clone().unwrap_or_default(),
+        justification: p.justification.clone(),
     }
+}
+
+/// Line indices as the API counts lines, from 1.
+fn line_numbers(indices: &[usize]) -> Vec<i32> {
+    indices
+        .iter()
+        .map(|i| i32::try_from(*i + 1).unwrap_or(i32::MAX))
+        .collect()
+}
+
+fn advice_to_pb(line: &LineAdvice) -> pb::LineAdvice {
+    let (kind, text) = match &line.advice {
+        Advice::Approve => (pb::AdviceKind::Approve, String::new()),
+        Advice::ApproveWithProvisos { provisos } => {
+            (pb::AdviceKind::ApproveWithProvisos, provisos.clone())
+        }
+        Advice::Refuse { reasons } => (pb::AdviceKind::Refuse, reasons.clone()),
+        Advice::NoLicenceRequired => (pb::AdviceKind::NoLicenceRequired, String::new()),
+    };
+    pb::LineAdvice {
+        line_number: line_numbers(&[line.line_index])[0],
+        kind: kind as i32,
+        text,
+    }
+}
+
+/// A referral as the regulator sees it inside a case (without the application).
+pub fn referral_to_pb(r: &Referral, today: NaiveDate) -> pb::Referral {
+    let advice = r.advice.as_ref();
+    pb::Referral {
+        name: Collection::Referrals.name_of(r.id),
+        case: Collection::Applications.name_of(r.application_id),
+        agency: r.agency.clone(),
+        line_numbers: line_numbers(&r.lines),
+        referred_by: r.referred_by.clone(),
+        create_time: Some(timestamp(&r.referred_time)),
+        due_time: Some(start_of(r.due_date)),
+        overdue: r.is_overdue(today),
+        advice: advice
+            .map(|a| a.lines.iter().map(advice_to_pb).collect())
+            .unwrap_or_default(),
+        adviser: advice.map(|a| a.adviser.clone()).unwrap_or_default(),
+        advice_time: advice.map(|a| timestamp(&a.time)),
+        etag: clearance_domain::etag::etag_of(r.version),
+        application: None,
+    }
+}
+
+/// A referral with the application as referred, for `ListReferrals`, `GetReferral` and
+/// `GiveAdvice`.
+pub fn referred_case_to_pb(r: &Referral, case: &Case, today: NaiveDate) -> pb::Referral {
+    pb::Referral {
+        application: Some(case_application_to_pb(case, Viewer::Adviser)),
+        ..referral_to_pb(r, today)
+    }
+}
+
+/// Advice as sent: line numbers from 1 become line indices; kinds and texts are checked by the
+/// domain.
+pub fn advice_from_pb(advice: &[pb::LineAdvice]) -> Result<Vec<LineAdvice>, Violations> {
+    let mut v = Violations::new();
+    let mut lines = Vec::with_capacity(advice.len());
+    for (i, a) in advice.iter().enumerate() {
+        let line_index = usize::try_from(a.line_number)
+            .ok()
+            .and_then(|n| n.checked_sub(1));
+        let Some(line_index) = line_index else {
+            v.add(
+                format!("advice[{i}].line_number"),
+                "lines are counted from 1",
+            );
+            continue;
+        };
+        let kind = match pb::AdviceKind::try_from(a.kind) {
+            Ok(pb::AdviceKind::Approve) => Advice::Approve,
+            Ok(pb::AdviceKind::ApproveWithProvisos) => Advice::ApproveWithProvisos {
+                provisos: a.text.clone(),
+            },
+            Ok(pb::AdviceKind::Refuse) => Advice::Refuse {
+                reasons: a.text.clone(),
+            },
+            Ok(pb::AdviceKind::NoLicenceRequired) => Advice::NoLicenceRequired,
+            Ok(pb::AdviceKind::Unspecified) | Err(_) => {
+                v.add(
+                    format!("advice[{i}].kind"),
+                    "must be APPROVE, APPROVE_WITH_PROVISOS, REFUSE or NO_LICENCE_REQUIRED",
+                );
+                continue;
+            }
+        };
+        if matches!(kind, Advice::Approve | Advice::NoLicenceRequired) && !a.text.is_empty() {
+            v.add(
+                format!("advice[{i}].text"),
+                "only provisos and refusals carry text",
+            );
+        }
+        lines.push(LineAdvice {
+            line_index,
+            advice: kind,
+        });
+    }
+    v.finish(|| lines)
+}
+
+/// Line numbers from 1, as sent, to line indices.
+pub fn line_indices_from_pb(field: &str, numbers: &[i32]) -> Result<Vec<usize>, Violations> {
+    let mut v = Violations::new();
+    let mut indices = Vec::with_capacity(numbers.len());
+    for (i, n) in numbers.iter().enumerate() {
+        match usize::try_from(*n).ok().and_then(|n| n.checked_sub(1)) {
+            Some(index) => indices.push(index),
+            None => v.add(format!("{field}[{i}]"), "lines are counted from 1"),
+        }
+    }
+    v.finish(|| indices)
 }
 
 /// The application with its determinations, information requests and the notes `viewer` may
@@ -94,6 +213,7 @@ pub fn case_application_to_pb(case: &Case, viewer: Viewer) -> pb::Application {
             .map(|n| note_to_pb(&a.name, n))
             .collect(),
         Viewer::Regulator => case.notes.iter().map(|n| note_to_pb(&a.name, n)).collect(),
+        Viewer::Adviser => Vec::new(),
     };
     a
 }
@@ -117,6 +237,12 @@ pub fn case_to_pb(case: &Case, settings: &ReviewSettings, today: NaiveDate) -> p
             .map(|p| proposal_to_pb(&application.name, p))
             .collect(),
         etag: application.etag.clone(),
+        referrals: case
+            .referrals
+            .iter()
+            .map(|r| referral_to_pb(r, today))
+            .collect(),
+        advice_overdue: case.advice_overdue(today),
         assignee: case.assignee.clone().unwrap_or_default(),
         clock,
         application: Some(application),

@@ -273,6 +273,7 @@ mod tests {
             subject: "auditor".into(),
             roles: vec![clearance_domain::access::Role::Auditor],
             organisation: None,
+            agency: None,
         });
         let stream = api.watch_events(request).await.unwrap().into_inner();
         assert_eq!(api.open_streams(), 1);

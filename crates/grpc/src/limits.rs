@@ -90,9 +90,10 @@ impl CallLimits {
 
 /// One caller: its token's subject within its organisation (regulators have none).
 pub fn caller_key(principal: &Principal) -> String {
-    match &principal.organisation {
-        Some(org) => format!("{}/{}", org.as_str(), principal.subject),
-        None => principal.subject.clone(),
+    match (&principal.organisation, &principal.agency) {
+        (Some(org), _) => format!("{}/{}", org.as_str(), principal.subject),
+        (None, Some(agency)) => format!("agency:{agency}/{}", principal.subject),
+        (None, None) => principal.subject.clone(),
     }
 }
 

@@ -17,9 +17,10 @@ pub fn mutation(
 ) -> Mutation {
     // A request id belongs to the caller who sent it: the same id from another person or
     // service account is another request, and never sees this caller's response.
-    let caller = match &principal.organisation {
-        Some(org) => format!("org:{org}\nsub:{}", principal.subject),
-        None => format!("regulator\nsub:{}", principal.subject),
+    let caller = match (&principal.organisation, &principal.agency) {
+        (Some(org), _) => format!("org:{org}\nsub:{}", principal.subject),
+        (None, Some(agency)) => format!("agency:{agency}\nsub:{}", principal.subject),
+        (None, None) => format!("regulator\nsub:{}", principal.subject),
     };
     let idempotency_scope = clearance_domain::history::sha256_hex(caller.as_bytes());
     Mutation {

@@ -4,21 +4,31 @@ use std::sync::Arc;
 
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
+use clearance_domain::etag::parse_etag;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
 use clearance_domain::ledger::LicenceAction;
+use clearance_domain::referral::{ReferralFilter, give_advice};
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
 use clearance_grpc::convert::{history_page, history_resource};
-use clearance_grpc::convert_case::case_to_pb;
+
+use clearance_grpc::convert_case::{
+    advice_from_pb, case_to_pb, line_indices_from_pb, referred_case_to_pb,
+};
+
 use clearance_grpc::convert_ledger::{
     LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
 };
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::workflow::{Step, StepTarget};
-use clearance_grpc::{ApiError, ApiResult, Clock, request_sha256, validate_list};
+use clearance_grpc::{
+    ApiError, ApiResult, Clock, mutation, request_sha256, respond, validate_list,
+    validate_request_id,
+};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
-use clearance_store::{Store, due_sort_key};
+use clearance_store::{ReferredCase, Store, due_sort_key, referral_sort_key};
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 /// Serves ReviewService to the regulator's staff.
@@ -164,6 +174,7 @@ impl ReviewApi {
             return Err(v.into());
         }
         let input = ProposalInput {
+            justification: req.justification,
             approve: req.approve,
             reason: req.reason,
             granted_quantities: req.granted_quantities,
@@ -224,6 +235,117 @@ impl ReviewApi {
                 self.view(),
             )
             .await
+    }
+
+    async fn refer_case(&self, p: Principal, req: pb::ReferCaseRequest) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let lines = line_indices_from_pb("line_numbers", &req.line_numbers)?;
+        let agencies = req.agencies;
+        self.step(&p, "/clearance.v1.ReviewService/ReferCase", hash)
+            .run(
+                target,
+                move |case, ctx| case.refer(ctx, &agencies, &lines),
+                self.view(),
+            )
+            .await
+    }
+
+    fn referral_view(&self) -> impl Fn(&ReferredCase) -> pb::Referral + Send + Sync + use<> {
+        let today = self.clock.now().date_naive();
+        move |r| referred_case_to_pb(&r.referral, &r.case, today)
+    }
+
+    async fn list_referrals(
+        &self,
+        p: Principal,
+        req: pb::ListReferralsRequest,
+    ) -> ApiResult<pb::ListReferralsResponse> {
+        let (filter, page) = validate_list(
+            req.page_size,
+            &req.page_token,
+            &req.filter,
+            "referrals",
+            ReferralFilter::parse,
+        )?;
+        let today = self.clock.now().date_naive();
+        let rows = self
+            .store
+            .list_referrals(&filter, p.agency.as_deref(), today, &page)
+            .await
+            .map_err(|e| ApiError::from_store("referrals", e))?;
+        let (rows, next_page_token) =
+            page.finish_sorted_page(rows, |r| referral_sort_key(&r.referral));
+        let view = self.referral_view();
+        Ok(pb::ListReferralsResponse {
+            referrals: rows.iter().map(view).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn get_referral(
+        &self,
+        p: Principal,
+        req: pb::GetReferralRequest,
+    ) -> ApiResult<pb::Referral> {
+        let id = Collection::Referrals.parse_name("name", &req.name)?;
+        let found = self
+            .store
+            .get_referral(id, p.agency.as_deref())
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        Ok(self.referral_view()(&found))
+    }
+
+    async fn give_advice(
+        &self,
+        p: Principal,
+        req: pb::GiveAdviceRequest,
+    ) -> ApiResult<pb::Referral> {
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let id = v.check("", Collection::Referrals.parse_name("name", &req.name));
+        let version = v.check("", parse_etag("etag", &req.etag));
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let advice = v.check("", advice_from_pb(&req.advice));
+        if req.advice.is_empty() {
+            v.add("advice", "give advice on every referred line");
+        }
+        let (Some(id), Some(version), Some(request_id), Some(advice)) =
+            (id, version, request_id, advice)
+        else {
+            return Err(v.into());
+        };
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        // The gate admits only advisers, and every adviser's token names its agency.
+        let agency = p.agency.clone().unwrap_or_default();
+        let now = self.clock.now();
+        let m = mutation(
+            &p,
+            None,
+            request_id.clone(),
+            "/clearance.v1.ReviewService/GiveAdvice",
+            hash,
+            now,
+        );
+        let view = self.referral_view();
+        let outcome = self
+            .store
+            .give_advice(
+                &m,
+                id,
+                &agency,
+                version,
+                move |referral, state| {
+                    give_advice(referral, state, &p, &request_id, now, advice.clone())
+                },
+                &|r| view(r).encode_to_vec(),
+            )
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        respond(outcome, self.referral_view())
     }
 
     async fn list_all_licences(
@@ -436,6 +558,34 @@ impl ReviewService for ReviewApi {
         .await
         .map(Response::new)
         .map_err(Status::from)
+    }
+
+    async fn refer_case(
+        &self,
+        request: Request<pb::ReferCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        clearance_grpc::handle!(self, request, refer_case)
+    }
+
+    async fn list_referrals(
+        &self,
+        request: Request<pb::ListReferralsRequest>,
+    ) -> Result<Response<pb::ListReferralsResponse>, Status> {
+        clearance_grpc::handle!(self, request, list_referrals)
+    }
+
+    async fn get_referral(
+        &self,
+        request: Request<pb::GetReferralRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        clearance_grpc::handle!(self, request, get_referral)
+    }
+
+    async fn give_advice(
+        &self,
+        request: Request<pb::GiveAdviceRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        clearance_grpc::handle!(self, request, give_advice)
     }
 
     async fn get_history(

@@ -82,17 +82,46 @@ pub struct ReviewConfig {
     pub response_working_days: i64,
     /// Days that are not working days besides Saturdays and Sundays (UTC dates).
     pub holidays: Vec<chrono::NaiveDate>,
+    /// Agencies a case may be referred to for advice; an adviser's token names one in `org`.
+    pub agencies: Vec<AgencyConfig>,
+}
+
+/// An advising agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyConfig {
+    /// Lower-case letters, digits, `-` and `_`, e.g. `defense`.
+    pub id: String,
+    /// Working days it has to advise.
+    #[serde(default = "default_advice_working_days")]
+    pub advice_working_days: i64,
+}
+
+fn default_advice_working_days() -> i64 {
+    clearance_domain::referral::DEFAULT_ADVICE_WORKING_DAYS
 }
 
 impl ReviewConfig {
-    pub fn settings(&self) -> clearance_domain::workflow::ReviewSettings {
-        clearance_domain::workflow::ReviewSettings {
+    /// The review settings, or what is wrong with the agencies.
+    pub fn settings(&self) -> anyhow::Result<clearance_domain::workflow::ReviewSettings> {
+        use clearance_domain::referral::{AdvisingAgencies, AdvisingAgency};
+        let agencies = AdvisingAgencies::new(
+            self.agencies
+                .iter()
+                .map(|a| AdvisingAgency {
+                    id: a.id.clone(),
+                    advice_working_days: a.advice_working_days,
+                })
+                .collect(),
+        )
+        .map_err(|v| anyhow::anyhow!("invalid [review] agencies: {v}"))?;
+        Ok(clearance_domain::workflow::ReviewSettings {
             calendar: clearance_domain::calendar::WorkingCalendar::new(
                 self.holidays.iter().copied(),
             ),
             target_working_days: self.target_working_days,
             response_working_days: self.response_working_days,
-        }
+            agencies,
+        })
     }
 }
 
@@ -242,6 +271,14 @@ impl Default for Config {
                 target_working_days: 30,
                 response_working_days: 20,
                 holidays: Vec::new(),
+                // The agencies EO 12981 has review US licence applications.
+                agencies: ["defense", "state", "energy"]
+                    .into_iter()
+                    .map(|id| AgencyConfig {
+                        id: id.into(),
+                        advice_working_days: default_advice_working_days(),
+                    })
+                    .collect(),
             },
             shipments: ShipmentsConfig {
                 window_back_hours: 72,

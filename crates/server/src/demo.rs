@@ -420,6 +420,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             conditions: vec!["No re-export or transfer without prior written authorisation".into()],
             validity_months: 0,
             value_tolerance_percent: None,
+            justification: String::new(),
         })
         .await?
         .into_inner();

@@ -335,7 +335,7 @@ pub async fn start(
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
     let store_for_expiry = store.clone();
     let store_for_pruning = store.clone();
-    let settings = Arc::new(config.review.settings());
+    let settings = Arc::new(config.review.settings()?);
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
     let mut health = Vec::new();

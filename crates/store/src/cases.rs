@@ -9,10 +9,10 @@ use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::{Determination, ReviewPolicy};
 use clearance_domain::workflow::{
-    CLOCK_RUNNING_STATES, Case, CaseFilter, CaseUpdate, Decision, InformationRequest, Note,
-    Proposal, ProposalOutcome,
+    CLOCK_RUNNING_STATES, Case, CaseFilter, CaseUpdate, ChangeChain, Decision, InformationRequest,
+    Note, Proposal, ProposalOutcome,
 };
-use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -21,7 +21,9 @@ use uuid::Uuid;
 
 use crate::applications::{Children, corrupt, load_children, to_domain, update_if_unchanged};
 use crate::connection::Store;
-use crate::entities::{application, application_line, case_note, information_request, proposal};
+use crate::entities::{
+    application, application_line, case_note, information_request, proposal, referral,
+};
 use crate::error::StoreError;
 use crate::write::{Encoder, Mutation, Outcome, record_change};
 
@@ -73,10 +75,11 @@ fn proposal_from(row: proposal::Model) -> Result<Proposal, StoreError> {
         resolved_by: row.resolved_by,
         resolved_time: row.resolved_time,
         resolution_reason: row.resolution_reason,
+        justification: row.justification,
     })
 }
 
-/// Loads whole cases for application rows: seven queries for any number of rows.
+/// Loads whole cases for application rows: eight queries for any number of rows.
 pub(crate) async fn load_cases<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<application::Model>,
@@ -86,6 +89,7 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
     let mut requests: HashMap<Uuid, Vec<InformationRequest>> = HashMap::new();
     let mut notes: HashMap<Uuid, Vec<Note>> = HashMap::new();
     let mut proposals: HashMap<Uuid, Vec<Proposal>> = HashMap::new();
+    let mut referrals = crate::referrals::load_referrals(conn, &ids).await?;
     if !ids.is_empty() {
         for row in information_request::Entity::find()
             .filter(information_request::Column::ApplicationId.is_in(ids.iter().copied()))
@@ -154,12 +158,13 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
             information_requests: requests.remove(&id).unwrap_or_default(),
             notes: notes.remove(&id).unwrap_or_default(),
             proposals: proposals.remove(&id).unwrap_or_default(),
+            referrals: referrals.remove(&id).unwrap_or_default(),
         });
     }
     Ok(cases)
 }
 
-async fn find_case<C: ConnectionTrait>(
+pub(crate) async fn find_case<C: ConnectionTrait>(
     conn: &C,
     org: Option<&OrganisationId>,
     id: Uuid,
@@ -303,6 +308,7 @@ async fn apply(
             resolved_by: Set(None),
             resolved_time: Set(None),
             resolution_reason: Set(None),
+            justification: Set(p.justification.clone()),
         })
         .exec_without_returning(txn)
         .await?;
@@ -428,6 +434,20 @@ impl Store {
             }
             None => {}
         }
+        if let Some(overdue) = filter.advice_overdue {
+            let late = Query::select()
+                .column(referral::Column::ApplicationId)
+                .from(referral::Entity)
+                .and_where(referral::Column::AdviceTime.is_null())
+                .and_where(referral::Column::DueDate.lt(today))
+                .to_owned();
+            let column = application::Column::Id;
+            query = query.filter(if overdue {
+                column.in_subquery(late)
+            } else {
+                column.not_in_subquery(late)
+            });
+        }
         if let Some(after) = page.after {
             let after_due = NaiveDate::from_num_days_from_ce_opt(
                 i32::try_from(page.after_sort).unwrap_or(i32::MAX),
@@ -484,12 +504,19 @@ impl Store {
                 }
                 let update = decide(&current)?;
                 apply(txn, &current, &update, expected_version, &m).await?;
-                let resource = Collection::Applications.name_of(id);
-                let owner = Mutation {
-                    organisation: Some(current.application.organisation.clone()),
-                    ..m.clone()
-                };
-                record_change(txn, &owner, &resource, update.change.clone()).await?;
+                match update.chain {
+                    ChangeChain::Application => {
+                        let resource = Collection::Applications.name_of(id);
+                        let owner = Mutation {
+                            organisation: Some(current.application.organisation.clone()),
+                            ..m.clone()
+                        };
+                        record_change(txn, &owner, &resource, update.change.clone()).await?;
+                    }
+                    ChangeChain::NewReferrals => {}
+                }
+                crate::referrals::insert_referrals(txn, &m, &update.new_referrals, &update.change)
+                    .await?;
                 if let Some(issued) = &update.issued_licence {
                     crate::licences::insert_licence(txn, &m, issued).await?;
                 }

@@ -57,6 +57,7 @@ fn licence(product: Uuid) -> Licence {
         information_requests: vec![],
         notes: vec![],
         proposals: vec![],
+        referrals: vec![],
     };
     let proposal = Proposal {
         id: Uuid::now_v7(),
@@ -67,6 +68,7 @@ fn licence(product: Uuid) -> Licence {
         validity_months: 48,
         value_tolerance_percent: 25,
         proposer: "alice".into(),
+        justification: String::new(),
         create_time: now(),
         outcome: ProposalOutcome::Countersigned,
         resolved_by: Some("bob".into()),

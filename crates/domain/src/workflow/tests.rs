@@ -9,6 +9,7 @@ fn principal(subject: &str, roles: &[Role], org: Option<&str>) -> Principal {
         subject: subject.into(),
         roles: roles.to_vec(),
         organisation: org.map(|o| OrganisationId::parse(o).unwrap()),
+        agency: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn case(state: ApplicationState) -> Case {
         information_requests: vec![],
         notes: vec![],
         proposals: vec![],
+        referrals: vec![],
     }
 }
 

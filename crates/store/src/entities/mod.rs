@@ -14,6 +14,7 @@ pub mod organisation;
 pub mod outbox_event;
 pub mod product;
 pub mod proposal;
+pub mod referral;
 pub mod rule_set;
 pub mod shipment;
 pub mod shipment_line;

@@ -20,6 +20,7 @@ pub struct Model {
     pub resolved_by: Option<String>,
     pub resolved_time: Option<DateTimeUtc>,
     pub resolution_reason: Option<String>,
+    pub justification: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
