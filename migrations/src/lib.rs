@@ -18,6 +18,7 @@ mod m20261128_000012_case_queue_indexes;
 mod m20261128_000013_licence_cover_lookup;
 mod m20261128_000014_retention_marks;
 mod m20261129_000015_referrals;
+mod m20261129_000016_amendments;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000013_licence_cover_lookup::Migration),
             Box::new(m20261128_000014_retention_marks::Migration),
             Box::new(m20261129_000015_referrals::Migration),
+            Box::new(m20261129_000016_amendments::Migration),
         ]
     }
 }

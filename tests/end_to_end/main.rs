@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod access;
+mod amendment;
 mod applications;
 mod demo;
 pub mod durability;
@@ -11,7 +12,7 @@ mod fixtures;
 mod hostile;
 mod idempotency;
 mod identity;
-mod ledger;
+pub mod ledger;
 mod operations;
 mod pagination;
 mod policy;

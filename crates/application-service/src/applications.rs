@@ -5,6 +5,7 @@ use std::sync::Arc;
 use clearance_domain::access::Principal;
 use std::collections::HashMap;
 
+use clearance_domain::amendment::{AmendedLineInput, AmendmentInput, request_amendment};
 use clearance_domain::application::{
     ApplicationContent, ApplicationFilter, DocumentInput, PartyRole,
 };
@@ -19,17 +20,19 @@ use clearance_domain::product::{ProductFilter, ProductSpec};
 use clearance_domain::workflow::{Case, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
-    application_input, application_to_pb, product_input, product_to_pb, update_mask_paths,
+    application_input, application_to_pb, money_input, party_input, product_input, product_to_pb,
+    update_mask_paths,
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
 use clearance_grpc::convert_ledger::{
     LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
 };
+use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
     ApiError, ApiResult, Clock, RuleBook, UpdateTarget, mutation, request_sha256, respond,
-    validate_create, validate_list, validate_update,
+    validate_create, validate_list, validate_request_id, validate_update,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_server::ApplicationService;
@@ -237,6 +240,61 @@ impl ApplicationApi {
             .map_err(|e| {
                 ApiError::from_store("application", prefix_store_violations(e, "application"))
             })?;
+        respond(outcome, application_to_pb)
+    }
+
+    async fn request_amendment(
+        &self,
+        p: Principal,
+        req: pb::RequestAmendmentRequest,
+    ) -> ApiResult<pb::Application> {
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let licence_id = v.check("", Collection::Licences.parse_name("licence", &req.licence));
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let valid_until = req
+            .valid_until_time
+            .as_ref()
+            .and_then(|t| v.check("", from_timestamp("valid_until_time", t)));
+        let (Some(licence_id), Some(request_id)) = (licence_id, request_id) else {
+            return Err(v.into());
+        };
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        let input = AmendmentInput {
+            lines: req
+                .lines
+                .into_iter()
+                .map(|l| AmendedLineInput {
+                    line_number: i64::from(l.line_number),
+                    quantity: l.quantity,
+                    unit_value: l.unit_value.map(money_input),
+                })
+                .collect(),
+            consignee: req.consignee.map(party_input),
+            valid_until,
+            reasons: req.reasons,
+        };
+        let m = mutation(
+            &p,
+            Some(org),
+            request_id,
+            "/clearance.v1.ApplicationService/RequestAmendment",
+            hash,
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .request_amendment(
+                &m,
+                licence_id,
+                move |licence, original| request_amendment(licence, original, input.clone()),
+                &|x| application_to_pb(x).encode_to_vec(),
+            )
+            .await
+            .map_err(|e| ApiError::from_store(&req.licence, e))?;
         respond(outcome, application_to_pb)
     }
 
@@ -721,6 +779,13 @@ impl ApplicationService for ApplicationApi {
         request: Request<pb::ListHistoryRequest>,
     ) -> Result<Response<pb::ListHistoryResponse>, Status> {
         clearance_grpc::handle!(self, request, list_history)
+    }
+
+    async fn request_amendment(
+        &self,
+        request: Request<pb::RequestAmendmentRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        clearance_grpc::handle!(self, request, request_amendment)
     }
 
     async fn surrender_licence(

@@ -196,6 +196,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "WithdrawApplication" => Action::Withdraw.allowed_roles(),
             "AnswerInformationRequest" => Action::AnswerInformation.allowed_roles(),
             "SurrenderLicence" => LicenceAction::Surrender.allowed_roles(),
+            "RequestAmendment" => APPLICANTS,
             _ => return None,
         },
         ("ShipmentService", method) => match method {

@@ -209,7 +209,7 @@ pub struct ApplicationInput {
 
 /// The applicant-editable content of an application, validated. A draft may be incomplete
 /// (completeness is checked at submission) but everything present is well formed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplicationContent {
     pub destination: Option<CountryCode>,
     pub parties: Vec<Party>,
@@ -231,6 +231,8 @@ pub struct Application {
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub submit_time: Option<DateTime<Utc>>,
+    /// Present when the application asks to amend a licence.
+    pub amendment: Option<crate::amendment::AmendmentRequest>,
 }
 
 /// The human reference of the `sequence`-th application filed in `year`.
@@ -241,6 +243,12 @@ pub fn application_reference(year: i32, sequence: i64) -> String {
 impl Application {
     /// Applicants edit only drafts; afterwards the record is what the regulator reviews.
     pub fn ensure_editable(&self) -> Result<(), DomainError> {
+        if self.amendment.is_some() {
+            return Err(DomainError::FailedPrecondition {
+                reason: reason::INVALID_TRANSITION,
+                message: "an amendment request mirrors its licence and cannot be edited; withdraw it and request the amendment again".into(),
+            });
+        }
         if self.state == ApplicationState::Draft {
             Ok(())
         } else {
@@ -439,7 +447,7 @@ impl ApplicationContent {
     }
 }
 
-fn parse_party(p: PartyInput) -> Result<Party, Violations> {
+pub(crate) fn parse_party(p: PartyInput) -> Result<Party, Violations> {
     let mut v = Violations::new();
     if p.role.is_none() {
         v.add("role", "is required");
@@ -470,7 +478,7 @@ fn parse_party(p: PartyInput) -> Result<Party, Violations> {
     }
 }
 
-fn parse_line(l: LineInput) -> Result<ApplicationLine, Violations> {
+pub(crate) fn parse_line(l: LineInput) -> Result<ApplicationLine, Violations> {
     let mut v = Violations::new();
     let product_id = v.check("", Collection::Products.parse_name("product", &l.product));
     if l.quantity <= 0 {
@@ -709,6 +717,7 @@ mod tests {
             create_time: Utc::now(),
             update_time: Utc::now(),
             submit_time: None,
+            amendment: None,
         };
         assert!(app.ensure_editable().is_ok());
         app.state = ApplicationState::Submitted;

@@ -86,6 +86,8 @@ pub struct Licence {
     pub value_tolerance_percent: i64,
     pub lines: Vec<LicenceLine>,
     pub state: LicenceState,
+    /// 1 when issued; each approved amendment issues the next revision.
+    pub revision: i64,
     pub version: i64,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
@@ -168,6 +170,7 @@ pub fn issue_licence(
         value_tolerance_percent: proposal.value_tolerance_percent,
         lines,
         state: LicenceState::Active,
+        revision: 1,
         version: 1,
         create_time: now,
         update_time: now,
@@ -457,6 +460,8 @@ pub struct LicenceAmendment {
     /// (line index, new granted quantity, new granted value in the line's currency).
     pub lines: Vec<(usize, i64, i64)>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// The parties as amended (a new consignee), if they change.
+    pub parties: Option<Vec<Party>>,
 }
 
 impl Licence {
@@ -517,9 +522,29 @@ impl Licence {
             }
             next.valid_until = until;
         }
-        if amendment.lines.is_empty() && amendment.valid_until.is_none() {
+        if let Some(parties) = &amendment.parties {
+            next.parties = parties.clone();
+        }
+        if amendment.lines.is_empty()
+            && amendment.valid_until.is_none()
+            && amendment.parties.is_none()
+        {
             v.add("amendment", "changes nothing");
         }
+        // An exhausted licence given more to ship is active again; a suspended one stays so.
+        next.state = match self.state {
+            LicenceState::Exhausted if !next.is_exhausted() => LicenceState::Active,
+            LicenceState::Active if next.is_exhausted() => LicenceState::Exhausted,
+            LicenceState::Active | LicenceState::Exhausted | LicenceState::Suspended => self.state,
+            other => {
+                v.add(
+                    "licence",
+                    format!("a {} licence cannot be amended", other.as_str()),
+                );
+                other
+            }
+        };
+        next.revision = self.revision.saturating_add(1);
         next.version = self.version.saturating_add(1);
         next.update_time = now;
         v.finish(|| next)

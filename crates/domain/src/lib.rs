@@ -4,6 +4,7 @@
 //! Functions take the current time as an argument; callers own the clock.
 
 pub mod access;
+pub mod amendment;
 pub mod appeal;
 pub mod application;
 pub mod calendar;

@@ -456,6 +456,7 @@ mod tests {
             create_time: now(),
             update_time: now(),
             submit_time: Some(now()),
+            amendment: None,
         }
     }
 

@@ -325,6 +325,8 @@ pub struct CaseUpdate {
     pub resolved_proposal: Option<Proposal>,
     /// The licence a countersigned approval issues, in the same transaction.
     pub issued_licence: Option<crate::ledger::Licence>,
+    /// The licence an approved amendment revises, and how, in the same transaction.
+    pub amended_licence: Option<(Uuid, crate::ledger::LicenceAmendment)>,
     pub new_referrals: Vec<Referral>,
     pub change: Change,
     pub chain: ChangeChain,
@@ -373,6 +375,7 @@ impl Case {
             new_proposal: None,
             resolved_proposal: None,
             issued_licence: None,
+            amended_licence: None,
             new_referrals: Vec::new(),
             chain: ChangeChain::Application,
             change: Change {
@@ -698,8 +701,18 @@ impl Case {
         proposal.outcome = ProposalOutcome::Countersigned;
         proposal.resolved_by = Some(ctx.principal.subject.clone());
         proposal.resolved_time = Some(ctx.now);
-        if approve {
-            update.issued_licence = Some(crate::ledger::issue_licence(self, &proposal, ctx.now)?);
+        match (&self.application.amendment, approve) {
+            (Some(amendment), true) => {
+                update.amended_licence = Some((
+                    amendment.licence_id,
+                    crate::amendment::approved_amendment(self, amendment, &proposal)?,
+                ));
+            }
+            (None, true) => {
+                update.issued_licence =
+                    Some(crate::ledger::issue_licence(self, &proposal, ctx.now)?);
+            }
+            (_, false) => {}
         }
         update.change.reason = proposal.reason.clone();
         update.change.payload = json!({ "proposal": proposal });

@@ -150,23 +150,37 @@ pub fn application_to_pb(a: &Application) -> pb::Application {
         review_policy: pb::ReviewPolicy::Unspecified as i32,
         information_requests: Vec::new(),
         notes: Vec::new(),
+        amendment: a.amendment.as_ref().map(|r| pb::Amendment {
+            licence: Collection::Licences.name_of(r.licence_id),
+            reasons: r.reasons.clone(),
+            valid_until_time: r.valid_until.as_ref().map(timestamp),
+        }),
+    }
+}
+
+/// A party as sent.
+pub fn party_input(p: pb::Party) -> PartyInput {
+    PartyInput {
+        role: role_from_pb(p.role),
+        display_name: p.display_name,
+        address: p.address,
+        country_code: p.country_code,
+        headquarters_country_code: p.headquarters_country_code,
+    }
+}
+
+/// Money as sent.
+pub fn money_input(m: pb::Money) -> MoneyInput {
+    MoneyInput {
+        currency_code: m.currency_code,
+        minor_units: m.minor_units,
     }
 }
 
 pub fn application_input(a: pb::Application) -> ApplicationInput {
     ApplicationInput {
         destination_country_code: a.destination_country_code,
-        parties: a
-            .parties
-            .into_iter()
-            .map(|p| PartyInput {
-                role: role_from_pb(p.role),
-                display_name: p.display_name,
-                address: p.address,
-                country_code: p.country_code,
-                headquarters_country_code: p.headquarters_country_code,
-            })
-            .collect(),
+        parties: a.parties.into_iter().map(party_input).collect(),
         end_use_statement: a.end_use_statement,
         lines: a
             .lines
@@ -174,10 +188,7 @@ pub fn application_input(a: pb::Application) -> ApplicationInput {
             .map(|l| LineInput {
                 product: l.product,
                 quantity: l.quantity,
-                unit_value: l.unit_value.map(|m| MoneyInput {
-                    currency_code: m.currency_code,
-                    minor_units: m.minor_units,
-                }),
+                unit_value: l.unit_value.map(money_input),
             })
             .collect(),
         documents: a

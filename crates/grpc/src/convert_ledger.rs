@@ -38,6 +38,7 @@ pub fn licence_to_pb(l: &Licence) -> pb::Licence {
         valid_from_time: Some(timestamp(&l.valid_from)),
         valid_until_time: Some(timestamp(&l.valid_until)),
         etag: clearance_domain::etag::etag_of(l.version),
+        revision: i32::try_from(l.revision).unwrap_or(i32::MAX),
         holder: l.holder.resource_name(),
         destination_country_code: l.destination.as_str().to_owned(),
         parties: l.parties.iter().map(party_to_pb).collect(),

@@ -4,12 +4,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Datelike;
 use clearance_domain::DomainError;
+use clearance_domain::amendment::AmendmentRequest;
 use clearance_domain::application::{
     Application, ApplicationContent, ApplicationFilter, ApplicationLine, ApplicationState, Money,
     Party, PartyRole, SupportingDocument, application_reference,
 };
 use clearance_domain::codes::{CountryCode, CurrencyCode};
 use clearance_domain::ids::{Collection, OrganisationId};
+use clearance_domain::ledger::Licence;
 use clearance_domain::paging::PageRequest;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -164,6 +166,11 @@ pub(crate) fn to_domain(
         create_time: row.create_time,
         update_time: row.update_time,
         submit_time: row.submit_time,
+        amendment: row.amends_licence_id.map(|licence_id| AmendmentRequest {
+            licence_id,
+            reasons: row.amendment_reasons.unwrap_or_default(),
+            valid_until: row.amendment_valid_until,
+        }),
     })
 }
 
@@ -334,6 +341,66 @@ fn payload(a: &Application) -> Result<serde_json::Value, StoreError> {
     crate::write::history_payload(a)
 }
 
+/// Inserts a new draft (an amendment request when `amendment` is given) with the next human
+/// reference of the current year, and starts its history.
+async fn insert_draft(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    content: ApplicationContent,
+    amendment: Option<AmendmentRequest>,
+) -> Result<Application, StoreError> {
+    let org = m.exporter()?.clone();
+    ensure_organisation(txn, &org, m.now).await?;
+    check_products_known(txn, &org, &content).await?;
+    let year = m.now.year();
+    let sequence = next_in_sequence(txn, &format!("application:{year}")).await?;
+    let a = Application {
+        id: Uuid::now_v7(),
+        reference: application_reference(year, sequence),
+        organisation: org.clone(),
+        content,
+        state: ApplicationState::Draft,
+        version: 1,
+        create_time: m.now,
+        update_time: m.now,
+        submit_time: None,
+        amendment,
+    };
+    application::Entity::insert(application::ActiveModel {
+        id: Set(a.id),
+        organisation_id: Set(a.organisation.as_str().to_owned()),
+        reference: Set(a.reference.clone()),
+        destination_country_code: Set(a
+            .content
+            .destination
+            .as_ref()
+            .map(|c| c.as_str().to_owned())),
+        end_use_statement: Set(a.content.end_use_statement.clone()),
+        state: Set(a.state.as_str().to_owned()),
+        version: Set(a.version),
+        create_time: Set(a.create_time),
+        update_time: Set(a.update_time),
+        submit_time: Set(None),
+        amends_licence_id: Set(a.amendment.as_ref().map(|r| r.licence_id)),
+        amendment_reasons: Set(a.amendment.as_ref().map(|r| r.reasons.clone())),
+        amendment_valid_until: Set(a.amendment.as_ref().and_then(|r| r.valid_until)),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    insert_children(txn, a.id, &a.content).await?;
+    let resource = Collection::Applications.name_of(a.id);
+    let state = a.state.as_str();
+    crate::write::record_creation(
+        txn,
+        m,
+        &resource,
+        change_by(m, "application.created", "", state, payload(&a)?),
+    )
+    .await?;
+    Ok(a)
+}
+
 impl Store {
     /// Files a new draft with the next human reference of the current year.
     pub async fn create_application(
@@ -345,53 +412,62 @@ impl Store {
         self.idempotent_write(m, encode, |txn| {
             let m = m.clone();
             let content = content.clone();
+            Box::pin(async move { insert_draft(txn, &m, content, None).await })
+        })
+        .await
+    }
+
+    /// Files the draft an amendment of the caller's licence becomes: `decide` turns the licence
+    /// and its original application's content into the draft's content and the request. One
+    /// amendment of a licence is pending at a time.
+    pub async fn request_amendment<U>(
+        &self,
+        m: &Mutation,
+        licence_id: Uuid,
+        decide: U,
+        encode: Encoder<'_, Application>,
+    ) -> Result<Outcome<Application>, StoreError>
+    where
+        U: Fn(
+                &Licence,
+                &ApplicationContent,
+            ) -> Result<(ApplicationContent, AmendmentRequest), DomainError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.idempotent_write(m, encode, |txn| {
+            let m = m.clone();
+            let decide = decide.clone();
             Box::pin(async move {
                 let org = m.exporter()?.clone();
-                ensure_organisation(txn, &org, m.now).await?;
-                check_products_known(txn, &org, &content).await?;
-                let year = m.now.year();
-                let sequence = next_in_sequence(txn, &format!("application:{year}")).await?;
-                let a = Application {
-                    id: Uuid::now_v7(),
-                    reference: application_reference(year, sequence),
-                    organisation: org.clone(),
-                    content,
-                    state: ApplicationState::Draft,
-                    version: 1,
-                    create_time: m.now,
-                    update_time: m.now,
-                    submit_time: None,
-                };
-                application::Entity::insert(application::ActiveModel {
-                    id: Set(a.id),
-                    organisation_id: Set(a.organisation.as_str().to_owned()),
-                    reference: Set(a.reference.clone()),
-                    destination_country_code: Set(a
-                        .content
-                        .destination
-                        .as_ref()
-                        .map(|c| c.as_str().to_owned())),
-                    end_use_statement: Set(a.content.end_use_statement.clone()),
-                    state: Set(a.state.as_str().to_owned()),
-                    version: Set(a.version),
-                    create_time: Set(a.create_time),
-                    update_time: Set(a.update_time),
-                    submit_time: Set(None),
-                    ..Default::default()
-                })
-                .exec_without_returning(txn)
-                .await?;
-                insert_children(txn, a.id, &a.content).await?;
-                let resource = Collection::Applications.name_of(a.id);
-                let state = a.state.as_str();
-                crate::write::record_creation(
-                    txn,
-                    &m,
-                    &resource,
-                    change_by(&m, "application.created", "", state, payload(&a)?),
-                )
-                .await?;
-                Ok(a)
+                let licence = crate::licences::find_licence(txn, Some(&org), licence_id, false).await?;
+                let original = find_application(txn, &org, licence.application_id).await?;
+                let (content, amendment) = decide(&licence, &original.content)?;
+                let pending = application::Entity::find()
+                    .filter(application::Column::AmendsLicenceId.eq(licence_id))
+                    .filter(
+                        application::Column::State.is_not_in(
+                            ApplicationState::ALL
+                                .iter()
+                                .filter(|s| clearance_domain::workflow::is_final(**s))
+                                .map(|s| s.as_str()),
+                        ),
+                    )
+                    .one(txn)
+                    .await?;
+                if let Some(pending) = pending {
+                    return Err(DomainError::FailedPrecondition {
+                        reason: clearance_domain::error::reason::INVALID_TRANSITION,
+                        message: format!(
+                            "amendment {} of this licence is still pending; withdraw it or wait for its decision",
+                            pending.reference
+                        ),
+                    }
+                    .into());
+                }
+                insert_draft(txn, &m, content, Some(amendment)).await
             })
         })
         .await

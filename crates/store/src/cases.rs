@@ -520,6 +520,16 @@ impl Store {
                 if let Some(issued) = &update.issued_licence {
                     crate::licences::insert_licence(txn, &m, issued).await?;
                 }
+                if let Some((licence_id, amendment)) = &update.amended_licence {
+                    crate::licences::amend_licence(
+                        txn,
+                        &m,
+                        *licence_id,
+                        amendment,
+                        &current.application.reference,
+                    )
+                    .await?;
+                }
                 find_case(txn, None, id).await
             })
         })

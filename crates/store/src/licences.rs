@@ -11,8 +11,8 @@ use clearance_domain::error::reason;
 use clearance_domain::history::Change;
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::ledger::{
-    Cover, Licence, LicenceFilter, LicenceLine, LicenceState, Shipment, ShipmentEndUser,
-    ShipmentFilter, ShipmentLine, ShipmentSpec, ShipmentState, licence_number,
+    Cover, Licence, LicenceAmendment, LicenceFilter, LicenceLine, LicenceState, Shipment,
+    ShipmentEndUser, ShipmentFilter, ShipmentLine, ShipmentSpec, ShipmentState, licence_number,
 };
 use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::Determination;
@@ -80,6 +80,7 @@ fn licence_from(
         value_tolerance_percent: row.value_tolerance_percent,
         lines,
         state: LicenceState::parse(&row.state).ok_or_else(|| corrupt(&row.state))?,
+        revision: row.revision,
         version: row.version,
         create_time: row.create_time,
         update_time: row.update_time,
@@ -111,7 +112,7 @@ async fn load_licences<C: ConnectionTrait>(
 }
 
 /// The licence, locked for the rest of the transaction on PostgreSQL (SQLite has one writer).
-async fn find_licence<C: ConnectionTrait>(
+pub(crate) async fn find_licence<C: ConnectionTrait>(
     conn: &C,
     org: Option<&OrganisationId>,
     id: Uuid,
@@ -159,6 +160,7 @@ pub(crate) async fn insert_licence(
         valid_until: Set(licence.valid_until),
         value_tolerance_percent: Set(licence.value_tolerance_percent),
         state: Set(licence.state.as_str().to_owned()),
+        revision: Set(licence.revision),
         version: Set(licence.version),
         create_time: Set(licence.create_time),
         update_time: Set(licence.update_time),
@@ -220,6 +222,111 @@ async fn touch_licence(
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// Applies an approved amendment: the next revision is computed from the licence as read under
+/// its row lock (shipments take the same lock), and each changed line is written relative to
+/// its balance — remaining grows by exactly what the grant grows — so what has shipped stays
+/// counted. `case_reference` names the amendment case in the licence's history.
+pub(crate) async fn amend_licence(
+    txn: &DatabaseTransaction,
+    m: &Mutation,
+    licence_id: Uuid,
+    amendment: &LicenceAmendment,
+    case_reference: &str,
+) -> Result<Licence, StoreError> {
+    let current = find_licence(txn, None, licence_id, true).await?;
+    let next = current
+        .amended(amendment, m.now)
+        .map_err(|v| DomainError::FailedPrecondition {
+            reason: reason::INVALID_TRANSITION,
+            message: format!("the licence as it stands cannot take this amendment: {v}"),
+        })?;
+    let stale = || StoreError::Conflict("the licence changed while it was amended; retry".into());
+    for (index, (before, after)) in current.lines.iter().zip(&next.lines).enumerate() {
+        if before == after {
+            continue;
+        }
+        let more_quantity = after.granted_quantity - before.granted_quantity;
+        let more_value = after.granted_value.minor_units - before.granted_value.minor_units;
+        let revised = licence_line::Entity::update_many()
+            .col_expr(
+                licence_line::Column::GrantedQuantity,
+                Expr::value(after.granted_quantity),
+            )
+            .col_expr(
+                licence_line::Column::GrantedValueMinorUnits,
+                Expr::value(after.granted_value.minor_units),
+            )
+            .col_expr(
+                licence_line::Column::RemainingQuantity,
+                Expr::col(licence_line::Column::RemainingQuantity).add(more_quantity),
+            )
+            .col_expr(
+                licence_line::Column::RemainingValueMinorUnits,
+                Expr::col(licence_line::Column::RemainingValueMinorUnits).add(more_value),
+            )
+            .col_expr(
+                licence_line::Column::ValueToleranceMinorUnits,
+                Expr::value(after.value_tolerance_minor),
+            )
+            .filter(licence_line::Column::LicenceId.eq(licence_id))
+            .filter(licence_line::Column::LineIndex.eq(index as i32))
+            .filter(licence_line::Column::GrantedQuantity.eq(before.granted_quantity))
+            .filter(
+                Expr::col(licence_line::Column::RemainingQuantity)
+                    .add(more_quantity)
+                    .gte(0),
+            )
+            .exec(txn)
+            .await?;
+        if revised.rows_affected != 1 {
+            return Err(stale());
+        }
+    }
+    let revised = licence::Entity::update_many()
+        .col_expr(licence::Column::State, Expr::value(next.state.as_str()))
+        .col_expr(licence::Column::Revision, Expr::value(next.revision))
+        .col_expr(licence::Column::Version, Expr::value(next.version))
+        .col_expr(licence::Column::ValidUntil, Expr::value(next.valid_until))
+        .col_expr(
+            licence::Column::PartiesJson,
+            Expr::value(to_json(&next.parties)?),
+        )
+        .col_expr(
+            licence::Column::EndUserKey,
+            Expr::value(next.end_user_key()),
+        )
+        .col_expr(licence::Column::UpdateTime, Expr::value(m.now))
+        .filter(licence::Column::Id.eq(licence_id))
+        .filter(licence::Column::Version.eq(current.version))
+        .exec(txn)
+        .await?;
+    if revised.rows_affected != 1 {
+        return Err(stale());
+    }
+    let owner = Mutation {
+        organisation: Some(current.holder.clone()),
+        ..m.clone()
+    };
+    let change = Change {
+        reason: format!("revision {}, amended by {case_reference}", next.revision),
+        ..change_by(
+            &owner,
+            "licence.amended",
+            current.state.as_str(),
+            next.state.as_str(),
+            licence_payload(&next)?,
+        )
+    };
+    record_change(
+        txn,
+        &owner,
+        &Collection::Licences.name_of(licence_id),
+        change,
+    )
+    .await?;
+    Ok(next)
 }
 
 /// Moves a licence from `from` to `to` if it is still in `from`, with history.

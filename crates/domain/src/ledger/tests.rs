@@ -49,6 +49,7 @@ fn licence(product: Uuid) -> Licence {
             create_time: now(),
             update_time: now(),
             submit_time: Some(now()),
+            amendment: None,
         },
         assignee: None,
         determinations: vec![],
@@ -298,6 +299,7 @@ fn an_amendment_keeps_what_has_shipped_counted() {
     let amendment = LicenceAmendment {
         lines: vec![(0, 150, 1_500_000)],
         valid_until: Some(l.valid_until + Duration::days(365)),
+        parties: None,
     };
     let next = l.amended(&amendment, now()).unwrap();
     let line = &next.lines[0];
@@ -309,6 +311,7 @@ fn an_amendment_keeps_what_has_shipped_counted() {
     assert_eq!(line.remaining_value_minor, 900_000);
     assert_eq!(line.value_tolerance_minor, 375_000);
     assert_eq!(next.version, l.version + 1);
+    assert_eq!(next.revision, 2);
     // The balance check agrees: remaining = granted − shipped.
     let balance = LineBalance {
         granted_quantity: line.granted_quantity,
@@ -325,6 +328,7 @@ fn an_amendment_keeps_what_has_shipped_counted() {
             &LicenceAmendment {
                 lines: vec![(0, 50, 500_000), (3, 10, 10)],
                 valid_until: Some(l.valid_until - Duration::days(1)),
+                parties: None,
             },
             now(),
         )
@@ -342,4 +346,110 @@ fn an_amendment_keeps_what_has_shipped_counted() {
         l.amended(&LicenceAmendment::default(), now()).is_err(),
         "changes nothing"
     );
+}
+
+#[test]
+fn an_amendment_request_mirrors_the_licence_and_asks_for_a_real_change() {
+    use crate::amendment::{AmendedLineInput, AmendmentInput, request_amendment};
+    let product = Uuid::now_v7();
+    let mut l = licence(product);
+    deplete(&mut l, &shipment(product, 60, 600_000));
+    let original = ApplicationContent {
+        end_use_statement: "Inference".into(),
+        ..ApplicationContent::default()
+    };
+    let more = |quantity| AmendmentInput {
+        lines: vec![AmendedLineInput {
+            line_number: 1,
+            quantity,
+            unit_value: None,
+        }],
+        reasons: "A second data hall".into(),
+        ..AmendmentInput::default()
+    };
+    let (content, request) = request_amendment(&l, &original, more(150)).unwrap();
+    assert_eq!(request.licence_id, l.id);
+    assert_eq!(content.lines.len(), 1);
+    assert_eq!(
+        (
+            content.lines[0].quantity,
+            content.lines[0].unit_value.minor_units
+        ),
+        (150, 10_000),
+        "the new total at the licence's unit value"
+    );
+    assert_eq!(content.parties, l.parties);
+    assert_eq!(content.end_use_statement, "Inference");
+
+    let fields = |input: AmendmentInput| -> Vec<String> {
+        match request_amendment(&l, &original, input) {
+            Err(DomainError::Invalid(v)) => v.iter().map(|v| v.field.clone()).collect(),
+            other => panic!("expected violations, got {other:?}"),
+        }
+    };
+    assert_eq!(
+        fields(more(50)),
+        ["lines[0].quantity"],
+        "below the 60 shipped"
+    );
+    assert_eq!(fields(more(100)), ["lines"], "changes nothing");
+    let mut elsewhere = more(150);
+    elsewhere.lines[0].line_number = 2;
+    elsewhere.reasons = " ".into();
+    elsewhere.valid_until = Some(l.valid_until - Duration::days(1));
+    elsewhere.consignee = Some(PartyInput {
+        role: Some(PartyRole::EndUser),
+        display_name: "Someone Else".into(),
+        address: "2 Road".into(),
+        country_code: "CN".into(),
+        headquarters_country_code: "CN".into(),
+    });
+    assert_eq!(
+        fields(elsewhere),
+        [
+            "reasons",
+            "lines[0].line_number",
+            "consignee.role",
+            "valid_until"
+        ]
+    );
+    let consignee = AmendmentInput {
+        consignee: Some(PartyInput {
+            role: Some(PartyRole::UltimateConsignee),
+            display_name: "Example Logistics".into(),
+            address: "3 Port Road".into(),
+            country_code: "HK".into(),
+            headquarters_country_code: "HK".into(),
+        }),
+        reasons: "New forwarder".into(),
+        ..AmendmentInput::default()
+    };
+    let (content, _) = request_amendment(&l, &original, consignee.clone()).unwrap();
+    assert_eq!(content.parties.len(), 2);
+
+    l.state = LicenceState::Suspended;
+    assert!(matches!(
+        request_amendment(&l, &original, consignee),
+        Err(DomainError::FailedPrecondition {
+            reason: reason::LICENCE_NOT_ACTIVE,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn an_exhausted_licence_given_more_is_active_again_and_a_revoked_one_is_not_amended() {
+    let product = Uuid::now_v7();
+    let mut l = licence(product);
+    deplete(&mut l, &shipment(product, 100, 1_000_000));
+    l.state = LicenceState::Exhausted;
+    let more = LicenceAmendment {
+        lines: vec![(0, 120, 1_200_000)],
+        ..LicenceAmendment::default()
+    };
+    let next = l.amended(&more, now()).unwrap();
+    assert_eq!(next.state, LicenceState::Active);
+    assert_eq!(next.lines[0].remaining_quantity, 20);
+    l.state = LicenceState::Revoked;
+    assert!(l.amended(&more, now()).is_err());
 }

@@ -50,6 +50,7 @@ fn case(state: ApplicationState) -> Case {
             create_time: now,
             update_time: now,
             submit_time: (state != ApplicationState::Draft).then_some(now),
+            amendment: None,
         },
         assignee: None,
         determinations: vec![],

@@ -19,6 +19,10 @@ pub struct Model {
     pub assignee: Option<String>,
     pub due_date: Option<Date>,
     pub review_policy: Option<String>,
+    /// Set on an application that asks to amend this licence.
+    pub amends_licence_id: Option<Uuid>,
+    pub amendment_reasons: Option<String>,
+    pub amendment_valid_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ pub struct Model {
     pub valid_until: DateTimeUtc,
     pub value_tolerance_percent: i64,
     pub state: String,
+    pub revision: i64,
     pub version: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,
