@@ -19,6 +19,7 @@ mod m20261128_000013_licence_cover_lookup;
 mod m20261128_000014_retention_marks;
 mod m20261129_000015_referrals;
 mod m20261129_000016_amendments;
+mod m20261129_000017_appeals;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000014_retention_marks::Migration),
             Box::new(m20261129_000015_referrals::Migration),
             Box::new(m20261129_000016_amendments::Migration),
+            Box::new(m20261129_000017_appeals::Migration),
         ]
     }
 }

@@ -45,7 +45,9 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
             "adviser",
         ],
         ("ReviewService", "GiveAdvice") => &["adviser"],
-        ("ReviewService", "CountersignDecision" | "RejectProposal") => &["senior_reviewer"],
+        ("ReviewService", "CountersignDecision" | "RejectProposal" | "DecideAppeal") => {
+            &["senior_reviewer"]
+        }
         ("ReviewService", "SuspendLicence" | "RevokeLicence" | "ReinstateLicence") => {
             &["senior_reviewer"]
         }

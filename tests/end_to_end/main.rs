@@ -4,6 +4,7 @@
 
 mod access;
 mod amendment;
+mod appeal;
 mod applications;
 mod demo;
 pub mod durability;

@@ -20,8 +20,8 @@ use clearance_domain::product::{ProductFilter, ProductSpec};
 use clearance_domain::workflow::{Case, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
-    application_input, application_to_pb, money_input, party_input, product_input, product_to_pb,
-    update_mask_paths,
+    application_input, application_to_pb, document_input, money_input, party_input, product_input,
+    product_to_pb, update_mask_paths,
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
 use clearance_grpc::convert_ledger::{
@@ -65,6 +65,12 @@ impl ApplicationApi {
         }
     }
 
+    /// The applicant's view of a case on today's date.
+    fn view(&self) -> impl Fn(&Case) -> pb::Application + Send + Sync + use<> {
+        let today = self.clock.now().date_naive();
+        move |case| case_application_to_pb(case, Viewer::Applicant, today)
+    }
+
     fn step<'a>(
         &'a self,
         p: &'a Principal,
@@ -83,10 +89,6 @@ impl ApplicationApi {
             pinned_products: Vec::new(),
         }
     }
-}
-
-fn applicant_view(case: &Case) -> pb::Application {
-    case_application_to_pb(case, Viewer::Applicant)
 }
 
 /// Prefixes violations of a nested message with its field name.
@@ -310,7 +312,7 @@ impl ApplicationApi {
             .get_case(Some(org), id)
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
-        Ok(applicant_view(&case))
+        Ok(self.view()(&case))
     }
 
     async fn list_applications(
@@ -333,7 +335,7 @@ impl ApplicationApi {
             .map_err(|e| ApiError::from_store("applications", e))?;
         let (rows, next_page_token) = page.finish_page(rows, |r| r.application.id);
         Ok(pb::ListApplicationsResponse {
-            applications: rows.iter().map(applicant_view).collect(),
+            applications: rows.iter().map(self.view()).collect(),
             next_page_token,
         })
     }
@@ -486,7 +488,7 @@ impl ApplicationApi {
         step.run(
             target,
             move |case, ctx| case.submit(ctx, declared, determinations.clone()),
-            applicant_view,
+            self.view(),
         )
         .await
     }
@@ -556,7 +558,7 @@ impl ApplicationApi {
         step.run(
             target,
             move |case, ctx| case.withdraw(ctx, &reason),
-            applicant_view,
+            self.view(),
         )
         .await
     }
@@ -585,16 +587,7 @@ impl ApplicationApi {
             )
         })?;
         let answer = req.answer;
-        let documents: Vec<DocumentInput> = req
-            .documents
-            .into_iter()
-            .map(|d| DocumentInput {
-                display_name: d.display_name,
-                media_type: d.media_type,
-                sha256: d.sha256,
-                size_bytes: d.size_bytes,
-            })
-            .collect();
+        let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
         let step = self.step(
             &p,
             org,
@@ -604,7 +597,31 @@ impl ApplicationApi {
         step.run(
             target,
             move |case, ctx| case.answer_information(ctx, request_id, &answer, documents.clone()),
-            applicant_view,
+            self.view(),
+        )
+        .await
+    }
+
+    async fn appeal_denial(
+        &self,
+        p: Principal,
+        req: pb::AppealDenialRequest,
+    ) -> ApiResult<pb::Application> {
+        let org = p.exporter_organisation()?.clone();
+        let hash = request_sha256(&req);
+        let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let grounds = req.grounds;
+        let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
+        self.step(
+            &p,
+            org,
+            "/clearance.v1.ApplicationService/AppealDenial",
+            hash,
+        )
+        .run(
+            target,
+            move |case, ctx| case.appeal(ctx, &grounds, documents.clone()),
+            self.view(),
         )
         .await
     }
@@ -751,6 +768,13 @@ impl ApplicationService for ApplicationApi {
         request: Request<pb::WithdrawApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
         clearance_grpc::handle!(self, request, withdraw_application)
+    }
+
+    async fn appeal_denial(
+        &self,
+        request: Request<pb::AppealDenialRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        clearance_grpc::handle!(self, request, appeal_denial)
     }
 
     async fn answer_information_request(

@@ -97,6 +97,10 @@ fn advice(reason: &str) -> &'static str {
         "ADVICE_OUTSTANDING" => {
             "an agency's advice is still due; see `clearancectl referrals list --outstanding`"
         }
+        "APPEAL_PERIOD_OVER" => "the period for appealing this denial has ended",
+        "APPEAL_NOT_INDEPENDENT" => {
+            "an appeal is decided by a senior reviewer who took no part in the denial"
+        }
         "SELF_COUNTERSIGN" => {
             "the two-person rule: a different senior reviewer must countersign your proposal"
         }

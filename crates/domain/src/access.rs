@@ -197,6 +197,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "AnswerInformationRequest" => Action::AnswerInformation.allowed_roles(),
             "SurrenderLicence" => LicenceAction::Surrender.allowed_roles(),
             "RequestAmendment" => APPLICANTS,
+            "AppealDenial" => Action::Appeal.allowed_roles(),
             _ => return None,
         },
         ("ShipmentService", method) => match method {
@@ -217,6 +218,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "ReferCase" => Action::Refer.allowed_roles(),
             "ListReferrals" | "GetReferral" => REFERRAL_READERS,
             "GiveAdvice" => ADVISERS,
+            "DecideAppeal" => Action::DecideAppeal { overturn: true }.allowed_roles(),
             "SuspendLicence" => LicenceAction::Suspend.allowed_roles(),
             "RevokeLicence" => LicenceAction::Revoke.allowed_roles(),
             "ReinstateLicence" => LicenceAction::Reinstate.allowed_roles(),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::application::{DocumentInput, SupportingDocument};
 use crate::calendar::WorkingCalendar;
 use crate::error::{DomainError, reason};
 use crate::validation::{Violations, required_text};
@@ -42,11 +43,32 @@ pub enum AppealOutcome {
     Overturned,
 }
 
+impl AppealOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppealOutcome::Upheld => "UPHELD",
+            AppealOutcome::Overturned => "OVERTURNED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [AppealOutcome::Upheld, AppealOutcome::Overturned]
+            .into_iter()
+            .find(|o| o.as_str() == raw)
+    }
+}
+
 /// An appeal against the countersigned denial of a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appeal {
     pub id: Uuid,
+    /// The countersigned denial appealed; each denial is appealed at most once.
+    pub denial_id: Uuid,
+    /// When the denial was countersigned: the review clock stands still from then until the
+    /// appeal is decided.
+    pub denied_time: DateTime<Utc>,
     pub grounds: String,
+    pub documents: Vec<SupportingDocument>,
     pub appellant: String,
     pub filed_time: DateTime<Utc>,
     /// The appeal's own clock: decide by this date.
@@ -55,6 +77,8 @@ pub struct Appeal {
     pub decision_participants: Vec<String>,
     pub outcome: Option<AppealOutcome>,
     pub decided_by: Option<String>,
+    pub decided_time: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
 }
 
 /// The countersigned denial among a case's proposals, if the case was denied.
@@ -67,15 +91,16 @@ pub fn countersigned_denial(proposals: &[Proposal]) -> Option<&Proposal> {
 
 impl Appeal {
     /// Files an appeal against `denial` (countersigned at its `resolved_time`) at `now`: refused
-    /// once the period has passed; grounds are required.
+    /// once the period has passed; grounds are required, documents optional.
     pub fn file(
         denial: &Proposal,
         policy: &AppealPolicy,
         calendar: &WorkingCalendar,
         appellant: &str,
-        grounds: &str,
+        grounds: (&str, Vec<DocumentInput>),
         now: DateTime<Utc>,
     ) -> Result<Appeal, DomainError> {
+        let (grounds, documents) = grounds;
         let decided = match (denial.decision, denial.outcome, denial.resolved_time) {
             (Decision::Deny, ProposalOutcome::Countersigned, Some(at)) => at,
             _ => {
@@ -98,26 +123,53 @@ impl Appeal {
         }
         let mut v = Violations::new();
         let grounds = required_text(&mut v, "grounds", grounds, MAX_GROUNDS_CHARS);
-        if !v.is_empty() {
+        let documents = v.check("", crate::application::parse_documents(documents));
+        let Some(documents) = documents.filter(|_| v.is_empty()) else {
             return Err(DomainError::Invalid(v));
-        }
+        };
         let mut participants = vec![denial.proposer.clone()];
         participants.extend(denial.resolved_by.iter().cloned());
         Ok(Appeal {
             id: Uuid::now_v7(),
+            denial_id: denial.id,
+            denied_time: decided,
             grounds,
+            documents,
             appellant: appellant.to_owned(),
             filed_time: now,
             due_date: calendar.add_working_days(now.date_naive(), policy.decision_working_days),
             decision_participants: participants,
             outcome: None,
             decided_by: None,
+            decided_time: None,
+            decision_reason: None,
         })
     }
 
-    /// Decides the appeal as `senior` (a senior reviewer: the role is checked at the edge),
-    /// who must not have proposed or countersigned the denial.
-    pub fn decide(&self, senior: &str, outcome: AppealOutcome) -> Result<Appeal, DomainError> {
+    /// Undecided.
+    pub fn is_open(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Undecided after its due date.
+    pub fn is_overdue(&self, today: NaiveDate) -> bool {
+        self.is_open() && today > self.due_date
+    }
+
+    /// Decides the appeal as `senior` (a senior reviewer: the role is checked by the workflow),
+    /// who must not have proposed or countersigned the denial, giving `reason`.
+    pub fn decide(
+        &self,
+        senior: &str,
+        outcome: AppealOutcome,
+        reason_text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appeal, DomainError> {
+        let mut v = Violations::new();
+        let reason_text = required_text(&mut v, "reason", reason_text, MAX_GROUNDS_CHARS);
+        if !v.is_empty() {
+            return Err(DomainError::Invalid(v));
+        }
         if self.outcome.is_some() {
             return Err(DomainError::FailedPrecondition {
                 reason: reason::INVALID_TRANSITION,
@@ -134,6 +186,8 @@ impl Appeal {
         let mut decided = self.clone();
         decided.outcome = Some(outcome);
         decided.decided_by = Some(senior.to_owned());
+        decided.decided_time = Some(now);
+        decided.decision_reason = Some(reason_text);
         Ok(decided)
     }
 }
@@ -173,7 +227,7 @@ mod tests {
             &AppealPolicy::default(),
             &WorkingCalendar::new([]),
             "officer@acme",
-            grounds,
+            (grounds, Vec::new()),
             at,
         )
     }
@@ -207,7 +261,7 @@ mod tests {
                 &AppealPolicy::default(),
                 &WorkingCalendar::new([]),
                 "officer@acme",
-                "grounds",
+                ("grounds", Vec::new()),
                 decided(),
             )
             .is_err()
@@ -219,14 +273,25 @@ mod tests {
         let appeal = file(decided(), "new end-user certificate").unwrap();
         for participant in ["alice", "bob"] {
             assert!(matches!(
-                appeal.decide(participant, AppealOutcome::Overturned),
+                appeal.decide(participant, AppealOutcome::Overturned, "why", decided()),
                 Err(DomainError::PermissionDenied { .. })
             ));
         }
-        let overturned = appeal.decide("carol", AppealOutcome::Overturned).unwrap();
+        assert!(matches!(
+            appeal.decide("carol", AppealOutcome::Overturned, " ", decided()),
+            Err(DomainError::Invalid(_))
+        ));
+        let overturned = appeal
+            .decide(
+                "carol",
+                AppealOutcome::Overturned,
+                "new evidence",
+                decided(),
+            )
+            .unwrap();
         assert_eq!(overturned.outcome, Some(AppealOutcome::Overturned));
         assert!(matches!(
-            overturned.decide("dave", AppealOutcome::Upheld),
+            overturned.decide("dave", AppealOutcome::Upheld, "again", decided()),
             Err(DomainError::FailedPrecondition { .. })
         ));
     }

@@ -34,7 +34,14 @@ pub const EVENT_TYPES: &[(&str, ExporterSees)] = &[
     ("case.assigned", ExporterSees::Nothing),
     ("case.decision_proposed", ExporterSees::Nothing),
     ("case.proposal_rejected", ExporterSees::Nothing),
+    ("application.appealed", ExporterSees::Payload),
+    ("case.appeal_decided", ExporterSees::Payload),
+    // Referrals are recorded on the regulator's own chains; listed to say exporters never
+    // see them.
+    ("case.referred", ExporterSees::Nothing),
+    ("referral.advice_given", ExporterSees::Nothing),
     ("licence.issued", ExporterSees::Payload),
+    ("licence.amended", ExporterSees::Payload),
     ("licence.drawn_down", ExporterSees::Payload),
     ("licence.exhausted", ExporterSees::Payload),
     ("licence.restored", ExporterSees::Payload),
@@ -58,7 +65,7 @@ pub fn exporter_sees(event_type: &str) -> ExporterSees {
 }
 
 /// Payload keys that name the regulator's staff.
-const STAFF_KEYS: [&str; 7] = [
+const STAFF_KEYS: [&str; 9] = [
     "asked_by",
     "author",
     "proposer",
@@ -66,6 +73,8 @@ const STAFF_KEYS: [&str; 7] = [
     "assignee",
     "actor",
     "resolution_reason",
+    "decided_by",
+    "decision_participants",
 ];
 
 /// The terms of a countersigned decision an exporter may read.
@@ -129,6 +138,7 @@ pub fn taken_by_regulator(action: &str) -> bool {
         || matches!(
             action,
             "licence.issued"
+                | "licence.amended"
                 | "licence.suspended"
                 | "licence.revoked"
                 | "licence.reinstated"

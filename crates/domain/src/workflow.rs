@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::{Principal, Role};
+use crate::appeal::{Appeal, AppealOutcome, AppealPolicy};
 use crate::application::{
     Application, ApplicationState, DocumentInput, PartyRole, SupportingDocument,
 };
@@ -38,6 +39,12 @@ pub enum Action {
     AddNote,
     /// Refer the case, or some of its lines, to advising agencies.
     Refer,
+    /// The applicant appeals a countersigned denial.
+    Appeal,
+    /// A senior reviewer outside the denial upholds it or overturns it.
+    DecideAppeal {
+        overturn: bool,
+    },
 }
 
 impl Action {
@@ -55,6 +62,8 @@ impl Action {
             Action::Withdraw => "application.withdrawn",
             Action::AddNote => "case.note_added",
             Action::Refer => "case.referred",
+            Action::Appeal => "application.appealed",
+            Action::DecideAppeal { .. } => "case.appeal_decided",
         }
     }
 
@@ -72,25 +81,31 @@ impl Action {
             Action::Withdraw => "withdraw the application",
             Action::AddNote => "add a note",
             Action::Refer => "refer the case to another agency",
+            Action::Appeal => "appeal the denial",
+            Action::DecideAppeal { .. } => "decide the appeal",
         }
     }
 
     /// The roles that may take the action (product.md, "Who uses it").
     pub fn allowed_roles(self) -> &'static [Role] {
         match self {
-            Action::Submit | Action::AnswerInformation | Action::Withdraw => &[Role::Applicant],
+            Action::Submit | Action::AnswerInformation | Action::Withdraw | Action::Appeal => {
+                &[Role::Applicant]
+            }
             Action::Assign
             | Action::RequestInformation
             | Action::ProposeDecision
             | Action::Return
             | Action::AddNote
             | Action::Refer => &[Role::Reviewer, Role::SeniorReviewer],
-            Action::Countersign { .. } | Action::RejectProposal => &[Role::SeniorReviewer],
+            Action::Countersign { .. } | Action::RejectProposal | Action::DecideAppeal { .. } => {
+                &[Role::SeniorReviewer]
+            }
         }
     }
 }
 
-/// States from which nothing moves on (appeals are a later wave).
+/// States in which the case is closed: nothing moves on, except that a denial may be appealed.
 pub fn is_final(state: ApplicationState) -> bool {
     matches!(
         state,
@@ -107,7 +122,12 @@ pub fn transition(from: ApplicationState, action: Action) -> Result<ApplicationS
     let to = match (from, action) {
         (Draft, Action::Submit) => Some(Submitted),
         (Submitted, Action::Assign) => Some(UnderReview),
-        (UnderReview | AwaitingApplicant | PendingCountersign, Action::Assign) => Some(from),
+        (UnderReview | AwaitingApplicant | PendingCountersign | UnderAppeal, Action::Assign) => {
+            Some(from)
+        }
+        (Denied, Action::Appeal) => Some(UnderAppeal),
+        (UnderAppeal, Action::DecideAppeal { overturn: true }) => Some(UnderReview),
+        (UnderAppeal, Action::DecideAppeal { overturn: false }) => Some(Denied),
         (UnderReview, Action::RequestInformation) => Some(AwaitingApplicant),
         (AwaitingApplicant, Action::AnswerInformation) => Some(UnderReview),
         (UnderReview, Action::ProposeDecision) => Some(PendingCountersign),
@@ -234,6 +254,8 @@ pub struct Case {
     pub proposals: Vec<Proposal>,
     /// Referrals to advising agencies, oldest first; never shown to the applicant.
     pub referrals: Vec<Referral>,
+    /// Appeals against denials, oldest first.
+    pub appeals: Vec<Appeal>,
 }
 
 impl Case {
@@ -241,6 +263,10 @@ impl Case {
         self.information_requests
             .iter()
             .find(|r| r.answer.is_none())
+    }
+
+    pub fn open_appeal(&self) -> Option<&Appeal> {
+        self.appeals.iter().find(|a| a.is_open())
     }
 
     pub fn pending_proposal(&self) -> Option<&Proposal> {
@@ -252,6 +278,8 @@ impl Case {
     /// The review clock on `today`, if the case has been submitted.
     pub fn clock(&self, settings: &ReviewSettings, today: NaiveDate) -> Option<ReviewClock> {
         let submitted = self.application.submit_time?.date_naive();
+        // The clock stands still while the applicant is asked, and from a denial until its
+        // appeal is decided (an overturned denial resumes the review where it stopped).
         let pauses: Vec<Pause> = self
             .information_requests
             .iter()
@@ -259,6 +287,10 @@ impl Case {
                 from: r.asked_time.date_naive(),
                 until: r.answered_time.map(|t| t.date_naive()),
             })
+            .chain(self.appeals.iter().map(|a| Pause {
+                from: a.denied_time.date_naive(),
+                until: a.decided_time.map(|t| t.date_naive()),
+            }))
             .collect();
         let end = if is_final(self.application.state) {
             self.application.update_time.date_naive().min(today)
@@ -295,6 +327,8 @@ pub struct ReviewSettings {
     pub response_working_days: i64,
     /// The agencies a case may be referred to for advice.
     pub agencies: AdvisingAgencies,
+    /// How long a denial may be appealed, and how long an appeal has to be decided.
+    pub appeals: AppealPolicy,
 }
 
 impl Default for ReviewSettings {
@@ -304,6 +338,7 @@ impl Default for ReviewSettings {
             target_working_days: 30,
             response_working_days: 20,
             agencies: AdvisingAgencies::default(),
+            appeals: AppealPolicy::default(),
         }
     }
 }
@@ -328,6 +363,8 @@ pub struct CaseUpdate {
     /// The licence an approved amendment revises, and how, in the same transaction.
     pub amended_licence: Option<(Uuid, crate::ledger::LicenceAmendment)>,
     pub new_referrals: Vec<Referral>,
+    pub new_appeal: Option<Appeal>,
+    pub decided_appeal: Option<Appeal>,
     pub change: Change,
     pub chain: ChangeChain,
 }
@@ -377,6 +414,8 @@ impl Case {
             issued_licence: None,
             amended_licence: None,
             new_referrals: Vec::new(),
+            new_appeal: None,
+            decided_appeal: None,
             chain: ChangeChain::Application,
             change: Change {
                 action: action.history_name(),
@@ -405,9 +444,23 @@ impl Case {
                 }
             }
         }
-        update.due_date = after
-            .clock(ctx.settings, ctx.now.date_naive())
-            .map(|c| c.due_date);
+        if let Some(a) = &update.new_appeal {
+            after.appeals.push(a.clone());
+        }
+        if let Some(decided) = &update.decided_appeal {
+            for a in &mut after.appeals {
+                if a.id == decided.id {
+                    *a = decided.clone();
+                }
+            }
+        }
+        // An appeal runs on its own clock: the queue orders it by the appeal's due date.
+        update.due_date = match (update.state, after.open_appeal()) {
+            (ApplicationState::UnderAppeal, Some(appeal)) => Some(appeal.due_date),
+            _ => after
+                .clock(ctx.settings, ctx.now.date_naive())
+                .map(|c| c.due_date),
+        };
         update
     }
 
@@ -672,6 +725,67 @@ impl Case {
         update.change.payload = json!({ "referrals": referrals });
         update.new_referrals = referrals;
         update.chain = ChangeChain::NewReferrals;
+        Ok(self.with_due_date(update, ctx))
+    }
+
+    /// The applicant appeals the countersigned denial, within the period, with grounds.
+    pub fn appeal(
+        &self,
+        ctx: &Context<'_>,
+        grounds: &str,
+        documents: Vec<DocumentInput>,
+    ) -> Result<CaseUpdate, DomainError> {
+        let mut update = self.begin(ctx, Action::Appeal, String::new(), json!({}))?;
+        let denial = crate::appeal::countersigned_denial(&self.proposals).ok_or_else(|| {
+            DomainError::FailedPrecondition {
+                reason: reason::INVALID_TRANSITION,
+                message: "only a countersigned denial can be appealed".into(),
+            }
+        })?;
+        if self.appeals.iter().any(|a| a.denial_id == denial.id) {
+            return Err(DomainError::FailedPrecondition {
+                reason: reason::INVALID_TRANSITION,
+                message: "this denial has already been appealed and the appeal decided".into(),
+            });
+        }
+        let appeal = Appeal::file(
+            denial,
+            &ctx.settings.appeals,
+            &ctx.settings.calendar,
+            &ctx.principal.subject,
+            (grounds, documents),
+            ctx.now,
+        )?;
+        update.change.payload = json!({ "appeal": appeal });
+        update.new_appeal = Some(appeal);
+        Ok(self.with_due_date(update, ctx))
+    }
+
+    /// A senior reviewer who took no part in the denial decides the open appeal: upheld, the
+    /// denial stands; overturned, the case is under review again for a new proposal.
+    pub fn decide_appeal(
+        &self,
+        ctx: &Context<'_>,
+        outcome: AppealOutcome,
+        reason_text: &str,
+    ) -> Result<CaseUpdate, DomainError> {
+        let overturn = outcome == AppealOutcome::Overturned;
+        let mut update = self.begin(
+            ctx,
+            Action::DecideAppeal { overturn },
+            String::new(),
+            json!({}),
+        )?;
+        let open = self
+            .open_appeal()
+            .ok_or_else(|| DomainError::FailedPrecondition {
+                reason: reason::INVALID_TRANSITION,
+                message: "there is no open appeal".into(),
+            })?;
+        let decided = open.decide(&ctx.principal.subject, outcome, reason_text, ctx.now)?;
+        update.change.reason = decided.decision_reason.clone().unwrap_or_default();
+        update.change.payload = json!({ "appeal": decided });
+        update.decided_appeal = Some(decided);
         Ok(self.with_due_date(update, ctx))
     }
 
@@ -948,11 +1062,13 @@ pub struct CaseFilter {
 /// The most conditions one licence may carry.
 pub const MAX_CONDITIONS: usize = 50;
 
-/// States in which the review clock runs (and a case can be overdue).
-pub const CLOCK_RUNNING_STATES: [ApplicationState; 3] = [
+/// States in which a clock runs (and a case can be overdue): the review clock, or in
+/// UNDER_APPEAL the appeal's own.
+pub const CLOCK_RUNNING_STATES: [ApplicationState; 4] = [
     ApplicationState::Submitted,
     ApplicationState::UnderReview,
     ApplicationState::PendingCountersign,
+    ApplicationState::UnderAppeal,
 ];
 
 impl CaseFilter {

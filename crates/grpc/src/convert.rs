@@ -150,6 +150,7 @@ pub fn application_to_pb(a: &Application) -> pb::Application {
         review_policy: pb::ReviewPolicy::Unspecified as i32,
         information_requests: Vec::new(),
         notes: Vec::new(),
+        appeals: Vec::new(),
         amendment: a.amendment.as_ref().map(|r| pb::Amendment {
             licence: Collection::Licences.name_of(r.licence_id),
             reasons: r.reasons.clone(),
@@ -191,16 +192,17 @@ pub fn application_input(a: pb::Application) -> ApplicationInput {
                 unit_value: l.unit_value.map(money_input),
             })
             .collect(),
-        documents: a
-            .documents
-            .into_iter()
-            .map(|d| DocumentInput {
-                display_name: d.display_name,
-                media_type: d.media_type,
-                sha256: d.sha256,
-                size_bytes: d.size_bytes,
-            })
-            .collect(),
+        documents: a.documents.into_iter().map(document_input).collect(),
+    }
+}
+
+/// A document's metadata as sent.
+pub fn document_input(d: pb::SupportingDocument) -> DocumentInput {
+    DocumentInput {
+        display_name: d.display_name,
+        media_type: d.media_type,
+        sha256: d.sha256,
+        size_bytes: d.size_bytes,
     }
 }
 

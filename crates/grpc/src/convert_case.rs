@@ -2,6 +2,7 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use clearance_domain::Violations;
+use clearance_domain::appeal::{Appeal, AppealOutcome};
 use clearance_domain::ids::Collection;
 use clearance_domain::referral::{Advice, LineAdvice, Referral};
 use clearance_domain::workflow::{
@@ -79,6 +80,38 @@ fn proposal_to_pb(application: &str, p: &Proposal) -> pb::Proposal {
     }
 }
 
+fn appeal_to_pb(application: &str, a: &Appeal, viewer: Viewer, today: NaiveDate) -> pb::Appeal {
+    pb::Appeal {
+        name: format!("{application}/appeals/{}", a.id),
+        grounds: a.grounds.clone(),
+        documents: a
+            .documents
+            .iter()
+            .map(|d| pb::SupportingDocument {
+                display_name: d.display_name.clone(),
+                media_type: d.media_type.clone(),
+                sha256: d.sha256.clone(),
+                size_bytes: d.size_bytes,
+            })
+            .collect(),
+        file_time: Some(timestamp(&a.filed_time)),
+        due_time: Some(start_of(a.due_date)),
+        overdue: a.is_overdue(today),
+        outcome: (match a.outcome {
+            None => pb::AppealOutcome::Unspecified,
+            Some(AppealOutcome::Upheld) => pb::AppealOutcome::Upheld,
+            Some(AppealOutcome::Overturned) => pb::AppealOutcome::Overturned,
+        }) as i32,
+        decide_time: a.decided_time.as_ref().map(timestamp),
+        decision_reason: a.decision_reason.clone().unwrap_or_default(),
+        // The regulator's staff are not named to applicants.
+        decided_by: match viewer {
+            Viewer::Regulator => a.decided_by.clone().unwrap_or_default(),
+            Viewer::Applicant | Viewer::Adviser => String::new(),
+        },
+    }
+}
+
 /// Line indices as the API counts lines, from 1.
 fn line_numbers(indices: &[usize]) -> Vec<i32> {
     indices
@@ -129,7 +162,7 @@ pub fn referral_to_pb(r: &Referral, today: NaiveDate) -> pb::Referral {
 /// `GiveAdvice`.
 pub fn referred_case_to_pb(r: &Referral, case: &Case, today: NaiveDate) -> pb::Referral {
     pb::Referral {
-        application: Some(case_application_to_pb(case, Viewer::Adviser)),
+        application: Some(case_application_to_pb(case, Viewer::Adviser, today)),
         ..referral_to_pb(r, today)
     }
 }
@@ -194,9 +227,9 @@ pub fn line_indices_from_pb(field: &str, numbers: &[i32]) -> Result<Vec<usize>, 
     v.finish(|| indices)
 }
 
-/// The application with its determinations, information requests and the notes `viewer` may
-/// see.
-pub fn case_application_to_pb(case: &Case, viewer: Viewer) -> pb::Application {
+/// The application with its determinations, information requests, appeals and the notes
+/// `viewer` may see, on `today`.
+pub fn case_application_to_pb(case: &Case, viewer: Viewer, today: NaiveDate) -> pb::Application {
     let mut a = application_to_pb(&case.application);
     for (line, determination) in a.lines.iter_mut().zip(&case.determinations) {
         line.determination = Some(determination_to_pb(determination));
@@ -206,6 +239,11 @@ pub fn case_application_to_pb(case: &Case, viewer: Viewer) -> pb::Application {
         .information_requests
         .iter()
         .map(|r| request_to_pb(&a.name, r))
+        .collect();
+    a.appeals = case
+        .appeals
+        .iter()
+        .map(|appeal| appeal_to_pb(&a.name, appeal, viewer, today))
         .collect();
     a.notes = match viewer {
         Viewer::Applicant => case
@@ -220,7 +258,7 @@ pub fn case_application_to_pb(case: &Case, viewer: Viewer) -> pb::Application {
 
 /// The regulator's view of a case on `today`.
 pub fn case_to_pb(case: &Case, settings: &ReviewSettings, today: NaiveDate) -> pb::Case {
-    let application = case_application_to_pb(case, Viewer::Regulator);
+    let application = case_application_to_pb(case, Viewer::Regulator, today);
     let clock = case.clock(settings, today).map(|c| pb::ReviewClock {
         elapsed_working_days: c.elapsed_working_days,
         paused_working_days: c.paused_working_days,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
+use clearance_domain::appeal::AppealOutcome;
 use clearance_domain::etag::parse_etag;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
@@ -232,6 +233,35 @@ impl ReviewApi {
             .run(
                 target,
                 move |case, ctx| case.return_application(ctx, &reason),
+                self.view(),
+            )
+            .await
+    }
+
+    async fn decide_appeal(
+        &self,
+        p: Principal,
+        req: pb::DecideAppealRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let target = v.check("", StepTarget::parse(&req.name, &req.etag, &req.request_id));
+        let outcome = match pb::AppealOutcome::try_from(req.outcome) {
+            Ok(pb::AppealOutcome::Upheld) => Some(AppealOutcome::Upheld),
+            Ok(pb::AppealOutcome::Overturned) => Some(AppealOutcome::Overturned),
+            _ => {
+                v.add("outcome", "must be UPHELD or OVERTURNED");
+                None
+            }
+        };
+        let (Some(target), Some(outcome)) = (target, outcome) else {
+            return Err(v.into());
+        };
+        let reason = req.reason;
+        self.step(&p, "/clearance.v1.ReviewService/DecideAppeal", hash)
+            .run(
+                target,
+                move |case, ctx| case.decide_appeal(ctx, outcome, &reason),
                 self.view(),
             )
             .await
@@ -558,6 +588,13 @@ impl ReviewService for ReviewApi {
         .await
         .map(Response::new)
         .map_err(Status::from)
+    }
+
+    async fn decide_appeal(
+        &self,
+        request: Request<pb::DecideAppealRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        clearance_grpc::handle!(self, request, decide_appeal)
     }
 
     async fn refer_case(

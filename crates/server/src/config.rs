@@ -84,6 +84,10 @@ pub struct ReviewConfig {
     pub holidays: Vec<chrono::NaiveDate>,
     /// Agencies a case may be referred to for advice; an adviser's token names one in `org`.
     pub agencies: Vec<AgencyConfig>,
+    /// Days after a denial within which the applicant may appeal.
+    pub appeal_period_days: i64,
+    /// Working days a senior reviewer has to decide an appeal (the appeal's own clock).
+    pub appeal_decision_working_days: i64,
 }
 
 /// An advising agency.
@@ -114,6 +118,16 @@ impl ReviewConfig {
                 .collect(),
         )
         .map_err(|v| anyhow::anyhow!("invalid [review] agencies: {v}"))?;
+        anyhow::ensure!(
+            (1..=3650).contains(&self.appeal_period_days),
+            "review.appeal_period_days must lie between 1 and 3650, not {}",
+            self.appeal_period_days
+        );
+        anyhow::ensure!(
+            (1..=250).contains(&self.appeal_decision_working_days),
+            "review.appeal_decision_working_days must lie between 1 and 250, not {}",
+            self.appeal_decision_working_days
+        );
         Ok(clearance_domain::workflow::ReviewSettings {
             calendar: clearance_domain::calendar::WorkingCalendar::new(
                 self.holidays.iter().copied(),
@@ -121,6 +135,10 @@ impl ReviewConfig {
             target_working_days: self.target_working_days,
             response_working_days: self.response_working_days,
             agencies,
+            appeals: clearance_domain::appeal::AppealPolicy {
+                period_days: self.appeal_period_days,
+                decision_working_days: self.appeal_decision_working_days,
+            },
         })
     }
 }
@@ -279,6 +297,9 @@ impl Default for Config {
                         advice_working_days: default_advice_working_days(),
                     })
                     .collect(),
+                appeal_period_days: clearance_domain::appeal::DEFAULT_APPEAL_PERIOD_DAYS,
+                appeal_decision_working_days:
+                    clearance_domain::appeal::DEFAULT_APPEAL_DECISION_WORKING_DAYS,
             },
             shipments: ShipmentsConfig {
                 window_back_hours: 72,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
 use clearance_domain::DomainError;
+use clearance_domain::appeal::{Appeal, AppealOutcome};
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::{Determination, ReviewPolicy};
@@ -22,7 +23,7 @@ use uuid::Uuid;
 use crate::applications::{Children, corrupt, load_children, to_domain, update_if_unchanged};
 use crate::connection::Store;
 use crate::entities::{
-    application, application_line, case_note, information_request, proposal, referral,
+    appeal, application, application_line, case_note, information_request, proposal, referral,
 };
 use crate::error::StoreError;
 use crate::write::{Encoder, Mutation, Outcome, record_change};
@@ -79,7 +80,30 @@ fn proposal_from(row: proposal::Model) -> Result<Proposal, StoreError> {
     })
 }
 
-/// Loads whole cases for application rows: eight queries for any number of rows.
+fn appeal_from(row: appeal::Model) -> Result<Appeal, StoreError> {
+    let id = row.application_id;
+    Ok(Appeal {
+        id: row.id,
+        denial_id: row.denial_id,
+        denied_time: row.denied_time,
+        grounds: row.grounds,
+        documents: serde_json::from_str(&row.documents_json).map_err(|e| json_corrupt(id, e))?,
+        appellant: row.appellant,
+        filed_time: row.filed_time,
+        due_date: row.due_date,
+        decision_participants: serde_json::from_str(&row.decision_participants_json)
+            .map_err(|e| json_corrupt(id, e))?,
+        outcome: row
+            .outcome
+            .map(|o| AppealOutcome::parse(&o).ok_or_else(|| corrupt(id, &o)))
+            .transpose()?,
+        decided_by: row.decided_by,
+        decided_time: row.decided_time,
+        decision_reason: row.decision_reason,
+    })
+}
+
+/// Loads whole cases for application rows: nine queries for any number of rows.
 pub(crate) async fn load_cases<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<application::Model>,
@@ -90,6 +114,7 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
     let mut notes: HashMap<Uuid, Vec<Note>> = HashMap::new();
     let mut proposals: HashMap<Uuid, Vec<Proposal>> = HashMap::new();
     let mut referrals = crate::referrals::load_referrals(conn, &ids).await?;
+    let mut appeals: HashMap<Uuid, Vec<Appeal>> = HashMap::new();
     if !ids.is_empty() {
         for row in information_request::Entity::find()
             .filter(information_request::Column::ApplicationId.is_in(ids.iter().copied()))
@@ -115,6 +140,17 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
                 visible_to_applicant: row.visible_to_applicant,
                 create_time: row.create_time,
             });
+        }
+        for row in appeal::Entity::find()
+            .filter(appeal::Column::ApplicationId.is_in(ids.iter().copied()))
+            .order_by_asc(appeal::Column::Id)
+            .all(conn)
+            .await?
+        {
+            appeals
+                .entry(row.application_id)
+                .or_default()
+                .push(appeal_from(row)?);
         }
         for row in proposal::Entity::find()
             .filter(proposal::Column::ApplicationId.is_in(ids.iter().copied()))
@@ -159,6 +195,7 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
             notes: notes.remove(&id).unwrap_or_default(),
             proposals: proposals.remove(&id).unwrap_or_default(),
             referrals: referrals.remove(&id).unwrap_or_default(),
+            appeals: appeals.remove(&id).unwrap_or_default(),
         });
     }
     Ok(cases)
@@ -312,6 +349,49 @@ async fn apply(
         })
         .exec_without_returning(txn)
         .await?;
+    }
+    if let Some(a) = &update.new_appeal {
+        appeal::Entity::insert(appeal::ActiveModel {
+            id: Set(a.id),
+            application_id: Set(id),
+            denial_id: Set(a.denial_id),
+            denied_time: Set(a.denied_time),
+            grounds: Set(a.grounds.clone()),
+            documents_json: Set(to_json(&a.documents)?),
+            appellant: Set(a.appellant.clone()),
+            filed_time: Set(a.filed_time),
+            due_date: Set(a.due_date),
+            decision_participants_json: Set(to_json(&a.decision_participants)?),
+            outcome: Set(None),
+            decided_by: Set(None),
+            decided_time: Set(None),
+            decision_reason: Set(None),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some(a) = &update.decided_appeal {
+        // Only an open appeal is decided, so an appeal is decided exactly once.
+        let decided = appeal::Entity::update_many()
+            .col_expr(
+                appeal::Column::Outcome,
+                Expr::value(a.outcome.map(|o| o.as_str())),
+            )
+            .col_expr(appeal::Column::DecidedBy, Expr::value(a.decided_by.clone()))
+            .col_expr(appeal::Column::DecidedTime, Expr::value(a.decided_time))
+            .col_expr(
+                appeal::Column::DecisionReason,
+                Expr::value(a.decision_reason.clone()),
+            )
+            .filter(appeal::Column::Id.eq(a.id))
+            .filter(appeal::Column::Outcome.is_null())
+            .exec(txn)
+            .await?;
+        if decided.rows_affected != 1 {
+            return Err(StoreError::StaleEtag {
+                current: expected_version + 1,
+            });
+        }
     }
     if let Some(p) = &update.resolved_proposal {
         let resolved = proposal::Entity::update_many()

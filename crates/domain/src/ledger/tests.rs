@@ -59,6 +59,7 @@ fn licence(product: Uuid) -> Licence {
         notes: vec![],
         proposals: vec![],
         referrals: vec![],
+        appeals: vec![],
     };
     let proposal = Proposal {
         id: Uuid::now_v7(),

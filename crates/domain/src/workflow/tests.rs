@@ -60,6 +60,7 @@ fn case(state: ApplicationState) -> Case {
         notes: vec![],
         proposals: vec![],
         referrals: vec![],
+        appeals: vec![],
     }
 }
 
@@ -99,6 +100,9 @@ fn allowed_edges() -> Vec<(ApplicationState, ApplicationState)> {
         (PendingCountersign, Denied),
         (PendingCountersign, UnderReview),
         (UnderReview, Returned),
+        (Denied, UnderAppeal),
+        (UnderAppeal, UnderReview),
+        (UnderAppeal, Denied),
     ];
     for s in [
         Draft,
@@ -131,6 +135,10 @@ fn random_command_sequences_only_follow_the_diagram_and_final_states_never_chang
         Action::Return,
         Action::Withdraw,
         Action::AddNote,
+        Action::Refer,
+        Action::Appeal,
+        Action::DecideAppeal { overturn: true },
+        Action::DecideAppeal { overturn: false },
     ];
     let edges = allowed_edges();
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
@@ -145,7 +153,7 @@ fn random_command_sequences_only_follow_the_diagram_and_final_states_never_chang
                         "{state:?} -{action:?}-> {next:?} is not in the diagram"
                     );
                     assert!(
-                        !is_final(state) || next == state,
+                        !is_final(state) || next == state || action == Action::Appeal,
                         "final state {state:?} changed by {action:?}"
                     );
                     state = next;
@@ -155,14 +163,11 @@ fn random_command_sequences_only_follow_the_diagram_and_final_states_never_chang
         }
     }
     // Every state is reachable by some sequence.
-    for target in STATES
-        .iter()
-        .filter(|s| **s != ApplicationState::UnderAppeal)
-    {
-        let reached = (0..500).any(|seed| {
+    for target in STATES.iter() {
+        let reached = (0..5000).any(|seed| {
             let mut rng = XorShift(seed + 1);
             let mut state = ApplicationState::Draft;
-            for _ in 0..20 {
+            for _ in 0..40 {
                 if let Ok(next) = transition(state, actions[rng.next(actions.len())]) {
                     state = next;
                 }
@@ -298,4 +303,235 @@ fn answering_needs_the_open_request() {
         c.answer_information(&ctx(&applicant, &settings), Uuid::now_v7(), "here", vec![]),
         Err(DomainError::FailedPrecondition { .. })
     ));
+}
+
+/// What the store does with an update, for a test that replays whole workflows in memory.
+fn apply(c: &mut Case, u: CaseUpdate) {
+    c.application.state = u.state;
+    c.application.version += 1;
+    c.application.submit_time = u.submit_time;
+    c.assignee = u.assignee;
+    if let Some(d) = u.determinations {
+        c.determinations = d;
+    }
+    c.review_policy = u.review_policy;
+    c.due_date = u.due_date;
+    if let Some(r) = u.new_request {
+        c.information_requests.push(r);
+    }
+    if let Some(answered) = u.answered_request {
+        for r in &mut c.information_requests {
+            if r.id == answered.id {
+                *r = answered.clone();
+            }
+        }
+    }
+    if let Some(n) = u.new_note {
+        c.notes.push(n);
+    }
+    if let Some(p) = u.new_proposal {
+        c.proposals.push(p);
+    }
+    if let Some(resolved) = u.resolved_proposal {
+        for p in &mut c.proposals {
+            if p.id == resolved.id {
+                *p = resolved.clone();
+            }
+        }
+    }
+    c.referrals.extend(u.new_referrals);
+    if let Some(a) = u.new_appeal {
+        c.appeals.push(a);
+    }
+    if let Some(decided) = u.decided_appeal {
+        for a in &mut c.appeals {
+            if a.id == decided.id {
+                *a = decided.clone();
+            }
+        }
+    }
+}
+
+#[test]
+fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_rule() {
+    use crate::amendment::AmendmentRequest;
+    use crate::appeal::AppealOutcome;
+    use crate::referral::{Advice, AdvisingAgencies, AdvisingAgency, LineAdvice, give_advice};
+    let settings = ReviewSettings {
+        agencies: AdvisingAgencies::new(vec![AdvisingAgency {
+            id: "defense".into(),
+            advice_working_days: 10,
+        }])
+        .unwrap(),
+        ..ReviewSettings::default()
+    };
+    let people = [
+        principal("officer", &[Role::Applicant], Some("acme")),
+        principal("alice", &[Role::Reviewer], None),
+        principal("bob", &[Role::SeniorReviewer], None),
+        principal("carol", &[Role::SeniorReviewer], None),
+        principal("dave", &[Role::SeniorReviewer], None),
+    ];
+    let mut dora = principal("dora", &[Role::Adviser], None);
+    dora.agency = Some("defense".into());
+    let edges = allowed_edges();
+    let start = Utc.with_ymd_and_hms(2025, 6, 2, 9, 0, 0).unwrap();
+    let (mut issued, mut amended, mut appealed, mut overturned) = (0, 0, 0, 0);
+    for seed in 0..1000_u64 {
+        let mut rng = XorShift(seed + 1);
+        let mut c = case(ApplicationState::Draft);
+        let is_amendment = seed % 2 == 1;
+        if is_amendment {
+            c.application.amendment = Some(AmendmentRequest {
+                licence_id: Uuid::now_v7(),
+                reasons: "more units".into(),
+                valid_until: None,
+            });
+        }
+        for step in 0..60_i64 {
+            let command = rng.next(13);
+            // Mostly someone whose role may give the command; now and then anyone at all.
+            let who = if rng.next(10) < 8 {
+                match command {
+                    0 | 3 | 10 => &people[0],
+                    5 | 6 | 11 => &people[2 + rng.next(3)],
+                    _ => &people[1 + rng.next(4)],
+                }
+            } else {
+                &people[rng.next(people.len())]
+            };
+            let ctx = Context {
+                principal: who,
+                now: start + chrono::Duration::days(step),
+                request_id: "r",
+                settings: &settings,
+            };
+            let before = c.clone();
+            let result = match command {
+                0 => c.submit(&ctx, true, vec![determination()]),
+                1 => c.assign(&ctx, ""),
+                2 => c.request_information(&ctx, "Who is the end user?", None),
+                3 => match c.open_request().map(|r| r.id) {
+                    Some(id) => c.answer_information(&ctx, id, "A cloud provider", vec![]),
+                    None => continue,
+                },
+                4 => c.propose(
+                    &ctx,
+                    ProposalInput {
+                        approve: rng.next(3) > 0,
+                        reason: "reasons".into(),
+                        justification: if rng.next(2) == 0 {
+                            String::new()
+                        } else {
+                            "the concern is met by conditions".into()
+                        },
+                        ..ProposalInput::default()
+                    },
+                ),
+                5 | 6 => c.countersign(&ctx),
+                7 => c.reject_proposal(&ctx, "look again"),
+                8 => c.return_application(&ctx, "no licence needed"),
+                9 => c.refer(&ctx, &["defense".into()], &[]),
+                10 => c.appeal(&ctx, "a new end-user certificate", vec![]),
+                11 => {
+                    let outcome = if rng.next(2) == 0 {
+                        AppealOutcome::Overturned
+                    } else {
+                        AppealOutcome::Upheld
+                    };
+                    c.decide_appeal(&ctx, outcome, "weighed the grounds")
+                }
+                _ => {
+                    // The agency advises on whatever is outstanding (advice is not a case step).
+                    let refuse = rng.next(2) == 0;
+                    for r in c.referrals.iter_mut().filter(|r| r.is_outstanding()) {
+                        let advice = r
+                            .lines
+                            .iter()
+                            .map(|&line_index| LineAdvice {
+                                line_index,
+                                advice: if refuse {
+                                    Advice::Refuse {
+                                        reasons: "end user of concern".into(),
+                                    }
+                                } else {
+                                    Advice::Approve
+                                },
+                            })
+                            .collect();
+                        if let Ok(given) =
+                            give_advice(r, c.application.state, &dora, "r", ctx.now, advice)
+                        {
+                            *r = given.referral;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Ok(update) = result else { continue };
+            let (from, to) = (before.application.state, update.state);
+            assert!(edges.contains(&(from, to)), "{from:?} -> {to:?}");
+            assert!(
+                !is_final(from)
+                    || from == to
+                    || (from, to) == (ApplicationState::Denied, ApplicationState::UnderAppeal),
+                "closed case {from:?} moved to {to:?}"
+            );
+            if let Some(p) = &update.new_proposal {
+                assert!(
+                    before.referrals.iter().all(|r| !r.is_outstanding()),
+                    "proposed while advice was due"
+                );
+                let refused = before.referrals.iter().any(|r| {
+                    r.advice
+                        .as_ref()
+                        .is_some_and(|a| a.lines.iter().any(|l| l.advice.is_refusal()))
+                });
+                if p.decision == Decision::Approve && refused {
+                    assert!(!p.justification.is_empty(), "departure without a reason");
+                }
+            }
+            if let Some(p) = &update.resolved_proposal
+                && p.outcome == ProposalOutcome::Countersigned
+            {
+                assert_ne!(p.resolved_by.as_deref(), Some(p.proposer.as_str()));
+            }
+            // An approval issues a licence, or revises one for an amendment; nothing else does.
+            match (&update.issued_licence, &update.amended_licence) {
+                (Some(_), None) => {
+                    assert!(!is_amendment && to == ApplicationState::Approved);
+                    issued += 1;
+                }
+                (None, Some((licence, _))) => {
+                    assert!(is_amendment && to == ApplicationState::Approved);
+                    assert_eq!(
+                        Some(*licence),
+                        before.application.amendment.as_ref().map(|a| a.licence_id)
+                    );
+                    amended += 1;
+                }
+                (None, None) => assert_ne!(to, ApplicationState::Approved),
+                (Some(_), Some(_)) => panic!("both issued and amended"),
+            }
+            if update.new_appeal.is_some() {
+                appealed += 1;
+            }
+            if let Some(a) = &update.decided_appeal {
+                let decider = a.decided_by.clone().unwrap_or_default();
+                assert!(!a.decision_participants.contains(&decider));
+                if a.outcome == Some(AppealOutcome::Overturned) {
+                    overturned += 1;
+                }
+            }
+            apply(&mut c, update);
+            if c.application.state == ApplicationState::UnderAppeal {
+                assert_eq!(c.due_date, c.open_appeal().map(|a| a.due_date));
+            }
+        }
+    }
+    // The walk reaches every kind of outcome.
+    assert!(
+        issued > 0 && amended > 0 && appealed > 0 && overturned > 0,
+        "issued {issued}, amended {amended}, appealed {appealed}, overturned {overturned}"
+    );
 }

@@ -1,5 +1,6 @@
 //! sea-orm entities: one row type per table. Never leave this crate.
 
+pub mod appeal;
 pub mod application;
 pub mod application_document;
 pub mod application_line;
