@@ -1,5 +1,6 @@
-//! `clearance demo`: the H20 story of 2025, end to end, narrated, against a fresh embedded
-//! database in a temporary directory. Everything goes through the real gRPC services.
+//! `clearance demo`: the H20 story of 2025 and the H200 rules of 2026, end to end, narrated,
+//! against a fresh embedded database in a temporary directory. Everything goes through the real
+//! gRPC services.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -128,6 +129,30 @@ fn verdict(d: &pb::Determination) -> String {
     format!("LICENCE REQUIRED ({policy}; {})", rules.join(", "))
 }
 
+/// What publishing catalogue version `n` would change, every page of it.
+async fn impact_of(
+    policy_admin: &mut PolicyServiceClient<Authed>,
+    n: usize,
+) -> anyhow::Result<Vec<pb::ImpactedResource>> {
+    let mut impacted = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = policy_admin
+            .analyze_impact(pb::AnalyzeImpactRequest {
+                rule_set: Some(catalogue_version(n)?),
+                page_size: 1000,
+                page_token: token,
+            })
+            .await?
+            .into_inner();
+        impacted.extend(page.impacted);
+        if page.next_page_token.is_empty() {
+            return Ok(impacted);
+        }
+        token = page.next_page_token;
+    }
+}
+
 /// Runs the story, writing the narration to `out`.
 pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temporary directory")?;
@@ -187,13 +212,22 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         cast.bearer("carol@regulator", "senior_reviewer", None)?,
     );
     let mut auditor: ReviewServiceClient<Authed> = ReviewServiceClient::with_interceptor(
-        regulator,
+        regulator.clone(),
         cast.bearer("audrey@regulator", "auditor", None)?,
+    );
+    // Advisers of two of the agencies the regulator consults.
+    let mut dora: ReviewServiceClient<Authed> = ReviewServiceClient::with_interceptor(
+        regulator.clone(),
+        cast.bearer("dora@defense", "adviser", Some("defense"))?,
+    );
+    let mut erin: ReviewServiceClient<Authed> = ReviewServiceClient::with_interceptor(
+        regulator,
+        cast.bearer("erin@energy", "adviser", Some("energy"))?,
     );
 
     writeln!(
         out,
-        "Clearance demo: the H20 story of 2025 (illustrative rules; see policies/)\n"
+        "Clearance demo: the H20 story of 2025 and the H200 rules of 2026 (illustrative rules; see\npolicies/)\n"
     )?;
 
     writeln!(
@@ -217,7 +251,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\n2. Acme's compliance officer records three parts in the catalogue."
+        "\n2. Acme's compliance officer records four parts in the catalogue."
     )?;
     let h800 = officer
         .create_product(pb::CreateProductRequest {
@@ -254,11 +288,25 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    for p in [&h800, &h20, &small] {
+    let h200 = officer
+        .create_product(pb::CreateProductRequest {
+            request_id: rid(),
+            product: Some(part(
+                "H200-class accelerator",
+                "H200-SXM",
+                15_832,
+                814,
+                4_800,
+                900,
+            )),
+        })
+        .await?
+        .into_inner();
+    for p in [&h800, &h20, &small, &h200] {
         writeln!(out, "   {}, part {}", p.display_name, p.part_number)?;
     }
     // People name parts by part number; messages name them by resource.
-    let parts: Vec<(String, String)> = [&h800, &h20, &small]
+    let parts: Vec<(String, String)> = [&h800, &h20, &small, &h200]
         .iter()
         .map(|p| (p.name.clone(), format!("part {}", p.part_number)))
         .collect();
@@ -331,7 +379,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         .submit_application(pb::SubmitApplicationRequest {
             name: application.name.clone(),
             request_id: rid(),
-            etag: application.etag,
+            etag: application.etag.clone(),
             declaration_confirmed: true,
         })
         .await?
@@ -401,7 +449,73 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\n6. Carol, a senior reviewer, proposes approval of 800 units with a condition. A decision\n   takes two people: someone else senior must countersign it."
+        "\n6. Alice refers the case to the Departments of Defense and Energy for advice. No decision\n   can be proposed until both have advised, and Acme is never told who was consulted."
+    )?;
+    let case = alice
+        .get_case(pb::GetCaseRequest {
+            name: submitted.name.clone(),
+        })
+        .await?
+        .into_inner();
+    let case = alice
+        .refer_case(pb::ReferCaseRequest {
+            name: case.name,
+            request_id: rid(),
+            etag: case.etag,
+            agencies: vec!["defense".into(), "energy".into()],
+            line_numbers: Vec::new(),
+        })
+        .await?
+        .into_inner();
+    match carol
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name.clone(),
+            request_id: rid(),
+            etag: case.etag.clone(),
+            approve: true,
+            reason: "End user verified".into(),
+            ..Default::default()
+        })
+        .await
+    {
+        Err(status) => writeln!(out, "   a proposal now is refused: {}", status.message())?,
+        Ok(_) => anyhow::bail!("a decision was proposed while advice was due"),
+    }
+    for (adviser, kind, text, words) in [
+        (&mut dora, pb::AdviceKind::Approve, "", "approve"),
+        (
+            &mut erin,
+            pb::AdviceKind::ApproveWithProvisos,
+            "An end-use check at the data centre within 90 days of delivery",
+            "approve with a proviso (an end-use check within 90 days)",
+        ),
+    ] {
+        let referral = adviser
+            .list_referrals(pb::ListReferralsRequest::default())
+            .await?
+            .into_inner()
+            .referrals
+            .into_iter()
+            .next()
+            .context("the referral to the agency")?;
+        adviser
+            .give_advice(pb::GiveAdviceRequest {
+                name: referral.name,
+                request_id: rid(),
+                etag: referral.etag,
+                advice: vec![pb::LineAdvice {
+                    line_number: 1,
+                    kind: kind as i32,
+                    text: text.into(),
+                }],
+            })
+            .await?;
+        writeln!(out, "   {} advises: {words}", referral.agency)?;
+    }
+
+    writeln!(
+        out,
+        "\n7. Carol, a senior reviewer, proposes approval of 800 units with a condition. A decision\n   takes two people: someone else senior must countersign it."
     )?;
     let case = carol
         .get_case(pb::GetCaseRequest {
@@ -417,7 +531,10 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             approve: true,
             reason: "End user verified; quantity reduced to the stated need".into(),
             granted_quantities: vec![800],
-            conditions: vec!["No re-export or transfer without prior written authorisation".into()],
+            conditions: vec![
+                "No re-export or transfer without prior written authorisation".into(),
+                "An end-use check at the data centre within 90 days of delivery".into(),
+            ],
             validity_months: 0,
             value_tolerance_percent: None,
             justification: String::new(),
@@ -445,8 +562,21 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         )?,
         Ok(_) => anyhow::bail!("a caseworker countersigned"),
     }
+    let advised = bob
+        .get_case(pb::GetCaseRequest {
+            name: case.name.clone(),
+        })
+        .await?
+        .into_inner()
+        .referrals
+        .iter()
+        .filter(|r| !r.advice.is_empty())
+        .count();
     bob.countersign_decision(countersign(&case.etag)).await?;
-    writeln!(out, "   Bob, another senior reviewer, countersigns.")?;
+    writeln!(
+        out,
+        "   Bob, another senior reviewer, reads the advice of {advised} agencies and countersigns."
+    )?;
     let licence = officer
         .list_licences(pb::ListLicencesRequest::default())
         .await?
@@ -467,7 +597,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
             .unwrap_or_default()
     )?;
 
-    writeln!(out, "\n7. Acme's ERP system ships under the licence.")?;
+    writeln!(out, "\n8. Acme's ERP system ships under the licence.")?;
     let to_china = |quantity: i64| pb::Shipment {
         destination_country_code: "CN".into(),
         erp_reference: format!("SO-{quantity}"),
@@ -536,31 +666,88 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\n8. July 2025: before publishing the new version, the administrator asks what it changes."
+        "\n9. June 2025: Acme asks to amend the licence to 1,200 units for a second data hall. The\n   amendment is a case like any other, decided by two people; what has shipped stays counted."
     )?;
-    clock.set(day(2025, 7, 20));
-    let impact = policy_admin
-        .analyze_impact(pb::AnalyzeImpactRequest {
-            rule_set: Some(catalogue_version(3)?),
-            page_size: 1000,
-            page_token: String::new(),
+    clock.set(day(2025, 6, 10));
+    let amendment = officer
+        .request_amendment(pb::RequestAmendmentRequest {
+            licence: licence.name.clone(),
+            request_id: rid(),
+            lines: vec![pb::AmendedLine {
+                line_number: 1,
+                quantity: 1_200,
+                unit_value: None,
+            }],
+            reasons: "A second data hall at the same site doubles the inference fleet".into(),
+            ..Default::default()
         })
         .await?
         .into_inner();
-    let mut impacted = impact.impacted;
-    let mut token = impact.next_page_token;
-    while !token.is_empty() {
-        let page = policy_admin
-            .analyze_impact(pb::AnalyzeImpactRequest {
-                rule_set: Some(catalogue_version(3)?),
-                page_size: 1000,
-                page_token: token,
-            })
-            .await?
-            .into_inner();
-        impacted.extend(page.impacted);
-        token = page.next_page_token;
-    }
+    let amendment = officer
+        .submit_application(pb::SubmitApplicationRequest {
+            name: amendment.name.clone(),
+            request_id: rid(),
+            etag: amendment.etag,
+            declaration_confirmed: true,
+        })
+        .await?
+        .into_inner();
+    let case = alice
+        .assign_case(pb::AssignCaseRequest {
+            name: amendment.name.clone(),
+            request_id: rid(),
+            etag: amendment.etag.clone(),
+            assignee: String::new(),
+        })
+        .await?
+        .into_inner();
+    let case = alice
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name,
+            request_id: rid(),
+            etag: case.etag,
+            approve: true,
+            reason: "Same end user and site; the need is documented".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    bob.countersign_decision(pb::CountersignDecisionRequest {
+        name: case.name,
+        request_id: rid(),
+        etag: case.etag,
+    })
+    .await?;
+    let amended = officer
+        .get_licence(pb::GetLicenceRequest {
+            name: licence.name.clone(),
+        })
+        .await?
+        .into_inner();
+    let line = amended.lines.first().context("the licence line")?;
+    writeln!(
+        out,
+        "   amendment {} approved; licence {} revision {}: {} granted, {} used, {} remaining",
+        amendment.reference,
+        amended.number,
+        amended.revision,
+        line.granted_quantity,
+        line.granted_quantity - line.remaining_quantity,
+        line.remaining_quantity
+    )?;
+    erp.start_shipment(pb::StartShipmentRequest {
+        request_id: rid(),
+        shipment: Some(to_china(400)),
+    })
+    .await?;
+    writeln!(out, "   the 400 units refused in May now ship")?;
+
+    writeln!(
+        out,
+        "\n10. July 2025: before publishing the new version, the administrator asks what it changes."
+    )?;
+    clock.set(day(2025, 7, 20));
+    let impacted = impact_of(&mut policy_admin, 3).await?;
     writeln!(
         out,
         "   The July 2025 version keeps the H20-class rule but reviews it case by case\n   instead of with a presumption of denial. What that changes:"
@@ -586,7 +773,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\n9. Bob suspends the licence pending an investigation; the next shipment is blocked."
+        "\n11. Bob suspends the licence pending an investigation; the next shipment is blocked."
     )?;
     let current = officer
         .get_licence(pb::GetLicenceRequest {
@@ -616,7 +803,209 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 
     writeln!(
         out,
-        "\n10. An auditor verifies the case's tamper-evident history."
+        "\n12. Autumn 2025: Acme applies to ship 200 H200-class parts to the same cloud provider. Under\n    the July rules they are reviewed with a presumption of denial, and the case is denied."
+    )?;
+    clock.set(day(2025, 11, 24));
+    let h200_application = officer
+        .create_application(pb::CreateApplicationRequest {
+            request_id: rid(),
+            application: Some(pb::Application {
+                lines: vec![pb::ApplicationLine {
+                    product: h200.name.clone(),
+                    quantity: 200,
+                    unit_value: Some(pb::Money {
+                        currency_code: "USD".into(),
+                        minor_units: 3_000_000,
+                    }),
+                    determination: None,
+                }],
+                destination_country_code: application.destination_country_code.clone(),
+                end_use_statement: application.end_use_statement.clone(),
+                parties: application.parties.clone(),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner();
+    let h200_submitted = officer
+        .submit_application(pb::SubmitApplicationRequest {
+            name: h200_application.name.clone(),
+            request_id: rid(),
+            etag: h200_application.etag,
+            declaration_confirmed: true,
+        })
+        .await?
+        .into_inner();
+    let stored = h200_submitted
+        .lines
+        .first()
+        .and_then(|l| l.determination.clone())
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "   {} submitted: {}",
+        h200_submitted.reference,
+        verdict(&stored)
+    )?;
+    let case = alice
+        .assign_case(pb::AssignCaseRequest {
+            name: h200_submitted.name.clone(),
+            request_id: rid(),
+            etag: h200_submitted.etag.clone(),
+            assignee: String::new(),
+        })
+        .await?
+        .into_inner();
+    let case = alice
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name,
+            request_id: rid(),
+            etag: case.etag,
+            approve: false,
+            reason: "Presumption of denial for H200-class parts to China; no grounds to depart"
+                .into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    clock.set(day(2025, 12, 1));
+    bob.countersign_decision(pb::CountersignDecisionRequest {
+        name: case.name,
+        request_id: rid(),
+        etag: case.etag,
+    })
+    .await?;
+    writeln!(
+        out,
+        "   denied on 1 December 2025 (proposed by Alice, countersigned by Bob)"
+    )?;
+    clock.set(day(2026, 1, 5));
+    let denied = officer
+        .get_application(pb::GetApplicationRequest {
+            name: h200_submitted.name.clone(),
+        })
+        .await?
+        .into_inner();
+    let appealed = officer
+        .appeal_denial(pb::AppealDenialRequest {
+            name: denied.name,
+            request_id: rid(),
+            etag: denied.etag,
+            grounds: "The rules for H200-class parts are being revised, and the end user is the \
+                      provider already verified for licence CLL-2025-000001"
+                .into(),
+            documents: Vec::new(),
+        })
+        .await?
+        .into_inner();
+    let due = appealed
+        .appeals
+        .first()
+        .and_then(|a| a.due_time)
+        .and_then(|t| Utc.timestamp_opt(t.seconds, 0).single())
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "   5 January 2026: Acme appeals; the appeal runs on its own clock, due {due}"
+    )?;
+    let case = bob
+        .get_case(pb::GetCaseRequest {
+            name: appealed.name.clone(),
+        })
+        .await?
+        .into_inner();
+    match bob
+        .decide_appeal(pb::DecideAppealRequest {
+            name: case.name.clone(),
+            request_id: rid(),
+            etag: case.etag.clone(),
+            outcome: pb::AppealOutcome::Overturned as i32,
+            reason: "On reflection".into(),
+        })
+        .await
+    {
+        Err(status) => writeln!(
+            out,
+            "   Bob countersigned the denial, so he may not decide the appeal: {}",
+            status.message()
+        )?,
+        Ok(_) => anyhow::bail!("a participant in the denial decided its appeal"),
+    }
+
+    writeln!(
+        out,
+        "\n13. January 2026: new rules review H200-class parts to China case by case. Before publishing\n    them, the administrator asks what they change for the records so far."
+    )?;
+    clock.set(day(2026, 1, 16));
+    for i in impact_of(&mut policy_admin, 4).await? {
+        let named = if i.resource == h200_submitted.name {
+            format!("application {} (under appeal)", h200_submitted.reference)
+        } else {
+            i.resource.clone()
+        };
+        writeln!(out, "   {named} {}: {}", i.line, i.summary)?;
+    }
+    let january = policy_admin
+        .publish_rule_set(pb::PublishRuleSetRequest {
+            request_id: rid(),
+            rule_set: Some(catalogue_version(4)?),
+        })
+        .await?
+        .into_inner();
+    writeln!(out, "   published {} v{}", january.key, january.version)?;
+
+    writeln!(
+        out,
+        "\n14. Carol, who took no part in the denial, overturns it on appeal; the case goes back through\n    proposal and countersignature and ends in a licence."
+    )?;
+    let case = carol
+        .decide_appeal(pb::DecideAppealRequest {
+            name: case.name,
+            request_id: rid(),
+            etag: case.etag,
+            outcome: pb::AppealOutcome::Overturned as i32,
+            reason:
+                "The January 2026 rules review these parts case by case; the end user is verified"
+                    .into(),
+        })
+        .await?
+        .into_inner();
+    let case = alice
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: case.name,
+            request_id: rid(),
+            etag: case.etag,
+            approve: true,
+            reason: "Approved on appeal under the January 2026 rules".into(),
+            conditions: vec!["No re-export or transfer without prior written authorisation".into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    bob.countersign_decision(pb::CountersignDecisionRequest {
+        name: case.name,
+        request_id: rid(),
+        etag: case.etag,
+    })
+    .await?;
+    let h200_licence = officer
+        .list_licences(pb::ListLicencesRequest::default())
+        .await?
+        .into_inner()
+        .licences
+        .into_iter()
+        .find(|l| l.application == h200_submitted.name)
+        .context("the licence issued on appeal")?;
+    writeln!(
+        out,
+        "   overturned; licence {} issued for 200 H200-class parts",
+        h200_licence.number
+    )?;
+
+    writeln!(
+        out,
+        "\n15. An auditor verifies the first case's tamper-evident history."
     )?;
     let verdict = auditor
         .verify_history(pb::VerifyHistoryRequest {

@@ -67,7 +67,7 @@ enum Command {
     /// Check a database against its own records (after a restore, say): every history chain,
     /// and every licence line's balance against its shipments. Exits 1 on any mismatch.
     Verify,
-    /// Tell the H20 story of 2025 end to end against a throw-away database.
+    /// Tell the H20 story of 2025 and the H200 rules of 2026 end to end against a throw-away database.
     Demo,
     /// Print a development token signed with the local development key.
     Token {

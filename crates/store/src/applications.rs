@@ -589,12 +589,14 @@ pub struct ImpactLine {
 }
 
 /// States in which an application's determination can still matter to a decision.
-const PENDING_STATES: [ApplicationState; 5] = [
+const PENDING_STATES: [ApplicationState; 6] = [
     ApplicationState::Draft,
     ApplicationState::Submitted,
     ApplicationState::UnderReview,
     ApplicationState::AwaitingApplicant,
     ApplicationState::PendingCountersign,
+    // An appeal may send the case back to a decision under the new rules.
+    ApplicationState::UnderAppeal,
 ];
 
 impl Store {
