@@ -59,6 +59,19 @@ pub(crate) enum Applications {
         #[command(flatten)]
         change: Change,
     },
+    /// Appeal a denial within the appeal period, with your grounds.
+    #[command(
+        after_help = "Example:\n  clearancectl applications appeal CL-2026-000002 --grounds 'the end user was delisted on 3 March'"
+    )]
+    Appeal {
+        /// The denied application: its reference (CL-2026-000002) or applications/{id}.
+        name: String,
+        /// Why the denial should be set aside.
+        #[arg(long)]
+        grounds: String,
+        #[command(flatten)]
+        change: Change,
+    },
     /// Answer the regulator's question: RFI 1 is the first asked on the application.
     #[command(
         after_help = "Examples:\n  clearancectl applications answer CL-2026-000002 --rfi 1 --text 'DC-3, Shenzhen'\n  clearancectl applications answer applications/0192.../informationRequests/0192... --text 'DC-3, Shenzhen'"
@@ -150,6 +163,22 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Applications) -> Outcome {
                     request_id: request_id(&change.request_id),
                     etag,
                     reason,
+                })
+                .await?
+        }
+        Applications::Appeal {
+            name,
+            grounds,
+            change,
+        } => {
+            let etag = etag_of(name.clone(), change.etag.clone()).await?;
+            client
+                .appeal_denial(pb::AppealDenialRequest {
+                    name,
+                    request_id: request_id(&change.request_id),
+                    etag,
+                    grounds,
+                    documents: Vec::new(),
                 })
                 .await?
         }

@@ -79,6 +79,46 @@ pub(crate) enum Cases {
         /// A condition of the licence (repeat for several).
         #[arg(long = "condition")]
         conditions: Vec<String>,
+        /// Why an approval departs from an advising agency's refusal (required when it does).
+        #[arg(long, default_value = "")]
+        justification: String,
+        #[command(flatten)]
+        change: Decided,
+    },
+    /// Refer the case, or some lines, to advising agencies; no decision can be proposed
+    /// until each has advised.
+    #[command(
+        after_help = "Example:\n  clearancectl cases refer CL-2026-000002 --agency defense --agency energy"
+    )]
+    Refer {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
+        name: String,
+        /// An advising agency as configured, e.g. defense (repeat for several).
+        #[arg(long = "agency", required = true)]
+        agencies: Vec<String>,
+        /// A line to refer, counted from 1 (repeat); every line when absent.
+        #[arg(long = "line")]
+        lines: Vec<i32>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Decide an appeal against a denial (a senior reviewer who took no part in the denial).
+    #[command(
+        name = "decide-appeal",
+        after_help = "Example:\n  clearancectl cases decide-appeal CL-2026-000002 --overturn --reason 'the end user was delisted' --latest"
+    )]
+    DecideAppeal {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
+        name: String,
+        /// Set the denial aside: the case is under review again for a new decision.
+        #[arg(long, conflicts_with = "uphold", required_unless_present = "uphold")]
+        overturn: bool,
+        /// Let the denial stand.
+        #[arg(long)]
+        uphold: bool,
+        /// Why, for the record (the applicant sees it).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         change: Decided,
     },
@@ -226,6 +266,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Cases) -> Outcome {
             reason,
             grants,
             conditions,
+            justification,
             change,
         } => {
             let etag =
@@ -241,7 +282,47 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Cases) -> Outcome {
                     conditions,
                     validity_months: 0,
                     value_tolerance_percent: None,
-                    justification: String::new(),
+                    justification,
+                })
+                .await?
+        }
+        Cases::Refer {
+            name,
+            agencies,
+            lines,
+            change,
+        } => {
+            let etag = etag_of(name.clone(), change.etag.clone()).await?;
+            client
+                .refer_case(pb::ReferCaseRequest {
+                    name,
+                    request_id: request_id(&change.request_id),
+                    etag,
+                    agencies,
+                    line_numbers: lines,
+                })
+                .await?
+        }
+        Cases::DecideAppeal {
+            name,
+            overturn,
+            uphold: _,
+            reason,
+            change,
+        } => {
+            let etag =
+                decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None)).await?;
+            client
+                .decide_appeal(pb::DecideAppealRequest {
+                    name,
+                    request_id: request_id(&change.request_id),
+                    etag,
+                    outcome: if overturn {
+                        pb::AppealOutcome::Overturned
+                    } else {
+                        pb::AppealOutcome::Upheld
+                    } as i32,
+                    reason,
                 })
                 .await?
         }

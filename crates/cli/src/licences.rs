@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use clearance_proto::v1 as pb;
 
-use crate::context::{Ctx, Decided, Failure, Outcome, Page, decided_etag, request_id};
+use crate::context::{Ctx, Decided, Failure, Outcome, Page, Retry, decided_etag, request_id};
 use crate::output::{self, Format, print};
 use crate::text;
 
@@ -59,6 +59,27 @@ pub(crate) enum Licences {
         reason: String,
         #[command(flatten)]
         change: Decided,
+    },
+    /// Ask to amend one of your licences (the holder's applicant): more units on a line, a
+    /// longer validity. Files a draft amendment application; submit it like any application.
+    #[command(
+        after_help = "Example:\n  clearancectl licences amend CLL-2026-000001 --line 1=1200 --reasons 'a second data hall'\n  clearancectl applications submit CL-2026-000007 --confirm-declaration"
+    )]
+    Amend {
+        /// The licence: its number (CLL-2026-000001) or licences/{id}.
+        name: String,
+        /// A licence line and its new total quantity, `LINE=QUANTITY`, lines counted from 1
+        /// (repeat for several).
+        #[arg(long = "line", value_parser = parse_amended_line)]
+        lines: Vec<(i32, i64)>,
+        /// A later end of validity, e.g. 2031-06-30.
+        #[arg(long)]
+        valid_until: Option<chrono::NaiveDate>,
+        /// Why the amendment is needed.
+        #[arg(long)]
+        reasons: String,
+        #[command(flatten)]
+        change: Retry,
     },
     /// Give up one of your licences (the holder's applicant); nothing more ships under it.
     #[command(
@@ -137,6 +158,44 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Licences) -> Outcome {
             reason,
             change,
         } => licence_action(ctx, Act::Surrender, name, reason, change).await?,
+        Licences::Amend {
+            name,
+            lines,
+            valid_until,
+            reasons,
+            change,
+        } => {
+            let draft = ctx
+                .applications()
+                .await?
+                .request_amendment(pb::RequestAmendmentRequest {
+                    licence: name,
+                    request_id: request_id(&change.request_id),
+                    lines: lines
+                        .into_iter()
+                        .map(|(line_number, quantity)| pb::AmendedLine {
+                            line_number,
+                            quantity,
+                            unit_value: None,
+                        })
+                        .collect(),
+                    consignee: None,
+                    valid_until_time: valid_until.map(|d| prost_types::Timestamp {
+                        seconds: d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp(),
+                        nanos: 0,
+                    }),
+                    reasons,
+                })
+                .await?
+                .into_inner();
+            return Ok(print(f, &draft, "clearance.v1.Application", |a| {
+                format!(
+                    "{}\nsubmit it with: clearancectl applications submit {} --confirm-declaration",
+                    text::application(a),
+                    a.reference
+                )
+            })?);
+        }
     };
     // Parts by part number and licences by number, where the reader can know them.
     let known = if f == Format::Text && ctx.speaks_for_exporter() {
@@ -147,6 +206,22 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Licences) -> Outcome {
     Ok(print(f, &r.into_inner(), "clearance.v1.Licence", |m| {
         crate::references::humanise(text::licence(m), &known)
     })?)
+}
+
+/// `LINE=QUANTITY`, e.g. `1=1200`.
+fn parse_amended_line(raw: &str) -> Result<(i32, i64), String> {
+    let (line, quantity) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("'{raw}' is not LINE=QUANTITY, e.g. 1=1200"))?;
+    let line = line
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{line}' is not a line number"))?;
+    let quantity = quantity
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{quantity}' is not a quantity"))?;
+    Ok((line, quantity))
 }
 
 /// What a person does to a licence.

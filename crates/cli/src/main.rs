@@ -42,6 +42,7 @@ mod output;
 mod products;
 mod profile;
 mod references;
+mod referrals;
 mod rules;
 mod shipments;
 mod text;
@@ -58,6 +59,7 @@ use history::History;
 use licences::Licences;
 use output::{Format, exit};
 use products::Products;
+use referrals::Referrals;
 use rules::Rules;
 use shipments::Shipments;
 
@@ -129,6 +131,12 @@ enum Command {
         after_help = "Examples:\n  clearancectl licences list --filter 'state = ACTIVE'\n  clearancectl licences show CLL-2026-000001\n  clearancectl licences suspend CLL-2026-000001 --reason 'under investigation' --etag '\"v3\"'"
     )]
     Licences(Licences),
+    /// Cases referred to advising agencies, and their advice.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl referrals list --filter 'outstanding = true'\n  clearancectl referrals advise referrals/0192... --advice 1:approve"
+    )]
+    Referrals(Referrals),
     /// Shipments under licences (ERP).
     #[command(
         subcommand,
@@ -231,6 +239,7 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
         Command::Applications(cmd) => applications::run(ctx, cmd).await,
         Command::Cases(cmd) => cases::run(ctx, cmd).await,
         Command::Licences(cmd) => licences::run(ctx, cmd).await,
+        Command::Referrals(cmd) => referrals::run(ctx, cmd).await,
         Command::Shipments(cmd) => shipments::run(ctx, cmd).await,
         Command::Rules(cmd) => rules::run(ctx, cmd).await,
         Command::Events(cmd) => events::run(ctx, cmd).await,

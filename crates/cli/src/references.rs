@@ -33,14 +33,20 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
             | Cases::Propose { name, .. }
             | Cases::Countersign { name, .. }
             | Cases::Reject { name, .. }
-            | Cases::ReturnApplication { name, .. },
+            | Cases::ReturnApplication { name, .. }
+            | Cases::Refer { name, .. }
+            | Cases::DecideAppeal { name, .. },
         ) => *name = application(ctx, name).await?,
+        Command::Applications(Applications::Appeal { name, .. }) => {
+            *name = application(ctx, name).await?;
+        }
         Command::Licences(
             Licences::Show { name }
             | Licences::Suspend { name, .. }
             | Licences::Revoke { name, .. }
             | Licences::Reinstate { name, .. }
-            | Licences::Surrender { name, .. },
+            | Licences::Surrender { name, .. }
+            | Licences::Amend { name, .. },
         ) => *name = licence(ctx, name).await?,
         Command::Products(Products::Get { name }) => *name = product(ctx, name).await?,
         Command::Rules(Rules::Determine { product: name, .. }) => {

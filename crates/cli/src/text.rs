@@ -67,7 +67,160 @@ pub fn application(a: &pb::Application) -> String {
     for n in &a.notes {
         out.push_str(&format!("\n  note by {}: {}", n.author, n.text));
     }
+    if let Some(amendment) = &a.amendment {
+        out.push_str(&format!(
+            "\n  amends {}: {}",
+            amendment.licence, amendment.reasons
+        ));
+    }
+    for appeal in &a.appeals {
+        out.push_str(&format!("\n  {}", appeal_line(appeal)));
+    }
     out
+}
+
+/// "appeal filed 2026-01-05, due 2026-02-02: OVERTURNED 2026-01-16 (reason)".
+fn appeal_line(a: &pb::Appeal) -> String {
+    let outcome = match pb::AppealOutcome::try_from(a.outcome) {
+        Ok(pb::AppealOutcome::Upheld) => "denial UPHELD",
+        Ok(pb::AppealOutcome::Overturned) => "denial OVERTURNED",
+        _ if a.overdue => "open, OVERDUE",
+        _ => "open",
+    };
+    let mut line = format!(
+        "appeal filed {}, due {}: {outcome}",
+        date(&a.file_time),
+        date(&a.due_time)
+    );
+    if a.decide_time.is_some() {
+        line.push_str(&format!(" on {}", date(&a.decide_time)));
+        if !a.decided_by.is_empty() {
+            line.push_str(&format!(" by {}", a.decided_by));
+        }
+        line.push_str(&format!(" ({})", a.decision_reason));
+    }
+    line.push_str(&format!("; grounds: {}", a.grounds));
+    line
+}
+
+fn advice_kind(kind: i32) -> &'static str {
+    match pb::AdviceKind::try_from(kind) {
+        Ok(pb::AdviceKind::Approve) => "approve",
+        Ok(pb::AdviceKind::ApproveWithProvisos) => "approve with provisos",
+        Ok(pb::AdviceKind::Refuse) => "REFUSE",
+        Ok(pb::AdviceKind::NoLicenceRequired) => "no licence required",
+        _ => "?",
+    }
+}
+
+fn referral_state(r: &pb::Referral) -> &'static str {
+    if !r.advice.is_empty() {
+        "advised"
+    } else if r.overdue {
+        "OVERDUE"
+    } else {
+        "outstanding"
+    }
+}
+
+/// The advice on a referral, one line per referred line.
+fn advice_lines(r: &pb::Referral, indent: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.advice.is_empty() {
+        return out;
+    }
+    out.push(format!(
+        "{indent}advised by {} on {}:",
+        r.adviser,
+        date(&r.advice_time)
+    ));
+    for a in &r.advice {
+        let text = if a.text.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", a.text)
+        };
+        out.push(format!(
+            "{indent}  line {}: {}{text}",
+            a.line_number,
+            advice_kind(a.kind)
+        ));
+    }
+    out
+}
+
+fn line_numbers(numbers: &[i32]) -> String {
+    numbers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A referral as its agency reads it: the case as referred, the due date and the advice.
+pub fn referral(r: &pb::Referral) -> String {
+    let mut out = vec![format!(
+        "{}  {}  {}  due {}  etag {}",
+        r.name,
+        r.agency,
+        referral_state(r),
+        date(&r.due_time),
+        r.etag
+    )];
+    match &r.application {
+        Some(a) => {
+            out.push(format!(
+                "  case {} from {} to {}: {}, {}",
+                a.reference,
+                organisation(&a.applicant),
+                a.destination_country_code,
+                goods(&a.lines),
+                total_value(&a.lines)
+            ));
+            out.push(format!("  end use: {}", a.end_use_statement));
+            for (i, l) in a.lines.iter().enumerate() {
+                let referred = r.line_numbers.contains(&i32::try_from(i + 1).unwrap_or(0));
+                out.push(format!(
+                    "  line {}{}: {}  {} units × {}",
+                    i + 1,
+                    if referred { " (referred)" } else { "" },
+                    l.product,
+                    l.quantity,
+                    money(l.unit_value.as_ref())
+                ));
+            }
+        }
+        None => out.push(format!(
+            "  case {}, lines {}",
+            r.case,
+            line_numbers(&r.line_numbers)
+        )),
+    }
+    out.extend(advice_lines(r, "  "));
+    out.join("\n")
+}
+
+pub fn referrals_table(referrals: &[pb::Referral]) -> String {
+    let rows = referrals
+        .iter()
+        .map(|r| {
+            vec![
+                r.application
+                    .as_ref()
+                    .map_or_else(|| r.case.clone(), |a| a.reference.clone()),
+                r.agency.clone(),
+                line_numbers(&r.line_numbers),
+                date(&r.due_time),
+                referral_state(r).to_owned(),
+                r.name.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["CASE", "AGENCY", "LINES", "DUE", "STATE", "REFERRAL"],
+        rows,
+        "no referrals match",
+    )
 }
 
 pub fn case(c: &pb::Case) -> String {
@@ -113,9 +266,10 @@ pub fn licence(l: &pb::Licence) -> String {
         "LICENCE_STATE_",
     );
     let mut out = format!(
-        "{}  {}  {}  holder {}  to {}  valid {} to {}  etag {}",
+        "{}  {} (revision {})  {}  holder {}  to {}  valid {} to {}  etag {}",
         l.name,
         l.number,
+        l.revision,
         state,
         l.holder.strip_prefix("organisations/").unwrap_or(&l.holder),
         l.destination_country_code,
@@ -708,9 +862,49 @@ pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
                     out.push(format!("      condition: {condition}"));
                 }
             }
+            if !p.justification.is_empty() {
+                out.push(format!(
+                    "      departs from an agency's refusal because: {}",
+                    p.justification
+                ));
+            }
             if !p.resolution_reason.is_empty() {
                 out.push(format!("      sent back: {}", p.resolution_reason));
             }
+        }
+    }
+    if !c.referrals.is_empty() {
+        out.push(format!(
+            "  referrals{}:",
+            if c.advice_overdue {
+                " (advice OVERDUE)"
+            } else {
+                ""
+            }
+        ));
+        for r in &c.referrals {
+            out.push(format!(
+                "    {}  lines {}  referred by {} on {}, due {}: {}",
+                r.agency,
+                line_numbers(&r.line_numbers),
+                r.referred_by,
+                date(&r.create_time),
+                date(&r.due_time),
+                referral_state(r)
+            ));
+            out.extend(advice_lines(r, "      "));
+        }
+    }
+    if let Some(amendment) = &a.amendment {
+        out.push(format!(
+            "  amends licence {}: {}",
+            amendment.licence, amendment.reasons
+        ));
+    }
+    if !a.appeals.is_empty() {
+        out.push("  appeals:".into());
+        for appeal in &a.appeals {
+            out.push(format!("    {}", appeal_line(appeal)));
         }
     }
     if let Some(l) = issued {

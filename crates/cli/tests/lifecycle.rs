@@ -521,4 +521,266 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     assert_eq!(verified["intact"], true);
 }
 
-on_both_databases!(a_whole_lifecycle_through_the_command_line);
+/// Referral and advice, a justified departure, an amendment and an appeal, each through
+/// `clearancectl` as the person who does it would type it.
+async fn referral_amendment_and_appeal_through_the_command_line(_db: &TestDb, app: TestApp) {
+    let home = tempfile::tempdir().unwrap();
+    let ctl = Ctl {
+        app: &app,
+        home: home.path(),
+    };
+    let officer = app.token_for("olivia@acme", &["applicant"], Some("acme"));
+    let erp = app.token_for("sap@acme", &["erp"], Some("acme"));
+    let alice = app.token_for("alice@regulator", &["reviewer"], None);
+    let bob = app.token_for("bob@regulator", &["senior_reviewer"], None);
+    let carol = app.token_for("carol@regulator", &["senior_reviewer"], None);
+    let dora = app.token_for("dora@defense", &["adviser"], Some("defense"));
+    let dir = home.path();
+    write(
+        dir,
+        "product.json",
+        serde_json::json!({
+            "display_name": "H20-class accelerator", "part_number": "H20-SXM", "classification": "3A090.a",
+            "datacenter": true,
+            "parameters": {"total_processing_performance": 2368, "die_area_mm2": 814,
+                           "memory_bandwidth_gbps": 4000, "io_bandwidth_gbps": 900}
+        }),
+    );
+    ctl.ok(
+        &officer,
+        &[
+            "products",
+            "create",
+            "--file",
+            &dir.join("product.json").display().to_string(),
+        ],
+    );
+    let application_file = write(
+        dir,
+        "application.json",
+        serde_json::json!({
+            "destination_country_code": "CN",
+            "end_use_statement": "Inference serving",
+            "parties": [{"role": "PARTY_ROLE_END_USER", "display_name": "Example Cloud Ltd", "address": "1 Example Road",
+                         "country_code": "CN", "headquarters_country_code": "CN"}],
+            "lines": [{"product": "H20-SXM", "quantity": 800, "unit_value": {"currency_code": "USD", "minor_units": 10000}}]
+        }),
+    );
+    let file = |officer: &str| {
+        let draft = ctl.ok(
+            officer,
+            &["applications", "create", "--file", &application_file],
+        );
+        let reference = draft["reference"].as_str().unwrap().to_owned();
+        ctl.ok(
+            officer,
+            &[
+                "applications",
+                "submit",
+                &reference,
+                "--confirm-declaration",
+            ],
+        );
+        ctl.ok(&alice, &["cases", "assign", &reference]);
+        reference
+    };
+
+    // Referral: the case waits for the agency, which advises through its own command.
+    let name = file(&officer);
+    let referred = ctl.ok(&alice, &["cases", "refer", &name, "--agency", "defense"]);
+    assert_eq!(referred["referrals"][0]["agency"], "defense");
+    let (code, waiting) = ctl.run(
+        &alice,
+        &[
+            "cases", "propose", &name, "--reason", "verified", "--latest",
+        ],
+    );
+    assert_eq!(code, 4, "{waiting}");
+    assert_eq!(waiting["error"]["reason"], "ADVICE_OUTSTANDING");
+    let (_, worklist, _) = ctl.text(&dora, &["referrals", "list"]);
+    assert!(
+        worklist.contains(&name) && worklist.contains("outstanding"),
+        "{worklist}"
+    );
+    let referral = ctl.ok(&dora, &["referrals", "list"])[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, bad, _) = ctl.text(
+        &dora,
+        &["referrals", "advise", &referral, "--advice", "1:perhaps"],
+    );
+    assert_eq!(code, 2, "a kind that does not exist: {bad}");
+    let advised = ctl.ok(
+        &dora,
+        &[
+            "referrals",
+            "advise",
+            &referral,
+            "--advice",
+            "1:refuse:end user linked to a listed entity",
+        ],
+    );
+    assert_eq!(advised["advice"][0]["kind"], "ADVICE_KIND_REFUSE");
+    let (code, unjustified) = ctl.run(
+        &alice,
+        &[
+            "cases", "propose", &name, "--reason", "verified", "--latest",
+        ],
+    );
+    assert_eq!(code, 2, "a departure needs a justification: {unjustified}");
+    ctl.ok(
+        &alice,
+        &[
+            "cases",
+            "propose",
+            &name,
+            "--reason",
+            "verified",
+            "--justification",
+            "the entity was delisted",
+            "--latest",
+        ],
+    );
+    let (_, shown, _) = ctl.text(&bob, &["cases", "show", &name]);
+    for fact in [
+        "referrals:",
+        "defense  lines 1",
+        "line 1: REFUSE: end user linked to a listed entity",
+        "departs from an agency's refusal because: the entity was delisted",
+    ] {
+        assert!(shown.contains(fact), "{fact} missing:\n{shown}");
+    }
+    ctl.ok(&bob, &["cases", "countersign", &name, "--latest"]);
+
+    // Amendment: 800 → 1,200 after 500 shipped.
+    let number = ctl.ok(&officer, &["licences", "list"])[0]["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shipment = write(
+        dir,
+        "shipment.json",
+        serde_json::json!({
+            "destination_country_code": "CN",
+            "end_user": {"display_name": "Example Cloud Ltd", "country_code": "CN", "headquarters_country_code": "CN"},
+            "lines": [{"product": "H20-SXM", "quantity": 500, "value": {"currency_code": "USD", "minor_units": 5_000_000}}]
+        }),
+    );
+    ctl.ok(&erp, &["shipments", "start", "--file", &shipment]);
+    let (code, _, stderr) = ctl.text(
+        &officer,
+        &[
+            "licences",
+            "amend",
+            &number,
+            "--line",
+            "one=1200",
+            "--reasons",
+            "x",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let draft = ctl.ok(
+        &officer,
+        &[
+            "licences",
+            "amend",
+            &number,
+            "--line",
+            "1=1200",
+            "--reasons",
+            "a second data hall",
+        ],
+    );
+    let amendment = draft["reference"].as_str().unwrap().to_owned();
+    ctl.ok(
+        &officer,
+        &[
+            "applications",
+            "submit",
+            &amendment,
+            "--confirm-declaration",
+        ],
+    );
+    ctl.ok(&alice, &["cases", "assign", &amendment]);
+    ctl.ok(
+        &alice,
+        &[
+            "cases",
+            "propose",
+            &amendment,
+            "--reason",
+            "same site",
+            "--latest",
+        ],
+    );
+    ctl.ok(&bob, &["cases", "countersign", &amendment, "--latest"]);
+    let (_, licence, _) = ctl.text(&officer, &["licences", "show", &number]);
+    assert!(licence.contains("(revision 2)"), "{licence}");
+    assert!(licence.contains("used 500 of 1200 units"), "{licence}");
+
+    // Appeal: denied by Alice and Bob, overturned by Carol.
+    let denied = file(&officer);
+    ctl.ok(
+        &alice,
+        &[
+            "cases",
+            "propose",
+            &denied,
+            "--deny",
+            "--reason",
+            "end user of concern",
+            "--latest",
+        ],
+    );
+    ctl.ok(&bob, &["cases", "countersign", &denied, "--latest"]);
+    let appealed = ctl.ok(
+        &officer,
+        &[
+            "applications",
+            "appeal",
+            &denied,
+            "--grounds",
+            "the end user was delisted",
+        ],
+    );
+    assert_eq!(appealed["state"], "APPLICATION_STATE_UNDER_APPEAL");
+    let (code, refused) = ctl.run(
+        &bob,
+        &[
+            "cases",
+            "decide-appeal",
+            &denied,
+            "--overturn",
+            "--reason",
+            "agreed",
+            "--latest",
+        ],
+    );
+    assert_eq!(code, 4, "{refused}");
+    assert_eq!(refused["error"]["reason"], "APPEAL_NOT_INDEPENDENT");
+    let overturned = ctl.ok(
+        &carol,
+        &[
+            "cases",
+            "decide-appeal",
+            &denied,
+            "--overturn",
+            "--reason",
+            "the delisting removes the ground",
+            "--latest",
+        ],
+    );
+    assert_eq!(
+        overturned["application"]["state"],
+        "APPLICATION_STATE_UNDER_REVIEW"
+    );
+    let (_, seen, _) = ctl.text(&officer, &["applications", "get", &denied]);
+    assert!(seen.contains("denial OVERTURNED"), "{seen}");
+}
+
+on_both_databases!(
+    a_whole_lifecycle_through_the_command_line,
+    referral_amendment_and_appeal_through_the_command_line,
+);
