@@ -112,7 +112,22 @@ async fn an_amendment_raises_a_line_after_shipments_and_keeps_the_ledger_exact(
         .await
         .expect("500 shipped");
     let mut officer = app.applicant("acme");
-    let submitted = amendment_submitted(&mut officer, more(&licence, 1_200)).await;
+    let longer = licence.valid_until_time.map(|t| prost_types::Timestamp {
+        seconds: t.seconds + 365 * 86_400,
+        nanos: 0,
+    });
+    let request = pb::RequestAmendmentRequest {
+        valid_until_time: longer,
+        consignee: Some(pb::Party {
+            role: pb::PartyRole::IntermediateConsignee as i32,
+            display_name: "Example Freight Ltd".into(),
+            address: "3 Port Road, Hong Kong".into(),
+            country_code: "HK".into(),
+            headquarters_country_code: "HK".into(),
+        }),
+        ..more(&licence, 1_200)
+    };
+    let submitted = amendment_submitted(&mut officer, request).await;
     let amendment = submitted.amendment.as_ref().expect("an amendment");
     assert_eq!(amendment.licence, licence.name);
     assert_eq!(submitted.lines.len(), 1);
@@ -156,6 +171,14 @@ async fn an_amendment_raises_a_line_after_shipments_and_keeps_the_ledger_exact(
         (line.granted_quantity, line.remaining_quantity),
         (1_200, 700),
         "1,200 granted, 500 used, 700 remaining"
+    );
+    assert_eq!(after.valid_until_time, longer, "a year longer");
+    assert!(
+        after
+            .parties
+            .iter()
+            .any(|p| p.display_name == "Example Freight Ltd"),
+        "the new consignee is on the licence"
     );
     assert_eq!(
         line.granted_value.as_ref().unwrap().minor_units,

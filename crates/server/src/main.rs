@@ -71,10 +71,11 @@ enum Command {
     Demo,
     /// Print a development token signed with the local development key.
     Token {
-        /// applicant, erp, reviewer, senior_reviewer, policy_admin or auditor (repeatable).
+        /// applicant, erp, reviewer, senior_reviewer, policy_admin, auditor or adviser
+        /// (repeatable).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
-        /// Organisation of exporter roles (applicant, erp).
+        /// Organisation of exporter roles (applicant, erp), or an adviser's agency.
         #[arg(long)]
         org: Option<String>,
         /// Subject (user or service account); defaults to the role and organisation.
@@ -290,7 +291,7 @@ fn token(
     for role in &roles {
         anyhow::ensure!(
             Role::parse(role).is_some(),
-            "unknown role '{role}' (applicant, erp, reviewer, senior_reviewer, policy_admin, auditor)"
+            "unknown role '{role}' (applicant, erp, reviewer, senior_reviewer, policy_admin, auditor, adviser)"
         );
     }
     anyhow::ensure!(ttl > 0, "--ttl must be positive");
@@ -298,13 +299,18 @@ fn token(
         .iter()
         .filter_map(|r| Role::parse(r))
         .any(|r| r.is_exporter());
+    let adviser = roles.iter().any(|r| Role::parse(r) == Some(Role::Adviser));
     anyhow::ensure!(
         !exporter || org.is_some(),
         "exporter roles (applicant, erp) act for an organisation: add --org NAME"
     );
     anyhow::ensure!(
-        exporter || org.is_none(),
-        "--org is only for exporter roles (applicant, erp); regulator tokens carry none"
+        !adviser || org.is_some(),
+        "an adviser acts for an advising agency: add --org AGENCY (e.g. defense)"
+    );
+    anyhow::ensure!(
+        exporter || adviser || org.is_none(),
+        "--org is only for exporter roles (applicant, erp) and advisers; regulator tokens carry none"
     );
     let subject = subject.unwrap_or_else(|| match &org {
         Some(o) => format!("{}@{o}", roles.join("+")),

@@ -37,6 +37,18 @@ fn an_exporter_token_needs_an_organisation_and_a_regulator_token_has_none() {
     let (code, minted, stderr) = token(&["--role", "erp", "--org", "acme"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(minted.split('.').count(), 3, "a JWT: {minted}");
+
+    // An adviser acts for its agency, and for nothing else.
+    let (code, _, stderr) = token(&["--role", "adviser"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("add --org AGENCY"), "{stderr}");
+    let (code, _, stderr) = token(&[
+        "--role", "adviser", "--role", "reviewer", "--org", "defense",
+    ]);
+    assert_ne!(code, 0, "an adviser is nothing else: {stderr}");
+    let (code, minted, stderr) = token(&["--role", "adviser", "--org", "defense"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(minted.split('.').count(), 3, "a JWT: {minted}");
 }
 
 #[test]
