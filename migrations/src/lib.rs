@@ -20,6 +20,7 @@ mod m20261128_000014_retention_marks;
 mod m20261129_000015_referrals;
 mod m20261129_000016_amendments;
 mod m20261129_000017_appeals;
+mod m20261129_000018_screening;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000015_referrals::Migration),
             Box::new(m20261129_000016_amendments::Migration),
             Box::new(m20261129_000017_appeals::Migration),
+            Box::new(m20261129_000018_screening::Migration),
         ]
     }
 }

@@ -52,7 +52,7 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
             &["senior_reviewer"]
         }
         ("ReviewService", _) => &["reviewer", "senior_reviewer"],
-        ("PolicyService", "PublishRuleSet") => &["policy_admin"],
+        ("PolicyService", "PublishRuleSet" | "ImportScreeningList") => &["policy_admin"],
         ("PolicyService", _) => REGULATORS,
         ("EventService", _) => &[
             "applicant",

@@ -20,5 +20,6 @@ mod policy;
 mod products;
 mod referral;
 mod review;
+mod screening;
 mod serving;
 mod trust;

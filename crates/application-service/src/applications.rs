@@ -17,6 +17,7 @@ use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
 use clearance_domain::product::Product;
 use clearance_domain::product::{ProductFilter, ProductSpec};
+use clearance_domain::screening::{PartyQuery, PartyScreening};
 use clearance_domain::workflow::{Case, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
@@ -31,8 +32,8 @@ use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::convert_policy::{determination_to_pb, export_query};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, UpdateTarget, mutation, request_sha256, respond,
-    validate_create, validate_list, validate_request_id, validate_update,
+    ApiError, ApiResult, Clock, RuleBook, Screener, UpdateTarget, mutation, request_sha256,
+    respond, validate_create, validate_list, validate_request_id, validate_update,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_server::ApplicationService;
@@ -46,6 +47,7 @@ use uuid::Uuid;
 pub struct ApplicationApi {
     store: Store,
     rules: RuleBook,
+    screener: Screener,
     settings: Arc<ReviewSettings>,
     clock: Arc<dyn Clock>,
 }
@@ -54,12 +56,14 @@ impl ApplicationApi {
     pub fn new(
         store: Store,
         rules: RuleBook,
+        screener: Screener,
         settings: Arc<ReviewSettings>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         ApplicationApi {
             store,
             rules,
+            screener,
             settings,
             clock,
         }
@@ -475,6 +479,7 @@ impl ApplicationApi {
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
         let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
+        let screened = self.screen_parties(&case).await?;
         let declared = req.declaration_confirmed;
         let step = Step {
             pinned_products,
@@ -487,10 +492,35 @@ impl ApplicationApi {
         };
         step.run(
             target,
-            move |case, ctx| case.submit(ctx, declared, determinations.clone()),
+            move |case, ctx| case.submit(ctx, declared, determinations.clone(), screened.clone()),
             self.view(),
         )
         .await
+    }
+
+    /// Every party of the application against the lists in force: the parties with hits.
+    async fn screen_parties(&self, case: &Case) -> ApiResult<Vec<PartyScreening>> {
+        let parties = &case.application.content.parties;
+        let queries: Vec<PartyQuery> = parties
+            .iter()
+            .map(|p| PartyQuery {
+                name: p.display_name.clone(),
+                country: Some(p.country.as_str().to_owned()),
+                address: p.address.clone(),
+            })
+            .collect();
+        let hits = self.screener.screen(&queries).await?;
+        Ok(parties
+            .iter()
+            .zip(hits)
+            .enumerate()
+            .filter(|(_, (_, hits))| !hits.is_empty())
+            .map(|(party_index, (party, hits))| PartyScreening {
+                party_index,
+                party_name: party.display_name.clone(),
+                hits,
+            })
+            .collect())
     }
 
     /// The determination of every line under the rules in force now (none when the

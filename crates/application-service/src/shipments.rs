@@ -12,11 +12,12 @@ use clearance_domain::ledger::{
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::{Export, determine_shipment};
 use clearance_domain::product::Product;
+use clearance_domain::screening::{PartyQuery, shipment_refusal};
 use clearance_grpc::convert_ledger::{problem_to_pb, shipment_input, shipment_to_pb};
 use clearance_grpc::convert_policy::determination_to_pb;
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_list,
-    validate_request_id,
+    ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, respond,
+    validate_list, validate_request_id,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::shipment_service_server::ShipmentService;
@@ -29,6 +30,7 @@ use tonic::{Request, Response, Status};
 pub struct ShipmentApi {
     store: Store,
     rules: RuleBook,
+    screener: Screener,
     clock: Arc<dyn Clock>,
     window: ShipmentWindow,
     metrics: clearance_grpc::ShipmentMetrics,
@@ -45,12 +47,14 @@ impl ShipmentApi {
     pub fn new(
         store: Store,
         rules: RuleBook,
+        screener: Screener,
         clock: Arc<dyn Clock>,
         window: ShipmentWindow,
     ) -> Self {
         ShipmentApi {
             store,
             rules,
+            screener,
             clock,
             window,
             metrics: clearance_grpc::ShipmentMetrics::default(),
@@ -128,6 +132,40 @@ impl ShipmentApi {
         ))
     }
 
+    /// Refuses a shipment whose end user resembles a listed party, unless a reviewer cleared
+    /// that very entry for this exporter and none confirmed it (DENIED_PARTY). One in-memory lookup; the store is
+    /// asked only when there is a hit.
+    async fn refuse_denied_party(
+        &self,
+        org: &OrganisationId,
+        spec: &ShipmentSpec,
+    ) -> ApiResult<()> {
+        let query = PartyQuery {
+            name: spec.end_user_name.clone(),
+            country: Some(spec.end_user_country.as_str().to_owned()),
+            address: String::new(),
+        };
+        let hits = self
+            .screener
+            .screen(std::slice::from_ref(&query))
+            .await?
+            .pop()
+            .unwrap_or_default();
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<String> = hits.iter().map(|h| h.entry_id.clone()).collect();
+        let decisions = self
+            .store
+            .screening_decisions(org, &entries)
+            .await
+            .map_err(|e| ApiError::from_store("screening", e))?;
+        match shipment_refusal(&spec.end_user_name, &hits, &decisions) {
+            Some(refusal) => Err(refusal.into()),
+            None => Ok(()),
+        }
+    }
+
     async fn check_shipment(
         &self,
         p: Principal,
@@ -135,6 +173,7 @@ impl ShipmentApi {
     ) -> ApiResult<pb::CheckShipmentResponse> {
         let org = p.exporter_organisation()?.clone();
         let (assessment, named) = self.assess(&org, req.shipment).await?;
+        self.refuse_denied_party(&org, &assessment.spec).await?;
         let candidates = if named.is_empty() {
             self.store
                 .candidate_licences(&org, &assessment.spec.destination)
@@ -185,6 +224,7 @@ impl ShipmentApi {
         let hash = request_sha256(&req);
         let request_id = validate_request_id(&req.request_id)?;
         let (assessment, named) = self.assess(&org, req.shipment).await?;
+        self.refuse_denied_party(&org, &assessment.spec).await?;
         let named_id = if named.is_empty() {
             None
         } else {

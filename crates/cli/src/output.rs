@@ -98,6 +98,12 @@ fn advice(reason: &str) -> &'static str {
             "an agency's advice is still due; see `clearancectl referrals list --outstanding`"
         }
         "APPEAL_PERIOD_OVER" => "the period for appealing this denial has ended",
+        "SCREENING_UNRESOLVED" => {
+            "resolve the screening hit first: `cases show` lists it; clear or confirm it with reasons"
+        }
+        "DENIED_PARTY" => {
+            "the party resembles a restricted party; nothing ships to it until a reviewer clears it"
+        }
         "APPEAL_NOT_INDEPENDENT" => {
             "an appeal is decided by a senior reviewer who took no part in the denial"
         }

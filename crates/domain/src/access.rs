@@ -219,6 +219,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "ListReferrals" | "GetReferral" => REFERRAL_READERS,
             "GiveAdvice" => ADVISERS,
             "DecideAppeal" => Action::DecideAppeal { overturn: true }.allowed_roles(),
+            "ResolveScreeningHit" => Action::ResolveScreening.allowed_roles(),
             "SuspendLicence" => LicenceAction::Suspend.allowed_roles(),
             "RevokeLicence" => LicenceAction::Revoke.allowed_roles(),
             "ReinstateLicence" => LicenceAction::Reinstate.allowed_roles(),
@@ -226,7 +227,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
         },
         ("PolicyService", method) => match method {
             "ListRuleSets" | "GetRuleSet" | "AnalyzeImpact" | "Determine" => REGULATORS,
-            "PublishRuleSet" => PUBLISHERS,
+            "PublishRuleSet" | "ImportScreeningList" => PUBLISHERS,
             _ => return None,
         },
         // Each side's stream is scoped by the caller's side and organisation.

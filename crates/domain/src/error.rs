@@ -63,6 +63,8 @@ pub mod reason {
     pub const CERTIFICATE_MISMATCH: &str = "CERTIFICATE_MISMATCH";
     pub const ADVICE_OUTSTANDING: &str = "ADVICE_OUTSTANDING";
     pub const APPEAL_PERIOD_OVER: &str = "APPEAL_PERIOD_OVER";
+    pub const SCREENING_UNRESOLVED: &str = "SCREENING_UNRESOLVED";
+    pub const DENIED_PARTY: &str = "DENIED_PARTY";
     pub const APPEAL_NOT_INDEPENDENT: &str = "APPEAL_NOT_INDEPENDENT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const OVERLOADED: &str = "OVERLOADED";

@@ -36,6 +36,8 @@ pub const EVENT_TYPES: &[(&str, ExporterSees)] = &[
     ("case.proposal_rejected", ExporterSees::Nothing),
     ("application.appealed", ExporterSees::Payload),
     ("case.appeal_decided", ExporterSees::Payload),
+    ("case.screening_resolved", ExporterSees::Nothing),
+    ("screening_list.imported", ExporterSees::Nothing),
     // Referrals are recorded on the regulator's own chains; listed to say exporters never
     // see them.
     ("case.referred", ExporterSees::Nothing),
@@ -64,8 +66,8 @@ pub fn exporter_sees(event_type: &str) -> ExporterSees {
         .map_or(ExporterSees::Nothing, |(_, sees)| *sees)
 }
 
-/// Payload keys that name the regulator's staff.
-const STAFF_KEYS: [&str; 9] = [
+/// Payload keys that name the regulator's staff, or hold deliberation (screening hits).
+const STAFF_KEYS: [&str; 10] = [
     "asked_by",
     "author",
     "proposer",
@@ -75,6 +77,7 @@ const STAFF_KEYS: [&str; 9] = [
     "resolution_reason",
     "decided_by",
     "decision_participants",
+    "screening",
 ];
 
 /// The terms of a countersigned decision an exporter may read.

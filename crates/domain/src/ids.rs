@@ -15,6 +15,7 @@ pub enum Collection {
     Shipments,
     RuleSets,
     Referrals,
+    ScreeningLists,
 }
 
 impl Collection {
@@ -26,6 +27,7 @@ impl Collection {
             Self::Shipments => "shipments",
             Self::RuleSets => "ruleSets",
             Self::Referrals => "referrals",
+            Self::ScreeningLists => "screeningLists",
         }
     }
 

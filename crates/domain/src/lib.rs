@@ -20,6 +20,7 @@ pub mod paging;
 pub mod policy;
 pub mod product;
 pub mod referral;
+pub mod screening;
 pub mod validation;
 pub mod workflow;
 

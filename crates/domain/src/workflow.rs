@@ -20,6 +20,7 @@ use crate::error::{DomainError, reason};
 use crate::history::Change;
 use crate::policy::{Determination, ReviewPolicy};
 use crate::referral::{AdvisingAgencies, Referral};
+use crate::screening::{PartyScreening, ScreeningFlag};
 use crate::validation::{Violations, required_text};
 
 /// What the workflow can be asked to do.
@@ -45,6 +46,8 @@ pub enum Action {
     DecideAppeal {
         overturn: bool,
     },
+    /// A reviewer clears a screening hit as a false positive, or confirms it.
+    ResolveScreening,
 }
 
 impl Action {
@@ -64,6 +67,7 @@ impl Action {
             Action::Refer => "case.referred",
             Action::Appeal => "application.appealed",
             Action::DecideAppeal { .. } => "case.appeal_decided",
+            Action::ResolveScreening => "case.screening_resolved",
         }
     }
 
@@ -83,6 +87,7 @@ impl Action {
             Action::Refer => "refer the case to another agency",
             Action::Appeal => "appeal the denial",
             Action::DecideAppeal { .. } => "decide the appeal",
+            Action::ResolveScreening => "resolve a screening hit",
         }
     }
 
@@ -97,7 +102,8 @@ impl Action {
             | Action::ProposeDecision
             | Action::Return
             | Action::AddNote
-            | Action::Refer => &[Role::Reviewer, Role::SeniorReviewer],
+            | Action::Refer
+            | Action::ResolveScreening => &[Role::Reviewer, Role::SeniorReviewer],
             Action::Countersign { .. } | Action::RejectProposal | Action::DecideAppeal { .. } => {
                 &[Role::SeniorReviewer]
             }
@@ -138,6 +144,10 @@ pub fn transition(from: ApplicationState, action: Action) -> Result<ApplicationS
         (s, Action::Withdraw) if !is_final(s) => Some(Withdrawn),
         (s, Action::AddNote) if s != Draft => Some(s),
         (UnderReview | AwaitingApplicant, Action::Refer) => Some(from),
+        (
+            Submitted | UnderReview | AwaitingApplicant | PendingCountersign,
+            Action::ResolveScreening,
+        ) => Some(from),
         _ => None,
     };
     to.ok_or_else(|| DomainError::FailedPrecondition {
@@ -240,7 +250,7 @@ impl Proposal {
 }
 
 /// An application with everything the review has gathered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Case {
     pub application: Application,
     pub assignee: Option<String>,
@@ -256,6 +266,8 @@ pub struct Case {
     pub referrals: Vec<Referral>,
     /// Appeals against denials, oldest first.
     pub appeals: Vec<Appeal>,
+    /// Screening hits on the parties, oldest first; never shown to the applicant.
+    pub screening: Vec<ScreeningFlag>,
 }
 
 impl Case {
@@ -365,6 +377,8 @@ pub struct CaseUpdate {
     pub new_referrals: Vec<Referral>,
     pub new_appeal: Option<Appeal>,
     pub decided_appeal: Option<Appeal>,
+    pub new_flags: Vec<ScreeningFlag>,
+    pub resolved_flag: Option<ScreeningFlag>,
     pub change: Change,
     pub chain: ChangeChain,
 }
@@ -416,6 +430,8 @@ impl Case {
             new_referrals: Vec::new(),
             new_appeal: None,
             decided_appeal: None,
+            new_flags: Vec::new(),
+            resolved_flag: None,
             chain: ChangeChain::Application,
             change: Change {
                 action: action.history_name(),
@@ -464,12 +480,14 @@ impl Case {
         update
     }
 
-    /// Submission: complete, declared true, with a determination stored for every line.
+    /// Submission: complete, declared true, with a determination stored for every line and
+    /// a flag for every screening hit on a party.
     pub fn submit(
         &self,
         ctx: &Context<'_>,
         declaration_confirmed: bool,
         determinations: Vec<Determination>,
+        screened: Vec<PartyScreening>,
     ) -> Result<CaseUpdate, DomainError> {
         let mut update = self.begin(ctx, Action::Submit, String::new(), json!({}))?;
         check_complete(&self.application, declaration_confirmed)?;
@@ -483,8 +501,15 @@ impl Case {
             .iter()
             .filter(|d| d.licence_required)
             .fold(None, |acc, d| ReviewPolicy::strictest(acc, d.review_policy));
-        update.change.payload =
-            json!({ "determinations": determinations, "review_policy": policy });
+        let flags = crate::screening::raise_flags(screened, ctx.now);
+        // Every screening result is on the record: the list version, entry and score of each
+        // hit (withheld from the applicant with the rest of the deliberation).
+        update.change.payload = json!({
+            "determinations": determinations,
+            "review_policy": policy,
+            "screening": flags,
+        });
+        update.new_flags = flags;
         update.submit_time = Some(ctx.now);
         update.review_policy = policy;
         update.determinations = Some(determinations);
@@ -635,6 +660,7 @@ impl Case {
         let mut update = self.begin(ctx, Action::ProposeDecision, String::new(), json!({}))?;
         let proposal = validate_proposal(&self.application, input, ctx)?;
         crate::referral::ready_for_proposal(&self.referrals)?;
+        crate::screening::check_flags(&self.screening, proposal.decision == Decision::Approve)?;
         if proposal.decision == Decision::Approve {
             crate::referral::check_departure(
                 &self.referrals,
@@ -728,6 +754,34 @@ impl Case {
         Ok(self.with_due_date(update, ctx))
     }
 
+    /// A reviewer clears the open screening hit `flag_id` as a false positive, or confirms it
+    /// (then the case can only be denied), with reasons.
+    pub fn resolve_screening(
+        &self,
+        ctx: &Context<'_>,
+        flag_id: Uuid,
+        confirm: bool,
+        reason_text: &str,
+    ) -> Result<CaseUpdate, DomainError> {
+        let mut update = self.begin(ctx, Action::ResolveScreening, String::new(), json!({}))?;
+        let flag = self
+            .screening
+            .iter()
+            .find(|f| f.id == flag_id)
+            .ok_or_else(|| DomainError::invalid("hit", "this case has no such screening hit"))?;
+        let resolved = crate::screening::resolve_flag(
+            flag,
+            confirm,
+            reason_text,
+            &ctx.principal.subject,
+            ctx.now,
+        )?;
+        update.change.reason = resolved.reason.clone().unwrap_or_default();
+        update.change.payload = json!({ "screening_flag": resolved });
+        update.resolved_flag = Some(resolved);
+        Ok(self.with_due_date(update, ctx))
+    }
+
     /// The applicant appeals the countersigned denial, within the period, with grounds.
     pub fn appeal(
         &self,
@@ -812,6 +866,8 @@ impl Case {
                     .into(),
             });
         }
+        // A hit raised since the proposal (a re-screening) is resolved before anything issues.
+        crate::screening::check_flags(&self.screening, approve)?;
         proposal.outcome = ProposalOutcome::Countersigned;
         proposal.resolved_by = Some(ctx.principal.subject.clone());
         proposal.resolved_time = Some(ctx.now);

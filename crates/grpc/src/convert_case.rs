@@ -5,6 +5,7 @@ use clearance_domain::Violations;
 use clearance_domain::appeal::{Appeal, AppealOutcome};
 use clearance_domain::ids::Collection;
 use clearance_domain::referral::{Advice, LineAdvice, Referral};
+use clearance_domain::screening::{FlagStatus, ScreeningFlag};
 use clearance_domain::workflow::{
     Case, Decision, InformationRequest, Note, Proposal, ProposalOutcome, ReviewSettings,
 };
@@ -109,6 +110,31 @@ fn appeal_to_pb(application: &str, a: &Appeal, viewer: Viewer, today: NaiveDate)
             Viewer::Regulator => a.decided_by.clone().unwrap_or_default(),
             Viewer::Applicant | Viewer::Adviser => String::new(),
         },
+    }
+}
+
+fn screening_hit_to_pb(application: &str, f: &ScreeningFlag) -> pb::ScreeningHit {
+    pb::ScreeningHit {
+        name: format!("{application}/screeningHits/{}", f.id),
+        party_number: i32::try_from(f.party_index + 1).unwrap_or(i32::MAX),
+        party_name: f.party_name.clone(),
+        list: Collection::ScreeningLists.name_of(f.hit.list_id),
+        entry_id: f.hit.entry_id.clone(),
+        listed_name: f.hit.listed_name.clone(),
+        matched_name: f.hit.matched_name.clone(),
+        score: f.hit.score,
+        matched_fields: f.hit.matched_fields.clone(),
+        source_list: f.hit.source_list.clone(),
+        programs: f.hit.programs.clone(),
+        status: (match f.status {
+            FlagStatus::Open => pb::ScreeningHitStatus::Open,
+            FlagStatus::Cleared => pb::ScreeningHitStatus::Cleared,
+            FlagStatus::Confirmed => pb::ScreeningHitStatus::Confirmed,
+        }) as i32,
+        raise_time: Some(timestamp(&f.raised_time)),
+        decided_by: f.decided_by.clone().unwrap_or_default(),
+        decide_time: f.decided_time.as_ref().map(timestamp),
+        reason: f.reason.clone().unwrap_or_default(),
     }
 }
 
@@ -281,6 +307,11 @@ pub fn case_to_pb(case: &Case, settings: &ReviewSettings, today: NaiveDate) -> p
             .map(|r| referral_to_pb(r, today))
             .collect(),
         advice_overdue: case.advice_overdue(today),
+        screening_hits: case
+            .screening
+            .iter()
+            .map(|f| screening_hit_to_pb(&application.name, f))
+            .collect(),
         assignee: case.assignee.clone().unwrap_or_default(),
         clock,
         application: Some(application),

@@ -236,3 +236,33 @@ pub fn export_query(
         at: at?,
     })
 }
+
+/// A list format as the contract names it.
+pub fn screening_format_from_pb(raw: i32) -> Option<clearance_domain::screening::ListFormat> {
+    use clearance_domain::screening::ListFormat;
+    match pb::ScreeningListFormat::try_from(raw) {
+        Ok(pb::ScreeningListFormat::CslCsv) => Some(ListFormat::CslCsv),
+        Ok(pb::ScreeningListFormat::CslJson) => Some(ListFormat::CslJson),
+        Ok(pb::ScreeningListFormat::FollowTheMoney) => Some(ListFormat::FollowTheMoney),
+        _ => None,
+    }
+}
+
+pub fn screening_list_to_pb(v: &clearance_domain::screening::ListVersion) -> pb::ScreeningList {
+    use clearance_domain::screening::ListFormat;
+    let format = match ListFormat::parse(&v.format) {
+        Some(ListFormat::CslCsv) => pb::ScreeningListFormat::CslCsv,
+        Some(ListFormat::CslJson) => pb::ScreeningListFormat::CslJson,
+        Some(ListFormat::FollowTheMoney) => pb::ScreeningListFormat::FollowTheMoney,
+        None => pb::ScreeningListFormat::Unspecified,
+    };
+    pb::ScreeningList {
+        name: clearance_domain::ids::Collection::ScreeningLists.name_of(v.id),
+        source: v.source.clone(),
+        format: format as i32,
+        file_sha256: v.file_sha256.clone(),
+        entry_count: v.entry_count,
+        import_time: Some(crate::convert::timestamp(&v.import_time)),
+        imported_by: v.imported_by.clone(),
+    }
+}

@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 mod respond;
 mod rule_book;
+mod screener;
 pub mod workflow;
 
 pub use auth::{Authenticator, Gate, GateLayer, PeerIdentity};
@@ -30,6 +31,7 @@ pub use limits::{CallLimits, caller_key};
 pub use metrics::{CallMetrics, ShipmentMetrics};
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
+pub use screener::Screener;
 
 /// Runs a handler method `$self.$method(principal, message)` returning `ApiResult<T>` and
 /// answers with its response or its status.

@@ -11,13 +11,15 @@ use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::determine::{DraftComparison, Export};
 use clearance_domain::policy::rules::{PublishedRuleSet, next_version};
 use clearance_domain::product::parse_controlled_item;
+use clearance_domain::screening::{check_source, parse_list};
 use clearance_grpc::convert::product_input;
 use clearance_grpc::convert_policy::{
     determination_to_pb, export_query, impact_to_pb, rule_set_definition, rule_set_to_pb,
+    screening_format_from_pb, screening_list_to_pb,
 };
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, mutation, request_sha256, respond, validate_list,
-    validate_request_id,
+    ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, respond,
+    validate_list, validate_request_id,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::policy_service_server::PolicyService;
@@ -33,14 +35,16 @@ const RECENT_SHIPMENT_DAYS: i64 = 90;
 pub struct PolicyApi {
     store: Store,
     rules: RuleBook,
+    screener: Screener,
     clock: Arc<dyn Clock>,
 }
 
 impl PolicyApi {
-    pub fn new(store: Store, rules: RuleBook, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, rules: RuleBook, screener: Screener, clock: Arc<dyn Clock>) -> Self {
         PolicyApi {
             store,
             rules,
+            screener,
             clock,
         }
     }
@@ -126,6 +130,59 @@ impl PolicyApi {
             .await
             .map_err(|e| ApiError::from_store("rule set", prefix_overlap(e)))?;
         respond(outcome, rule_set_to_pb)
+    }
+
+    async fn import_screening_list(
+        &self,
+        p: Principal,
+        req: pb::ImportScreeningListRequest,
+    ) -> ApiResult<pb::ScreeningList> {
+        let hash = request_sha256(&req);
+        let mut v = Violations::new();
+        let request_id = v.check("", validate_request_id(&req.request_id));
+        let source = v.check("", check_source(&req.source));
+        let format = screening_format_from_pb(req.format);
+        if format.is_none() {
+            v.add(
+                "format",
+                "must be SCREENING_LIST_FORMAT_CSL_CSV, _CSL_JSON or _FOLLOW_THE_MONEY",
+            );
+        }
+        let text = std::str::from_utf8(&req.content).ok();
+        if text.is_none() {
+            v.add("content", "is not UTF-8 text");
+        }
+        let (Some(request_id), Some(source), Some(format), Some(text)) =
+            (request_id, source, format, text)
+        else {
+            return Err(v.into());
+        };
+        // The file's problems are the content's, line by line.
+        let parties = parse_list(format, text).map_err(|problems| {
+            let mut v = Violations::new();
+            for p in problems.into_vec() {
+                v.add("content", p.description);
+            }
+            v
+        })?;
+        let m = mutation(
+            &p,
+            None,
+            request_id,
+            "/clearance.v1.PolicyService/ImportScreeningList",
+            hash,
+            self.clock.now(),
+        );
+        let sha256 = clearance_domain::history::sha256_hex(&req.content);
+        let outcome = self
+            .store
+            .import_screening_list(&m, &source, format, &sha256, &parties, &|x| {
+                screening_list_to_pb(x).encode_to_vec()
+            })
+            .await
+            .map_err(|e| ApiError::from_store("screening list", e))?;
+        self.screener.invalidate().await;
+        respond(outcome, screening_list_to_pb)
     }
 
     async fn analyze_impact(
@@ -301,6 +358,13 @@ impl PolicyService for PolicyApi {
         request: Request<pb::PublishRuleSetRequest>,
     ) -> Result<Response<pb::RuleSet>, Status> {
         clearance_grpc::handle!(self, request, publish_rule_set)
+    }
+
+    async fn import_screening_list(
+        &self,
+        request: Request<pb::ImportScreeningListRequest>,
+    ) -> Result<Response<pb::ScreeningList>, Status> {
+        clearance_grpc::handle!(self, request, import_screening_list)
     }
 
     async fn analyze_impact(

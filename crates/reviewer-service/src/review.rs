@@ -238,6 +238,30 @@ impl ReviewApi {
             .await
     }
 
+    async fn resolve_screening_hit(
+        &self,
+        p: Principal,
+        req: pb::ResolveScreeningHitRequest,
+    ) -> ApiResult<pb::Case> {
+        let hash = request_sha256(&req);
+        let malformed =
+            || Violations::single("name", "must be 'applications/{id}/screeningHits/{id}'");
+        let (application, hit) = req
+            .name
+            .split_once("/screeningHits/")
+            .ok_or_else(malformed)?;
+        let hit = uuid::Uuid::try_parse(hit).map_err(|_| malformed())?;
+        let target = StepTarget::parse(application, &req.etag, &req.request_id)?;
+        let (confirm, reason) = (req.confirm, req.reason);
+        self.step(&p, "/clearance.v1.ReviewService/ResolveScreeningHit", hash)
+            .run(
+                target,
+                move |case, ctx| case.resolve_screening(ctx, hit, confirm, &reason),
+                self.view(),
+            )
+            .await
+    }
+
     async fn decide_appeal(
         &self,
         p: Principal,
@@ -588,6 +612,13 @@ impl ReviewService for ReviewApi {
         .await
         .map(Response::new)
         .map_err(Status::from)
+    }
+
+    async fn resolve_screening_hit(
+        &self,
+        request: Request<pb::ResolveScreeningHitRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        clearance_grpc::handle!(self, request, resolve_screening_hit)
     }
 
     async fn decide_appeal(

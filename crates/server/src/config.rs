@@ -143,6 +143,24 @@ impl ReviewConfig {
     }
 }
 
+/// Denied-party screening.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScreeningConfig {
+    /// Hits scoring at least this (0 to 1) are flagged on a case and block a shipment.
+    pub threshold: f64,
+}
+
+impl ScreeningConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (0.5..=1.0).contains(&self.threshold),
+            "screening.threshold must lie between 0.5 and 1, not {}",
+            self.threshold
+        );
+        Ok(())
+    }
+}
+
 /// How far from now a shipment's time may lie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentsConfig {
@@ -244,7 +262,7 @@ impl RetentionConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// `sqlite://clearance.db` (embedded default) or `postgres://user@host/db`.
     pub database_url: String,
@@ -264,6 +282,7 @@ pub struct Config {
     /// Install the built-in (illustrative) rule-set versions from `policies/` on start.
     pub builtin_catalogue: bool,
     pub review: ReviewConfig,
+    pub screening: ScreeningConfig,
     pub shipments: ShipmentsConfig,
     pub retention: RetentionConfig,
     pub limits: LimitsConfig,
@@ -300,6 +319,9 @@ impl Default for Config {
                 appeal_period_days: clearance_domain::appeal::DEFAULT_APPEAL_PERIOD_DAYS,
                 appeal_decision_working_days:
                     clearance_domain::appeal::DEFAULT_APPEAL_DECISION_WORKING_DAYS,
+            },
+            screening: ScreeningConfig {
+                threshold: clearance_domain::screening::DEFAULT_THRESHOLD,
             },
             shipments: ShipmentsConfig {
                 window_back_hours: 72,

@@ -64,6 +64,9 @@ enum Command {
         /// Where the copy goes; an existing file is never overwritten.
         file: PathBuf,
     },
+    /// Denied-party screening lists: import a version, list the versions.
+    #[command(subcommand)]
+    Screening(Screening),
     /// Check a database against its own records (after a restore, say): every history chain,
     /// and every licence line's balance against its shipments. Exits 1 on any mismatch.
     Verify,
@@ -85,6 +88,27 @@ enum Command {
         #[arg(long, default_value_t = 8 * 3600)]
         ttl: i64,
     },
+}
+
+#[derive(Subcommand)]
+enum Screening {
+    /// Import a version of a restricted-party list: all of it or, if any line is wrong, none
+    /// (naming the lines); the same file again changes nothing. The latest version of each
+    /// source is in force on every replica at once.
+    Import {
+        /// The list file.
+        file: PathBuf,
+        /// csl-csv or csl-json (the US Consolidated Screening List), or ftm (OpenSanctions'
+        /// FollowTheMoney entities, JSON lines).
+        #[arg(long)]
+        format: String,
+        /// Who publishes it, e.g. "US CSL" or "OpenSanctions"; a later import of the same
+        /// source replaces this one.
+        #[arg(long)]
+        source: String,
+    },
+    /// Every imported version, newest first, marking those in force.
+    List,
 }
 
 #[tokio::main]
@@ -207,6 +231,101 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             subject,
             ttl,
         } => token(&config, roles, org, subject, ttl),
+        Command::Screening(command) => screening(&config, command).await,
+    }
+}
+
+async fn screening(config: &Config, command: Screening) -> anyhow::Result<()> {
+    use clearance_domain::screening::{ListFormat, check_source, parse_list};
+    let store = Store::connect(&config.database_url, 1)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    prepare(config, &store, SystemClock.now()).await?;
+    match command {
+        Screening::List => {
+            let all = store.screening_lists().await?;
+            let in_force: Vec<_> = clearance_domain::screening::in_force(all.clone())
+                .into_iter()
+                .map(|v| v.id)
+                .collect();
+            if all.is_empty() {
+                println!("no screening lists imported");
+            }
+            for v in &all {
+                println!(
+                    "{}  {}  {}  {} entries  imported {} by {}  sha256 {}{}",
+                    v.id,
+                    v.source,
+                    v.format,
+                    v.entry_count,
+                    v.import_time.format("%Y-%m-%d %H:%M UTC"),
+                    v.imported_by,
+                    v.file_sha256,
+                    if in_force.contains(&v.id) {
+                        "  IN FORCE"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        Screening::Import {
+            file,
+            format,
+            source,
+        } => {
+            let format = ListFormat::parse(&format).with_context(|| {
+                format!(
+                    "--format must be one of {}, not '{format}'",
+                    ListFormat::NAMES.join(", ")
+                )
+            })?;
+            let source = check_source(&source).map_err(|v| anyhow::anyhow!("{v}"))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::str::from_utf8(&bytes)
+                .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+            let parties = parse_list(format, text).map_err(|problems| {
+                let lines: Vec<String> = problems.iter().map(|p| p.description.clone()).collect();
+                anyhow::anyhow!(
+                    "{} was not imported; the versions in force are unchanged:\n  {}",
+                    file.display(),
+                    lines.join("\n  ")
+                )
+            })?;
+            let sha256 = clearance_domain::history::sha256_hex(&bytes);
+            let now = SystemClock.now();
+            let m = clearance_store::Mutation {
+                actor: "clearance screening import".into(),
+                organisation: None,
+                idempotency_scope: "operator".into(),
+                request_id: format!("screening-import:{sha256}"),
+                method: "screening import",
+                request_sha256: sha256.clone(),
+                now,
+            };
+            let outcome = store
+                .import_screening_list(&m, &source, format, &sha256, &parties, &|v| {
+                    v.id.as_bytes().to_vec()
+                })
+                .await?;
+            match outcome {
+                clearance_store::Outcome::Applied(v) if v.import_time == now => println!(
+                    "imported {} entries of {} as version {} (sha256 {})",
+                    v.entry_count, v.source, v.id, v.file_sha256
+                ),
+                clearance_store::Outcome::Applied(v) => println!(
+                    "already imported as version {} on {}: nothing changed",
+                    v.id,
+                    v.import_time.format("%Y-%m-%d %H:%M UTC")
+                ),
+                clearance_store::Outcome::Replayed(_) => {
+                    println!("already imported: nothing changed")
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use clearance_auth::{
     Audience, DevKey, JwksSource, KeyAlgorithm, KeySet, Verifier, VerifierConfig, VerifyingKey,
 };
 use clearance_domain::policy::catalogue;
-use clearance_grpc::{Authenticator, CallLimits, Clock, EventApi, RuleBook};
+use clearance_grpc::{Authenticator, CallLimits, Clock, EventApi, RuleBook, Screener};
 use clearance_proto::v1::application_service_server::ApplicationServiceServer;
 use clearance_proto::v1::event_service_server::EventServiceServer;
 use clearance_proto::v1::policy_service_server::PolicyServiceServer;
@@ -330,9 +330,11 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     config.retention.check()?;
     config.limits.check()?;
+    config.screening.check()?;
     store.ping().await.context("the database does not answer")?;
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
+    let screener = Screener::new(store.clone(), config.screening.threshold);
     let store_for_expiry = store.clone();
     let store_for_pruning = store.clone();
     let settings = Arc::new(config.review.settings()?);
@@ -386,6 +388,7 @@ pub async fn start(
                 ApplicationServiceServer::new(ApplicationApi::new(
                     store.clone(),
                     rules.clone(),
+                    screener.clone(),
                     settings.clone(),
                     clock.clone(),
                 ))
@@ -397,6 +400,7 @@ pub async fn start(
                     ShipmentApi::new(
                         store.clone(),
                         rules.clone(),
+                        screener.clone(),
                         clock.clone(),
                         config.shipments.window(),
                     )
@@ -441,6 +445,7 @@ pub async fn start(
                 PolicyServiceServer::new(PolicyApi::new(
                     store.clone(),
                     rules.clone(),
+                    screener.clone(),
                     clock.clone(),
                 ))
                 .max_decoding_message_size(max_message)

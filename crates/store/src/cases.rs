@@ -9,6 +9,7 @@ use clearance_domain::appeal::{Appeal, AppealOutcome};
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::{Determination, ReviewPolicy};
+use clearance_domain::screening::{FlagStatus, ScreeningFlag};
 use clearance_domain::workflow::{
     CLOCK_RUNNING_STATES, Case, CaseFilter, CaseUpdate, ChangeChain, Decision, InformationRequest,
     Note, Proposal, ProposalOutcome,
@@ -24,6 +25,7 @@ use crate::applications::{Children, corrupt, load_children, to_domain, update_if
 use crate::connection::Store;
 use crate::entities::{
     appeal, application, application_line, case_note, information_request, proposal, referral,
+    screening_flag,
 };
 use crate::error::StoreError;
 use crate::write::{Encoder, Mutation, Outcome, record_change};
@@ -80,6 +82,21 @@ fn proposal_from(row: proposal::Model) -> Result<Proposal, StoreError> {
     })
 }
 
+fn flag_from(row: screening_flag::Model) -> Result<ScreeningFlag, StoreError> {
+    let id = row.application_id;
+    Ok(ScreeningFlag {
+        id: row.id,
+        party_index: usize::try_from(row.party_index).map_err(|e| corrupt(id, e))?,
+        party_name: row.party_name,
+        hit: serde_json::from_str(&row.hit_json).map_err(|e| json_corrupt(id, e))?,
+        status: FlagStatus::parse(&row.status).ok_or_else(|| corrupt(id, &row.status))?,
+        raised_time: row.raised_time,
+        decided_by: row.decided_by,
+        decided_time: row.decided_time,
+        reason: row.reason,
+    })
+}
+
 fn appeal_from(row: appeal::Model) -> Result<Appeal, StoreError> {
     let id = row.application_id;
     Ok(Appeal {
@@ -103,7 +120,7 @@ fn appeal_from(row: appeal::Model) -> Result<Appeal, StoreError> {
     })
 }
 
-/// Loads whole cases for application rows: nine queries for any number of rows.
+/// Loads whole cases for application rows: ten queries for any number of rows.
 pub(crate) async fn load_cases<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<application::Model>,
@@ -115,6 +132,7 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
     let mut proposals: HashMap<Uuid, Vec<Proposal>> = HashMap::new();
     let mut referrals = crate::referrals::load_referrals(conn, &ids).await?;
     let mut appeals: HashMap<Uuid, Vec<Appeal>> = HashMap::new();
+    let mut flags: HashMap<Uuid, Vec<ScreeningFlag>> = HashMap::new();
     if !ids.is_empty() {
         for row in information_request::Entity::find()
             .filter(information_request::Column::ApplicationId.is_in(ids.iter().copied()))
@@ -140,6 +158,17 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
                 visible_to_applicant: row.visible_to_applicant,
                 create_time: row.create_time,
             });
+        }
+        for row in screening_flag::Entity::find()
+            .filter(screening_flag::Column::ApplicationId.is_in(ids.iter().copied()))
+            .order_by_asc(screening_flag::Column::Id)
+            .all(conn)
+            .await?
+        {
+            flags
+                .entry(row.application_id)
+                .or_default()
+                .push(flag_from(row)?);
         }
         for row in appeal::Entity::find()
             .filter(appeal::Column::ApplicationId.is_in(ids.iter().copied()))
@@ -196,6 +225,7 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
             proposals: proposals.remove(&id).unwrap_or_default(),
             referrals: referrals.remove(&id).unwrap_or_default(),
             appeals: appeals.remove(&id).unwrap_or_default(),
+            screening: flags.remove(&id).unwrap_or_default(),
         });
     }
     Ok(cases)
@@ -349,6 +379,53 @@ async fn apply(
         })
         .exec_without_returning(txn)
         .await?;
+    }
+    for f in &update.new_flags {
+        screening_flag::Entity::insert(screening_flag::ActiveModel {
+            id: Set(f.id),
+            application_id: Set(id),
+            party_index: Set(i32::try_from(f.party_index).map_err(|e| corrupt(id, e))?),
+            party_name: Set(f.party_name.clone()),
+            list_id: Set(f.hit.list_id),
+            entry_id: Set(f.hit.entry_id.clone()),
+            hit_json: Set(to_json(&f.hit)?),
+            status: Set(f.status.as_str().to_owned()),
+            raised_time: Set(f.raised_time),
+            decided_by: Set(None),
+            decided_time: Set(None),
+            reason: Set(None),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some(f) = &update.resolved_flag {
+        // Only an open hit is resolved, so a hit is decided exactly once.
+        let resolved = screening_flag::Entity::update_many()
+            .col_expr(
+                screening_flag::Column::Status,
+                Expr::value(f.status.as_str()),
+            )
+            .col_expr(
+                screening_flag::Column::DecidedBy,
+                Expr::value(f.decided_by.clone()),
+            )
+            .col_expr(
+                screening_flag::Column::DecidedTime,
+                Expr::value(f.decided_time),
+            )
+            .col_expr(
+                screening_flag::Column::Reason,
+                Expr::value(f.reason.clone()),
+            )
+            .filter(screening_flag::Column::Id.eq(f.id))
+            .filter(screening_flag::Column::Status.eq(FlagStatus::Open.as_str()))
+            .exec(txn)
+            .await?;
+        if resolved.rows_affected != 1 {
+            return Err(StoreError::StaleEtag {
+                current: expected_version + 1,
+            });
+        }
     }
     if let Some(a) = &update.new_appeal {
         appeal::Entity::insert(appeal::ActiveModel {

@@ -19,6 +19,7 @@ mod products;
 mod referrals;
 mod retention;
 mod rule_sets;
+mod screening;
 mod write;
 
 pub use admin::{create_postgres_database, drop_postgres_database, execute_statement};

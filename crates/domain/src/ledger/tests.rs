@@ -60,6 +60,7 @@ fn licence(product: Uuid) -> Licence {
         proposals: vec![],
         referrals: vec![],
         appeals: vec![],
+        screening: vec![],
     };
     let proposal = Proposal {
         id: Uuid::now_v7(),

@@ -61,6 +61,7 @@ fn case(state: ApplicationState) -> Case {
         proposals: vec![],
         referrals: vec![],
         appeals: vec![],
+        screening: vec![],
     }
 }
 
@@ -139,6 +140,7 @@ fn random_command_sequences_only_follow_the_diagram_and_final_states_never_chang
         Action::Appeal,
         Action::DecideAppeal { overturn: true },
         Action::DecideAppeal { overturn: false },
+        Action::ResolveScreening,
     ];
     let edges = allowed_edges();
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
@@ -261,7 +263,8 @@ fn an_incomplete_application_names_every_missing_piece() {
     let applicant = principal("o", &[Role::Applicant], Some("acme"));
     let mut c = case(ApplicationState::Draft);
     c.application.content = ApplicationContent::parse(ApplicationInput::default()).unwrap();
-    let Err(DomainError::Invalid(v)) = c.submit(&ctx(&applicant, &settings), false, vec![]) else {
+    let Err(DomainError::Invalid(v)) = c.submit(&ctx(&applicant, &settings), false, vec![], vec![])
+    else {
         panic!("incomplete submission accepted");
     };
     let fields: Vec<String> = v.into_vec().into_iter().map(|f| f.field).collect();
@@ -283,7 +286,12 @@ fn submission_stores_determinations_and_sets_the_due_date() {
     let applicant = principal("o", &[Role::Applicant], Some("acme"));
     let c = case(ApplicationState::Draft);
     let update = c
-        .submit(&ctx(&applicant, &settings), true, vec![determination()])
+        .submit(
+            &ctx(&applicant, &settings),
+            true,
+            vec![determination()],
+            vec![],
+        )
         .unwrap();
     assert_eq!(update.state, ApplicationState::Submitted);
     assert_eq!(update.review_policy, Some(ReviewPolicy::CaseByCase));
@@ -303,6 +311,20 @@ fn answering_needs_the_open_request() {
         c.answer_information(&ctx(&applicant, &settings), Uuid::now_v7(), "here", vec![]),
         Err(DomainError::FailedPrecondition { .. })
     ));
+}
+
+/// A hit on a listed party, as screening reports it.
+fn listed_hit() -> crate::screening::Hit {
+    crate::screening::Hit {
+        list_id: Uuid::nil(),
+        entry_id: "e1".into(),
+        listed_name: "Example Cloud Ltd".into(),
+        matched_name: "Example Cloud Ltd".into(),
+        score: 0.97,
+        matched_fields: vec!["name".into()],
+        source_list: "Entity List".into(),
+        programs: vec![],
+    }
 }
 
 /// What the store does with an update, for a test that replays whole workflows in memory.
@@ -340,6 +362,14 @@ fn apply(c: &mut Case, u: CaseUpdate) {
         }
     }
     c.referrals.extend(u.new_referrals);
+    c.screening.extend(u.new_flags);
+    if let Some(resolved) = u.resolved_flag {
+        for f in &mut c.screening {
+            if f.id == resolved.id {
+                *f = resolved.clone();
+            }
+        }
+    }
     if let Some(a) = u.new_appeal {
         c.appeals.push(a);
     }
@@ -357,6 +387,7 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
     use crate::amendment::AmendmentRequest;
     use crate::appeal::AppealOutcome;
     use crate::referral::{Advice, AdvisingAgencies, AdvisingAgency, LineAdvice, give_advice};
+    use crate::screening::{FlagStatus, PartyScreening};
     let settings = ReviewSettings {
         agencies: AdvisingAgencies::new(vec![AdvisingAgency {
             id: "defense".into(),
@@ -389,7 +420,7 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
             });
         }
         for step in 0..60_i64 {
-            let command = rng.next(13);
+            let command = rng.next(14);
             // Mostly someone whose role may give the command; now and then anyone at all.
             let who = if rng.next(10) < 8 {
                 match command {
@@ -408,7 +439,23 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
             };
             let before = c.clone();
             let result = match command {
-                0 => c.submit(&ctx, true, vec![determination()]),
+                0 => {
+                    // Now and then the end user resembles a listed party.
+                    let screened = if rng.next(3) == 0 {
+                        vec![PartyScreening {
+                            party_index: 0,
+                            party_name: "Example Cloud".into(),
+                            hits: vec![listed_hit()],
+                        }]
+                    } else {
+                        Vec::new()
+                    };
+                    c.submit(&ctx, true, vec![determination()], screened)
+                }
+                13 => match c.screening.first().map(|f| f.id) {
+                    Some(id) => c.resolve_screening(&ctx, id, rng.next(2) == 0, "checked"),
+                    None => continue,
+                },
                 1 => c.assign(&ctx, ""),
                 2 => c.request_information(&ctx, "Who is the end user?", None),
                 3 => match c.open_request().map(|r| r.id) {
@@ -495,6 +542,31 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
                 && p.outcome == ProposalOutcome::Countersigned
             {
                 assert_ne!(p.resolved_by.as_deref(), Some(p.proposer.as_str()));
+            }
+            // Screening: nothing proposed over an open hit, nothing approved over a confirmed
+            // one.
+            if update.new_proposal.is_some() || to == ApplicationState::Approved {
+                assert!(
+                    before
+                        .screening
+                        .iter()
+                        .all(|f| f.status != FlagStatus::Open),
+                    "decided over an open screening hit"
+                );
+            }
+            if to == ApplicationState::Approved
+                || update
+                    .new_proposal
+                    .as_ref()
+                    .is_some_and(|p| p.decision == Decision::Approve)
+            {
+                assert!(
+                    before
+                        .screening
+                        .iter()
+                        .all(|f| f.status != FlagStatus::Confirmed),
+                    "approved a confirmed denied party"
+                );
             }
             // An approval issues a licence, or revises one for an amendment; nothing else does.
             match (&update.issued_licence, &update.amended_licence) {

@@ -17,5 +17,8 @@ pub mod product;
 pub mod proposal;
 pub mod referral;
 pub mod rule_set;
+pub mod screening_entry;
+pub mod screening_flag;
+pub mod screening_list;
 pub mod shipment;
 pub mod shipment_line;

@@ -1,0 +1,100 @@
+//! Denied-party screening as the services consult it: the lists in force as one in-memory
+//! index, rebuilt only when a list version is imported.
+
+use std::sync::Arc;
+
+use clearance_domain::screening::{Hit, PartyQuery, ScreeningIndex};
+use clearance_store::Store;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The index is reused while the number of imported versions is unchanged: versions are
+/// immutable and never removed, so a `COUNT(*)` tells a replica that another has imported.
+/// The count is read at most once per `RECHECK` so that screening costs StartShipment no
+/// query; an import through this process takes effect here at once, one on another replica
+/// (or `clearance screening import`) within `RECHECK`.
+#[derive(Clone)]
+pub struct Screener {
+    store: Store,
+    threshold: f64,
+    cache: Arc<tokio::sync::Mutex<Option<CachedIndex>>>,
+}
+
+/// How often the count of imported versions is read again.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The index, how many imported versions it was built from, and when that was last checked.
+struct CachedIndex {
+    count: u64,
+    checked: std::time::Instant,
+    index: Arc<ScreeningIndex>,
+}
+
+impl Screener {
+    pub fn new(store: Store, threshold: f64) -> Self {
+        Screener {
+            store,
+            threshold,
+            cache: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// The index of every entry of the lists in force.
+    pub async fn index(&self) -> ApiResult<Arc<ScreeningIndex>> {
+        let failed = |e| ApiError::from_store("screening lists", e);
+        // One check or rebuild at a time; callers meanwhile wait for it rather than each
+        // doing it.
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref()
+            && cached.checked.elapsed() < RECHECK
+        {
+            return Ok(cached.index.clone());
+        }
+        let count = self.store.screening_list_count().await.map_err(failed)?;
+        if let Some(cached) = cache.as_mut()
+            && cached.count == count
+        {
+            cached.checked = std::time::Instant::now();
+            return Ok(cached.index.clone());
+        }
+        let in_force = self
+            .store
+            .screening_lists_in_force()
+            .await
+            .map_err(failed)?;
+        let ids: Vec<_> = in_force.iter().map(|v| v.id).collect();
+        let entries = self.store.screening_entries(&ids).await.map_err(failed)?;
+        let index = tokio::task::spawn_blocking(move || ScreeningIndex::build(entries))
+            .await
+            .map_err(|e| ApiError::Internal(format!("building the screening index: {e}")))?;
+        let index = Arc::new(index);
+        // Versions imported between the count and the read are picked up next time.
+        *cache = Some(CachedIndex {
+            count,
+            checked: std::time::Instant::now(),
+            index: index.clone(),
+        });
+        Ok(index)
+    }
+
+    /// Reads the lists again at the next use (after an import through this process).
+    pub async fn invalidate(&self) {
+        *self.cache.lock().await = None;
+    }
+
+    /// The hits on each party, in order.
+    pub async fn screen(&self, parties: &[PartyQuery]) -> ApiResult<Vec<Vec<Hit>>> {
+        if parties.is_empty() {
+            return Ok(Vec::new());
+        }
+        let index = self.index().await?;
+        Ok(parties
+            .iter()
+            .map(|p| index.screen(p, self.threshold))
+            .collect())
+    }
+}

@@ -1,0 +1,432 @@
+//! Denied-party screening end to end: lists imported in two published formats, a listed end
+//! user found at submission under another script and word order, cleared with reasons; a
+//! shipment to a listed party refused with the ledger untouched; a bad file refused with the
+//! previous version left in force.
+
+use clearance_proto::v1 as pb;
+use clearance_tests::{PolicyClient, ReviewClient, TestApp, TestDb, on_both_databases};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::fixtures::{
+    assert_code, assign_to_self, create_product, draft, reason, request_id, submit, violated_fields,
+};
+use crate::ledger::{erp, licensed, shipment, start};
+
+on_both_databases!(
+    a_listed_end_user_is_flagged_at_submission_and_cleared_with_reasons,
+    shipments_to_a_listed_party_are_refused_until_a_reviewer_clears_it,
+    a_malformed_list_is_refused_and_the_previous_version_stays_in_force,
+);
+
+/// A synthetic Consolidated Screening List extract written for these tests.
+const CSL_CSV: &str = "_id,source,entity_number,type,programs,name,title,addresses,alt_names,citizenships\n\
+c1,Entity List (EL) - Bureau of Industry and Security,,Entity,EAR,Northern Star Electronics Co. Ltd.,,\"18 Keyuan Road, Shenzhen, CN\",NSE Trading,\n\
+c2,Entity List (EL) - Bureau of Industry and Security,,Entity,EAR,Example Cloud Ltd,,\"1 Example Road, Shenzhen, CN\",,\n";
+
+/// Synthetic FollowTheMoney entities written for these tests.
+const FTM_LINES: &str = concat!(
+    r#"{"id": "os-zvezda", "schema": "Company", "properties": {"name": ["Zvezda Instrument Works"], "country": ["ru"], "address": ["4 Prospekt Mira, Moscow"], "program": ["RUSSIA-EO14024"]}, "datasets": ["us_ofac_sdn"]}"#,
+    "\n",
+    r#"{"id": "os-sanction", "schema": "Sanction", "properties": {"entity": ["os-zvezda"]}}"#,
+    "\n"
+);
+
+fn policy_admin(app: &TestApp) -> PolicyClient {
+    app.policies_with(Some(app.token(&["policy_admin"], None)))
+}
+
+async fn import(
+    admin: &mut PolicyClient,
+    source: &str,
+    format: pb::ScreeningListFormat,
+    content: &str,
+) -> Result<pb::ScreeningList, tonic::Status> {
+    admin
+        .import_screening_list(pb::ImportScreeningListRequest {
+            request_id: request_id(),
+            source: source.into(),
+            format: format as i32,
+            content: content.as_bytes().to_vec(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn case_of(reviewer: &mut ReviewClient, name: &str) -> pb::Case {
+    reviewer
+        .get_case(pb::GetCaseRequest { name: name.into() })
+        .await
+        .expect("case")
+        .into_inner()
+}
+
+async fn resolve(
+    reviewer: &mut ReviewClient,
+    case: &pb::Case,
+    confirm: bool,
+    reason: &str,
+) -> Result<pb::Case, tonic::Status> {
+    reviewer
+        .resolve_screening_hit(pb::ResolveScreeningHitRequest {
+            name: case.screening_hits[0].name.clone(),
+            request_id: request_id(),
+            etag: case.etag.clone(),
+            confirm,
+            reason: reason.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn approve(case: &pb::Case) -> pb::ProposeDecisionRequest {
+    pb::ProposeDecisionRequest {
+        name: case.name.clone(),
+        request_id: request_id(),
+        etag: case.etag.clone(),
+        approve: true,
+        reason: "verified".into(),
+        ..Default::default()
+    }
+}
+
+async fn a_listed_end_user_is_flagged_at_submission_and_cleared_with_reasons(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut admin = policy_admin(&app);
+    let csl = import(
+        &mut admin,
+        "US CSL",
+        pb::ScreeningListFormat::CslCsv,
+        CSL_CSV,
+    )
+    .await
+    .expect("CSL import");
+    assert_eq!(csl.entry_count, 2);
+    let ftm = import(
+        &mut admin,
+        "OpenSanctions",
+        pb::ScreeningListFormat::FollowTheMoney,
+        FTM_LINES,
+    )
+    .await
+    .expect("FollowTheMoney import");
+    assert_eq!(ftm.entry_count, 1, "the Sanction entity is not a party");
+
+    // The end user is the listed company, written in Cyrillic with its words reordered.
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let mut application = draft(&product.name);
+    application.destination_country_code = "RU".into();
+    application.parties[0].display_name = "Инструмент Воркс Звезда".into();
+    application.parties[0].address = "4 Prospekt Mira, Moscow".into();
+    application.parties[0].country_code = "RU".into();
+    application.parties[0].headquarters_country_code = "RU".into();
+    let created = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let submitted = submit(&mut acme, &created).await;
+
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let case = assign_to_self(&mut alice, &submitted).await;
+    assert_eq!(case.screening_hits.len(), 1, "{:?}", case.screening_hits);
+    let hit = &case.screening_hits[0];
+    assert_eq!(hit.listed_name, "Zvezda Instrument Works");
+    assert_eq!(hit.list, ftm.name);
+    assert_eq!(hit.party_number, 1);
+    assert!(hit.score >= 0.85 && hit.score <= 1.0, "{}", hit.score);
+    assert_eq!(hit.matched_fields, ["name", "country", "address"]);
+    assert_eq!(hit.status, pb::ScreeningHitStatus::Open as i32);
+
+    // No decision over an open hit.
+    let status = assert_code(
+        alice.propose_decision(approve(&case)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "SCREENING_UNRESOLVED");
+    // Clearing takes reasons.
+    let status = assert_code(
+        resolve(&mut alice, &case, false, " ").await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["reason"]);
+    let cleared = resolve(
+        &mut alice,
+        &case,
+        false,
+        "Registry check: a different company of the same name, no link to the listed entity",
+    )
+    .await
+    .expect("clear");
+    let hit = &cleared.screening_hits[0];
+    assert_eq!(hit.status, pb::ScreeningHitStatus::Cleared as i32);
+    assert_eq!(hit.decided_by, "alice@regulator");
+    // Decided once.
+    assert_code(
+        resolve(&mut alice, &cleared, true, "again").await,
+        Code::FailedPrecondition,
+    );
+    alice
+        .propose_decision(approve(&cleared))
+        .await
+        .expect("proposal after the hit was cleared");
+
+    // History shows the screening at submission and the clearance.
+    let history = app
+        .regulator("audrey@regulator", &["auditor"])
+        .get_history(pb::GetHistoryRequest {
+            resource: submitted.name.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .entries;
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"application.submitted"), "{actions:?}");
+    let resolved = history
+        .iter()
+        .find(|e| e.action == "case.screening_resolved")
+        .expect("the clearance is on the record");
+    assert_eq!(resolved.actor, "alice@regulator");
+    assert!(resolved.reason.contains("Registry check"));
+    // The applicant reads neither the hit nor its clearance.
+    let own = acme
+        .list_history(pb::ListHistoryRequest {
+            resource: submitted.name.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("own history")
+        .into_inner()
+        .entries;
+    assert!(own.iter().all(|e| e.action != "case.screening_resolved"));
+}
+
+async fn shipments_to_a_listed_party_are_refused_until_a_reviewer_clears_it(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    // A licence issued before the end user was listed.
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    let mut shipper = erp(&app, "acme");
+    start(&mut shipper, shipment(&product, 10, 100_000))
+        .await
+        .expect("shipped before the listing");
+    import(
+        &mut policy_admin(&app),
+        "US CSL",
+        pb::ScreeningListFormat::CslCsv,
+        CSL_CSV,
+    )
+    .await
+    .expect("import");
+    let mut officer = app.applicant("acme");
+    let before = officer
+        .get_licence(pb::GetLicenceRequest {
+            name: licence.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = assert_code(
+        start(&mut shipper, shipment(&product, 10, 100_000)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY", "{status:?}");
+    assert!(status.message().contains("Example Cloud Ltd"), "{status:?}");
+    let after = officer
+        .get_licence(pb::GetLicenceRequest {
+            name: licence.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.lines, before.lines, "the ledger is unchanged");
+    assert_eq!(after.etag, before.etag);
+    // CheckShipment says the same.
+    let status = assert_code(
+        shipper
+            .check_shipment(pb::CheckShipmentRequest {
+                shipment: Some(shipment(&product, 1, 10_000)),
+            })
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY");
+
+    // Another exporter's clearance of the same entry does not open acme's shipments.
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let mut globex = app.applicant("globex");
+    let globex_product = create_product(&mut globex).await;
+    let globex_draft = crate::fixtures::create_application(&mut globex, &globex_product.name).await;
+    let globex_submitted = submit(&mut globex, &globex_draft).await;
+    let globex_case = assign_to_self(&mut alice, &globex_submitted).await;
+    resolve(&mut alice, &globex_case, false, "A namesake, verified")
+        .await
+        .expect("clear for globex");
+    assert_code(
+        start(&mut shipper, shipment(&product, 10, 100_000)).await,
+        Code::FailedPrecondition,
+    );
+
+    // acme's own case clears the namesake: its shipments go.
+    let second = crate::fixtures::create_application(&mut officer, &product).await;
+    let second = submit(&mut officer, &second).await;
+    let case = assign_to_self(&mut alice, &second).await;
+    assert_eq!(case.screening_hits[0].listed_name, "Example Cloud Ltd");
+    resolve(
+        &mut alice,
+        &case,
+        false,
+        "A namesake: different registration number, verified",
+    )
+    .await
+    .expect("clear");
+    start(&mut shipper, shipment(&product, 10, 100_000))
+        .await
+        .expect("a cleared namesake ships");
+
+    // Another case confirms the hit: that case can only be denied, and a confirmation outweighs
+    // the clearance for shipments.
+    let third = crate::fixtures::create_application(&mut officer, &product).await;
+    let third = submit(&mut officer, &third).await;
+    let case = assign_to_self(&mut alice, &third).await;
+    let confirmed = resolve(
+        &mut alice,
+        &case,
+        true,
+        "New evidence: the listed entity itself",
+    )
+    .await
+    .expect("confirm");
+    let status = assert_code(
+        alice.propose_decision(approve(&confirmed)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY");
+    alice
+        .propose_decision(pb::ProposeDecisionRequest {
+            name: confirmed.name.clone(),
+            request_id: request_id(),
+            etag: confirmed.etag.clone(),
+            approve: false,
+            reason: "End user on the Entity List".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a denial is allowed");
+    let status = assert_code(
+        start(&mut shipper, shipment(&product, 10, 100_000)).await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("confirmed"), "{status:?}");
+}
+
+async fn a_malformed_list_is_refused_and_the_previous_version_stays_in_force(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut admin = policy_admin(&app);
+    let first = import(
+        &mut admin,
+        "US CSL",
+        pb::ScreeningListFormat::CslCsv,
+        CSL_CSV,
+    )
+    .await
+    .expect("import");
+    // The same file again is the same version.
+    let again = import(
+        &mut admin,
+        "US CSL",
+        pb::ScreeningListFormat::CslCsv,
+        CSL_CSV,
+    )
+    .await
+    .expect("import again");
+    assert_eq!(again.name, first.name);
+
+    // A later file with a broken line replaces nothing.
+    let broken = "_id,source,entity_number,type,programs,name,title,addresses,alt_names,citizenships\n\
+        c9,Entity List,,Entity,EAR,Somebody New,,,,\n\
+        c10,Entity List,,Entity\n";
+    let status = assert_code(
+        import(
+            &mut admin,
+            "US CSL",
+            pb::ScreeningListFormat::CslCsv,
+            broken,
+        )
+        .await,
+        Code::InvalidArgument,
+    );
+    let violations = status.get_details_bad_request().expect("violations");
+    assert_eq!(violations.field_violations[0].field, "content");
+    assert!(
+        violations.field_violations[0]
+            .description
+            .starts_with("line 3:"),
+        "{violations:?}"
+    );
+    for (bad, format) in [
+        ("{not json", pb::ScreeningListFormat::FollowTheMoney),
+        ("[1, 2", pb::ScreeningListFormat::CslJson),
+        ("", pb::ScreeningListFormat::CslCsv),
+    ] {
+        assert_code(
+            import(&mut admin, "US CSL", format, bad).await,
+            Code::InvalidArgument,
+        );
+    }
+    let status = assert_code(
+        import(
+            &mut admin,
+            "",
+            pb::ScreeningListFormat::Unspecified,
+            CSL_CSV,
+        )
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["source", "format"]);
+    let status = assert_code(
+        admin
+            .import_screening_list(pb::ImportScreeningListRequest {
+                request_id: request_id(),
+                source: "US CSL".into(),
+                format: pb::ScreeningListFormat::CslCsv as i32,
+                content: vec![0xff, 0xfe, 0x00],
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["content"]);
+
+    // The first version is still the one in force.
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let mut application = draft(&product.name);
+    application.parties[0].display_name = "NORTHERN-STAR ELECTRONICS".into();
+    let created = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let submitted = submit(&mut acme, &created).await;
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let case = case_of(&mut alice, &submitted.name).await;
+    assert_eq!(case.screening_hits.len(), 1);
+    assert_eq!(case.screening_hits[0].list, first.name);
+}
