@@ -21,6 +21,7 @@ mod m20261129_000015_referrals;
 mod m20261129_000016_amendments;
 mod m20261129_000017_appeals;
 mod m20261129_000018_screening;
+mod m20261129_000019_stored_documents;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000016_amendments::Migration),
             Box::new(m20261129_000017_appeals::Migration),
             Box::new(m20261129_000018_screening::Migration),
+            Box::new(m20261129_000019_stored_documents::Migration),
         ]
     }
 }

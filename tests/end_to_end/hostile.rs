@@ -28,14 +28,14 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
     const REGULATORS: &[&str] = &["reviewer", "senior_reviewer", "policy_admin", "auditor"];
     match (service, method) {
         ("ApplicationService", m) if m.starts_with("Get") || m.starts_with("List") => EXPORTERS,
-        ("ApplicationService", "DetermineRequirement") => EXPORTERS,
+        ("ApplicationService", "DetermineRequirement" | "DownloadDocument") => EXPORTERS,
         ("ApplicationService", _) => &["applicant"],
         ("ShipmentService", "StartShipment" | "CancelShipment") => &["erp"],
         ("ShipmentService", _) => EXPORTERS,
         (
             "ReviewService",
             "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
-            | "VerifyHistory",
+            | "VerifyHistory" | "DownloadDocument",
         ) => REGULATORS,
         ("ReviewService", "ListReferrals" | "GetReferral") => &[
             "reviewer",

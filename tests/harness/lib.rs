@@ -179,6 +179,7 @@ impl TestApp {
             ..Config::default()
         };
         config.auth.dev_key_dir = key_dir.unwrap_or_else(|| own_dir.path().to_path_buf());
+        config.documents.dir = own_dir.path().join("documents");
         adjust(&mut config);
         let verifier = build_verifier(&config).await.expect("verifier");
         // Production-mode tests sign with keys of their own; this one is then unused.

@@ -38,6 +38,8 @@ use clearance_grpc::{
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::application_service_server::ApplicationService;
 use clearance_store::Store;
+
+use crate::documents::Documents;
 use prost::Message;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -48,6 +50,7 @@ pub struct ApplicationApi {
     store: Store,
     rules: RuleBook,
     screener: Screener,
+    documents: Documents,
     settings: Arc<ReviewSettings>,
     clock: Arc<dyn Clock>,
 }
@@ -57,6 +60,7 @@ impl ApplicationApi {
         store: Store,
         rules: RuleBook,
         screener: Screener,
+        documents: Documents,
         settings: Arc<ReviewSettings>,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -64,9 +68,22 @@ impl ApplicationApi {
             store,
             rules,
             screener,
+            documents,
             settings,
             clock,
         }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn documents(&self) -> &Documents {
+        &self.documents
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The applicant's view of a case on today's date.
@@ -805,6 +822,40 @@ impl ApplicationService for ApplicationApi {
         request: Request<pb::AppealDenialRequest>,
     ) -> Result<Response<pb::Application>, Status> {
         clearance_grpc::handle!(self, request, appeal_denial)
+    }
+
+    async fn upload_document(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadDocumentRequest>>,
+    ) -> Result<Response<pb::SupportingDocument>, Status> {
+        let p = clearance_grpc::principal(&request)?;
+        ApplicationApi::upload_document(self, &p, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type DownloadDocumentStream = clearance_grpc::documents::DocumentStream;
+
+    async fn download_document(
+        &self,
+        request: Request<pb::DownloadDocumentRequest>,
+    ) -> Result<Response<Self::DownloadDocumentStream>, Status> {
+        let p = clearance_grpc::principal(&request)?;
+        ApplicationApi::download_document(self, &p, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn delete_document(
+        &self,
+        request: Request<pb::DeleteDocumentRequest>,
+    ) -> Result<Response<pb::DeleteDocumentResponse>, Status> {
+        let p = clearance_grpc::principal(&request)?;
+        ApplicationApi::delete_document(self, &p, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn answer_information_request(

@@ -5,7 +5,9 @@
 //! rule lives here.
 
 mod applications;
+mod documents;
 mod shipments;
 
 pub use applications::ApplicationApi;
+pub use documents::Documents;
 pub use shipments::ShipmentApi;

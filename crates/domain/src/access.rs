@@ -188,7 +188,8 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             | "GetLicence"
             | "ListLicences"
             | "DetermineRequirement"
-            | "ListHistory" => EXPORTER_READERS,
+            | "ListHistory"
+            | "DownloadDocument" => EXPORTER_READERS,
             "CreateProduct" | "UpdateProduct" | "CreateApplication" | "UpdateApplication" => {
                 APPLICANTS
             }
@@ -196,7 +197,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             "WithdrawApplication" => Action::Withdraw.allowed_roles(),
             "AnswerInformationRequest" => Action::AnswerInformation.allowed_roles(),
             "SurrenderLicence" => LicenceAction::Surrender.allowed_roles(),
-            "RequestAmendment" => APPLICANTS,
+            "RequestAmendment" | "UploadDocument" | "DeleteDocument" => APPLICANTS,
             "AppealDenial" => Action::Appeal.allowed_roles(),
             _ => return None,
         },
@@ -207,7 +208,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
         },
         ("ReviewService", method) => match method {
             "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
-            | "VerifyHistory" => REGULATORS,
+            | "VerifyHistory" | "DownloadDocument" => REGULATORS,
             "AssignCase" => Action::Assign.allowed_roles(),
             "RequestInformation" => Action::RequestInformation.allowed_roles(),
             "AddNote" => Action::AddNote.allowed_roles(),

@@ -9,6 +9,7 @@ pub mod appeal;
 pub mod application;
 pub mod calendar;
 pub mod codes;
+pub mod documents;
 pub mod error;
 pub mod etag;
 pub mod events;

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod convert_case;
 pub mod convert_ledger;
 pub mod convert_policy;
+pub mod documents;
 mod error;
 mod events;
 mod limits;

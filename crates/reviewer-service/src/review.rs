@@ -17,10 +17,12 @@ use clearance_grpc::convert_case::{
     advice_from_pb, case_to_pb, line_indices_from_pb, referred_case_to_pb,
 };
 
+use clearance_domain::documents::referenced_documents;
 use clearance_grpc::convert_ledger::{
     LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
 };
 use clearance_grpc::convert_policy::from_timestamp;
+use clearance_grpc::documents::{DocumentStream, parse_document_name, stream_file};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
     ApiError, ApiResult, Clock, mutation, request_sha256, respond, validate_list,
@@ -28,7 +30,7 @@ use clearance_grpc::{
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::review_service_server::ReviewService;
-use clearance_store::{ReferredCase, Store, due_sort_key, referral_sort_key};
+use clearance_store::{DocumentFiles, ReferredCase, Store, due_sort_key, referral_sort_key};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -36,14 +38,21 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct ReviewApi {
     store: Store,
+    files: DocumentFiles,
     settings: Arc<ReviewSettings>,
     clock: Arc<dyn Clock>,
 }
 
 impl ReviewApi {
-    pub fn new(store: Store, settings: Arc<ReviewSettings>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        files: DocumentFiles,
+        settings: Arc<ReviewSettings>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         ReviewApi {
             store,
+            files,
             settings,
             clock,
         }
@@ -467,11 +476,64 @@ impl ReviewApi {
             return Err(ApiError::NotFound(resource));
         }
         let verdict = verify_chain(&entries);
+        let altered_documents = self.altered_documents(&resource).await?;
         Ok(pb::VerifyHistoryResponse {
-            intact: verdict.first_broken_sequence.is_none(),
+            intact: verdict.first_broken_sequence.is_none() && altered_documents.is_empty(),
             entries_checked: verdict.entries_checked,
             first_broken_sequence: verdict.first_broken_sequence.unwrap_or_default(),
+            altered_documents,
         })
+    }
+
+    /// For an application, the documents it rests on whose stored bytes no longer hash to
+    /// the SHA-256 on the record (documents whose bytes are held elsewhere are not judged).
+    async fn altered_documents(&self, resource: &str) -> ApiResult<Vec<String>> {
+        let Ok(id) = Collection::Applications.parse_name("resource", resource) else {
+            return Ok(Vec::new());
+        };
+        let case = self
+            .store
+            .get_case(None, id)
+            .await
+            .map_err(|e| ApiError::from_store(resource, e))?;
+        let mut altered = Vec::new();
+        for document in referenced_documents(&case) {
+            let now = self
+                .files
+                .rehash(&document.sha256)
+                .await
+                .map_err(|e| ApiError::from_store(resource, e))?;
+            if now.is_some_and(|h| h != document.sha256) {
+                altered.push(format!("{resource}/documents/{}", document.sha256));
+            }
+        }
+        altered.dedup();
+        Ok(altered)
+    }
+
+    async fn download_case_document(
+        &self,
+        req: pb::DownloadDocumentRequest,
+    ) -> ApiResult<DocumentStream> {
+        let (id, sha256) = parse_document_name(&req.name)?;
+        let case = self
+            .store
+            .get_case(None, id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        if !referenced_documents(&case)
+            .iter()
+            .any(|d| d.sha256 == sha256)
+        {
+            return Err(ApiError::NotFound(req.name));
+        }
+        let file = self
+            .files
+            .open(&sha256)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?
+            .ok_or(ApiError::NotFound(req.name))?;
+        Ok(stream_file(file))
     }
 }
 
@@ -654,6 +716,19 @@ impl ReviewService for ReviewApi {
         request: Request<pb::GiveAdviceRequest>,
     ) -> Result<Response<pb::Referral>, Status> {
         clearance_grpc::handle!(self, request, give_advice)
+    }
+
+    type DownloadDocumentStream = DocumentStream;
+
+    async fn download_document(
+        &self,
+        request: Request<pb::DownloadDocumentRequest>,
+    ) -> Result<Response<Self::DownloadDocumentStream>, Status> {
+        clearance_grpc::principal(&request)?;
+        self.download_case_document(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn get_history(

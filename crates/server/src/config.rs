@@ -161,6 +161,28 @@ impl ScreeningConfig {
     }
 }
 
+/// Supporting documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentsConfig {
+    /// Where document bytes are kept, one file per SHA-256 (relative to the working
+    /// directory unless absolute). Every replica must see the same directory.
+    pub dir: PathBuf,
+    /// The largest document accepted, in bytes.
+    pub max_bytes: i64,
+}
+
+impl DocumentsConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=clearance_domain::application::MAX_DOCUMENT_BYTES).contains(&self.max_bytes),
+            "documents.max_bytes must lie between 1 and {}, not {}",
+            clearance_domain::application::MAX_DOCUMENT_BYTES,
+            self.max_bytes
+        );
+        Ok(())
+    }
+}
+
 /// How far from now a shipment's time may lie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentsConfig {
@@ -283,6 +305,7 @@ pub struct Config {
     pub builtin_catalogue: bool,
     pub review: ReviewConfig,
     pub screening: ScreeningConfig,
+    pub documents: DocumentsConfig,
     pub shipments: ShipmentsConfig,
     pub retention: RetentionConfig,
     pub limits: LimitsConfig,
@@ -322,6 +345,10 @@ impl Default for Config {
             },
             screening: ScreeningConfig {
                 threshold: clearance_domain::screening::DEFAULT_THRESHOLD,
+            },
+            documents: DocumentsConfig {
+                dir: PathBuf::from("documents"),
+                max_bytes: clearance_domain::documents::DEFAULT_MAX_DOCUMENT_BYTES,
             },
             shipments: ShipmentsConfig {
                 window_back_hours: 72,

@@ -166,6 +166,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         ..Config::default()
     };
     config.auth.dev_key_dir = dir.path().join("keys");
+    config.documents.dir = dir.path().join("documents");
     let verifier = build_verifier(&config).await?;
     let cast = Cast {
         key: DevKey::load(&config.auth.dev_key_dir)?,

@@ -331,10 +331,12 @@ pub async fn start(
     config.retention.check()?;
     config.limits.check()?;
     config.screening.check()?;
+    config.documents.check()?;
     store.ping().await.context("the database does not answer")?;
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
     let screener = Screener::new(store.clone(), config.screening.threshold);
+    let files = clearance_store::DocumentFiles::new(&config.documents.dir);
     let store_for_expiry = store.clone();
     let store_for_pruning = store.clone();
     let settings = Arc::new(config.review.settings()?);
@@ -389,6 +391,10 @@ pub async fn start(
                     store.clone(),
                     rules.clone(),
                     screener.clone(),
+                    clearance_application_service::Documents {
+                        files: files.clone(),
+                        max_bytes: config.documents.max_bytes,
+                    },
                     settings.clone(),
                     clock.clone(),
                 ))
@@ -435,6 +441,7 @@ pub async fn start(
             .add_service(
                 ReviewServiceServer::new(ReviewApi::new(
                     store.clone(),
+                    files.clone(),
                     settings.clone(),
                     clock.clone(),
                 ))

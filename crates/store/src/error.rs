@@ -36,6 +36,9 @@ pub enum StoreError {
     /// reached by calls).
     #[error("{0}")]
     Unsupported(String),
+    /// The document file store failed (disk full, permissions) → `INTERNAL`.
+    #[error("document files: {0}")]
+    Files(String),
     /// A stored row the domain refuses to read → `INTERNAL`.
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -22,3 +22,4 @@ pub mod screening_flag;
 pub mod screening_list;
 pub mod shipment;
 pub mod shipment_line;
+pub mod stored_document;

@@ -1,0 +1,183 @@
+//! ApplicationService's documents: uploads received as a stream and hashed on arrival,
+//! downloads of documents the caller's applications rest on, deletion while no open case
+//! rests on them.
+
+use clearance_domain::Violations;
+use clearance_domain::access::Principal;
+use clearance_domain::application::SupportingDocument;
+use clearance_domain::documents::{
+    check_content_start, check_size, check_upload, may_delete, referenced_documents,
+};
+use clearance_grpc::documents::{DocumentStream, parse_document_name, stream_file};
+use clearance_grpc::{ApiError, ApiResult};
+use clearance_proto::v1 as pb;
+use clearance_proto::v1::upload_document_request::Part;
+use clearance_store::DocumentFiles;
+use tonic::{Status, Streaming};
+
+use crate::applications::ApplicationApi;
+
+/// Where documents are kept and how large one may be.
+#[derive(Debug, Clone)]
+pub struct Documents {
+    pub files: DocumentFiles,
+    pub max_bytes: i64,
+}
+
+/// Bytes of the start of a file kept to check its type.
+const START_BYTES: usize = 16;
+
+fn store_error(what: &str) -> impl Fn(clearance_store::StoreError) -> ApiError + '_ {
+    move |e| ApiError::from_store(what, e)
+}
+
+impl ApplicationApi {
+    pub(crate) async fn upload_document(
+        &self,
+        p: &Principal,
+        mut stream: Streaming<pb::UploadDocumentRequest>,
+    ) -> Result<pb::SupportingDocument, Status> {
+        let org = p.exporter_organisation().map_err(ApiError::from)?.clone();
+        let metadata = match stream.message().await? {
+            Some(pb::UploadDocumentRequest {
+                part: Some(Part::Metadata(m)),
+            }) => m,
+            _ => {
+                return Err(ApiError::from(Violations::single(
+                    "metadata",
+                    "the first message carries the document's name and type",
+                ))
+                .into());
+            }
+        };
+        let (display_name, media_type) =
+            check_upload(&metadata.display_name, &metadata.media_type).map_err(ApiError::from)?;
+        let files = &self.documents().files;
+        let mut pending = files.begin().await.map_err(store_error("document"))?;
+        let mut start = Vec::with_capacity(START_BYTES);
+        let received: Result<i64, Status> = async {
+            let mut size = 0;
+            while let Some(message) = stream.message().await? {
+                match message.part {
+                    Some(Part::Chunk(bytes)) => {
+                        let wanted = START_BYTES.saturating_sub(start.len()).min(bytes.len());
+                        start.extend_from_slice(&bytes[..wanted]);
+                        size = pending
+                            .write(&bytes)
+                            .await
+                            .map_err(store_error("document"))?;
+                        // Refused as soon as it grows too large, not after it all arrived.
+                        check_size(size, self.documents().max_bytes).map_err(ApiError::from)?;
+                    }
+                    Some(Part::Metadata(_)) => {
+                        return Err(ApiError::from(Violations::single(
+                            "metadata",
+                            "comes once, in the first message",
+                        ))
+                        .into());
+                    }
+                    None => {}
+                }
+            }
+            if size == 0 {
+                return Err(
+                    ApiError::from(Violations::single("chunk", "the document is empty")).into(),
+                );
+            }
+            check_content_start(&media_type, &start).map_err(ApiError::from)?;
+            Ok(size)
+        }
+        .await;
+        if let Err(refused) = received {
+            pending.abandon().await;
+            return Err(refused);
+        }
+        let (sha256, size_bytes) = files
+            .finish(pending)
+            .await
+            .map_err(store_error("document"))?;
+        let document = SupportingDocument {
+            display_name,
+            media_type,
+            sha256,
+            size_bytes,
+        };
+        self.store()
+            .record_upload(&org, &document, &p.subject, self.now())
+            .await
+            .map_err(store_error("document"))?;
+        Ok(pb::SupportingDocument {
+            display_name: document.display_name,
+            media_type: document.media_type,
+            sha256: document.sha256,
+            size_bytes: document.size_bytes,
+        })
+    }
+
+    pub(crate) async fn download_document(
+        &self,
+        p: &Principal,
+        req: pb::DownloadDocumentRequest,
+    ) -> ApiResult<DocumentStream> {
+        let org = p.exporter_organisation()?.clone();
+        let (id, sha256) = parse_document_name(&req.name)?;
+        let case = self
+            .store()
+            .get_case(Some(&org), id)
+            .await
+            .map_err(|e| ApiError::from_store(&req.name, e))?;
+        if !referenced_documents(&case)
+            .iter()
+            .any(|d| d.sha256 == sha256)
+        {
+            return Err(ApiError::NotFound(req.name));
+        }
+        let file = self
+            .documents()
+            .files
+            .open(&sha256)
+            .await
+            .map_err(store_error("document"))?
+            .ok_or(ApiError::NotFound(req.name))?;
+        Ok(stream_file(file))
+    }
+
+    pub(crate) async fn delete_document(
+        &self,
+        p: &Principal,
+        req: pb::DeleteDocumentRequest,
+    ) -> ApiResult<pb::DeleteDocumentResponse> {
+        let org = p.exporter_organisation()?.clone();
+        let sha256 = req.sha256.trim().to_owned();
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Violations::single("sha256", "must be 64 hexadecimal digits").into());
+        }
+        let name = format!("documents/{sha256}");
+        let store = self.store();
+        if !store
+            .uploaded(&org, &sha256)
+            .await
+            .map_err(store_error(&name))?
+        {
+            return Err(ApiError::NotFound(name));
+        }
+        let states = store
+            .states_resting_on(&org, &sha256)
+            .await
+            .map_err(store_error(&name))?;
+        may_delete(&states)?;
+        let still_held = store
+            .forget_upload(&org, &sha256)
+            .await
+            .map_err(store_error(&name))?;
+        // The bytes go when no organisation holds them any more.
+        if !still_held {
+            self.documents()
+                .files
+                .remove(&sha256)
+                .await
+                .map_err(store_error(&name))?;
+        }
+        Ok(pb::DeleteDocumentResponse {})
+    }
+}

@@ -1,0 +1,299 @@
+//! Supporting documents end to end: a 20 MB upload streamed in, hashed on receipt, downloaded
+//! byte for byte by the applicant and the regulator, its hash on the record, a changed file
+//! caught by VerifyHistory; limits, types, other organisations and open cases refused.
+
+use clearance_proto::v1 as pb;
+use clearance_proto::v1::upload_document_request::Part;
+use clearance_tests::{ApplicationClient, TestApp, TestDb, on_both_databases};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+use crate::fixtures::{assert_code, create_product, draft, request_id, submit, violated_fields};
+
+on_both_databases!(
+    a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught,
+    documents_outside_the_limits_or_of_others_are_refused,
+);
+
+/// `len` bytes that start like a PDF, the rest pseudo-random (the same every run).
+fn pdf(len: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+fn upload_messages(name: &str, media_type: &str, bytes: &[u8]) -> Vec<pb::UploadDocumentRequest> {
+    let mut messages = vec![pb::UploadDocumentRequest {
+        part: Some(Part::Metadata(pb::DocumentMetadata {
+            display_name: name.into(),
+            media_type: media_type.into(),
+        })),
+    }];
+    messages.extend(
+        bytes
+            .chunks(1024 * 1024)
+            .map(|c| pb::UploadDocumentRequest {
+                part: Some(Part::Chunk(c.to_vec())),
+            }),
+    );
+    messages
+}
+
+async fn upload(
+    client: &mut ApplicationClient,
+    name: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<pb::SupportingDocument, tonic::Status> {
+    client
+        .upload_document(tokio_stream::iter(upload_messages(name, media_type, bytes)))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn download_all<S>(
+    stream: Result<tonic::Response<S>, tonic::Status>,
+) -> Result<Vec<u8>, tonic::Status>
+where
+    S: tokio_stream::Stream<Item = Result<pb::DocumentChunk, tonic::Status>> + Unpin,
+{
+    let mut stream = stream?.into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend(chunk?.data);
+    }
+    Ok(bytes)
+}
+
+/// Acme's application resting on `document`, submitted.
+async fn submitted_with(
+    acme: &mut ApplicationClient,
+    document: &pb::SupportingDocument,
+) -> pb::Application {
+    let product = create_product(acme).await;
+    let mut application = draft(&product.name);
+    application.documents = vec![document.clone()];
+    let created = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    submit(acme, &created).await
+}
+
+async fn a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let bytes = pdf(20 * 1024 * 1024);
+    let mut acme = app.applicant("acme");
+    let uploaded = upload(
+        &mut acme,
+        "end-user-certificate.pdf",
+        "application/pdf",
+        &bytes,
+    )
+    .await
+    .expect("a 20 MB upload");
+    let sha256 = clearance_domain::history::sha256_hex(&bytes);
+    assert_eq!(uploaded.sha256, sha256, "hashed on receipt");
+    assert_eq!(uploaded.size_bytes, bytes.len() as i64);
+    // The same bytes again are the same document.
+    let again = upload(&mut acme, "copy.pdf", "application/pdf", &bytes[..])
+        .await
+        .expect("again");
+    assert_eq!(again.sha256, sha256);
+
+    let submitted = submitted_with(&mut acme, &uploaded).await;
+    let name = format!("{}/documents/{sha256}", submitted.name);
+    let downloaded = download_all(
+        acme.download_document(pb::DownloadDocumentRequest { name: name.clone() })
+            .await,
+    )
+    .await
+    .expect("download");
+    assert!(
+        downloaded == bytes,
+        "the applicant's download is byte-identical"
+    );
+    let mut auditor = app.regulator("audrey@regulator", &["auditor"]);
+    let regulator_copy = download_all(
+        auditor
+            .download_document(pb::DownloadDocumentRequest { name: name.clone() })
+            .await,
+    )
+    .await
+    .expect("regulator download");
+    assert!(regulator_copy == bytes);
+
+    // The hash is on the record: the application's recorded change names it, as its event
+    // carries it.
+    let events = crate::events::collect(
+        &app.application_channel,
+        app.token(&["applicant"], Some("acme")),
+        "",
+        3,
+    )
+    .await;
+    let created = events
+        .iter()
+        .find(|e| e.r#type == "application.created")
+        .expect("created event");
+    assert!(
+        created.payload_json.contains(&sha256),
+        "{}",
+        created.payload_json
+    );
+    let verdict = auditor
+        .verify_history(pb::VerifyHistoryRequest {
+            resource: submitted.name.clone(),
+        })
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(verdict.intact && verdict.altered_documents.is_empty());
+
+    // Someone with access to the disk changes the file: VerifyHistory names it.
+    let stored = app.config.documents.dir.join(&sha256[..2]).join(&sha256);
+    let mut changed = bytes.clone();
+    changed[1_000_000] ^= 0xff;
+    std::fs::write(&stored, &changed).expect("change the stored file");
+    let verdict = auditor
+        .verify_history(pb::VerifyHistoryRequest {
+            resource: submitted.name.clone(),
+        })
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(!verdict.intact);
+    assert_eq!(verdict.altered_documents, [name]);
+}
+
+async fn documents_outside_the_limits_or_of_others_are_refused(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    // Past the limit (25 MiB by default): refused as the bytes arrive.
+    let status = assert_code(
+        upload(
+            &mut acme,
+            "big.pdf",
+            "application/pdf",
+            &pdf(26 * 1024 * 1024),
+        )
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["chunk"]);
+    // A type not accepted, and bytes that are not what the type says.
+    let status = assert_code(
+        upload(
+            &mut acme,
+            "setup.exe",
+            "application/x-msdownload",
+            b"MZ\x90\x00",
+        )
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["metadata.media_type"]);
+    let status = assert_code(
+        upload(
+            &mut acme,
+            "fake.pdf",
+            "application/pdf",
+            b"MZ\x90\x00 not a pdf",
+        )
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["chunk"]);
+    // No metadata first, or nothing at all.
+    let chunk_only = vec![pb::UploadDocumentRequest {
+        part: Some(Part::Chunk(b"%PDF-".to_vec())),
+    }];
+    assert_code(
+        acme.upload_document(tokio_stream::iter(chunk_only)).await,
+        Code::InvalidArgument,
+    );
+    assert_code(
+        upload(&mut acme, "empty.pdf", "application/pdf", b"").await,
+        Code::InvalidArgument,
+    );
+    // Nothing of a refused upload was kept.
+    let incoming = app.config.documents.dir.join("incoming");
+    let left = std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "refused uploads leave no files behind");
+
+    let small = pdf(4096);
+    let document = upload(&mut acme, "spec.pdf", "application/pdf", &small)
+        .await
+        .expect("upload");
+    let submitted = submitted_with(&mut acme, &document).await;
+    let name = format!("{}/documents/{}", submitted.name, document.sha256);
+    // Another organisation's applicant: not found, as if it did not exist.
+    let mut globex = app.applicant("globex");
+    assert_code(
+        download_all(
+            globex
+                .download_document(pb::DownloadDocumentRequest { name: name.clone() })
+                .await,
+        )
+        .await,
+        Code::NotFound,
+    );
+    // A document the application does not rest on is not found through it either.
+    let other = upload(&mut acme, "other.pdf", "application/pdf", &pdf(2048))
+        .await
+        .expect("upload");
+    assert_code(
+        download_all(
+            acme.download_document(pb::DownloadDocumentRequest {
+                name: format!("{}/documents/{}", submitted.name, other.sha256),
+            })
+            .await,
+        )
+        .await,
+        Code::NotFound,
+    );
+    for bad in ["", "applications/x/documents/y", "documents/abc"] {
+        assert_code(
+            download_all(
+                acme.download_document(pb::DownloadDocumentRequest { name: bad.into() })
+                    .await,
+            )
+            .await,
+            Code::InvalidArgument,
+        );
+    }
+    // An open case rests on it: it stays. One nothing rests on may go.
+    let status = assert_code(
+        acme.delete_document(pb::DeleteDocumentRequest {
+            sha256: document.sha256.clone(),
+        })
+        .await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("open"), "{status:?}");
+    acme.delete_document(pb::DeleteDocumentRequest {
+        sha256: other.sha256.clone(),
+    })
+    .await
+    .expect("an unused upload is deleted");
+    assert_code(
+        globex
+            .delete_document(pb::DeleteDocumentRequest {
+                sha256: document.sha256.clone(),
+            })
+            .await,
+        Code::NotFound,
+    );
+}
