@@ -17,6 +17,7 @@ on_both_databases!(
     a_listed_end_user_is_flagged_at_submission_and_cleared_with_reasons,
     shipments_to_a_listed_party_are_refused_until_a_reviewer_clears_it,
     a_malformed_list_is_refused_and_the_previous_version_stays_in_force,
+    a_new_list_version_flags_open_cases_in_the_background,
 );
 
 /// A synthetic Consolidated Screening List extract written for these tests.
@@ -429,4 +430,109 @@ async fn a_malformed_list_is_refused_and_the_previous_version_stays_in_force(
     let case = case_of(&mut alice, &submitted.name).await;
     assert_eq!(case.screening_hits.len(), 1);
     assert_eq!(case.screening_hits[0].list, first.name);
+}
+
+async fn a_new_list_version_flags_open_cases_in_the_background(_db: &TestDb, app: TestApp) {
+    // Two applications to a German end user nobody has listed yet; one is withdrawn.
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let mut submitted = Vec::new();
+    for _ in 0..2 {
+        let mut application = draft(&product.name);
+        application.destination_country_code = "DE".into();
+        application.parties[0].display_name = "Meridian Dual Use Components".into();
+        application.parties[0].country_code = "DE".into();
+        application.parties[0].headquarters_country_code = "DE".into();
+        let created = acme
+            .create_application(pb::CreateApplicationRequest {
+                request_id: request_id(),
+                application: Some(application),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        submitted.push(submit(&mut acme, &created).await);
+    }
+    acme.withdraw_application(pb::WithdrawApplicationRequest {
+        name: submitted[1].name.clone(),
+        request_id: request_id(),
+        etag: submitted[1].etag.clone(),
+        reason: "order cancelled".into(),
+    })
+    .await
+    .expect("withdraw");
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    assert!(
+        case_of(&mut alice, &submitted[0].name)
+            .await
+            .screening_hits
+            .is_empty()
+    );
+
+    // The new list arrives; the open case is screened again in the background.
+    let line = r#"{"id": "os-meridian", "schema": "Company", "properties": {"name": ["Meridian Dual-Use Components GmbH"], "country": ["de"]}, "datasets": ["eu_fsf"]}"#;
+    let list = import(
+        &mut policy_admin(&app),
+        "OpenSanctions",
+        pb::ScreeningListFormat::FollowTheMoney,
+        line,
+    )
+    .await
+    .expect("import");
+    let flagged = 'wait: {
+        for _ in 0..100 {
+            let queue = alice
+                .list_cases(pb::ListCasesRequest {
+                    filter: "screening_open = true".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("queue")
+                .into_inner()
+                .cases;
+            if !queue.is_empty() {
+                break 'wait queue;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the open case was not flagged");
+    };
+    assert_eq!(flagged.len(), 1, "the withdrawn case is not screened again");
+    assert_eq!(flagged[0].name, submitted[0].name);
+    let hit = &flagged[0].screening_hits[0];
+    assert_eq!(hit.list, list.name);
+    assert_eq!(hit.status, pb::ScreeningHitStatus::Open as i32);
+    // Until a reviewer resolves it, nothing is proposed.
+    let case = alice
+        .assign_case(pb::AssignCaseRequest {
+            name: flagged[0].name.clone(),
+            request_id: request_id(),
+            etag: flagged[0].etag.clone(),
+            assignee: String::new(),
+        })
+        .await
+        .expect("assign")
+        .into_inner();
+    let status = assert_code(
+        alice.propose_decision(approve(&case)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "SCREENING_UNRESOLVED");
+    // The same file again raises nothing twice.
+    import(
+        &mut policy_admin(&app),
+        "OpenSanctions",
+        pb::ScreeningListFormat::FollowTheMoney,
+        line,
+    )
+    .await
+    .expect("import again");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        case_of(&mut alice, &submitted[0].name)
+            .await
+            .screening_hits
+            .len(),
+        1
+    );
 }

@@ -17,7 +17,7 @@ use clearance_domain::policy::determine::Export;
 use clearance_domain::policy::determine::determine;
 use clearance_domain::product::Product;
 use clearance_domain::product::{ProductFilter, ProductSpec};
-use clearance_domain::screening::{PartyQuery, PartyScreening};
+use clearance_domain::screening::{PartyScreening, screen_parties};
 use clearance_domain::workflow::{Case, ReviewSettings};
 use clearance_domain::{DomainError, Violations};
 use clearance_grpc::convert::{
@@ -517,27 +517,12 @@ impl ApplicationApi {
 
     /// Every party of the application against the lists in force: the parties with hits.
     async fn screen_parties(&self, case: &Case) -> ApiResult<Vec<PartyScreening>> {
-        let parties = &case.application.content.parties;
-        let queries: Vec<PartyQuery> = parties
-            .iter()
-            .map(|p| PartyQuery {
-                name: p.display_name.clone(),
-                country: Some(p.country.as_str().to_owned()),
-                address: p.address.clone(),
-            })
-            .collect();
-        let hits = self.screener.screen(&queries).await?;
-        Ok(parties
-            .iter()
-            .zip(hits)
-            .enumerate()
-            .filter(|(_, (_, hits))| !hits.is_empty())
-            .map(|(party_index, (party, hits))| PartyScreening {
-                party_index,
-                party_name: party.display_name.clone(),
-                hits,
-            })
-            .collect())
+        let index = self.screener.index().await?;
+        Ok(screen_parties(
+            &index,
+            &case.application.content.parties,
+            self.screener.threshold(),
+        ))
     }
 
     /// The determination of every line under the rules in force now (none when the

@@ -37,6 +37,7 @@ pub const EVENT_TYPES: &[(&str, ExporterSees)] = &[
     ("application.appealed", ExporterSees::Payload),
     ("case.appeal_decided", ExporterSees::Payload),
     ("case.screening_resolved", ExporterSees::Nothing),
+    ("case.rescreened", ExporterSees::Nothing),
     ("screening_list.imported", ExporterSees::Nothing),
     // Referrals are recorded on the regulator's own chains; listed to say exporters never
     // see them.

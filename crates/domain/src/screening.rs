@@ -397,6 +397,31 @@ pub struct PartyScreening {
     pub hits: Vec<Hit>,
 }
 
+/// Every party of an application against `index`: the parties with hits.
+pub fn screen_parties(
+    index: &ScreeningIndex,
+    parties: &[crate::application::Party],
+    threshold: f64,
+) -> Vec<PartyScreening> {
+    parties
+        .iter()
+        .enumerate()
+        .map(|(party_index, p)| PartyScreening {
+            party_index,
+            party_name: p.display_name.clone(),
+            hits: index.screen(
+                &PartyQuery {
+                    name: p.display_name.clone(),
+                    country: Some(p.country.as_str().to_owned()),
+                    address: p.address.clone(),
+                },
+                threshold,
+            ),
+        })
+        .filter(|s| !s.hits.is_empty())
+        .collect()
+}
+
 /// The flags a screening raises: one per party and listed entry.
 pub fn raise_flags(screened: Vec<PartyScreening>, now: DateTime<Utc>) -> Vec<ScreeningFlag> {
     screened

@@ -48,6 +48,8 @@ pub enum Action {
     },
     /// A reviewer clears a screening hit as a false positive, or confirms it.
     ResolveScreening,
+    /// A new list version's hits on an open case's parties, raised for the importer.
+    Rescreen,
 }
 
 impl Action {
@@ -68,6 +70,7 @@ impl Action {
             Action::Appeal => "application.appealed",
             Action::DecideAppeal { .. } => "case.appeal_decided",
             Action::ResolveScreening => "case.screening_resolved",
+            Action::Rescreen => "case.rescreened",
         }
     }
 
@@ -88,6 +91,7 @@ impl Action {
             Action::Appeal => "appeal the denial",
             Action::DecideAppeal { .. } => "decide the appeal",
             Action::ResolveScreening => "resolve a screening hit",
+            Action::Rescreen => "screen the case's parties again",
         }
     }
 
@@ -107,6 +111,7 @@ impl Action {
             Action::Countersign { .. } | Action::RejectProposal | Action::DecideAppeal { .. } => {
                 &[Role::SeniorReviewer]
             }
+            Action::Rescreen => &[Role::PolicyAdmin],
         }
     }
 }
@@ -147,6 +152,10 @@ pub fn transition(from: ApplicationState, action: Action) -> Result<ApplicationS
         (
             Submitted | UnderReview | AwaitingApplicant | PendingCountersign,
             Action::ResolveScreening,
+        ) => Some(from),
+        (
+            Submitted | UnderReview | AwaitingApplicant | PendingCountersign | UnderAppeal,
+            Action::Rescreen,
         ) => Some(from),
         _ => None,
     };
@@ -754,6 +763,43 @@ impl Case {
         Ok(self.with_due_date(update, ctx))
     }
 
+    /// The hits of a new screening not already flagged on this case (same party, same entry).
+    pub fn new_hits(&self, screened: Vec<PartyScreening>) -> Vec<PartyScreening> {
+        screened
+            .into_iter()
+            .map(|mut p| {
+                p.hits.retain(|h| {
+                    !self
+                        .screening
+                        .iter()
+                        .any(|f| f.party_index == p.party_index && f.hit.entry_id == h.entry_id)
+                });
+                p
+            })
+            .filter(|p| !p.hits.is_empty())
+            .collect()
+    }
+
+    /// Raises the hits a new list version finds on an open case's parties (those not already
+    /// flagged), for reviewers to resolve before any decision.
+    pub fn rescreen(
+        &self,
+        ctx: &Context<'_>,
+        screened: Vec<PartyScreening>,
+    ) -> Result<CaseUpdate, DomainError> {
+        let mut update = self.begin(ctx, Action::Rescreen, String::new(), json!({}))?;
+        let flags = crate::screening::raise_flags(self.new_hits(screened), ctx.now);
+        if flags.is_empty() {
+            return Err(DomainError::FailedPrecondition {
+                reason: reason::INVALID_TRANSITION,
+                message: "no new screening hits on this case".into(),
+            });
+        }
+        update.change.payload = json!({ "screening": flags });
+        update.new_flags = flags;
+        Ok(self.with_due_date(update, ctx))
+    }
+
     /// A reviewer clears the open screening hit `flag_id` as a false positive, or confirms it
     /// (then the case can only be denied), with reasons.
     pub fn resolve_screening(
@@ -1113,6 +1159,8 @@ pub struct CaseFilter {
     pub reference: Option<String>,
     /// Cases with (or without) a referral whose advice is past its due date.
     pub advice_overdue: Option<bool>,
+    /// Cases with (or without) a screening hit still to resolve.
+    pub screening_open: Option<bool>,
 }
 
 /// The most conditions one licence may carry.
@@ -1128,7 +1176,7 @@ pub const CLOCK_RUNNING_STATES: [ApplicationState; 4] = [
 ];
 
 impl CaseFilter {
-    pub const FIELDS: [&'static str; 7] = [
+    pub const FIELDS: [&'static str; 8] = [
         "state",
         "assignee",
         "destination_country_code",
@@ -1136,6 +1184,7 @@ impl CaseFilter {
         "overdue",
         "reference",
         "advice_overdue",
+        "screening_open",
     ];
 
     pub fn parse(raw: &str) -> Result<Self, Violations> {
@@ -1180,6 +1229,9 @@ impl CaseFilter {
                 }
                 "advice_overdue" => {
                     filter.advice_overdue = Some(crate::filter::parse_bool(&c.field, &c.value)?)
+                }
+                "screening_open" => {
+                    filter.screening_open = Some(crate::filter::parse_bool(&c.field, &c.value)?)
                 }
                 _ => filter.overdue = Some(crate::filter::parse_bool(&c.field, &c.value)?),
             }

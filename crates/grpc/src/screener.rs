@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
-use clearance_domain::screening::{Hit, PartyQuery, ScreeningIndex};
-use clearance_store::Store;
+use chrono::{DateTime, Utc};
+use clearance_domain::access::Principal;
+use clearance_domain::screening::{Hit, PartyQuery, ScreeningIndex, screen_parties};
+use clearance_domain::workflow::{Case, Context, ReviewSettings};
+use clearance_store::{CaseTarget, Store, StoreError};
+use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::respond::mutation;
 
 /// The index is reused while the number of imported versions is unchanged: versions are
 /// immutable and never removed, so a `COUNT(*)` tells a replica that another has imported.
@@ -98,3 +103,68 @@ impl Screener {
             .collect())
     }
 }
+
+/// Screens every open case's parties against `index` and raises the hits not yet flagged, as
+/// `importer` (whose import of `list_id` prompted it): one case step per case with new hits,
+/// each idempotent under a request id made of the list version and the case, so a second run
+/// raises nothing twice. Answers how many cases got new hits.
+pub async fn rescreen_open_cases(
+    store: &Store,
+    index: &ScreeningIndex,
+    threshold: f64,
+    importer: &Principal,
+    settings: Arc<ReviewSettings>,
+    now: DateTime<Utc>,
+    list_id: Uuid,
+) -> Result<usize, StoreError> {
+    let mut flagged = 0;
+    let mut after = None;
+    loop {
+        let cases = store.open_cases(after, PAGE).await?;
+        let Some(last) = cases.last() else {
+            return Ok(flagged);
+        };
+        after = Some(last.application.id);
+        for case in cases {
+            let screened = screen_parties(index, &case.application.content.parties, threshold);
+            if case.new_hits(screened.clone()).is_empty() {
+                continue;
+            }
+            let id = case.application.id;
+            let request_id = format!("rescreen:{list_id}:{id}");
+            let m = mutation(
+                importer,
+                None,
+                request_id.clone(),
+                "rescreen",
+                list_id.to_string(),
+                now,
+            );
+            let (principal, settings) = (importer.clone(), settings.clone());
+            let decide = move |c: &Case| {
+                let ctx = Context {
+                    principal: &principal,
+                    now,
+                    request_id: &request_id,
+                    settings: &settings,
+                };
+                c.rescreen(&ctx, screened.clone())
+            };
+            let target = CaseTarget {
+                org: None,
+                id,
+                expected_version: case.application.version,
+                pinned_products: &[],
+            };
+            match store.update_case(&m, target, decide, &|_| Vec::new()).await {
+                Ok(_) => flagged += 1,
+                // The case moved on meanwhile (a step, or another replica's run): the next
+                // import or submission screens it again.
+                Err(e) => tracing::warn!(case = %id, error = %e, "a case was not screened again"),
+            }
+        }
+    }
+}
+
+/// Cases read per page while screening again.
+const PAGE: u64 = 200;

@@ -311,10 +311,40 @@ async fn screening(config: &Config, command: Screening) -> anyhow::Result<()> {
                 })
                 .await?;
             match outcome {
-                clearance_store::Outcome::Applied(v) if v.import_time == now => println!(
-                    "imported {} entries of {} as version {} (sha256 {})",
-                    v.entry_count, v.source, v.id, v.file_sha256
-                ),
+                clearance_store::Outcome::Applied(v) if v.import_time == now => {
+                    println!(
+                        "imported {} entries of {} as version {} (sha256 {})",
+                        v.entry_count, v.source, v.id, v.file_sha256
+                    );
+                    // Open cases are screened against the lists now in force; servers pick the
+                    // new version up for submissions and shipments within a second.
+                    let in_force: Vec<_> = store
+                        .screening_lists_in_force()
+                        .await?
+                        .into_iter()
+                        .map(|l| l.id)
+                        .collect();
+                    let index = clearance_domain::screening::ScreeningIndex::build(
+                        store.screening_entries(&in_force).await?,
+                    );
+                    let operator = clearance_auth::Principal {
+                        subject: "clearance screening import".into(),
+                        roles: vec![Role::PolicyAdmin],
+                        organisation: None,
+                        agency: None,
+                    };
+                    let flagged = clearance_grpc::rescreen_open_cases(
+                        &store,
+                        &index,
+                        config.screening.threshold,
+                        &operator,
+                        Arc::new(config.review.settings()?),
+                        now,
+                        v.id,
+                    )
+                    .await?;
+                    println!("screened the open cases again: {flagged} with new hits to resolve");
+                }
                 clearance_store::Outcome::Applied(v) => println!(
                     "already imported as version {} on {}: nothing changed",
                     v.id,

@@ -453,6 +453,7 @@ pub async fn start(
                     store.clone(),
                     rules.clone(),
                     screener.clone(),
+                    settings.clone(),
                     clock.clone(),
                 ))
                 .max_decoding_message_size(max_message)

@@ -591,6 +591,19 @@ impl Store {
             }
             None => {}
         }
+        if let Some(open) = filter.screening_open {
+            let unresolved = Query::select()
+                .column(screening_flag::Column::ApplicationId)
+                .from(screening_flag::Entity)
+                .and_where(screening_flag::Column::Status.eq(FlagStatus::Open.as_str()))
+                .to_owned();
+            let column = application::Column::Id;
+            query = query.filter(if open {
+                column.in_subquery(unresolved)
+            } else {
+                column.not_in_subquery(unresolved)
+            });
+        }
         if let Some(overdue) = filter.advice_overdue {
             let late = Query::select()
                 .column(referral::Column::ApplicationId)
@@ -623,6 +636,38 @@ impl Store {
             .order_by_asc(application::Column::DueDate)
             .order_by_asc(application::Column::Id)
             .limit(page.fetch_limit())
+            .all(&self.db)
+            .await?;
+        load_cases(&self.db, rows).await
+    }
+
+    /// Up to `limit` submitted cases still open, after `after`, in id order (for screening
+    /// them again when a list changes).
+    pub async fn open_cases(
+        &self,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<Case>, StoreError> {
+        use clearance_domain::application::ApplicationState::*;
+        let mut query = application::Entity::find().filter(
+            application::Column::State.is_in(
+                [
+                    Submitted,
+                    UnderReview,
+                    AwaitingApplicant,
+                    PendingCountersign,
+                    UnderAppeal,
+                ]
+                .iter()
+                .map(|s| s.as_str()),
+            ),
+        );
+        if let Some(after) = after {
+            query = query.filter(application::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(application::Column::Id)
+            .limit(limit)
             .all(&self.db)
             .await?;
         load_cases(&self.db, rows).await
