@@ -352,6 +352,7 @@ struct Tokens {
     erp: String,
     reviewer: String,
     senior: String,
+    policy: String,
 }
 
 fn tokens(dir: &Path) -> anyhow::Result<Tokens> {
@@ -372,6 +373,7 @@ fn tokens(dir: &Path) -> anyhow::Result<Tokens> {
         erp: mint("sap@acme", "erp", Some("acme"))?,
         reviewer: mint("alice@regulator", "reviewer", None)?,
         senior: mint("bob@regulator", "senior_reviewer", None)?,
+        policy: mint("paula@regulator", "policy_admin", None)?,
     })
 }
 
@@ -803,29 +805,120 @@ async fn scenarios(
             ("start-shipment hot", Cover::Hot),
             ("start-shipment unnamed, spread", Cover::Unnamed),
         ] {
-            let clients: Vec<_> =
-                connect_clients(server.application, n, &t.erp, ShipmentServiceClient::new).await?;
-            // A regulator's stream follows the writes: how long after commit it sees each.
-            let lag = EventLag::follow(server.reviewer, &t.reviewer).await?;
-            let ll = l.clone();
-            let m = drive(clients, s, move |c, k| {
-                let spread = &ll.spread[k % ll.spread.len()];
-                let request = match cover {
-                    Cover::Hot => shipment(&ll, &ll.hot, true),
-                    Cover::Spread => shipment(&ll, spread, true),
-                    Cover::Unnamed => shipment(&ll, spread, false),
-                };
-                let mut c = c.clone();
-                async move { c.start_shipment(request).await.is_ok() }
-            })
-            .await;
-            report(backend, scenario, n, &m, server);
-            let (seen, p50, p99) = lag.stop().await;
-            println!(
-                "| {backend} | event lag during {scenario} | {n} | {seen} events | {p50:.1} | {p99:.1} | | | |"
-            );
-            rates.push((scenario.to_owned(), n, m.rate()));
+            let rate = shipments(backend, server, t, &l, n, s, scenario, cover).await?;
+            rates.push((scenario.to_owned(), n, rate));
         }
+    }
+    Ok(rates)
+}
+
+/// One StartShipment scenario with a regulator's stream following the writes; answers its
+/// rate.
+// The arguments are the scenario's whole description, as `scenarios` holds them.
+#[allow(clippy::too_many_arguments)]
+async fn shipments(
+    backend: &str,
+    server: &Server,
+    t: &Tokens,
+    l: &Arc<Loaded>,
+    n: usize,
+    s: u64,
+    scenario: &str,
+    cover: Cover,
+) -> anyhow::Result<f64> {
+    let clients: Vec<_> =
+        connect_clients(server.application, n, &t.erp, ShipmentServiceClient::new).await?;
+    // A regulator's stream follows the writes: how long after commit it sees each.
+    let lag = EventLag::follow(server.reviewer, &t.reviewer).await?;
+    let ll = l.clone();
+    let m = drive(clients, s, move |c, k| {
+        let spread = &ll.spread[k % ll.spread.len()];
+        let request = match cover {
+            Cover::Hot => shipment(&ll, &ll.hot, true),
+            Cover::Spread => shipment(&ll, spread, true),
+            Cover::Unnamed => shipment(&ll, spread, false),
+        };
+        let mut c = c.clone();
+        async move { c.start_shipment(request).await.is_ok() }
+    })
+    .await;
+    report(backend, scenario, n, &m, server);
+    let (seen, p50, p99) = lag.stop().await;
+    println!(
+        "| {backend} | event lag during {scenario} | {n} | {seen} events | {p50:.1} | {p99:.1} | | | |"
+    );
+    Ok(m.rate())
+}
+
+/// Entries of the synthetic screening list the benchmark imports.
+const LISTED: usize = 20_000;
+
+/// A synthetic list in the CSL CSV format: names sharing words with ordinary company names
+/// (so lookups score candidates), none resembling the benchmark's end user.
+fn synthetic_list(entries: usize) -> String {
+    let words = [
+        "Northern",
+        "Trading",
+        "Systems",
+        "Holdings",
+        "Electronics",
+        "Logistics",
+        "Cloud",
+        "Dynamics",
+        "Instruments",
+        "Maritime",
+    ];
+    let countries = ["CN", "RU", "IR", "AE", "HK", "SY", "KP"];
+    let mut csv = String::from(
+        "_id,source,entity_number,type,programs,name,title,addresses,alt_names,citizenships\n",
+    );
+    for i in 0..entries {
+        let name = format!(
+            "{} {} {i:05}",
+            words[i % words.len()],
+            words[(i / words.len()) % words.len()]
+        );
+        csv.push_str(&format!(
+            "b{i},Bench List,,Entity,EAR,{name},,\"{i} Harbour Road, {}\",,\n",
+            countries[i % countries.len()]
+        ));
+    }
+    csv
+}
+
+/// StartShipment again with a screening list of `LISTED` entries in force: what screening
+/// costs a shipment.
+async fn screening_on(
+    backend: &str,
+    server: &Server,
+    t: &Tokens,
+    l: Arc<Loaded>,
+    args: &Args,
+) -> anyhow::Result<Vec<(String, usize, f64)>> {
+    let mut policy = PolicyServiceClient::new(authed(&connect(server.reviewer).await?, &t.policy)?);
+    policy
+        .import_screening_list(pb::ImportScreeningListRequest {
+            request_id: id(),
+            source: "Bench List".into(),
+            format: pb::ScreeningListFormat::CslCsv as i32,
+            content: synthetic_list(LISTED).into_bytes(),
+        })
+        .await?;
+    let mut rates = Vec::new();
+    for &n in &args.clients {
+        let scenario = "start-shipment named, spread, screening on";
+        let rate = shipments(
+            backend,
+            server,
+            t,
+            &l,
+            n,
+            args.seconds,
+            scenario,
+            Cover::Spread,
+        )
+        .await?;
+        rates.push((scenario.to_owned(), n, rate));
     }
     Ok(rates)
 }
@@ -1112,6 +1205,8 @@ async fn run_backend(
     clearance_store::execute_statement(url, "ANALYZE").await?;
     eprintln!("{backend}: running scenarios");
     let mut rates = scenarios(backend, &server, &t, loaded.clone(), args).await?;
+    eprintln!("{backend}: importing a screening list of {LISTED} entries");
+    rates.extend(screening_on(backend, &server, &t, loaded.clone(), args).await?);
     if backend == "postgres" {
         eprintln!("postgres: starting a second server process on the same database");
         let second = start_server(binary, url, dir.path()).await?;
@@ -1199,7 +1294,14 @@ async fn main() -> anyhow::Result<()> {
         }
         let vs_health = health.map_or_else(|| "?".into(), |h| format!("{:.2}", rate / h));
         let vs_db = db.map_or_else(|| "?".into(), |d| format!("{:.2}", rate / d));
-        let vs_one = if scenario.ends_with(", two processes") {
+        let vs_one = if scenario.ends_with(", screening on") {
+            pg_rates
+                .iter()
+                .find(|(s, c, _)| s == "start-shipment named, spread" && c == n)
+                .map_or_else(String::new, |(_, _, off)| {
+                    format!(", {:.2} × screening off", rate / off)
+                })
+        } else if scenario.ends_with(", two processes") {
             pg_rates
                 .iter()
                 .find(|(s, c, _)| s == "start-shipment named, spread" && c == n)
