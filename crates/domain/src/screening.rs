@@ -231,10 +231,38 @@ impl ScreeningIndex {
         if words.is_empty() {
             return Vec::new();
         }
-        let mut candidates: Vec<u32> = block_keys(&words)
-            .filter_map(|k| self.blocks.get(&k))
+        // A candidate must share most of the query's words (by their first or last letters):
+        // a name sharing one frequent word ("trading", "technology") with thousands of listed
+        // names is not compared with all of them. The share matches what scoring needs to
+        // reach the threshold.
+        let mut per_word: Vec<Vec<u32>> = words
+            .iter()
+            .map(|word| {
+                let mut ids: Vec<u32> = block_keys(std::slice::from_ref(word))
+                    .filter_map(|k| self.blocks.get(&k))
+                    .flatten()
+                    .copied()
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            })
+            .collect();
+        per_word.sort_by_key(Vec::len);
+        let needed = (words.len() * 2).div_ceil(3);
+        // An entry sharing `needed` words appears in at least one of the rarest
+        // `len - needed + 1` words' lists: only those are walked, the rest looked up.
+        let mut candidates: Vec<u32> = per_word[..per_word.len() - needed + 1]
+            .iter()
             .flatten()
             .copied()
+            .filter(|id| {
+                per_word
+                    .iter()
+                    .filter(|ids| ids.binary_search(id).is_ok())
+                    .count()
+                    >= needed
+            })
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
