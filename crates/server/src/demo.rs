@@ -129,6 +129,27 @@ fn verdict(d: &pb::Determination) -> String {
     format!("LICENCE REQUIRED ({policy}; {})", rules.join(", "))
 }
 
+/// Publishes catalogue version `n` as the policy administrator, and says so.
+async fn publish(
+    policy_admin: &mut PolicyServiceClient<Authed>,
+    n: usize,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let published = policy_admin
+        .publish_rule_set(pb::PublishRuleSetRequest {
+            request_id: rid(),
+            rule_set: Some(catalogue_version(n)?),
+        })
+        .await?
+        .into_inner();
+    writeln!(
+        out,
+        "   published {} v{}: {}",
+        published.key, published.version, published.display_name
+    )?;
+    Ok(())
+}
+
 /// What publishing catalogue version `n` would change, every page of it.
 async fn impact_of(
     policy_admin: &mut PolicyServiceClient<Authed>,
@@ -236,18 +257,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         "1. The policy administrator publishes the October 2023 rules and the April 2025 H20 rules."
     )?;
     for n in [1, 2] {
-        let published = policy_admin
-            .publish_rule_set(pb::PublishRuleSetRequest {
-                request_id: rid(),
-                rule_set: Some(catalogue_version(n)?),
-            })
-            .await?
-            .into_inner();
-        writeln!(
-            out,
-            "   published {} v{}: {}",
-            published.key, published.version, published.display_name
-        )?;
+        publish(&mut policy_admin, n, out).await?;
     }
 
     writeln!(
@@ -763,14 +773,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         };
         writeln!(out, "   {named} {}: {}", i.line, i.summary)?;
     }
-    let july = policy_admin
-        .publish_rule_set(pb::PublishRuleSetRequest {
-            request_id: rid(),
-            rule_set: Some(catalogue_version(3)?),
-        })
-        .await?
-        .into_inner();
-    writeln!(out, "   published {} v{}", july.key, july.version)?;
+    publish(&mut policy_admin, 3, out).await?;
 
     writeln!(
         out,
@@ -947,14 +950,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         };
         writeln!(out, "   {named} {}: {}", i.line, i.summary)?;
     }
-    let january = policy_admin
-        .publish_rule_set(pb::PublishRuleSetRequest {
-            request_id: rid(),
-            rule_set: Some(catalogue_version(4)?),
-        })
-        .await?
-        .into_inner();
-    writeln!(out, "   published {} v{}", january.key, january.version)?;
+    publish(&mut policy_admin, 4, out).await?;
 
     writeln!(
         out,
