@@ -24,6 +24,7 @@ on_both_databases!(
     a_case_referred_to_two_agencies_waits_for_both_and_each_sees_only_its_own,
     an_overdue_referral_is_flagged_in_the_queue,
     careless_and_hostile_referrals_and_advice_are_refused_with_reasons,
+    advice_released_together_takes_effect_once,
 );
 
 const ALICE: &str = "alice@regulator";
@@ -661,4 +662,80 @@ async fn careless_and_hostile_referrals_and_advice_are_refused_with_reasons(
             .await,
         Code::NotFound,
     );
+}
+
+/// Eight identical GiveAdvice calls and eight with their own request ids, released together:
+/// one advice, the identical copies answered alike, the others refused.
+async fn advice_released_together_takes_effect_once(_db: &TestDb, app: TestApp) {
+    let (_acme, case) = referable_case(&app).await;
+    let mut alice = app.regulator(ALICE, &["reviewer"]);
+    refer(&mut alice, &case, &["defense"]).await;
+    let mut dora = app.adviser("dora@defense", "defense");
+    let referral = only_referral(&mut dora).await;
+    let identical = pb::GiveAdviceRequest {
+        name: referral.name.clone(),
+        request_id: request_id(),
+        etag: referral.etag.clone(),
+        advice: vec![
+            advice(1, pb::AdviceKind::Approve, ""),
+            advice(2, pb::AdviceKind::Approve, ""),
+        ],
+    };
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let mut calls = Vec::new();
+    for i in 0..16 {
+        let mut client = dora.clone();
+        let barrier = barrier.clone();
+        let request = if i % 2 == 0 {
+            identical.clone()
+        } else {
+            pb::GiveAdviceRequest {
+                request_id: request_id(),
+                ..identical.clone()
+            }
+        };
+        calls.push(tokio::spawn(async move {
+            barrier.wait().await;
+            (i % 2 == 0, client.give_advice(request).await)
+        }));
+    }
+    let mut identical_answers = Vec::new();
+    let mut others_applied = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            (true, answer) => identical_answers.push(answer.map(|r| r.into_inner())),
+            (false, Ok(_)) => others_applied += 1,
+            (false, Err(status)) => assert!(
+                matches!(status.code(), Code::Aborted | Code::FailedPrecondition),
+                "{status:?}"
+            ),
+        }
+    }
+    let applied_by_identical = identical_answers.iter().filter(|a| a.is_ok()).count();
+    // Either the identical request or exactly one other won; identical copies answer alike.
+    assert_eq!(applied_by_identical.min(1) + others_applied, 1);
+    if applied_by_identical > 0 {
+        let first = identical_answers[0].as_ref().unwrap();
+        assert!(
+            identical_answers
+                .iter()
+                .all(|a| a.as_ref().ok() == Some(first))
+        );
+    }
+    let history = app
+        .regulator("audrey@regulator", &["auditor"])
+        .get_history(pb::GetHistoryRequest {
+            resource: referral.name.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let advised = history
+        .iter()
+        .filter(|e| e.action == "referral.advice_given")
+        .count();
+    assert_eq!(advised, 1, "advice is recorded once");
 }
