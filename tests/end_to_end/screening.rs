@@ -1,7 +1,8 @@
 //! Denied-party screening end to end: lists imported in two published formats, a listed end
 //! user found at submission under another script and word order, cleared with reasons; a
-//! shipment to a listed party refused with the ledger untouched; a bad file refused with the
-//! previous version left in force.
+//! shipment to a listed end user or consignee refused with the ledger untouched; a bad file
+//! refused with the previous version left in force; a new version flagging open cases and
+//! active licences.
 
 use clearance_proto::v1 as pb;
 use clearance_tests::{PolicyClient, ReviewClient, TestApp, TestDb, on_both_databases};
@@ -18,6 +19,8 @@ on_both_databases!(
     shipments_to_a_listed_party_are_refused_until_a_reviewer_clears_it,
     a_malformed_list_is_refused_and_the_previous_version_stays_in_force,
     a_new_list_version_flags_open_cases_in_the_background,
+    a_new_list_version_flags_the_parties_of_active_licences,
+    a_listed_consignee_stops_a_shipment,
 );
 
 /// A synthetic Consolidated Screening List extract written for these tests.
@@ -52,6 +55,18 @@ async fn import(
         })
         .await
         .map(|r| r.into_inner())
+}
+
+/// Imports the synthetic Consolidated Screening List extract.
+async fn import_csl(app: &TestApp) -> pb::ScreeningList {
+    import(
+        &mut policy_admin(app),
+        "US CSL",
+        pb::ScreeningListFormat::CslCsv,
+        CSL_CSV,
+    )
+    .await
+    .expect("import")
 }
 
 async fn case_of(reviewer: &mut ReviewClient, name: &str) -> pb::Case {
@@ -96,14 +111,7 @@ async fn a_listed_end_user_is_flagged_at_submission_and_cleared_with_reasons(
     app: TestApp,
 ) {
     let mut admin = policy_admin(&app);
-    let csl = import(
-        &mut admin,
-        "US CSL",
-        pb::ScreeningListFormat::CslCsv,
-        CSL_CSV,
-    )
-    .await
-    .expect("CSL import");
+    let csl = import_csl(&app).await;
     assert_eq!(csl.entry_count, 2);
     let ftm = import(
         &mut admin,
@@ -222,14 +230,7 @@ async fn shipments_to_a_listed_party_are_refused_until_a_reviewer_clears_it(
     start(&mut shipper, shipment(&product, 10, 100_000))
         .await
         .expect("shipped before the listing");
-    import(
-        &mut policy_admin(&app),
-        "US CSL",
-        pb::ScreeningListFormat::CslCsv,
-        CSL_CSV,
-    )
-    .await
-    .expect("import");
+    import_csl(&app).await;
     let mut officer = app.applicant("acme");
     let before = officer
         .get_licence(pb::GetLicenceRequest {
@@ -337,23 +338,9 @@ async fn a_malformed_list_is_refused_and_the_previous_version_stays_in_force(
     app: TestApp,
 ) {
     let mut admin = policy_admin(&app);
-    let first = import(
-        &mut admin,
-        "US CSL",
-        pb::ScreeningListFormat::CslCsv,
-        CSL_CSV,
-    )
-    .await
-    .expect("import");
+    let first = import_csl(&app).await;
     // The same file again is the same version.
-    let again = import(
-        &mut admin,
-        "US CSL",
-        pb::ScreeningListFormat::CslCsv,
-        CSL_CSV,
-    )
-    .await
-    .expect("import again");
+    let again = import_csl(&app).await;
     assert_eq!(again.name, first.name);
 
     // A later file with a broken line replaces nothing.
@@ -479,24 +466,7 @@ async fn a_new_list_version_flags_open_cases_in_the_background(_db: &TestDb, app
     )
     .await
     .expect("import");
-    let flagged = 'wait: {
-        for _ in 0..100 {
-            let queue = alice
-                .list_cases(pb::ListCasesRequest {
-                    filter: "screening_open = true".into(),
-                    ..Default::default()
-                })
-                .await
-                .expect("queue")
-                .into_inner()
-                .cases;
-            if !queue.is_empty() {
-                break 'wait queue;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the open case was not flagged");
-    };
+    let flagged = queue_with_open_hits(&mut alice).await;
     assert_eq!(flagged.len(), 1, "the withdrawn case is not screened again");
     assert_eq!(flagged[0].name, submitted[0].name);
     let hit = &flagged[0].screening_hits[0];
@@ -535,4 +505,189 @@ async fn a_new_list_version_flags_open_cases_in_the_background(_db: &TestDb, app
             .len(),
         1
     );
+}
+
+/// Waits for the background re-screening to put open hits in the queue.
+async fn queue_with_open_hits(reviewer: &mut ReviewClient) -> Vec<pb::Case> {
+    for _ in 0..100 {
+        let queue = reviewer
+            .list_cases(pb::ListCasesRequest {
+                filter: "screening_open = true".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("queue")
+            .into_inner()
+            .cases;
+        if !queue.is_empty() {
+            return queue;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing was flagged");
+}
+
+async fn a_new_list_version_flags_the_parties_of_active_licences(_db: &TestDb, app: TestApp) {
+    // Two licences to an end user nobody has listed yet; one is revoked.
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    let (_, revoked) = licensed(&app, "acme", 50).await;
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    bob.revoke_licence(pb::RevokeLicenceRequest {
+        name: revoked.name.clone(),
+        request_id: request_id(),
+        etag: revoked.etag.clone(),
+        reason: "order cancelled".into(),
+    })
+    .await
+    .expect("revoke");
+
+    import_csl(&app).await;
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let flagged = queue_with_open_hits(&mut alice).await;
+    assert_eq!(
+        flagged.len(),
+        1,
+        "only the active licence's case is flagged: {flagged:?}"
+    );
+    let case = &flagged[0];
+    assert_eq!(case.name, licence.application);
+    assert_eq!(
+        case.application.as_ref().unwrap().state,
+        pb::ApplicationState::Approved as i32
+    );
+    let hit = &case.screening_hits[0];
+    assert_eq!(hit.listed_name, "Example Cloud Ltd");
+    assert_eq!(hit.status, pb::ScreeningHitStatus::Open as i32);
+    assert!(hit.score >= 0.85, "{hit:?}");
+
+    // The finding is on the case's record, and the holder reads none of it.
+    let history = app
+        .regulator("audrey@regulator", &["auditor"])
+        .get_history(pb::GetHistoryRequest {
+            resource: case.name.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .entries;
+    assert!(
+        history.iter().any(|e| e.action == "case.rescreened"),
+        "{history:?}"
+    );
+    let mut acme = app.applicant("acme");
+    let own = acme
+        .list_history(pb::ListHistoryRequest {
+            resource: case.name.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("own history")
+        .into_inner()
+        .entries;
+    assert!(own.iter().all(|e| e.action != "case.rescreened"));
+
+    // Shipments under the licence stop until a reviewer clears the hit on the licence's case.
+    let mut shipper = erp(&app, "acme");
+    let status = assert_code(
+        start(&mut shipper, shipment(&product, 1, 10_000)).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY");
+    let cleared = resolve(
+        &mut alice,
+        case,
+        false,
+        "A namesake: different registration number, verified",
+    )
+    .await
+    .expect("a hit on a licence's case is resolved like any other");
+    assert_eq!(
+        cleared.screening_hits[0].status,
+        pb::ScreeningHitStatus::Cleared as i32
+    );
+    assert_eq!(
+        cleared.application.as_ref().unwrap().state,
+        pb::ApplicationState::Approved as i32
+    );
+    start(&mut shipper, shipment(&product, 1, 10_000))
+        .await
+        .expect("a cleared namesake ships");
+}
+
+async fn a_listed_consignee_stops_a_shipment(_db: &TestDb, app: TestApp) {
+    let (product, licence) = licensed(&app, "acme", 100).await;
+    import(
+        &mut policy_admin(&app),
+        "OpenSanctions",
+        pb::ScreeningListFormat::FollowTheMoney,
+        FTM_LINES,
+    )
+    .await
+    .expect("import");
+    let mut shipper = erp(&app, "acme");
+    let consignee = |name: &str, country: &str| pb::Party {
+        display_name: name.into(),
+        country_code: country.into(),
+        ..Default::default()
+    };
+    let mut via_listed = shipment(&product, 10, 100_000);
+    via_listed.consignee = Some(consignee("ZVEZDA INSTRUMENT WORKS", "RU"));
+    let status = assert_code(
+        start(&mut shipper, via_listed.clone()).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY", "{status:?}");
+    assert!(status.message().contains("Zvezda"), "{status:?}");
+    let status = assert_code(
+        shipper
+            .check_shipment(pb::CheckShipmentRequest {
+                shipment: Some(via_listed),
+            })
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY");
+    let mut officer = app.applicant("acme");
+    let untouched = officer
+        .get_licence(pb::GetLicenceRequest {
+            name: licence.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(untouched.lines, licence.lines, "the ledger is unchanged");
+
+    // A consignee without a name or with a made-up country is named field by field.
+    let mut malformed = shipment(&product, 10, 100_000);
+    malformed.consignee = Some(consignee("  ", "XX"));
+    let status = assert_code(start(&mut shipper, malformed).await, Code::InvalidArgument);
+    let fields = violated_fields(&status);
+    assert!(
+        fields.contains(&"shipment.consignee.display_name".to_owned()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"shipment.consignee.country_code".to_owned()),
+        "{fields:?}"
+    );
+
+    // Another consignee ships, and the shipment keeps it.
+    let mut via_forwarder = shipment(&product, 10, 100_000);
+    via_forwarder.consignee = Some(consignee("Harbour Freight Forwarding Ltd", "HK"));
+    let shipped = start(&mut shipper, via_forwarder)
+        .await
+        .expect("an unlisted consignee ships");
+    let read = shipper
+        .get_shipment(pb::GetShipmentRequest {
+            name: shipped.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let kept = read.consignee.expect("the consignee is kept");
+    assert_eq!(kept.display_name, "Harbour Freight Forwarding Ltd");
+    assert_eq!(kept.country_code, "HK");
 }

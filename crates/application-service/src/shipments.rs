@@ -132,35 +132,41 @@ impl ShipmentApi {
         ))
     }
 
-    /// Refuses a shipment whose end user resembles a listed party, unless a reviewer cleared
-    /// that very entry for this exporter and none confirmed it (DENIED_PARTY). One in-memory lookup; the store is
-    /// asked only when there is a hit.
+    /// Refuses a shipment whose end user or consignee resembles a listed party, unless a
+    /// reviewer cleared that very entry for this exporter and none confirmed it
+    /// (DENIED_PARTY). One in-memory lookup; the store is asked only when there is a hit.
     async fn refuse_denied_party(
         &self,
         org: &OrganisationId,
         spec: &ShipmentSpec,
     ) -> ApiResult<()> {
-        let query = PartyQuery {
+        let mut queries = vec![PartyQuery {
             name: spec.end_user_name.clone(),
             country: Some(spec.end_user_country.as_str().to_owned()),
             address: String::new(),
-        };
-        let hits = self
-            .screener
-            .screen(std::slice::from_ref(&query))
-            .await?
-            .pop()
-            .unwrap_or_default();
-        if hits.is_empty() {
+        }];
+        if let Some(c) = &spec.consignee {
+            queries.push(PartyQuery {
+                name: c.display_name.clone(),
+                country: Some(c.country.as_str().to_owned()),
+                address: String::new(),
+            });
+        }
+        let hits = self.screener.screen(&queries).await?;
+        if hits.iter().all(Vec::is_empty) {
             return Ok(());
         }
-        let entries: Vec<String> = hits.iter().map(|h| h.entry_id.clone()).collect();
+        let entries: Vec<String> = hits.iter().flatten().map(|h| h.entry_id.clone()).collect();
         let decisions = self
             .store
             .screening_decisions(org, &entries)
             .await
             .map_err(|e| ApiError::from_store("screening", e))?;
-        match shipment_refusal(&spec.end_user_name, &hits, &decisions) {
+        match queries
+            .iter()
+            .zip(&hits)
+            .find_map(|(q, h)| shipment_refusal(&q.name, h, &decisions))
+        {
             Some(refusal) => Err(refusal.into()),
             None => Ok(()),
         }

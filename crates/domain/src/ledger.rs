@@ -192,6 +192,9 @@ pub struct ShipmentSpec {
     pub end_user_name: String,
     pub end_user_country: CountryCode,
     pub end_user_headquarters: Option<CountryCode>,
+    /// Who receives the goods when it is not the end user (a distributor or forwarder);
+    /// screened like the end user.
+    pub consignee: Option<ShipmentConsignee>,
     pub erp_reference: String,
     pub shipment_time: DateTime<Utc>,
     /// When the shipment is recorded (the server's clock, not the caller's).
@@ -627,12 +630,22 @@ pub struct Shipment {
     pub create_time: DateTime<Utc>,
 }
 
-/// The end user a shipment goes to, as stored.
+/// The end user a shipment goes to, and its consignee when there is one, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentEndUser {
     pub display_name: String,
     pub country: CountryCode,
     pub headquarters_country: Option<CountryCode>,
+    /// Absent in shipments recorded before consignees were asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consignee: Option<ShipmentConsignee>,
+}
+
+/// The party a shipment is delivered to on the end user's behalf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentConsignee {
+    pub display_name: String,
+    pub country: CountryCode,
 }
 
 /// What `ListShipments` may filter on.
@@ -849,6 +862,7 @@ mod tests;
 pub struct ShipmentInput {
     pub destination_country_code: String,
     pub end_user: Option<crate::application::PartyInput>,
+    pub consignee: Option<crate::application::PartyInput>,
     pub erp_reference: String,
     pub lines: Vec<ShipmentLineInput>,
     pub shipment_time: Option<DateTime<Utc>>,
@@ -937,6 +951,17 @@ pub fn parse_shipment(
             ),
         ),
     };
+    let consignee = input.consignee.as_ref().and_then(|p| {
+        let display_name = required_text(&mut v, "consignee.display_name", &p.display_name, 200);
+        v.check(
+            "consignee",
+            CountryCode::parse("country_code", &p.country_code),
+        )
+        .map(|country| ShipmentConsignee {
+            display_name,
+            country,
+        })
+    });
     let shipment_time = input.shipment_time.unwrap_or(now);
     v.check("", window.check("shipment_time", shipment_time, now));
     if input.lines.is_empty() {
@@ -1008,6 +1033,7 @@ pub fn parse_shipment(
             end_user_name,
             end_user_country,
             end_user_headquarters,
+            consignee,
             erp_reference,
             shipment_time,
             recorded_time: now,

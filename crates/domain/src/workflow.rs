@@ -149,12 +149,15 @@ pub fn transition(from: ApplicationState, action: Action) -> Result<ApplicationS
         (s, Action::Withdraw) if !is_final(s) => Some(Withdrawn),
         (s, Action::AddNote) if s != Draft => Some(s),
         (UnderReview | AwaitingApplicant, Action::Refer) => Some(from),
+        // An approved case stands behind its licence: a new list version screens its parties
+        // again, and a reviewer resolves what that finds.
         (
-            Submitted | UnderReview | AwaitingApplicant | PendingCountersign,
+            Submitted | UnderReview | AwaitingApplicant | PendingCountersign | Approved,
             Action::ResolveScreening,
         ) => Some(from),
         (
-            Submitted | UnderReview | AwaitingApplicant | PendingCountersign | UnderAppeal,
+            Submitted | UnderReview | AwaitingApplicant | PendingCountersign | UnderAppeal
+            | Approved,
             Action::Rescreen,
         ) => Some(from),
         _ => None,
@@ -781,7 +784,9 @@ impl Case {
     }
 
     /// Raises the hits a new list version finds on an open case's parties (those not already
-    /// flagged), for reviewers to resolve before any decision.
+    /// flagged), for reviewers to resolve before any decision; or on the parties of the
+    /// approved case behind an active licence, for reviewers to clear or confirm (shipments to
+    /// an uncleared hit are refused meanwhile).
     pub fn rescreen(
         &self,
         ctx: &Context<'_>,

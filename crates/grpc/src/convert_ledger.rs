@@ -104,10 +104,25 @@ pub fn shipment_to_pb(s: &Shipment) -> pb::Shipment {
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default(),
         }),
+        consignee: s.spec.consignee.as_ref().map(|c| pb::Party {
+            role: pb::PartyRole::UltimateConsignee as i32,
+            display_name: c.display_name.clone(),
+            address: String::new(),
+            country_code: c.country.as_str().to_owned(),
+            headquarters_country_code: String::new(),
+        }),
         no_licence_required: s.no_licence_required,
         determinations: s.determinations.iter().map(determination_to_pb).collect(),
         cancel_time: s.cancel_time.as_ref().map(timestamp),
         cancel_reason: s.cancel_reason.clone().unwrap_or_default(),
+    }
+}
+
+/// A shipment's party as sent; its role is implied by the field it is in.
+fn shipment_party(p: pb::Party) -> PartyInput {
+    PartyInput {
+        role: None,
+        ..crate::convert::party_input(p)
     }
 }
 
@@ -120,13 +135,8 @@ pub fn shipment_input(s: pb::Shipment) -> Result<ShipmentInput, clearance_domain
         .transpose()?;
     Ok(ShipmentInput {
         destination_country_code: s.destination_country_code,
-        end_user: s.end_user.map(|p| PartyInput {
-            role: None,
-            display_name: p.display_name,
-            address: p.address,
-            country_code: p.country_code,
-            headquarters_country_code: p.headquarters_country_code,
-        }),
+        end_user: s.end_user.map(shipment_party),
+        consignee: s.consignee.map(shipment_party),
         erp_reference: s.erp_reference,
         lines: s
             .lines

@@ -32,7 +32,7 @@ pub use limits::{CallLimits, caller_key};
 pub use metrics::{CallMetrics, ShipmentMetrics};
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
-pub use screener::{Screener, rescreen_open_cases};
+pub use screener::{Rescreened, Screener, rescreen_cases};
 
 /// Runs a handler method `$self.$method(principal, message)` returning `ApiResult<T>` and
 /// answers with its response or its status.

@@ -104,11 +104,21 @@ impl Screener {
     }
 }
 
-/// Screens every open case's parties against `index` and raises the hits not yet flagged, as
+/// What a run of screening again found: how many cases got new hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rescreened {
+    /// Cases under review.
+    pub open_cases: usize,
+    /// Approved cases behind active licences.
+    pub licence_cases: usize,
+}
+
+/// Screens the parties of every open case and of every active licence (through the approved
+/// case behind its current revision) against `index` and raises the hits not yet flagged, as
 /// `importer` (whose import of `list_id` prompted it): one case step per case with new hits,
 /// each idempotent under a request id made of the list version and the case, so a second run
-/// raises nothing twice. Answers how many cases got new hits.
-pub async fn rescreen_open_cases(
+/// raises nothing twice.
+pub async fn rescreen_cases(
     store: &Store,
     index: &ScreeningIndex,
     threshold: f64,
@@ -116,31 +126,74 @@ pub async fn rescreen_open_cases(
     settings: Arc<ReviewSettings>,
     now: DateTime<Utc>,
     list_id: Uuid,
-) -> Result<usize, StoreError> {
-    let mut flagged = 0;
+) -> Result<Rescreened, StoreError> {
+    let run = Rescreen {
+        store,
+        index,
+        threshold,
+        importer,
+        settings,
+        now,
+        list_id,
+    };
+    let mut found = Rescreened::default();
     let mut after = None;
     loop {
         let cases = store.open_cases(after, PAGE).await?;
         let Some(last) = cases.last() else {
-            return Ok(flagged);
+            break;
         };
         after = Some(last.application.id);
+        found.open_cases += run.flag_new_hits(cases).await;
+    }
+    let mut after = None;
+    loop {
+        let (last, cases) = store.licensing_cases(after, PAGE, now).await?;
+        let Some(last) = last else {
+            break;
+        };
+        after = Some(last);
+        found.licence_cases += run.flag_new_hits(cases).await;
+    }
+    Ok(found)
+}
+
+/// One run of screening again.
+struct Rescreen<'a> {
+    store: &'a Store,
+    index: &'a ScreeningIndex,
+    threshold: f64,
+    importer: &'a Principal,
+    settings: Arc<ReviewSettings>,
+    now: DateTime<Utc>,
+    list_id: Uuid,
+}
+
+impl Rescreen<'_> {
+    /// Raises each case's new hits; answers how many cases got some.
+    async fn flag_new_hits(&self, cases: Vec<Case>) -> usize {
+        let mut flagged = 0;
         for case in cases {
-            let screened = screen_parties(index, &case.application.content.parties, threshold);
+            let screened = screen_parties(
+                self.index,
+                &case.application.content.parties,
+                self.threshold,
+            );
             if case.new_hits(screened.clone()).is_empty() {
                 continue;
             }
             let id = case.application.id;
-            let request_id = format!("rescreen:{list_id}:{id}");
+            let request_id = format!("rescreen:{}:{id}", self.list_id);
             let m = mutation(
-                importer,
+                self.importer,
                 None,
                 request_id.clone(),
                 "rescreen",
-                list_id.to_string(),
-                now,
+                self.list_id.to_string(),
+                self.now,
             );
-            let (principal, settings) = (importer.clone(), settings.clone());
+            let (principal, settings, now) =
+                (self.importer.clone(), self.settings.clone(), self.now);
             let decide = move |c: &Case| {
                 let ctx = Context {
                     principal: &principal,
@@ -156,13 +209,18 @@ pub async fn rescreen_open_cases(
                 expected_version: case.application.version,
                 pinned_products: &[],
             };
-            match store.update_case(&m, target, decide, &|_| Vec::new()).await {
+            match self
+                .store
+                .update_case(&m, target, decide, &|_| Vec::new())
+                .await
+            {
                 Ok(_) => flagged += 1,
                 // The case moved on meanwhile (a step, or another replica's run): the next
                 // import or submission screens it again.
                 Err(e) => tracing::warn!(case = %id, error = %e, "a case was not screened again"),
             }
         }
+        flagged
     }
 }
 

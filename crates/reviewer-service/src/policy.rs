@@ -19,7 +19,7 @@ use clearance_grpc::convert_policy::{
     screening_format_from_pb, screening_list_to_pb,
 };
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, rescreen_open_cases,
+    ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, rescreen_cases,
     respond, validate_list, validate_request_id,
 };
 use clearance_proto::v1 as pb;
@@ -59,8 +59,9 @@ impl PolicyApi {
         }
     }
 
-    /// Screens the open cases again against the lists now in force, in the background: the
-    /// import has answered; new hits appear on the cases (and in ListCases) as they are found.
+    /// Screens the open cases and active licences again against the lists now in force, in the
+    /// background: the import has answered; new hits appear on the cases (and in ListCases) as
+    /// they are found.
     fn rescreen_in_background(&self, importer: Principal, list_id: uuid::Uuid) {
         let (store, screener, settings) = (
             self.store.clone(),
@@ -76,7 +77,7 @@ impl PolicyApi {
                     return;
                 }
             };
-            match rescreen_open_cases(
+            match rescreen_cases(
                 &store,
                 &index,
                 screener.threshold(),
@@ -87,10 +88,13 @@ impl PolicyApi {
             )
             .await
             {
-                Ok(cases) => tracing::info!(%list_id, cases, "open cases screened again"),
-                Err(e) => {
-                    tracing::error!(%list_id, error = %e, "screening open cases again failed")
-                }
+                Ok(found) => tracing::info!(
+                    %list_id,
+                    open_cases = found.open_cases,
+                    licence_cases = found.licence_cases,
+                    "open cases and active licences screened again"
+                ),
+                Err(e) => tracing::error!(%list_id, error = %e, "screening again failed"),
             }
         });
     }

@@ -333,7 +333,8 @@ async fn screening(config: &Config, command: Screening) -> anyhow::Result<()> {
                         organisation: None,
                         agency: None,
                     };
-                    let flagged = clearance_grpc::rescreen_open_cases(
+                    println!("screening open cases and active licences again…");
+                    let found = clearance_grpc::rescreen_cases(
                         &store,
                         &index,
                         config.screening.threshold,
@@ -343,7 +344,10 @@ async fn screening(config: &Config, command: Screening) -> anyhow::Result<()> {
                         v.id,
                     )
                     .await?;
-                    println!("screened the open cases again: {flagged} with new hits to resolve");
+                    println!(
+                        "screened again: {} open cases and {} licences' cases with new hits to resolve",
+                        found.open_cases, found.licence_cases
+                    );
                 }
                 clearance_store::Outcome::Applied(v) => println!(
                     "already imported as version {} on {}: nothing changed",

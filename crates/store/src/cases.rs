@@ -24,11 +24,20 @@ use uuid::Uuid;
 use crate::applications::{Children, corrupt, load_children, to_domain, update_if_unchanged};
 use crate::connection::Store;
 use crate::entities::{
-    appeal, application, application_line, case_note, information_request, proposal, referral,
-    screening_flag,
+    appeal, application, application_line, case_note, information_request, licence, proposal,
+    referral, screening_flag,
 };
 use crate::error::StoreError;
 use crate::write::{Encoder, Mutation, Outcome, record_change};
+
+/// The cases with a screening hit no reviewer has resolved.
+fn open_screening_flags() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(screening_flag::Column::ApplicationId)
+        .from(screening_flag::Entity)
+        .and_where(screening_flag::Column::Status.eq(FlagStatus::Open.as_str()))
+        .to_owned()
+}
 
 fn json_corrupt(id: Uuid, e: serde_json::Error) -> StoreError {
     corrupt(id, format!("stored JSON unreadable: {e}"))
@@ -548,16 +557,21 @@ impl Store {
             Some(state) => query = query.filter(application::Column::State.eq(state.as_str())),
             // Looking a case up by its reference finds it in any state.
             None if filter.reference.is_some() => {}
-            // The default queue is the work still to do; a state filter brings back decided,
-            // returned and withdrawn cases.
+            // The default queue is the work still to do: open cases, and approved ones whose
+            // licence's parties a new list version flagged. A state filter brings back
+            // decided, returned and withdrawn cases.
             None => {
                 query = query.filter(
-                    application::Column::State.is_not_in(
-                        clearance_domain::application::ApplicationState::ALL
-                            .iter()
-                            .filter(|s| clearance_domain::workflow::is_final(**s))
-                            .map(|s| s.as_str()),
-                    ),
+                    Condition::any()
+                        .add(
+                            application::Column::State.is_not_in(
+                                clearance_domain::application::ApplicationState::ALL
+                                    .iter()
+                                    .filter(|s| clearance_domain::workflow::is_final(**s))
+                                    .map(|s| s.as_str()),
+                            ),
+                        )
+                        .add(application::Column::Id.in_subquery(open_screening_flags())),
                 )
             }
         }
@@ -592,11 +606,7 @@ impl Store {
             None => {}
         }
         if let Some(open) = filter.screening_open {
-            let unresolved = Query::select()
-                .column(screening_flag::Column::ApplicationId)
-                .from(screening_flag::Entity)
-                .and_where(screening_flag::Column::Status.eq(FlagStatus::Open.as_str()))
-                .to_owned();
+            let unresolved = open_screening_flags();
             let column = application::Column::Id;
             query = query.filter(if open {
                 column.in_subquery(unresolved)
@@ -671,6 +681,62 @@ impl Store {
             .all(&self.db)
             .await?;
         load_cases(&self.db, rows).await
+    }
+
+    /// The approved cases whose parties active licences ship to, a page at a time in licence
+    /// order after `after` (a licence id): per licence valid at `now`, its latest approved
+    /// amendment if it has one (which carries the parties as amended), else the case that
+    /// issued it. Returns the page's last licence id with the cases.
+    pub async fn licensing_cases(
+        &self,
+        after: Option<Uuid>,
+        limit: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Option<Uuid>, Vec<Case>), StoreError> {
+        use clearance_domain::application::ApplicationState;
+        use clearance_domain::ledger::LicenceState;
+        let mut query = licence::Entity::find()
+            .filter(licence::Column::State.eq(LicenceState::Active.as_str()))
+            .filter(licence::Column::ValidUntil.gt(now));
+        if let Some(after) = after {
+            query = query.filter(licence::Column::Id.gt(after));
+        }
+        let licences = query
+            .order_by_asc(licence::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let last = licences.last().map(|l| l.id);
+        if licences.is_empty() {
+            return Ok((last, Vec::new()));
+        }
+        let amendments = application::Entity::find()
+            .filter(application::Column::AmendsLicenceId.is_in(licences.iter().map(|l| l.id)))
+            .filter(application::Column::State.eq(ApplicationState::Approved.as_str()))
+            .all(&self.db)
+            .await?;
+        // UUIDv7 ids order amendments by filing, and one is pending at a time: the greatest
+        // approved one is the latest revision.
+        let mut latest: HashMap<Uuid, Uuid> =
+            licences.iter().map(|l| (l.id, l.application_id)).collect();
+        let mut amended: HashMap<Uuid, Uuid> = HashMap::new();
+        for a in &amendments {
+            if let Some(licence_id) = a.amends_licence_id {
+                let best = amended.entry(licence_id).or_insert(a.id);
+                *best = std::cmp::max(*best, a.id);
+            }
+        }
+        latest.extend(amended);
+        let ids: Vec<Uuid> = licences
+            .iter()
+            .filter_map(|l| latest.get(&l.id).copied())
+            .collect();
+        let rows = application::Entity::find()
+            .filter(application::Column::Id.is_in(ids))
+            .order_by_asc(application::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok((last, load_cases(&self.db, rows).await?))
     }
 
     /// Applies one workflow step: `decide` turns the current case into an update (or refuses),

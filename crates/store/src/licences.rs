@@ -406,6 +406,7 @@ fn shipment_from(
             end_user_name: end_user.display_name,
             end_user_country: end_user.country,
             end_user_headquarters: end_user.headquarters_country,
+            consignee: end_user.consignee,
             erp_reference: row.erp_reference,
             shipment_time: row.shipment_time,
             recorded_time: row.create_time,
@@ -494,6 +495,7 @@ fn stage_shipment(
         display_name: spec.end_user_name.clone(),
         country: spec.end_user_country.clone(),
         headquarters_country: spec.end_user_headquarters.clone(),
+        consignee: spec.consignee.clone(),
     };
     batch.insert(
         shipment::Entity::insert(shipment::ActiveModel {

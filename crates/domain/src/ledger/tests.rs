@@ -87,6 +87,7 @@ fn shipment(product: Uuid, quantity: i64, value: i64) -> ShipmentSpec {
         end_user_name: "example cloud ltd".into(),
         end_user_country: CountryCode::parse("c", "CN").unwrap(),
         end_user_headquarters: None,
+        consignee: None,
         erp_reference: "SO-1".into(),
         shipment_time: now() + Duration::days(1),
         recorded_time: now() + Duration::days(1),
