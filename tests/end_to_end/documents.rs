@@ -15,6 +15,22 @@ on_both_databases!(
     documents_outside_the_limits_or_of_others_are_refused,
 );
 
+/// The same, with the documents in an S3-compatible bucket instead of a directory.
+mod in_object_storage {
+    use super::{
+        a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught,
+        documents_outside_the_limits_or_of_others_are_refused,
+    };
+
+    clearance_tests::on_both_databases!(
+        @with |c: &mut clearance_tests::Config| {
+            c.documents.s3 = clearance_tests::object_storage::new_bucket();
+        };
+        a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught,
+        documents_outside_the_limits_or_of_others_are_refused,
+    );
+}
+
 /// `len` bytes that start like a PDF, the rest pseudo-random (the same every run).
 fn pdf(len: usize) -> Vec<u8> {
     let mut bytes = b"%PDF-1.7\n".to_vec();
@@ -113,6 +129,16 @@ async fn a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught(
         .await
         .expect("again");
     assert_eq!(again.sha256, sha256);
+    // The bytes are where the configuration says, and nothing is left in the spool.
+    let documents = &app.config.documents.dir;
+    assert_eq!(
+        documents.join(&sha256[..2]).join(&sha256).exists(),
+        app.config.documents.s3.is_none()
+    );
+    let spooled = std::fs::read_dir(documents.join("incoming"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(spooled, 0, "no upload is left half-received");
 
     let submitted = submitted_with(&mut acme, &uploaded).await;
     let name = format!("{}/documents/{sha256}", submitted.name);
@@ -163,11 +189,10 @@ async fn a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught(
         .into_inner();
     assert!(verdict.intact && verdict.altered_documents.is_empty());
 
-    // Someone with access to the disk changes the file: VerifyHistory names it.
-    let stored = app.config.documents.dir.join(&sha256[..2]).join(&sha256);
+    // Someone with access to the storage changes the file: VerifyHistory names it.
     let mut changed = bytes.clone();
     changed[1_000_000] ^= 0xff;
-    std::fs::write(&stored, &changed).expect("change the stored file");
+    app.overwrite_stored_document(&sha256, &changed);
     let verdict = auditor
         .verify_history(pb::VerifyHistoryRequest {
             resource: submitted.name.clone(),
@@ -283,11 +308,16 @@ async fn documents_outside_the_limits_or_of_others_are_refused(_db: &TestDb, app
         Code::FailedPrecondition,
     );
     assert!(status.message().contains("open"), "{status:?}");
+    assert!(app.stored_document_exists(&other.sha256));
     acme.delete_document(pb::DeleteDocumentRequest {
         sha256: other.sha256.clone(),
     })
     .await
     .expect("an unused upload is deleted");
+    assert!(
+        !app.stored_document_exists(&other.sha256),
+        "the bytes went with the last holder"
+    );
     assert_code(
         globex
             .delete_document(pb::DeleteDocumentRequest {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+pub mod object_storage;
 pub mod raw;
 
 use clearance_auth::{DevKey, TokenRequest};
@@ -215,6 +216,33 @@ impl TestApp {
             clock,
             dev_key,
             _own_key_dir: own_dir,
+        }
+    }
+
+    /// Whether the bytes of document `sha256` are stored (in the documents directory or the
+    /// bucket).
+    pub fn stored_document_exists(&self, sha256: &str) -> bool {
+        match &self.config.documents.s3 {
+            Some(s3) => object_storage::exists(s3, &format!("{}/{sha256}", s3.prefix)),
+            None => self
+                .config
+                .documents
+                .dir
+                .join(&sha256[..2])
+                .join(sha256)
+                .exists(),
+        }
+    }
+
+    /// Writes `bytes` over the stored document `sha256` (in the documents directory or the
+    /// bucket), as someone with access to the storage could.
+    pub fn overwrite_stored_document(&self, sha256: &str, bytes: &[u8]) {
+        match &self.config.documents.s3 {
+            Some(s3) => object_storage::overwrite(s3, &format!("{}/{sha256}", s3.prefix), bytes),
+            None => {
+                let stored = self.config.documents.dir.join(&sha256[..2]).join(sha256);
+                std::fs::write(stored, bytes).expect("change the stored file");
+            }
         }
     }
 

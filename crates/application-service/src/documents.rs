@@ -5,10 +5,8 @@
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
 use clearance_domain::application::SupportingDocument;
-use clearance_domain::documents::{
-    check_content_start, check_size, check_upload, may_delete, referenced_documents,
-};
-use clearance_grpc::documents::{DocumentStream, parse_document_name, stream_file};
+use clearance_domain::documents::{check_content_start, check_size, check_upload, may_delete};
+use clearance_grpc::documents::{DocumentStream, download};
 use clearance_grpc::{ApiError, ApiResult};
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::upload_document_request::Part;
@@ -120,26 +118,7 @@ impl ApplicationApi {
         req: pb::DownloadDocumentRequest,
     ) -> ApiResult<DocumentStream> {
         let org = p.exporter_organisation()?.clone();
-        let (id, sha256) = parse_document_name(&req.name)?;
-        let case = self
-            .store()
-            .get_case(Some(&org), id)
-            .await
-            .map_err(|e| ApiError::from_store(&req.name, e))?;
-        if !referenced_documents(&case)
-            .iter()
-            .any(|d| d.sha256 == sha256)
-        {
-            return Err(ApiError::NotFound(req.name));
-        }
-        let file = self
-            .documents()
-            .files
-            .open(&sha256)
-            .await
-            .map_err(store_error("document"))?
-            .ok_or(ApiError::NotFound(req.name))?;
-        Ok(stream_file(file))
+        download(self.store(), &self.documents().files, Some(&org), &req.name).await
     }
 
     pub(crate) async fn delete_document(

@@ -3,16 +3,16 @@
 use std::pin::Pin;
 
 use clearance_domain::Violations;
-use clearance_domain::ids::Collection;
+use clearance_domain::documents::referenced_documents;
+use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_proto::v1 as pb;
-use tokio::io::AsyncReadExt;
-use tokio_stream::Stream;
+use clearance_store::{DocumentBytes, DocumentFiles, Store};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 use uuid::Uuid;
 
-/// Bytes per streamed chunk.
-const CHUNK_BYTES: usize = 256 * 1024;
+use crate::error::{ApiError, ApiResult};
 
 /// A stream of a document's bytes.
 pub type DocumentStream = Pin<Box<dyn Stream<Item = Result<pb::DocumentChunk, Status>> + Send>>;
@@ -37,29 +37,52 @@ pub fn parse_document_name(name: &str) -> Result<(Uuid, String), Violations> {
     Ok((id, sha256.to_owned()))
 }
 
-/// Streams `file` in chunks; the reading stops when the client goes.
-pub fn stream_file(mut file: tokio::fs::File) -> DocumentStream {
+/// The document `name` ("applications/{id}/documents/{sha256}") streamed, if the application
+/// rests on it and the caller may read the application (`org` scopes an exporter to its own);
+/// anything else is NOT_FOUND.
+pub async fn download(
+    store: &Store,
+    files: &DocumentFiles,
+    org: Option<&OrganisationId>,
+    name: &str,
+) -> ApiResult<DocumentStream> {
+    let (id, sha256) = parse_document_name(name)?;
+    let case = store
+        .get_case(org, id)
+        .await
+        .map_err(|e| ApiError::from_store(name, e))?;
+    if !referenced_documents(&case)
+        .iter()
+        .any(|d| d.sha256 == sha256)
+    {
+        return Err(ApiError::NotFound(name.to_owned()));
+    }
+    let bytes = files
+        .open(&sha256)
+        .await
+        .map_err(|e| ApiError::from_store(name, e))?
+        .ok_or_else(|| ApiError::NotFound(name.to_owned()))?;
+    Ok(stream_bytes(bytes))
+}
+
+/// Streams a document's bytes in chunks; the reading stops when the client goes.
+fn stream_bytes(mut bytes: DocumentBytes) -> DocumentStream {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
-        let mut buffer = vec![0u8; CHUNK_BYTES];
         loop {
-            match file.read(&mut buffer).await {
-                Ok(0) => return,
-                Ok(read) => {
-                    let chunk = pb::DocumentChunk {
-                        data: buffer[..read].to_vec(),
-                    };
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
+            let message = match bytes.next().await {
+                None => return,
+                Some(Ok(chunk)) => Ok(pb::DocumentChunk {
+                    data: chunk.to_vec(),
+                }),
+                Some(Err(e)) => {
                     tracing::error!(error = %e, "reading a document failed");
-                    let _ = tx
-                        .send(Err(Status::internal("the document could not be read")))
-                        .await;
-                    return;
+                    Err(Status::internal("the document could not be read"))
                 }
+            };
+            let failed = message.is_err();
+            if tx.send(message).await.is_err() || failed {
+                return;
             }
         }
     });

@@ -22,7 +22,7 @@ use clearance_grpc::convert_ledger::{
     LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
 };
 use clearance_grpc::convert_policy::from_timestamp;
-use clearance_grpc::documents::{DocumentStream, parse_document_name, stream_file};
+use clearance_grpc::documents::{DocumentStream, download};
 use clearance_grpc::workflow::{Step, StepTarget};
 use clearance_grpc::{
     ApiError, ApiResult, Clock, mutation, request_sha256, respond, validate_list,
@@ -515,25 +515,7 @@ impl ReviewApi {
         &self,
         req: pb::DownloadDocumentRequest,
     ) -> ApiResult<DocumentStream> {
-        let (id, sha256) = parse_document_name(&req.name)?;
-        let case = self
-            .store
-            .get_case(None, id)
-            .await
-            .map_err(|e| ApiError::from_store(&req.name, e))?;
-        if !referenced_documents(&case)
-            .iter()
-            .any(|d| d.sha256 == sha256)
-        {
-            return Err(ApiError::NotFound(req.name));
-        }
-        let file = self
-            .files
-            .open(&sha256)
-            .await
-            .map_err(|e| ApiError::from_store(&req.name, e))?
-            .ok_or(ApiError::NotFound(req.name))?;
-        Ok(stream_file(file))
+        download(&self.store, &self.files, None, &req.name).await
     }
 }
 

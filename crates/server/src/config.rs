@@ -165,10 +165,14 @@ impl ScreeningConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentsConfig {
     /// Where document bytes are kept, one file per SHA-256 (relative to the working
-    /// directory unless absolute). Every replica must see the same directory.
+    /// directory unless absolute). Every replica must see the same directory. With `s3`,
+    /// only uploads being received are spooled here.
     pub dir: PathBuf,
     /// The largest document accepted, in bytes.
     pub max_bytes: i64,
+    /// Keep documents in an S3-compatible bucket instead of `dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<clearance_store::ObjectStorage>,
 }
 
 impl DocumentsConfig {
@@ -179,7 +183,29 @@ impl DocumentsConfig {
             clearance_domain::application::MAX_DOCUMENT_BYTES,
             self.max_bytes
         );
+        if let Some(s3) = &self.s3 {
+            anyhow::ensure!(
+                !s3.bucket.trim().is_empty(),
+                "documents.s3.bucket is required when documents are kept in object storage"
+            );
+            anyhow::ensure!(
+                s3.access_key_id.is_empty() == s3.secret_access_key.is_empty(),
+                "documents.s3.access_key_id and secret_access_key are given together or not at all"
+            );
+        }
         Ok(())
+    }
+
+    /// The document store this configuration names.
+    pub fn files(&self) -> anyhow::Result<clearance_store::DocumentFiles> {
+        self.check()?;
+        Ok(match &self.s3 {
+            None => clearance_store::DocumentFiles::new(&self.dir),
+            Some(s3) => {
+                clearance_store::DocumentFiles::object_storage(s3, self.dir.join("incoming"))
+                    .map_err(|e| anyhow::anyhow!("documents.s3: {e}"))?
+            }
+        })
     }
 }
 
@@ -349,6 +375,7 @@ impl Default for Config {
             documents: DocumentsConfig {
                 dir: PathBuf::from("documents"),
                 max_bytes: clearance_domain::documents::DEFAULT_MAX_DOCUMENT_BYTES,
+                s3: None,
             },
             shipments: ShipmentsConfig {
                 window_back_hours: 72,
@@ -504,6 +531,35 @@ mod tests {
         assert!(config.refuse_development_mode_on_the_network().is_err());
         config.auth.mode = AuthMode::Production;
         config.refuse_development_mode_on_the_network().unwrap();
+    }
+
+    #[test]
+    fn object_storage_for_documents_is_configured_and_its_secret_never_printed() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                "[documents.s3]\nbucket = \"docs\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+                 allow_http = true\naccess_key_id = \"AKIA\"\nsecret_access_key = \"s3cr3t\"\n",
+            ))
+            .extract()
+            .unwrap();
+        let s3 = config.documents.s3.as_ref().unwrap();
+        assert_eq!(s3.bucket, "docs");
+        assert!(s3.allow_http);
+        assert!(config.documents.files().is_ok());
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        // A bucket is required, and a key needs its secret.
+        let mut broken = config.clone();
+        broken.documents.s3.as_mut().unwrap().bucket.clear();
+        assert!(broken.documents.check().is_err());
+        let mut broken = config;
+        broken
+            .documents
+            .s3
+            .as_mut()
+            .unwrap()
+            .secret_access_key
+            .clear();
+        assert!(broken.documents.check().is_err());
     }
 
     #[test]

@@ -336,7 +336,8 @@ pub async fn start(
     let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
     let rules = RuleBook::new(store.clone(), Arc::new(groups));
     let screener = Screener::new(store.clone(), config.screening.threshold);
-    let files = clearance_store::DocumentFiles::new(&config.documents.dir);
+    let files = config.documents.files()?;
+    tracing::info!(documents = %files.describe(), "documents kept");
     let store_for_expiry = store.clone();
     let store_for_pruning = store.clone();
     let settings = Arc::new(config.review.settings()?);

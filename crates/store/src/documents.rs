@@ -1,8 +1,16 @@
-//! Documents: bytes in a content-addressed file store (a file per SHA-256, written once under
-//! a temporary name and renamed into place), and in the database which organisation uploaded
-//! which document.
+//! Documents: bytes in a content-addressed store (a file per SHA-256 in a directory, written
+//! once under a temporary name and renamed into place, or an object per SHA-256 in
+//! S3-compatible storage), and in the database which organisation uploaded which document.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use clearance_domain::application::{ApplicationState, SupportingDocument};
 use clearance_domain::ids::OrganisationId;
@@ -15,13 +23,62 @@ use crate::connection::Store;
 use crate::entities::{application, stored_document};
 use crate::error::StoreError;
 
-/// Where document bytes live: `ROOT/ab/abcdef…` by SHA-256.
+/// Where document bytes live, by SHA-256: a directory (`ROOT/ab/abcdef…`) or a bucket of
+/// S3-compatible object storage (`PREFIX/abcdef…`). Uploads are received into a local spool
+/// file first, so that only whole documents under their hash ever reach either.
 #[derive(Debug, Clone)]
 pub struct DocumentFiles {
-    root: PathBuf,
+    spool: PathBuf,
+    backend: Backend,
 }
 
-/// An upload being received: written to a temporary file and hashed as it arrives.
+#[derive(Debug, Clone)]
+enum Backend {
+    Directory(PathBuf),
+    Objects {
+        store: Arc<dyn ObjectStore>,
+        prefix: String,
+    },
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph, …) for documents, as configured under
+/// `[documents.s3]`. Credentials left empty come from the usual `AWS_*` environment variables
+/// (or the instance's role).
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ObjectStorage {
+    pub bucket: String,
+    /// e.g. `https://s3.eu-central-1.amazonaws.com` or a MinIO/Ceph address; empty for AWS's
+    /// default for the region.
+    pub endpoint: String,
+    pub region: String,
+    /// Keys are `PREFIX/{sha256}` (no prefix when empty).
+    pub prefix: String,
+    /// Allows an `http://` endpoint (a local test server), never for production.
+    pub allow_http: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+// The secret never reaches a log.
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("allow_http", &self.allow_http)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"…")
+            .finish()
+    }
+}
+
+/// A document's bytes as they are read.
+pub type DocumentBytes = BoxStream<'static, Result<Bytes, StoreError>>;
+
+/// An upload being received: written to a spool file and hashed as it arrives.
 pub struct PendingFile {
     path: PathBuf,
     file: tokio::fs::File,
@@ -33,24 +90,82 @@ fn io(e: std::io::Error) -> StoreError {
     StoreError::Files(e.to_string())
 }
 
+fn objects(e: object_store::Error) -> StoreError {
+    StoreError::Files(e.to_string())
+}
+
+/// Bytes read from a file (or sent to object storage) at a time.
+const CHUNK_BYTES: usize = 256 * 1024;
+
 impl DocumentFiles {
+    /// Documents in the directory `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DocumentFiles { root: root.into() }
+        let root = root.into();
+        DocumentFiles {
+            spool: root.join("incoming"),
+            backend: Backend::Directory(root),
+        }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Documents in an S3-compatible bucket, received into `spool` (a local directory) first.
+    pub fn object_storage(
+        settings: &ObjectStorage,
+        spool: impl Into<PathBuf>,
+    ) -> Result<Self, StoreError> {
+        // The HTTP client takes its TLS from the process's rustls provider: ring, as every other
+        // TLS connection here (already installed is fine).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&settings.bucket)
+            .with_allow_http(settings.allow_http);
+        if !settings.region.is_empty() {
+            builder = builder.with_region(&settings.region);
+        }
+        if !settings.endpoint.is_empty() {
+            builder = builder
+                .with_endpoint(&settings.endpoint)
+                // Self-hosted stores (MinIO, Ceph) address buckets by path.
+                .with_virtual_hosted_style_request(false);
+        }
+        if !settings.access_key_id.is_empty() {
+            builder = builder
+                .with_access_key_id(&settings.access_key_id)
+                .with_secret_access_key(&settings.secret_access_key);
+        }
+        let store = builder.build().map_err(objects)?;
+        Ok(DocumentFiles {
+            spool: spool.into(),
+            backend: Backend::Objects {
+                store: Arc::new(store),
+                prefix: settings.prefix.trim_matches('/').to_owned(),
+            },
+        })
     }
 
-    fn path_of(&self, sha256: &str) -> PathBuf {
-        self.root.join(sha256.get(..2).unwrap_or("xx")).join(sha256)
+    /// Where the documents are, in words for logs.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Directory(root) => format!("directory {}", root.display()),
+            Backend::Objects { store, prefix } => format!("{store} under '{prefix}'"),
+        }
+    }
+
+    fn path_of(root: &Path, sha256: &str) -> PathBuf {
+        root.join(sha256.get(..2).unwrap_or("xx")).join(sha256)
+    }
+
+    fn key_of(prefix: &str, sha256: &str) -> ObjectPath {
+        if prefix.is_empty() {
+            ObjectPath::from(sha256)
+        } else {
+            ObjectPath::from(format!("{prefix}/{sha256}"))
+        }
     }
 
     /// Starts receiving a document.
     pub async fn begin(&self) -> Result<PendingFile, StoreError> {
-        let incoming = self.root.join("incoming");
-        tokio::fs::create_dir_all(&incoming).await.map_err(io)?;
-        let path = incoming.join(uuid::Uuid::now_v7().to_string());
+        tokio::fs::create_dir_all(&self.spool).await.map_err(io)?;
+        let path = self.spool.join(uuid::Uuid::now_v7().to_string());
         let file = tokio::fs::File::create(&path).await.map_err(io)?;
         Ok(PendingFile {
             path,
@@ -65,53 +180,128 @@ impl DocumentFiles {
         pending.file.flush().await.map_err(io)?;
         pending.file.sync_all().await.map_err(io)?;
         let sha256 = hex(&pending.hasher.finalize());
-        let target = self.path_of(&sha256);
-        if let Some(dir) = target.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        match &self.backend {
+            Backend::Directory(root) => {
+                let target = Self::path_of(root, &sha256);
+                if let Some(dir) = target.parent() {
+                    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+                }
+                tokio::fs::rename(&pending.path, &target)
+                    .await
+                    .map_err(io)?;
+            }
+            Backend::Objects { store, prefix } => {
+                let key = Self::key_of(prefix, &sha256);
+                let sent = Self::send(store.as_ref(), &key, &pending.path).await;
+                let _ = tokio::fs::remove_file(&pending.path).await;
+                sent?;
+            }
         }
-        tokio::fs::rename(&pending.path, &target)
-            .await
-            .map_err(io)?;
         Ok((sha256, pending.size))
     }
 
+    /// Sends the spool file at `path` to `key`, unless an object with that key (hence those
+    /// bytes) is already there.
+    async fn send(
+        store: &dyn ObjectStore,
+        key: &ObjectPath,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        match store.head(key).await {
+            Ok(_) => return Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(objects(e)),
+        }
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        let mut upload = WriteMultipart::new(store.put_multipart(key).await.map_err(objects)?);
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        let sent: Result<(), StoreError> = async {
+            loop {
+                let read = file.read(&mut buffer).await.map_err(io)?;
+                if read == 0 {
+                    return Ok(());
+                }
+                upload.wait_for_capacity(4).await.map_err(objects)?;
+                upload.write(&buffer[..read]);
+            }
+        }
+        .await;
+        match sent {
+            Ok(()) => upload.finish().await.map(|_| ()).map_err(objects),
+            Err(e) => {
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+
     /// The stored bytes of a document, if they are here.
-    pub async fn open(&self, sha256: &str) -> Result<Option<tokio::fs::File>, StoreError> {
+    pub async fn open(&self, sha256: &str) -> Result<Option<DocumentBytes>, StoreError> {
         if !is_sha256(sha256) {
             return Ok(None);
         }
-        match tokio::fs::File::open(self.path_of(sha256)).await {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
+        match &self.backend {
+            Backend::Directory(root) => {
+                match tokio::fs::File::open(Self::path_of(root, sha256)).await {
+                    Ok(file) => Ok(Some(file_bytes(file))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(io(e)),
+                }
+            }
+            Backend::Objects { store, prefix } => {
+                match store.get(&Self::key_of(prefix, sha256)).await {
+                    Ok(found) => Ok(Some(found.into_stream().map_err(objects).boxed())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(objects(e)),
+                }
+            }
         }
     }
 
     /// The SHA-256 of the bytes stored for `sha256` now, if they are here: differs from its
     /// name when the file was changed.
     pub async fn rehash(&self, sha256: &str) -> Result<Option<String>, StoreError> {
-        let Some(mut file) = self.open(sha256).await? else {
+        let Some(mut bytes) = self.open(sha256).await? else {
             return Ok(None);
         };
         let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 256 * 1024];
-        loop {
-            let read = file.read(&mut buffer).await.map_err(io)?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
+        while let Some(chunk) = bytes.try_next().await? {
+            hasher.update(&chunk);
         }
         Ok(Some(hex(&hasher.finalize())))
     }
 
     pub async fn remove(&self, sha256: &str) -> Result<(), StoreError> {
-        match tokio::fs::remove_file(self.path_of(sha256)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
+        match &self.backend {
+            Backend::Directory(root) => {
+                match tokio::fs::remove_file(Self::path_of(root, sha256)).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(io(e)),
+                }
+            }
+            Backend::Objects { store, prefix } => {
+                match store.delete(&Self::key_of(prefix, sha256)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(objects(e)),
+                }
+            }
         }
     }
+}
+
+/// A file's bytes, a chunk at a time.
+fn file_bytes(file: tokio::fs::File) -> DocumentBytes {
+    futures::stream::try_unfold(file, |mut file| async move {
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        let read = file.read(&mut buffer).await.map_err(io)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        buffer.truncate(read);
+        Ok(Some((Bytes::from(buffer), file)))
+    })
+    .boxed()
 }
 
 impl PendingFile {

@@ -28,7 +28,7 @@ pub use applications::{ImpactLine, ImpactSubject};
 pub use cases::{CaseTarget, due_sort_key};
 pub use connection::Store;
 pub use deadline::{SessionTimeouts, within_deadline};
-pub use documents::{DocumentFiles, PendingFile};
+pub use documents::{DocumentBytes, DocumentFiles, ObjectStorage, PendingFile};
 pub use error::StoreError;
 pub use history::OutboxEvent;
 pub use integrity::IntegrityReport;
