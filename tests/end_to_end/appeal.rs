@@ -23,8 +23,21 @@ const CAROL: &str = "carol@regulator";
 const DAVE: &str = "dave@regulator";
 
 /// Acme's application, proposed for denial by Alice and countersigned by Bob.
+/// The delisting notice the appeals rest on.
+fn notice() -> Vec<u8> {
+    crate::fixtures::pdf(20_480)
+}
+
 async fn denied(app: &TestApp) -> (ApplicationClient, pb::Application) {
     let mut acme = app.applicant("acme");
+    crate::fixtures::upload(
+        &mut acme,
+        "delisting-notice.pdf",
+        "application/pdf",
+        &notice(),
+    )
+    .await
+    .expect("upload the notice");
     let product = create_product(&mut acme).await;
     let draft = create_application(&mut acme, &product.name).await;
     let submitted = submit(&mut acme, &draft).await;
@@ -70,7 +83,7 @@ fn appeal(application: &pb::Application, grounds: &str) -> pb::AppealDenialReque
         documents: vec![pb::SupportingDocument {
             display_name: "delisting-notice.pdf".into(),
             media_type: "application/pdf".into(),
-            sha256: "cd".repeat(32),
+            sha256: clearance_domain::history::sha256_hex(&notice()),
             size_bytes: 20_480,
         }],
     }

@@ -8,11 +8,14 @@ use clearance_tests::{ApplicationClient, TestApp, TestDb, on_both_databases};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::fixtures::{assert_code, create_product, draft, request_id, submit, violated_fields};
+use crate::fixtures::{
+    assert_code, create_product, draft, pdf, request_id, submit, upload, violated_fields,
+};
 
 on_both_databases!(
     a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught,
     documents_outside_the_limits_or_of_others_are_refused,
+    only_documents_the_organisation_uploaded_may_be_named,
 );
 
 /// The same, with the documents in an S3-compatible bucket instead of a directory.
@@ -29,49 +32,6 @@ mod in_object_storage {
         a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught,
         documents_outside_the_limits_or_of_others_are_refused,
     );
-}
-
-/// `len` bytes that start like a PDF, the rest pseudo-random (the same every run).
-fn pdf(len: usize) -> Vec<u8> {
-    let mut bytes = b"%PDF-1.7\n".to_vec();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while bytes.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
-
-fn upload_messages(name: &str, media_type: &str, bytes: &[u8]) -> Vec<pb::UploadDocumentRequest> {
-    let mut messages = vec![pb::UploadDocumentRequest {
-        part: Some(Part::Metadata(pb::DocumentMetadata {
-            display_name: name.into(),
-            media_type: media_type.into(),
-        })),
-    }];
-    messages.extend(
-        bytes
-            .chunks(1024 * 1024)
-            .map(|c| pb::UploadDocumentRequest {
-                part: Some(Part::Chunk(c.to_vec())),
-            }),
-    );
-    messages
-}
-
-async fn upload(
-    client: &mut ApplicationClient,
-    name: &str,
-    media_type: &str,
-    bytes: &[u8],
-) -> Result<pb::SupportingDocument, tonic::Status> {
-    client
-        .upload_document(tokio_stream::iter(upload_messages(name, media_type, bytes)))
-        .await
-        .map(|r| r.into_inner())
 }
 
 async fn download_all<S>(
@@ -326,4 +286,76 @@ async fn documents_outside_the_limits_or_of_others_are_refused(_db: &TestDb, app
             .await,
         Code::NotFound,
     );
+}
+
+async fn only_documents_the_organisation_uploaded_may_be_named(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let mut globex = app.applicant("globex");
+    let product = create_product(&mut acme).await;
+    let create = |document: pb::SupportingDocument| {
+        let mut application = draft(&product.name);
+        application.documents = vec![document];
+        pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        }
+    };
+    let never_uploaded = pb::SupportingDocument {
+        display_name: "statement.pdf".into(),
+        media_type: "application/pdf".into(),
+        sha256: "ab".repeat(32),
+        size_bytes: 1_000,
+    };
+    let status = assert_code(
+        acme.create_application(create(never_uploaded)).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violated_fields(&status),
+        ["application.documents[0].sha256"]
+    );
+    // Another organisation's upload is not acme's to name.
+    let theirs = upload(&mut globex, "theirs.pdf", "application/pdf", &pdf(4_096))
+        .await
+        .expect("globex uploads");
+    let status = assert_code(
+        acme.create_application(create(theirs)).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violated_fields(&status),
+        ["application.documents[0].sha256"]
+    );
+
+    // Its own upload it names; deleted again while the application is a draft, the draft
+    // cannot be submitted until the document is uploaded again.
+    let bytes = pdf(8_192);
+    let ours = upload(&mut acme, "ours.pdf", "application/pdf", &bytes)
+        .await
+        .expect("acme uploads");
+    let created = acme
+        .create_application(create(ours.clone()))
+        .await
+        .expect("an uploaded document is named")
+        .into_inner();
+    acme.delete_document(pb::DeleteDocumentRequest {
+        sha256: ours.sha256.clone(),
+    })
+    .await
+    .expect("a draft's document may be deleted");
+    let status = assert_code(
+        acme.submit_application(pb::SubmitApplicationRequest {
+            name: created.name.clone(),
+            request_id: request_id(),
+            etag: created.etag.clone(),
+            declaration_confirmed: true,
+        })
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["documents[0].sha256"]);
+    upload(&mut acme, "ours.pdf", "application/pdf", &bytes)
+        .await
+        .expect("uploaded again");
+    submit(&mut acme, &created).await;
 }

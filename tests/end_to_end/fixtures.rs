@@ -1,6 +1,7 @@
 //! Sample requests and assertions shared by the scenarios.
 
 use clearance_proto::v1 as pb;
+use clearance_proto::v1::upload_document_request::Part;
 use clearance_tests::ApplicationClient;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -52,12 +53,6 @@ pub fn draft(product: &str) -> pb::Application {
             headquarters_country_code: "CN".into(),
         }],
         lines: vec![line(product, 100)],
-        documents: vec![pb::SupportingDocument {
-            display_name: "end-user-statement.pdf".into(),
-            media_type: "application/pdf".into(),
-            sha256: "ab".repeat(32),
-            size_bytes: 48_213,
-        }],
         ..Default::default()
     }
 }
@@ -179,4 +174,47 @@ pub async fn propose_approval(
         .await
         .expect("propose")
         .into_inner()
+}
+
+/// `len` bytes that start like a PDF, the rest pseudo-random (the same every run).
+pub fn pdf(len: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+fn upload_messages(name: &str, media_type: &str, bytes: &[u8]) -> Vec<pb::UploadDocumentRequest> {
+    let mut messages = vec![pb::UploadDocumentRequest {
+        part: Some(Part::Metadata(pb::DocumentMetadata {
+            display_name: name.into(),
+            media_type: media_type.into(),
+        })),
+    }];
+    messages.extend(
+        bytes
+            .chunks(1024 * 1024)
+            .map(|c| pb::UploadDocumentRequest {
+                part: Some(Part::Chunk(c.to_vec())),
+            }),
+    );
+    messages
+}
+
+pub async fn upload(
+    client: &mut ApplicationClient,
+    name: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<pb::SupportingDocument, tonic::Status> {
+    client
+        .upload_document(tokio_stream::iter(upload_messages(name, media_type, bytes)))
+        .await
+        .map(|r| r.into_inner())
 }

@@ -248,6 +248,9 @@ impl ApplicationApi {
             validate_create(&req.request_id, "application", &req.application, |b| {
                 ApplicationContent::parse(application_input(b))
             })?;
+        let named = content.documents.iter().map(|d| d.sha256.clone()).collect();
+        self.require_uploaded(&org, "application.documents", named)
+            .await?;
         let m = mutation(
             &p,
             Some(org),
@@ -386,6 +389,11 @@ impl ApplicationApi {
             &application.etag,
         )?;
         let input = application_input(application);
+        if mask.is_empty() || mask.iter().any(|p| p == "documents") {
+            let named = input.documents.iter().map(|d| d.sha256.clone()).collect();
+            self.require_uploaded(&org, "application.documents", named)
+                .await?;
+        }
         let invalid = nested("application");
         let update = move |current: &clearance_domain::application::Application| {
             current.ensure_editable()?;
@@ -495,6 +503,15 @@ impl ApplicationApi {
             .get_case(Some(&org), target.id)
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
+        // A draft may name a document deleted since; the regulator must be able to read it.
+        let named = case
+            .application
+            .content
+            .documents
+            .iter()
+            .map(|d| d.sha256.clone())
+            .collect();
+        self.require_uploaded(&org, "documents", named).await?;
         let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
         let screened = self.screen_parties(&case).await?;
         let declared = req.declaration_confirmed;
@@ -619,6 +636,8 @@ impl ApplicationApi {
             )
         })?;
         let answer = req.answer;
+        let named = req.documents.iter().map(|d| d.sha256.clone()).collect();
+        self.require_uploaded(&org, "documents", named).await?;
         let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
         let step = self.step(
             &p,
@@ -643,6 +662,8 @@ impl ApplicationApi {
         let hash = request_sha256(&req);
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
         let grounds = req.grounds;
+        let named = req.documents.iter().map(|d| d.sha256.clone()).collect();
+        self.require_uploaded(&org, "documents", named).await?;
         let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
         self.step(
             &p,

@@ -5,7 +5,10 @@
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
 use clearance_domain::application::SupportingDocument;
-use clearance_domain::documents::{check_content_start, check_size, check_upload, may_delete};
+use clearance_domain::documents::{
+    check_content_start, check_size, check_upload, check_uploaded, is_sha256, may_delete,
+    normalise_sha256,
+};
 use clearance_grpc::documents::{DocumentStream, download};
 use clearance_grpc::{ApiError, ApiResult};
 use clearance_proto::v1 as pb;
@@ -112,6 +115,25 @@ impl ApplicationApi {
         })
     }
 
+    /// Refuses documents named in `field` that the organisation has not uploaded.
+    pub(crate) async fn require_uploaded(
+        &self,
+        org: &clearance_domain::ids::OrganisationId,
+        field: &str,
+        named: Vec<String>,
+    ) -> ApiResult<()> {
+        if named.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<String> = named.iter().map(|s| normalise_sha256(s)).collect();
+        let uploaded = self
+            .store()
+            .uploaded_among(org, &wanted)
+            .await
+            .map_err(store_error(field))?;
+        check_uploaded(field, &named, &uploaded).map_err(ApiError::from)
+    }
+
     pub(crate) async fn download_document(
         &self,
         p: &Principal,
@@ -127,8 +149,8 @@ impl ApplicationApi {
         req: pb::DeleteDocumentRequest,
     ) -> ApiResult<pb::DeleteDocumentResponse> {
         let org = p.exporter_organisation()?.clone();
-        let sha256 = req.sha256.trim().to_owned();
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let sha256 = normalise_sha256(&req.sha256);
+        if !is_sha256(&sha256) {
             return Err(Violations::single("sha256", "must be 64 hexadecimal digits").into());
         }
         let name = format!("documents/{sha256}");

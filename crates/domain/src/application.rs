@@ -560,8 +560,8 @@ fn parse_document(d: DocumentInput) -> Result<SupportingDocument, Violations> {
     if !is_media_type(&media_type) {
         v.add("media_type", "must be a media type such as application/pdf");
     }
-    let sha256 = d.sha256.trim().to_ascii_lowercase();
-    if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+    let sha256 = crate::documents::normalise_sha256(&d.sha256);
+    if !crate::documents::is_sha256(&sha256) {
         v.add("sha256", "must be 64 hexadecimal digits");
     }
     integer_in_range(&mut v, "size_bytes", d.size_bytes, 1, MAX_DOCUMENT_BYTES);

@@ -92,6 +92,43 @@ pub fn referenced_documents(case: &Case) -> Vec<&SupportingDocument> {
         .collect()
 }
 
+/// A document an application, answer or appeal names must have been uploaded by the same
+/// organisation first, so that the regulator can read every document a case rests on. Each
+/// named hash (`named`, as sent) not among `uploaded` violates `{field}[i].sha256`; malformed
+/// hashes are left to the document's own validation.
+pub fn check_uploaded(
+    field: &str,
+    named: &[String],
+    uploaded: &std::collections::HashSet<String>,
+) -> Result<(), Violations> {
+    let mut v = Violations::new();
+    for (i, raw) in named.iter().enumerate() {
+        let sha256 = normalise_sha256(raw);
+        if is_sha256(&sha256) && !uploaded.contains(&sha256) {
+            v.add(
+                format!("{field}[{i}].sha256"),
+                format!(
+                    "{} is not a document your organisation uploaded; upload it with UploadDocument first",
+                    quote(&sha256)
+                ),
+            );
+        }
+    }
+    v.finish(|| ())
+}
+
+/// A SHA-256 as clients may send it: surrounding space and upper-case digits allowed.
+pub fn normalise_sha256(raw: &str) -> String {
+    raw.trim().to_ascii_lowercase()
+}
+
+/// 64 lower-case hexadecimal digits.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A document may be deleted only while no open case rests on it: `states` are the states of
 /// the applications that reference it.
 pub fn may_delete(states: &[ApplicationState]) -> Result<(), DomainError> {
@@ -124,6 +161,17 @@ mod tests {
         assert!(check_content_start("text/plain", b"anything").is_ok());
         assert!(check_size(10, 10).is_ok());
         assert!(check_size(11, 10).is_err());
+    }
+
+    #[test]
+    fn only_uploaded_documents_may_be_named() {
+        let uploaded: std::collections::HashSet<String> = ["ab".repeat(32)].into();
+        assert!(check_uploaded("documents", &["AB".repeat(32)], &uploaded).is_ok());
+        assert!(check_uploaded("documents", &["not a hash".into()], &uploaded).is_ok());
+        let refused = check_uploaded("documents", &["ab".repeat(32), "cd".repeat(32)], &uploaded)
+            .unwrap_err();
+        let fields: Vec<_> = refused.iter().map(|v| v.field.clone()).collect();
+        assert_eq!(fields, ["documents[1].sha256"]);
     }
 
     #[test]

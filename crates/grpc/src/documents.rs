@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use clearance_domain::Violations;
-use clearance_domain::documents::referenced_documents;
+use clearance_domain::documents::{is_sha256, referenced_documents};
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_proto::v1 as pb;
 use clearance_store::{DocumentBytes, DocumentFiles, Store};
@@ -27,11 +27,7 @@ pub fn parse_document_name(name: &str) -> Result<(Uuid, String), Violations> {
     };
     let (application, sha256) = name.split_once("/documents/").ok_or_else(malformed)?;
     let id = Collection::Applications.parse_name("name", application)?;
-    if sha256.len() != 64
-        || !sha256
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if !is_sha256(sha256) {
         return Err(malformed());
     }
     Ok((id, sha256.to_owned()))

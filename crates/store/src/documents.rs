@@ -13,6 +13,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use clearance_domain::application::{ApplicationState, SupportingDocument};
+use clearance_domain::documents::is_sha256;
 use clearance_domain::ids::OrganisationId;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -326,12 +327,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
 impl Store {
     /// Records that `org` uploaded `document` (the same bytes again change nothing).
     pub async fn record_upload(
@@ -373,6 +368,22 @@ impl Store {
                 .await?
                 .is_some(),
         )
+    }
+
+    /// Which of `sha256s` `org` uploaded.
+    pub async fn uploaded_among(
+        &self,
+        org: &OrganisationId,
+        sha256s: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(stored_document::Entity::find()
+            .filter(stored_document::Column::OrganisationId.eq(org.as_str()))
+            .filter(stored_document::Column::Sha256.is_in(sha256s.iter().map(String::as_str)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|d| d.sha256)
+            .collect())
     }
 
     /// The states of `org`'s applications that rest on the document `sha256`, for the rule
