@@ -35,7 +35,7 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
         (
             "ReviewService",
             "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
-            | "VerifyHistory" | "DownloadDocument",
+            | "VerifyHistory" | "DownloadDocument" | "BatchGetProducts",
         ) => REGULATORS,
         ("ReviewService", "ListReferrals" | "GetReferral") => &[
             "reviewer",

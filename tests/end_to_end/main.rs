@@ -6,6 +6,7 @@ mod access;
 mod amendment;
 mod appeal;
 mod applications;
+mod console;
 mod demo;
 mod documents;
 pub mod durability;

@@ -757,6 +757,8 @@ on_both_databases!(
     the_queue_is_ordered_by_due_date_and_filters,
     an_edited_history_entry_is_named_by_verification,
     applicants_see_only_notes_meant_for_them,
+    regulators_read_any_organisations_products_by_name,
+    the_unassigned_filter_finds_cases_no_one_has_taken,
 );
 
 mod with_a_monday_holiday {
@@ -766,4 +768,84 @@ mod with_a_monday_holiday {
         @with |c: &mut clearance_tests::Config| c.review.holidays = vec![chrono::NaiveDate::from_ymd_opt(2025, 5, 5).unwrap()];
         the_clock_counts_working_days_and_stops_while_awaiting_the_applicant
     );
+}
+
+async fn regulators_read_any_organisations_products_by_name(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let mut globex = app.applicant("globex");
+    let first = create_product(&mut acme).await;
+    let second = create_product(&mut globex).await;
+    let mut auditor = app.regulator("audrey@regulator", &["auditor"]);
+    let got = auditor
+        .batch_get_products(pb::BatchGetProductsRequest {
+            names: vec![second.name.clone(), first.name.clone()],
+        })
+        .await
+        .expect("batch get")
+        .into_inner()
+        .products;
+    let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [second.name.as_str(), first.name.as_str()],
+        "in the order asked"
+    );
+    assert_eq!(got[0].parameters, second.parameters);
+    // One unknown name fails the call; malformed names and too many are named.
+    let unknown = format!("products/{}", uuid::Uuid::now_v7());
+    let status = assert_code(
+        auditor
+            .batch_get_products(pb::BatchGetProductsRequest {
+                names: vec![first.name.clone(), unknown.clone()],
+            })
+            .await,
+        Code::NotFound,
+    );
+    assert!(status.message().contains(&unknown), "{status:?}");
+    let status = assert_code(
+        auditor
+            .batch_get_products(pb::BatchGetProductsRequest {
+                names: vec![first.name.clone(), "products/nope".into()],
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["names[1]"]);
+    let status = assert_code(
+        auditor
+            .batch_get_products(pb::BatchGetProductsRequest {
+                names: vec![first.name.clone(); 101],
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["names"]);
+}
+
+async fn the_unassigned_filter_finds_cases_no_one_has_taken(_db: &TestDb, app: TestApp) {
+    let (_, taken) = submitted(&app).await;
+    let (_, waiting) = submitted(&app).await;
+    let mut alice = app.regulator(ALICE, &["reviewer"]);
+    alice
+        .assign_case(pb::AssignCaseRequest {
+            name: taken.name.clone(),
+            request_id: request_id(),
+            etag: taken.etag.clone(),
+            assignee: String::new(),
+        })
+        .await
+        .expect("assign");
+    let unassigned: Vec<String> = alice
+        .list_cases(pb::ListCasesRequest {
+            filter: "assignee = \"\"".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .cases
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(unassigned, [waiting.name]);
 }

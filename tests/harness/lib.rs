@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+pub mod browser;
 pub mod object_storage;
 pub mod raw;
 
@@ -181,6 +182,8 @@ impl TestApp {
         };
         config.auth.dev_key_dir = key_dir.unwrap_or_else(|| own_dir.path().to_path_buf());
         config.documents.dir = own_dir.path().join("documents");
+        // Each test's own console, on a free port.
+        config.console.listen = Some("127.0.0.1:0".parse().expect("address"));
         adjust(&mut config);
         let verifier = build_verifier(&config).await.expect("verifier");
         // Production-mode tests sign with keys of their own; this one is then unused.

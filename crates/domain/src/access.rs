@@ -208,7 +208,7 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
         },
         ("ReviewService", method) => match method {
             "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
-            | "VerifyHistory" | "DownloadDocument" => REGULATORS,
+            | "VerifyHistory" | "DownloadDocument" | "BatchGetProducts" => REGULATORS,
             "AssignCase" => Action::Assign.allowed_roles(),
             "RequestInformation" => Action::RequestInformation.allowed_roles(),
             "AddNote" => Action::AddNote.allowed_roles(),

@@ -1,5 +1,6 @@
 //! ReviewService: the case queue, the review workflow and the verifiable history.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use clearance_domain::Violations;
@@ -9,9 +10,10 @@ use clearance_domain::etag::parse_etag;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
 use clearance_domain::ledger::LicenceAction;
+use clearance_domain::product::Product;
 use clearance_domain::referral::{ReferralFilter, give_advice};
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
-use clearance_grpc::convert::{history_page, history_resource};
+use clearance_grpc::convert::{history_page, history_resource, product_to_pb};
 
 use clearance_grpc::convert_case::{
     advice_from_pb, case_to_pb, line_indices_from_pb, referred_case_to_pb,
@@ -33,6 +35,10 @@ use clearance_proto::v1::review_service_server::ReviewService;
 use clearance_store::{DocumentFiles, ReferredCase, Store, due_sort_key, referral_sort_key};
 use prost::Message;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+/// Products one BatchGetProducts call may ask for.
+const MAX_BATCH_PRODUCTS: usize = 100;
 
 /// Serves ReviewService to the regulator's staff.
 #[derive(Clone)]
@@ -442,6 +448,54 @@ impl ReviewApi {
         Ok(licence_to_pb(&licence))
     }
 
+    async fn batch_get_products(
+        &self,
+        _principal: Principal,
+        req: pb::BatchGetProductsRequest,
+    ) -> ApiResult<pb::BatchGetProductsResponse> {
+        if req.names.len() > MAX_BATCH_PRODUCTS {
+            return Err(Violations::single(
+                "names",
+                format!("must have at most {MAX_BATCH_PRODUCTS} entries"),
+            )
+            .into());
+        }
+        let mut v = Violations::new();
+        let ids: Vec<Uuid> = req
+            .names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                v.check(
+                    "",
+                    Collection::Products.parse_name(&format!("names[{i}]"), n),
+                )
+            })
+            .collect();
+        if !v.is_empty() {
+            return Err(v.into());
+        }
+        let found: HashMap<Uuid, Product> = self
+            .store
+            .get_any_products(&ids)
+            .await
+            .map_err(|e| ApiError::from_store("products", e))?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let products = ids
+            .iter()
+            .zip(&req.names)
+            .map(|(id, name)| {
+                found
+                    .get(id)
+                    .map(product_to_pb)
+                    .ok_or_else(|| ApiError::NotFound(name.clone()))
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(pb::BatchGetProductsResponse { products })
+    }
+
     async fn get_history(
         &self,
         _principal: Principal,
@@ -589,6 +643,13 @@ impl ReviewService for ReviewApi {
         request: Request<pb::ListAllLicencesRequest>,
     ) -> Result<Response<pb::ListAllLicencesResponse>, Status> {
         clearance_grpc::handle!(self, request, list_all_licences)
+    }
+
+    async fn batch_get_products(
+        &self,
+        request: Request<pb::BatchGetProductsRequest>,
+    ) -> Result<Response<pb::BatchGetProductsResponse>, Status> {
+        clearance_grpc::handle!(self, request, batch_get_products)
     }
 
     async fn get_any_licence(

@@ -338,6 +338,18 @@ pub struct Config {
     /// Serve both listeners over TLS with these files (reloaded when they change).
     pub tls: Option<crate::tls::TlsConfig>,
     pub auth: AuthConfig,
+    pub console: ConsoleSettings,
+}
+
+/// The caseworkers' web console, served beside the reviewer service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSettings {
+    /// Where the console answers (unset: no console). Development sign-in only, for now.
+    pub listen: Option<SocketAddr>,
+    /// A session ends this many minutes after sign-in.
+    pub session_minutes: u64,
+    /// Mark the session cookie Secure (when people reach the console over TLS).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -398,6 +410,11 @@ impl Default for Config {
                 idle_in_transaction_timeout_seconds: 60,
             },
             tls: None,
+            console: ConsoleSettings {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+                session_minutes: 480,
+                secure_cookies: false,
+            },
             auth: AuthConfig {
                 mode: AuthMode::Development,
                 issuer: "clearance-dev".into(),

@@ -130,6 +130,9 @@ pub struct Running {
     metrics: Option<JoinHandle<()>>,
     pub application_addr: Option<SocketAddr>,
     pub reviewer_addr: Option<SocketAddr>,
+    /// Where the web console answers, if it runs.
+    pub console_addr: Option<SocketAddr>,
+    console: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     monitor: JoinHandle<()>,
@@ -183,6 +186,9 @@ impl Running {
         }
         for server in self.servers {
             server.await.context("server task")?.context("server")?;
+        }
+        if let Some(console) = self.console {
+            console.await.context("console task")?;
         }
         Ok(())
     }
@@ -470,6 +476,8 @@ pub async fn start(
         tracing::info!(%addr, "reviewer service listening");
     }
 
+    let (console_addr, console) = start_console(config, reviewer_addr, stopped.clone()).await?;
+
     // SERVING only now that the database has answered; the monitor keeps it honest.
     set_health(&health, ServingStatus::Serving).await;
     let monitor = {
@@ -538,6 +546,8 @@ pub async fn start(
         metrics,
         application_addr,
         reviewer_addr,
+        console_addr,
+        console,
         stop,
         servers,
         monitor,
@@ -546,6 +556,55 @@ pub async fn start(
         health,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })
+}
+
+/// Starts the web console beside this process's reviewer service. It signs people in with the
+/// development key only, so it does not start with production keys or TLS (which its calls
+/// to the reviewer service would need).
+async fn start_console(
+    config: &Config,
+    reviewer_addr: Option<SocketAddr>,
+    mut stopped: watch::Receiver<bool>,
+) -> anyhow::Result<(Option<SocketAddr>, Option<JoinHandle<()>>)> {
+    let (Some(listen), Some(reviewer)) = (config.console.listen, reviewer_addr) else {
+        return Ok((None, None));
+    };
+    if config.auth.mode != AuthMode::Development || config.tls.is_some() {
+        tracing::warn!(
+            "the web console is not started: its sign-in works in development mode without TLS only, so far"
+        );
+        return Ok((None, None));
+    }
+    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+    let console_config = clearance_console::ConsoleConfig {
+        reviewer_endpoint: format!("http://{reviewer}"),
+        session_lifetime: Duration::from_secs(config.console.session_minutes.saturating_mul(60)),
+        secure_cookies: config.console.secure_cookies,
+        sign_in: clearance_console::SignIn::Development {
+            key: Arc::new(key),
+            issuer: config.auth.issuer.clone(),
+            audience: config.auth.audience.clone(),
+        },
+    };
+    // The gRPC services are what ERP systems and clients depend on: a console that cannot
+    // have its port (another server on this machine) is reported, not fatal.
+    let (listener, addr) = match clearance_console::bind(listen).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            tracing::error!(error = %e, "the web console is not started");
+            return Ok((None, None));
+        }
+    };
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = clearance_console::serve(listener, console_config, stop).await {
+            tracing::error!(error = %e, "the web console stopped");
+        }
+    });
+    tracing::info!(%addr, "web console at http://{addr}/");
+    Ok((Some(addr), Some(task)))
 }
 
 /// Prunes idempotency records and outbox events past retention, in small batches with a pause

@@ -575,8 +575,11 @@ impl Store {
                 )
             }
         }
-        if let Some(assignee) = &filter.assignee {
-            query = query.filter(application::Column::Assignee.eq(assignee.as_str()));
+        match filter.assignee.as_deref() {
+            // `assignee = ""` is the unassigned cases.
+            Some("") => query = query.filter(application::Column::Assignee.is_null()),
+            Some(assignee) => query = query.filter(application::Column::Assignee.eq(assignee)),
+            None => {}
         }
         if let Some(dest) = &filter.destination {
             query = query.filter(application::Column::DestinationCountryCode.eq(dest.as_str()));

@@ -182,17 +182,34 @@ impl Store {
         org: &OrganisationId,
         ids: &[Uuid],
     ) -> Result<Vec<Product>, StoreError> {
+        self.products_among(Some(org), ids).await
+    }
+
+    /// The products with `ids`, of `org` or (for the regulator) of any organisation.
+    async fn products_among(
+        &self,
+        org: Option<&OrganisationId>,
+        ids: &[Uuid],
+    ) -> Result<Vec<Product>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        product::Entity::find()
-            .filter(product::Column::OrganisationId.eq(org.as_str()))
-            .filter(product::Column::Id.is_in(ids.iter().copied()))
+        let mut query =
+            product::Entity::find().filter(product::Column::Id.is_in(ids.iter().copied()));
+        if let Some(org) = org {
+            query = query.filter(product::Column::OrganisationId.eq(org.as_str()));
+        }
+        query
             .all(&self.db)
             .await?
             .into_iter()
             .map(to_domain)
             .collect()
+    }
+
+    /// Products of any organisation, for the regulator (in no particular order).
+    pub async fn get_any_products(&self, ids: &[Uuid]) -> Result<Vec<Product>, StoreError> {
+        self.products_among(None, ids).await
     }
 
     /// One page of the organisation's products in id (creation) order; fetches one extra row

@@ -1,0 +1,502 @@
+//! The caseworkers' web console in a real browser (headless Chromium through WebDriver): a
+//! reviewer works a case from the queue to a proposal, another senior reviewer countersigns,
+//! the licence page follows a shipment and a suspension; the proposer is never offered the
+//! countersignature and a forged one is refused; posts without the form token, ended
+//! sessions and unknown cases are refused; axe-core finds no serious violation.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clearance_proto::v1 as pb;
+use clearance_tests::browser::Browser;
+use clearance_tests::{TestApp, TestDb, on_both_databases};
+use fantoccini::Locator;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::fixtures::{create_product, draft, line, request_id, submit};
+use crate::ledger::{erp, shipment, start};
+
+on_both_databases!(
+    a_reviewer_works_a_case_to_a_licence_in_the_browser,
+    the_proposer_is_never_offered_countersign_and_a_forged_one_is_refused,
+    posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refused,
+);
+
+fn console(app: &TestApp) -> String {
+    format!(
+        "http://{}",
+        app.running
+            .as_ref()
+            .and_then(|r| r.console_addr)
+            .expect("the console runs")
+    )
+}
+
+/// An application for 100 H20 to China at 100.00 USD each, submitted.
+async fn submitted(app: &TestApp) -> pb::Application {
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let mut application = draft(&product.name);
+    application.lines = vec![pb::ApplicationLine {
+        unit_value: Some(pb::Money {
+            currency_code: "USD".into(),
+            minor_units: 10_000,
+        }),
+        ..line(&product.name, 100)
+    }];
+    let created = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    submit(&mut acme, &created).await
+}
+
+async fn sign_in(browser: &Browser, base: &str, subject: &str, role: &str) {
+    browser.goto(&format!("{base}/sign-in")).await;
+    let c = &browser.client;
+    c.find(Locator::Id(&format!("role-{role}")))
+        .await
+        .expect("the role")
+        .click()
+        .await
+        .expect("choose the role");
+    let name = c
+        .find(Locator::Id("subject"))
+        .await
+        .expect("the name field");
+    name.clear().await.expect("clear");
+    name.send_keys(subject).await.expect("type the name");
+    click(browser, "form[action='/sign-in'] button").await;
+    browser.wait_for_text("the soonest due first").await;
+}
+
+async fn sign_out(browser: &Browser) {
+    click(browser, "form[action='/sign-out'] button").await;
+    browser.wait_for_text("Development sign-in").await;
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+/// Chooses `value` in the queue's `filter` list and shows the cases.
+async fn filter_queue(browser: &Browser, filter: &str, value: &str) {
+    browser
+        .client
+        .find(Locator::Id(filter))
+        .await
+        .expect("the filter")
+        .select_by_value(value)
+        .await
+        .expect("choose");
+    click(browser, "form[action='/queue'] button").await;
+    browser.wait_for_url(&format!("{filter}={value}")).await;
+}
+
+async fn type_into(browser: &Browser, id: &str, text: &str) {
+    let field = browser
+        .client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn open_case(browser: &Browser, base: &str, application: &pb::Application) {
+    let id = application.name.trim_start_matches("applications/");
+    browser.goto(&format!("{base}/cases/{id}")).await;
+}
+
+fn screenshots() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
+}
+
+async fn a_reviewer_works_a_case_to_a_licence_in_the_browser(_db: &TestDb, app: TestApp) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let application = submitted(&app).await;
+
+    // The reviewer signs in and filters the queue.
+    sign_in(&browser, &base, "alice@regulator", "reviewer").await;
+    let queue = browser.wait_for_text(&application.reference).await;
+    assert!(
+        queue.contains("H20 (3A090.a) × 100"),
+        "goods by name: {queue}"
+    );
+    assert!(queue.contains("USD 10,000.00"), "value: {queue}");
+    filter_queue(&browser, "state", "SUBMITTED").await;
+    browser.wait_for_text(&application.reference).await;
+    filter_queue(&browser, "assigned", "me").await;
+    browser
+        .wait_for_text("No case matches these filters.")
+        .await;
+    browser.goto(&format!("{base}/queue")).await;
+    if let Some(violations) = browser.accessibility_violations().await {
+        assert!(violations.is_empty(), "queue page: {violations:#?}");
+    }
+    browser
+        .screenshot(&screenshots().join("console-queue.png"))
+        .await;
+
+    // She opens the case, takes it and asks the applicant a question.
+    browser
+        .client
+        .find(Locator::LinkText(&application.reference))
+        .await
+        .expect("the case's link")
+        .click()
+        .await
+        .expect("open the case");
+    let page = browser
+        .wait_for_text(&format!("Case {}", application.reference))
+        .await;
+    assert!(page.contains("Example Cloud Ltd"), "parties: {page}");
+    assert!(
+        page.contains("Total processing performance 2368"),
+        "parameters: {page}"
+    );
+    assert!(page.contains("The history's"), "verified history: {page}");
+    click(&browser, "form[action$='/assign'] button").await;
+    let page = browser.wait_for_text("The case is assigned to you.").await;
+    assert!(
+        page.contains("Assigned to\nalice@regulator")
+            || page.contains("Assigned to alice@regulator"),
+        "{page}"
+    );
+    type_into(
+        &browser,
+        "question",
+        "Who operates the data centre in Shenzhen?",
+    )
+    .await;
+    click(&browser, "form[action$='/request-information'] button").await;
+    let page = browser
+        .wait_for_text("The question went to the applicant")
+        .await;
+    assert!(page.contains("Who operates the data centre in Shenzhen?"));
+    assert!(page.contains("Not answered yet."));
+
+    // The applicant answers through the API.
+    let mut acme = app.applicant("acme");
+    let current = acme
+        .get_application(pb::GetApplicationRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("read")
+        .into_inner();
+    acme.answer_information_request(pb::AnswerInformationRequestRequest {
+        name: current.information_requests[0].name.clone(),
+        request_id: request_id(),
+        etag: current.etag.clone(),
+        answer: "Example Cloud Ltd itself, under contract 7".into(),
+        documents: vec![],
+    })
+    .await
+    .expect("answer");
+
+    // She proposes a reduced quantity.
+    open_case(&browser, &base, &application).await;
+    browser
+        .wait_for_text("Example Cloud Ltd itself, under contract 7")
+        .await;
+    if let Some(violations) = browser.accessibility_violations().await {
+        assert!(violations.is_empty(), "case page: {violations:#?}");
+    }
+    browser
+        .screenshot(&screenshots().join("console-case.png"))
+        .await;
+    type_into(&browser, "granted-0", "60").await;
+    type_into(
+        &browser,
+        "reason",
+        "Reduced to the capacity the contract shows",
+    )
+    .await;
+    click(&browser, "form[action$='/propose'] button").await;
+    let page = browser
+        .wait_for_text("waits for a senior reviewer's countersignature")
+        .await;
+    assert!(page.contains("Granted quantities: 60"), "{page}");
+    sign_out(&browser).await;
+
+    // A different senior reviewer countersigns.
+    sign_in(&browser, &base, "bob@regulator", "senior_reviewer").await;
+    open_case(&browser, &base, &application).await;
+    browser
+        .wait_for_text("Countersign alice@regulator's proposal to approve")
+        .await;
+    click(&browser, "form[action$='/countersign'] button").await;
+    let page = browser
+        .wait_for_text("Countersigned: the decision is made.")
+        .await;
+    assert!(page.contains("Approved"), "{page}");
+
+    // The licence page shows the balance; a shipment through the API draws on it.
+    let licence = acme
+        .list_licences(pb::ListLicencesRequest::default())
+        .await
+        .expect("licences")
+        .into_inner()
+        .licences
+        .into_iter()
+        .find(|l| l.application == application.name)
+        .expect("a licence was issued");
+    browser.goto(&format!("{base}/licences")).await;
+    browser
+        .client
+        .find(Locator::LinkText(&licence.number))
+        .await
+        .expect("the licence's link")
+        .click()
+        .await
+        .expect("open the licence");
+    browser.wait_for_text("0 / 60").await;
+    let product = licence.lines[0].product.clone();
+    start(&mut erp(&app, "acme"), shipment(&product, 10, 100_000))
+        .await
+        .expect("ship 10");
+    browser.client.refresh().await.expect("reload");
+    browser.wait_for_text("10 / 60").await;
+
+    // The senior reviewer suspends it.
+    type_into(&browser, "suspend-reason", "End user under investigation").await;
+    click(&browser, "form[action$='/suspend'] button").await;
+    let page = browser.wait_for_text("The licence is suspended.").await;
+    assert!(page.contains("Suspended"), "{page}");
+    let suspended = acme
+        .get_licence(pb::GetLicenceRequest {
+            name: licence.name.clone(),
+        })
+        .await
+        .expect("licence")
+        .into_inner();
+    assert_eq!(suspended.state, pb::LicenceState::Suspended as i32);
+}
+
+async fn the_proposer_is_never_offered_countersign_and_a_forged_one_is_refused(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let application = submitted(&app).await;
+    sign_in(&browser, &base, "carol@regulator", "senior_reviewer").await;
+    open_case(&browser, &base, &application).await;
+    click(&browser, "form[action$='/assign'] button").await;
+    browser.wait_for_text("The case is assigned to you.").await;
+    type_into(&browser, "reason", "Within the contract's capacity").await;
+    click(&browser, "form[action$='/propose'] button").await;
+    browser
+        .wait_for_text("You proposed this decision, so another senior reviewer countersigns it.")
+        .await;
+    let offered = browser
+        .client
+        .find_all(Locator::Css("form[action$='/countersign']"))
+        .await
+        .expect("search");
+    assert!(
+        offered.is_empty(),
+        "the proposer is not offered countersign"
+    );
+
+    // A countersign form made up in the page, with the real form token and etag, is refused
+    // by the service, and the page says why.
+    browser
+        .client
+        .execute(
+            r#"const form = document.createElement('form');
+            form.method = 'post';
+            form.action = location.pathname + '/countersign';
+            for (const name of ['csrf', 'etag', 'seen_history']) {
+              const input = document.createElement('input');
+              input.type = 'hidden';
+              input.name = name;
+              input.value = document.querySelector('input[name=' + name + ']').value;
+              form.appendChild(input);
+            }
+            document.body.appendChild(form);
+            form.submit();
+            return true;"#,
+            vec![],
+        )
+        .await
+        .expect("post the forged form");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser
+        .wait_for_text("The proposer of a decision cannot countersign it (two-person rule).")
+        .await;
+    let case = app
+        .regulator("dave@regulator", &["auditor"])
+        .get_case(pb::GetCaseRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("case")
+        .into_inner();
+    assert_eq!(
+        case.application.expect("application").state,
+        pb::ApplicationState::PendingCountersign as i32
+    );
+}
+
+/// One HTTP/1.1 request by hand, as a forger would send it; answers the status and body.
+async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("receive");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+async fn posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refused(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("address");
+    let application = submitted(&app).await;
+    let id = application.name.trim_start_matches("applications/");
+    sign_in(&browser, &base, "alice@regulator", "reviewer").await;
+    let session = browser
+        .client
+        .get_named_cookie("clearance_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+    let cookie = format!("clearance_session={}", session.value());
+
+    // A post that did not come from a console page (no form token) changes nothing.
+    let etag = format!("etag={}", application.etag);
+    let (status, body) = raw(addr, "POST", &format!("/cases/{id}/assign"), &cookie, &etag).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("did not come from a page of this console"),
+        "{body}"
+    );
+    let (status, _) = raw(
+        addr,
+        "POST",
+        &format!("/cases/{id}/assign"),
+        &cookie,
+        &format!("{etag}&csrf=guessed"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let case = app
+        .regulator("dave@regulator", &["auditor"])
+        .get_case(pb::GetCaseRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("case")
+        .into_inner();
+    assert!(case.assignee.is_empty(), "nothing was done");
+
+    // Unknown and malformed cases show nothing.
+    for path in [
+        format!("/cases/{}", uuid::Uuid::now_v7()),
+        "/cases/not-a-case".to_owned(),
+        format!("/licences/{}", uuid::Uuid::now_v7()),
+    ] {
+        browser.goto(&format!("{base}{path}")).await;
+        browser
+            .wait_for_text("There is nothing here, or it is not yours to see.")
+            .await;
+    }
+
+    // After sign-out the old cookie opens nothing.
+    sign_out(&browser).await;
+    let (status, body) = raw(addr, "GET", "/queue", &cookie, "").await;
+    assert_eq!(status, 303, "{body}");
+    assert!(body.contains("location: /sign-in?expired=1"), "{body}");
+
+    // A session ends at its time: a console whose sessions last a second.
+    let (listener, short_addr) = clearance_console::bind("127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("bind");
+    let reviewer = app
+        .running
+        .as_ref()
+        .and_then(|r| r.reviewer_addr)
+        .expect("reviewer");
+    let config = clearance_console::ConsoleConfig {
+        reviewer_endpoint: format!("http://{reviewer}"),
+        session_lifetime: Duration::from_secs(1),
+        secure_cookies: false,
+        sign_in: clearance_console::SignIn::Development {
+            key: std::sync::Arc::new(
+                clearance_auth::DevKey::load(&app.key_dir()).expect("development key"),
+            ),
+            issuer: app.config.auth.issuer.clone(),
+            audience: app.config.auth.audience.clone(),
+        },
+    };
+    tokio::spawn(clearance_console::serve(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let short = format!("http://{short_addr}");
+    sign_in(&browser, &short, "alice@regulator", "reviewer").await;
+    let cookie = browser
+        .client
+        .get_named_cookie("clearance_session")
+        .await
+        .expect("the session cookie");
+    let cookie = format!("clearance_session={}", cookie.value());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The browser lets the cookie go at its Max-Age; the console refuses it on its own too.
+    let (status, body) = raw(short_addr, "GET", "/queue", &cookie, "").await;
+    assert_eq!(status, 303, "{body}");
+    assert!(body.contains("location: /sign-in?expired=1"), "{body}");
+    let (status, _) = raw(
+        short_addr,
+        "POST",
+        &format!("/cases/{id}/assign"),
+        &cookie,
+        &etag,
+    )
+    .await;
+    assert_eq!(status, 303, "an ended session posts nothing");
+    browser.goto(&format!("{short}/sign-in?expired=1")).await;
+    browser
+        .wait_for_text("Your session has ended. Sign in again to go on.")
+        .await;
+}
