@@ -20,6 +20,7 @@ on_both_databases!(
     a_reviewer_works_a_case_to_a_licence_in_the_browser,
     the_proposer_is_never_offered_countersign_and_a_forged_one_is_refused,
     posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refused,
+    problems_sit_by_their_fields_and_a_stale_page_shows_what_changed,
 );
 
 fn console(app: &TestApp) -> String {
@@ -499,4 +500,91 @@ async fn posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refus
     browser
         .wait_for_text("Your session has ended. Sign in again to go on.")
         .await;
+}
+
+async fn problems_sit_by_their_fields_and_a_stale_page_shows_what_changed(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let application = submitted(&app).await;
+    sign_in(&browser, &base, "alice@regulator", "reviewer").await;
+    open_case(&browser, &base, &application).await;
+    click(&browser, "form[action$='/assign'] button").await;
+    browser.wait_for_text("The case is assigned to you.").await;
+
+    // A denial without a reason: the service's words appear beside the reason field.
+    click(&browser, "#deny").await;
+    click(&browser, "form[action$='/propose'] button").await;
+    browser
+        .wait_for_text("Some of what you entered needs correcting.")
+        .await;
+    let beside = browser
+        .client
+        .find(Locator::Css("form[action$='/propose'] span.error"))
+        .await
+        .expect("an error beside a field")
+        .text()
+        .await
+        .expect("its text");
+    assert!(beside.contains("denial"), "{beside}");
+
+    // Someone else changes the case while the page is open: the note is not added, and the
+    // page says what changed and offers a reload.
+    let mut bob = app.regulator("bob@regulator", &["reviewer"]);
+    let current = bob
+        .get_case(pb::GetCaseRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("case")
+        .into_inner();
+    bob.add_note(pb::AddNoteRequest {
+        name: application.name.clone(),
+        request_id: request_id(),
+        etag: current.etag.clone(),
+        text: "Checked the end user's registration".into(),
+        visible_to_applicant: false,
+    })
+    .await
+    .expect("bob's note");
+    type_into(&browser, "text", "Alice's note on a stale page").await;
+    click(&browser, "form[action$='/notes'] button").await;
+    let page = browser
+        .wait_for_text("Someone changed this after you opened the page")
+        .await;
+    assert!(page.contains("What changed"), "{page}");
+    assert!(page.contains("bob@regulator"), "{page}");
+    assert!(page.contains("Reload the case"), "{page}");
+    let notes = bob
+        .get_case(pb::GetCaseRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("case")
+        .into_inner()
+        .application
+        .expect("application")
+        .notes;
+    assert_eq!(notes.len(), 1, "the stale note was not added");
+
+    // At 200 % zoom (half the width) the page reflows: nothing scrolls sideways.
+    browser
+        .client
+        .set_window_size(640, 1024)
+        .await
+        .expect("narrow the window");
+    open_case(&browser, &base, &application).await;
+    let fits = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(fits, serde_json::Value::Bool(true), "the case page reflows");
 }

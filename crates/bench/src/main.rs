@@ -84,6 +84,8 @@ struct Server {
     child: Child,
     application: u16,
     reviewer: u16,
+    /// The web console beside the reviewer service.
+    console: u16,
 }
 
 impl Drop for Server {
@@ -110,7 +112,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 async fn start_server(binary: &Path, url: &str, dir: &Path) -> anyhow::Result<Server> {
-    let (application, reviewer) = (free_port()?, free_port()?);
+    let (application, reviewer, console) = (free_port()?, free_port()?, free_port()?);
     let child = Command::new(binary)
         .arg("serve")
         .current_dir(dir)
@@ -124,6 +126,7 @@ async fn start_server(binary: &Path, url: &str, dir: &Path) -> anyhow::Result<Se
             format!("127.0.0.1:{application}"),
         )
         .env("CLEARANCE_REVIEWER_LISTEN", format!("127.0.0.1:{reviewer}"))
+        .env("CLEARANCE_CONSOLE__LISTEN", format!("127.0.0.1:{console}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -133,6 +136,7 @@ async fn start_server(binary: &Path, url: &str, dir: &Path) -> anyhow::Result<Se
         child,
         application,
         reviewer,
+        console,
     };
     for port in [application, reviewer] {
         connect(port).await?;
@@ -1058,7 +1062,78 @@ async fn queue_at_scale(server: &Server, url: &str, t: &Tokens, args: &Args) -> 
                 server,
             );
         }
+        console_queue(server.console, size).await?;
     }
+    Ok(())
+}
+
+/// One HTTP/1.1 exchange on a fresh connection: the status and the whole response.
+async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.set_nodelay(true)?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, response))
+}
+
+/// The web console's queue page (the first 50 submitted cases) as a reviewer opens it, one
+/// request after another over loopback: the time is the console's and the reviewer
+/// service's together (ListCases, then the HTML).
+async fn console_queue(port: u16, size: usize) -> anyhow::Result<()> {
+    let (status, response) = http(
+        port,
+        "POST",
+        "/sign-in",
+        "",
+        "subject=bench%40regulator&role=reviewer",
+    )
+    .await?;
+    anyhow::ensure!(status == 303, "console sign-in answered {status}");
+    let cookie = response
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|v| v.split(';').next())
+        .context("the console set no session cookie")?
+        .to_owned();
+    let mut times = Vec::new();
+    for _ in 0..100 {
+        let started = Instant::now();
+        let (status, page) = http(port, "GET", "/queue?state=SUBMITTED", &cookie, "").await?;
+        times.push(started.elapsed());
+        anyhow::ensure!(
+            status == 200 && page.contains("50 cases"),
+            "the console's queue page answered {status}"
+        );
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{:<9} {:<44} p50 {:>6.1} ms  p99 {:>6.1} ms  (100 page loads, one at a time)",
+        "postgres",
+        format!("console queue page, {size} cases"),
+        ms(times[49]),
+        ms(times[98])
+    );
     Ok(())
 }
 

@@ -45,7 +45,8 @@ fieldset { margin: .5rem 0 1rem; }
 label { display: block; margin-top: .5rem; }
 label.inline { display: inline; margin-right: 1rem; }
 input[type=text], input[type=number], input[type=date], select, textarea { font: inherit; padding: .2rem; max-width: 100%; }
-textarea { width: 40rem; }
+textarea { width: 100%; max-width: 40rem; box-sizing: border-box; }
+.scroll { overflow-x: auto; }
 button { font: inherit; padding: .3rem .8rem; margin-top: .5rem; }
 section { margin-bottom: 1.5rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
@@ -335,6 +336,7 @@ pub fn queue(who: &Session, view: QueueView<'_>) -> Markup {
                     button type="submit" { "Show cases" }
                 }
             }
+            div.scroll {
             table {
                 caption { (count(view.cases.len(), "case", "cases")) ", the soonest due first" }
                 thead {
@@ -368,6 +370,7 @@ pub fn queue(who: &Session, view: QueueView<'_>) -> Markup {
                         }
                     }
                 }
+            }
             }
             @if view.cases.is_empty() { p { "No case matches these filters." } }
             @if !view.next_page.is_empty() {
@@ -473,6 +476,7 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
             }
             section aria-labelledby="parties" {
                 h2 id="parties" { "Parties" }
+                div.scroll {
                 table {
                     thead { tr { th scope="col" { "Role" } th scope="col" { "Name" } th scope="col" { "Address" } th scope="col" { "Country" } th scope="col" { "Headquarters" } } }
                     tbody {
@@ -487,11 +491,13 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                         }
                     }
                 }
+                }
                 h3 { "End use" }
                 p { (app.end_use_statement) }
             }
             section aria-labelledby="lines" {
                 h2 id="lines" { "Goods" }
+                div.scroll {
                 table {
                     thead { tr { th scope="col" { "Line" } th scope="col" { "Product" } th scope="col" { "Technical parameters" } th scope="col" { "Quantity" } th scope="col" { "Unit value" } th scope="col" { "Determination" } } }
                     tbody {
@@ -511,6 +517,7 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                             }
                         }
                     }
+                }
                 }
             }
             section aria-labelledby="documents" {
@@ -692,6 +699,7 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                         }
                     }
                 }
+                div.scroll {
                 table {
                     thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "State" } th scope="col" { "Reason" } } }
                     tbody {
@@ -705,6 +713,7 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                             }
                         }
                     }
+                }
                 }
             }
         },
@@ -762,6 +771,7 @@ pub fn licences(who: &Session, view: LicencesView<'_>) -> Markup {
                 }
                 button type="submit" { "Show licences" }
             }
+            div.scroll {
             table {
                 caption { (count(view.licences.len(), "licence", "licences")) ", in the order issued" }
                 thead { tr { th scope="col" { "Number" } th scope="col" { "Holder" } th scope="col" { "Destination" } th scope="col" { "State" } th scope="col" { "Valid until" } } }
@@ -776,6 +786,7 @@ pub fn licences(who: &Session, view: LicencesView<'_>) -> Markup {
                         }
                     }
                 }
+            }
             }
             @if !view.next_page.is_empty() {
                 p { a href={"/licences?state=" (url_escape(view.state)) "&page=" (url_escape(view.next_page))} { "Next page of licences" } }
@@ -829,6 +840,7 @@ pub fn licence(who: &Session, view: LicenceView<'_>) -> Markup {
                 dt { "Value tolerance" } dd { (l.value_tolerance_percent) " %" }
             }
             @if !l.conditions.is_empty() { h2 { "Conditions" } ul { @for c in &l.conditions { li { (c) } } } }
+            div.scroll {
             table {
                 caption { "Balances" }
                 thead { tr { th scope="col" { "Product" } th scope="col" { "Shipped / granted" } th scope="col" { "Remaining" } th scope="col" { "Value remaining" } } }
@@ -842,6 +854,7 @@ pub fn licence(who: &Session, view: LicenceView<'_>) -> Markup {
                         }
                     }
                 }
+            }
             }
             @if who.has_role("senior_reviewer") {
                 h2 { "Actions" }

@@ -453,11 +453,16 @@ impl Config {
 impl Config {
     /// The addresses this process will listen on.
     pub fn listen_addresses(&self) -> Vec<SocketAddr> {
-        match self.services {
+        let mut addresses = match self.services {
             ServiceSelection::Both => vec![self.application_listen, self.reviewer_listen],
             ServiceSelection::Application => vec![self.application_listen],
             ServiceSelection::Reviewer => vec![self.reviewer_listen],
+        };
+        // The console runs beside the reviewer service.
+        if self.services != ServiceSelection::Application {
+            addresses.extend(self.console.listen);
         }
+        addresses
     }
 
     /// Development mode trusts a key that anyone who can read the data directory can sign

@@ -40,6 +40,16 @@ enum Command {
         #[arg(long)]
         reviewer_listen: Option<std::net::SocketAddr>,
     },
+    /// Serve only the caseworkers' web console, calling a reviewer service elsewhere (development
+    /// sign-in; loopback addresses only).
+    Console {
+        /// Where the console answers; defaults to console.listen (127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The reviewer service it calls.
+        #[arg(long, default_value = "http://127.0.0.1:50052")]
+        reviewer_endpoint: String,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create the development signing key pair in auth.dev_key_dir if it is not there, and
@@ -171,6 +181,30 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                 config.reviewer_listen = r;
             }
             serve(config).await
+        }
+        Command::Console {
+            listen,
+            reviewer_endpoint,
+        } => {
+            let listen = listen
+                .or(config.console.listen)
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
+            anyhow::ensure!(
+                listen.ip().is_loopback(),
+                "refusing to serve the console on {listen}: its development sign-in lets anyone who reaches it act as any regulator role; listen on 127.0.0.1 or ::1"
+            );
+            let console =
+                clearance_server::serve::console_config(&config, reviewer_endpoint.clone())?;
+            let (listener, addr) = clearance_console::bind(listen).await?;
+            eprintln!(
+                "web console at http://{addr}/, calling the reviewer service at {reviewer_endpoint}"
+            );
+            clearance_console::serve(
+                listener,
+                console,
+                clearance_server::serve::shutdown_signal(),
+            )
+            .await
         }
         Command::Keygen => {
             let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;

@@ -201,7 +201,7 @@ impl Running {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -558,6 +558,29 @@ pub async fn start(
     })
 }
 
+/// The web console's settings for a reviewer service at `reviewer_endpoint`: sessions as
+/// configured, people signed in with the development key.
+pub fn console_config(
+    config: &Config,
+    reviewer_endpoint: String,
+) -> anyhow::Result<clearance_console::ConsoleConfig> {
+    anyhow::ensure!(
+        config.auth.mode == AuthMode::Development,
+        "the web console signs people in with the development key only, so far; it needs auth.mode = \"development\""
+    );
+    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+    Ok(clearance_console::ConsoleConfig {
+        reviewer_endpoint,
+        session_lifetime: Duration::from_secs(config.console.session_minutes.saturating_mul(60)),
+        secure_cookies: config.console.secure_cookies,
+        sign_in: clearance_console::SignIn::Development {
+            key: Arc::new(key),
+            issuer: config.auth.issuer.clone(),
+            audience: config.auth.audience.clone(),
+        },
+    })
+}
+
 /// Starts the web console beside this process's reviewer service. It signs people in with the
 /// development key only, so it does not start with production keys or TLS (which its calls
 /// to the reviewer service would need).
@@ -575,17 +598,7 @@ async fn start_console(
         );
         return Ok((None, None));
     }
-    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
-    let console_config = clearance_console::ConsoleConfig {
-        reviewer_endpoint: format!("http://{reviewer}"),
-        session_lifetime: Duration::from_secs(config.console.session_minutes.saturating_mul(60)),
-        secure_cookies: config.console.secure_cookies,
-        sign_in: clearance_console::SignIn::Development {
-            key: Arc::new(key),
-            issuer: config.auth.issuer.clone(),
-            audience: config.auth.audience.clone(),
-        },
-    };
+    let console_config = console_config(config, format!("http://{reviewer}"))?;
     // The gRPC services are what ERP systems and clients depend on: a console that cannot
     // have its port (another server on this machine) is reported, not fatal.
     let (listener, addr) = match clearance_console::bind(listen).await {
