@@ -430,6 +430,27 @@ async fn posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refus
         .into_inner();
     assert!(case.assignee.is_empty(), "nothing was done");
 
+    // Sign-in offers regulator roles only; an exporter's role, a huge name or a body that is
+    // not a form is refused in words, and nothing crashes.
+    for body in [
+        "subject=mallory&role=applicant".to_owned(),
+        format!("subject={}&role=reviewer", "x".repeat(100_000)),
+        "%ff%fe=%00&role".to_owned(),
+    ] {
+        let (status, page) = raw(addr, "POST", "/sign-in", "", &body).await;
+        assert!((400..500).contains(&status), "{status}: {page}");
+        assert!(!page.contains("set-cookie"), "no session: {page}");
+    }
+    let (_, page) = raw(
+        addr,
+        "POST",
+        "/sign-in",
+        "",
+        "subject=mallory&role=applicant",
+    )
+    .await;
+    assert!(page.contains("choose one of the roles listed"), "{page}");
+
     // Unknown and malformed cases show nothing.
     for path in [
         format!("/cases/{}", uuid::Uuid::now_v7()),
