@@ -23,6 +23,20 @@ on_both_databases!(
     problems_sit_by_their_fields_and_a_stale_page_shows_what_changed,
 );
 
+mod through_an_identity_provider {
+    use clearance_tests::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::people_sign_in_through_the_identity_provider(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::people_sign_in_through_the_identity_provider(Backend::Postgres).await;
+    }
+}
+
 fn console(app: &TestApp) -> String {
     format!(
         "http://{}",
@@ -35,7 +49,10 @@ fn console(app: &TestApp) -> String {
 
 /// An application for 100 H20 to China at 100.00 USD each, submitted.
 async fn submitted(app: &TestApp) -> pb::Application {
-    let mut acme = app.applicant("acme");
+    submitted_by(app.applicant("acme")).await
+}
+
+async fn submitted_by(mut acme: clearance_tests::ApplicationClient) -> pb::Application {
     let product = create_product(&mut acme).await;
     let mut application = draft(&product.name);
     application.lines = vec![pb::ApplicationLine {
@@ -77,7 +94,7 @@ async fn sign_in(browser: &Browser, base: &str, subject: &str, role: &str) {
 
 async fn sign_out(browser: &Browser) {
     click(browser, "form[action='/sign-out'] button").await;
-    browser.wait_for_text("Development sign-in").await;
+    browser.wait_for_url("/sign-in").await;
 }
 
 async fn click(browser: &Browser, css: &str) {
@@ -382,6 +399,27 @@ async fn raw(
     (status, response)
 }
 
+/// The development sign-in page's cookie (`name=value`) and the form token tied to it.
+async fn sign_in_form(addr: SocketAddr) -> (String, String) {
+    let (status, page) = raw(addr, "GET", "/sign-in", "", "").await;
+    assert_eq!(status, 200, "{page}");
+    let cookie = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with("clearance_sign_in="))
+        .expect("the sign-in cookie")
+        .to_owned();
+    let token = page
+        .split("name=\"sign_in_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form token")
+        .to_owned();
+    assert_eq!(cookie, format!("clearance_sign_in={token}"));
+    (cookie, token)
+}
+
 async fn posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refused(
     _db: &TestDb,
     app: TestApp,
@@ -430,23 +468,41 @@ async fn posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refus
         .into_inner();
     assert!(case.assignee.is_empty(), "nothing was done");
 
+    // A sign-in form posted from elsewhere (login CSRF: no cookie of this browser's sign-in
+    // page, or a token that is not the cookie's) signs nobody in.
+    let (bound_cookie, token) = sign_in_form(addr).await;
+    for (cookie, token) in [
+        ("", token.as_str()),
+        (bound_cookie.as_str(), "forged"),
+        (bound_cookie.as_str(), ""),
+    ] {
+        let body = format!("sign_in_token={token}&subject=mallory&role=senior_reviewer");
+        let (status, page) = raw(addr, "POST", "/sign-in", cookie, &body).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("did not come from this browser"), "{page}");
+        assert!(!page.contains("clearance_session="), "no session: {page}");
+    }
+
     // Sign-in offers regulator roles only; an exporter's role, a huge name or a body that is
     // not a form is refused in words, and nothing crashes.
     for body in [
-        "subject=mallory&role=applicant".to_owned(),
-        format!("subject={}&role=reviewer", "x".repeat(100_000)),
+        format!("sign_in_token={token}&subject=mallory&role=applicant"),
+        format!(
+            "sign_in_token={token}&subject={}&role=reviewer",
+            "x".repeat(100_000)
+        ),
         "%ff%fe=%00&role".to_owned(),
     ] {
-        let (status, page) = raw(addr, "POST", "/sign-in", "", &body).await;
+        let (status, page) = raw(addr, "POST", "/sign-in", &bound_cookie, &body).await;
         assert!((400..500).contains(&status), "{status}: {page}");
-        assert!(!page.contains("set-cookie"), "no session: {page}");
+        assert!(!page.contains("clearance_session="), "no session: {page}");
     }
     let (_, page) = raw(
         addr,
         "POST",
         "/sign-in",
-        "",
-        "subject=mallory&role=applicant",
+        &bound_cookie,
+        &format!("sign_in_token={token}&subject=mallory&role=applicant"),
     )
     .await;
     assert!(page.contains("choose one of the roles listed"), "{page}");
@@ -608,4 +664,203 @@ async fn problems_sit_by_their_fields_and_a_stale_page_shows_what_changed(
         .await
         .expect("measure");
     assert_eq!(fits, serde_json::Value::Bool(true), "the case page reflows");
+}
+
+/// Production sign-in: the console sends the browser to the OpenID Connect provider (PKCE,
+/// state, nonce), the provider's groups become Clearance roles, and the console calls the
+/// services with the provider's access token, which services in production mode trust
+/// through the provider's key set. A wrong nonce, another client's ID token, a callback this
+/// browser did not start, an account without a Clearance role and an exporter's are refused.
+async fn people_sign_in_through_the_identity_provider(backend: clearance_tests::Backend) {
+    use clearance_server::AuthMode;
+    use clearance_server::config::{ConsoleOidcConfig, JwksConfig};
+    use clearance_tests::identity_provider::{IdentityProvider, Misbehaviour, Person};
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let idp = IdentityProvider::start("clearance-console", "clearance").await;
+    // The callback URL is registered with the provider before the console starts.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let (issuer, jwks, callback) = (
+        idp.issuer.clone(),
+        idp.jwks_url(),
+        format!("{base}/sign-in/callback"),
+    );
+    let Some((db, app)) = TestApp::spawn_configured(backend, |c| {
+        c.auth.mode = AuthMode::Production;
+        c.auth.issuer = issuer.clone();
+        c.auth.jwks = Some(JwksConfig {
+            source: jwks,
+            refresh_seconds: 3600,
+            min_refresh_seconds: 0,
+        });
+        c.console.listen = Some(format!("127.0.0.1:{port}").parse().expect("address"));
+        c.console.oidc = Some(ConsoleOidcConfig {
+            issuer,
+            client_id: "clearance-console".into(),
+            client_secret: Some("console-secret".into()),
+            redirect_url: callback,
+            scopes: vec!["openid".into(), "profile".into()],
+            roles_claim: "realm_access.roles".into(),
+            role_names: [
+                ("export-reviewers", "reviewer"),
+                ("export-seniors", "senior_reviewer"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(console(&app), base);
+    let acme = app.applications_with(Some(idp.access_token(
+        "officer@acme",
+        &["applicant"],
+        Some("acme"),
+    )));
+    let application = submitted_by(acme).await;
+
+    let attempt = |expected: &'static str| {
+        let browser = &browser;
+        let base = base.clone();
+        async move {
+            browser.goto(&format!("{base}/sign-in")).await;
+            browser
+                .wait_for_text("Sign in with your organisation's account")
+                .await;
+            click(browser, "a[href='/sign-in/start']").await;
+            browser.wait_for_text(expected).await;
+        }
+    };
+    let rita = Person {
+        subject: "rita-7f3a".into(),
+        name: "Rita Reviewer".into(),
+        groups: vec!["offline_access".into(), "export-reviewers".into()],
+        roles: vec!["reviewer".into()],
+    };
+
+    // Tokens that do not check out sign nobody in.
+    for how in [Misbehaviour::WrongNonce, Misbehaviour::OtherAudience] {
+        idp.misbehave(how);
+        idp.signs_in(rita.clone());
+        attempt("The identity provider's answer could not be checked").await;
+    }
+    idp.misbehave(Misbehaviour::None);
+    // An account with no Clearance role, and an exporter's, are turned away in words.
+    idp.signs_in(Person {
+        groups: vec!["staff".into()],
+        ..rita.clone()
+    });
+    attempt("Your account has no Clearance role").await;
+    idp.signs_in(Person {
+        groups: vec!["applicant".into()],
+        ..rita.clone()
+    });
+    attempt("This console is for the regulator's staff").await;
+    assert!(
+        browser
+            .client
+            .get_named_cookie("clearance_session")
+            .await
+            .is_err(),
+        "no session so far"
+    );
+
+    // The provider signs Rita in; her groups make her a reviewer; the queue is read with the
+    // provider's access token.
+    idp.signs_in(rita.clone());
+    attempt("the soonest due first").await;
+    let header = browser
+        .client
+        .find(Locator::Css("header"))
+        .await
+        .expect("the header")
+        .text()
+        .await
+        .expect("its text");
+    assert!(
+        header.contains("Signed in as Rita Reviewer (reviewer)"),
+        "{header}"
+    );
+    browser.wait_for_text(&application.reference).await;
+    let exchanges = idp.exchanges();
+    assert_eq!(exchanges, 5, "every attempt exchanged its code once");
+
+    // Actions are recorded under the provider's subject.
+    open_case(&browser, &base, &application).await;
+    click(&browser, "form[action$='/assign'] button").await;
+    browser.wait_for_text("The case is assigned to you.").await;
+    let case = app
+        .reviews_with(Some(idp.access_token("audrey", &["auditor"], None)))
+        .get_case(pb::GetCaseRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("case")
+        .into_inner();
+    assert_eq!(case.assignee, "rita-7f3a");
+    browser.goto(&format!("{base}/queue")).await;
+    filter_queue(&browser, "assigned", "me").await;
+    browser.wait_for_text(&application.reference).await;
+
+    // A callback this browser did not start (a link from elsewhere, or a replayed one) and a
+    // provider's refusal sign nobody in.
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("address");
+    let (status, page) = raw(
+        addr,
+        "GET",
+        "/sign-in/callback?code=stolen&state=guessed",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("not started in this browser"), "{page}");
+    assert!(!page.contains("clearance_session="), "{page}");
+    let (status, page) = raw(
+        addr,
+        "GET",
+        "/sign-in/callback?code=stolen&state=guessed",
+        "clearance_sign_in=guessed",
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("used already or took longer"), "{page}");
+    let (status, page) = raw(
+        addr,
+        "GET",
+        "/sign-in/callback?error=access_denied&state=guessed",
+        "clearance_sign_in=guessed",
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("did not sign you in (access_denied)"),
+        "{page}"
+    );
+    // The development form does not exist here.
+    let (status, _) = raw(
+        addr,
+        "POST",
+        "/sign-in",
+        "",
+        "subject=mallory&role=senior_reviewer",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(idp.exchanges(), exchanges, "nothing more was exchanged");
+
+    sign_out(&browser).await;
+    drop(app);
+    db.drop_database().await;
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 pub mod browser;
+pub mod identity_provider;
 pub mod object_storage;
 pub mod raw;
 

@@ -7,12 +7,25 @@
 
 mod dev_key;
 mod jwks;
+mod oidc;
 mod verifier;
 
 pub use clearance_domain::access::{Audience, Principal, Role};
 pub use dev_key::{DevKey, TokenRequest};
 pub use jwks::{JwksSource, KeySet};
+pub use oidc::{
+    OidcError, OidcProvider, OidcSettings, PendingSignIn, SignedIn, code_challenge, roles_in,
+};
 pub use verifier::{
     Audiences, AuthError, Claims, KeyAlgorithm, Verifier, VerifierConfig, VerifyingKey,
     principal_from,
 };
+
+/// Compares secrets (tokens, nonces) in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}

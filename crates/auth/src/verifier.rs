@@ -205,9 +205,19 @@ impl Verifier {
         &self,
         header: Option<&str>,
     ) -> Result<Principal, AuthError> {
-        match self.verify_header(header) {
+        self.refreshing_on_unknown_kid(|| self.verify_header(header))
+            .await
+    }
+
+    /// `verify`'s answer; if it names a key id not seen yet and the key set could be read
+    /// again (within its rate limit), the answer after that refresh.
+    async fn refreshing_on_unknown_kid<T>(
+        &self,
+        verify: impl Fn() -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        match verify() {
             Err(AuthError::UnknownKeyId(kid)) => match &self.key_set {
-                Some(set) if set.refresh_for_unknown_kid().await => self.verify_header(header),
+                Some(set) if set.refresh_for_unknown_kid().await => verify(),
                 _ => Err(AuthError::UnknownKeyId(kid)),
             },
             other => other,
@@ -251,6 +261,23 @@ impl Verifier {
     }
 
     fn verify_signature(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+        let claims: Claims = self.checked_claims(token)?;
+        let exp = claims.exp;
+        principal_from(claims).map(|p| (p, exp))
+    }
+
+    /// The claims of a token whose signature, issuer, audience, `exp` and `nbf` check out,
+    /// as the caller reads them (e.g. an ID token's `nonce`); nothing is cached. A key id not
+    /// seen yet first refreshes the key set, as [`Verifier::verify_header_refreshing`] does.
+    pub async fn verified_claims<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<T, AuthError> {
+        self.refreshing_on_unknown_kid(|| self.checked_claims(token))
+            .await
+    }
+
+    fn checked_claims<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::Invalid(in_plain_words(&e)))?;
         let mut last_error = AuthError::Invalid(format!(
             "no configured key verifies {:?} signatures",
@@ -282,11 +309,8 @@ impl Verifier {
                 .into_iter()
                 .map(String::from)
                 .collect();
-            match decode::<Claims>(token, key, &validation) {
-                Ok(data) => {
-                    let exp = data.claims.exp;
-                    return principal_from(data.claims).map(|p| (p, exp));
-                }
+            match decode::<T>(token, key, &validation) {
+                Ok(data) => return Ok(data.claims),
                 Err(e) => {
                     if !matches!(last_error, AuthError::UnknownKeyId(_)) {
                         last_error = AuthError::Invalid(in_plain_words(&e));

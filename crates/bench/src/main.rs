@@ -1096,25 +1096,40 @@ async fn http(
     Ok((status, response))
 }
 
+/// `name=value` of the cookie a response sets.
+fn cookie_set(response: &str, name: &str) -> anyhow::Result<String> {
+    response
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+        .with_context(|| format!("the console set no {name} cookie"))
+}
+
 /// The web console's queue page (the first 50 submitted cases) as a reviewer opens it, one
 /// request after another over loopback: the time is the console's and the reviewer
 /// service's together (ListCases, then the HTML).
 async fn console_queue(port: u16, size: usize) -> anyhow::Result<()> {
+    // The sign-in form is tied to the cookie its page sets.
+    let (_, form) = http(port, "GET", "/sign-in", "", "").await?;
+    let sign_in_cookie = cookie_set(&form, "clearance_sign_in")?;
+    let token = form
+        .split("name=\"sign_in_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the sign-in page has no form token")?
+        .to_owned();
     let (status, response) = http(
         port,
         "POST",
         "/sign-in",
-        "",
-        "subject=bench%40regulator&role=reviewer",
+        &sign_in_cookie,
+        &format!("sign_in_token={token}&subject=bench%40regulator&role=reviewer"),
     )
     .await?;
     anyhow::ensure!(status == 303, "console sign-in answered {status}");
-    let cookie = response
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|v| v.split(';').next())
-        .context("the console set no session cookie")?
-        .to_owned();
+    let cookie = cookie_set(&response, "clearance_session")?;
     let mut times = Vec::new();
     for _ in 0..100 {
         let started = Instant::now();

@@ -7,6 +7,7 @@
 // Handlers leave early with the page to send; a response is built once per request.
 #![allow(clippy::result_large_err)]
 
+mod oidc;
 mod pages;
 mod problem;
 mod session;
@@ -30,8 +31,9 @@ use maud::Markup;
 use tonic::service::Interceptor;
 use tonic::transport::Channel;
 
+pub use oidc::OidcSignIn;
 pub use problem::Problem;
-use session::{Lookup, Session, Sessions};
+use session::{Lookup, Session, Sessions, SignedInPerson};
 
 /// How people sign in.
 #[derive(Clone)]
@@ -43,6 +45,15 @@ pub enum SignIn {
         issuer: String,
         audience: String,
     },
+    /// Production: the organisation's OpenID Connect provider signs people in; the console
+    /// calls the services with the access token it issues them.
+    OpenIdConnect(Arc<OidcSignIn>),
+}
+
+impl SignIn {
+    pub fn open_id_connect(settings: clearance_auth::OidcSettings) -> SignIn {
+        SignIn::OpenIdConnect(Arc::new(OidcSignIn::new(settings)))
+    }
 }
 
 /// Where the console listens and whom it talks to.
@@ -81,6 +92,8 @@ pub fn router(config: ConsoleConfig) -> anyhow::Result<Router> {
     Ok(Router::new()
         .route("/", get(|| async { Redirect::to("/queue") }))
         .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-in/start", get(sign_in_start))
+        .route("/sign-in/callback", get(sign_in_callback))
         .route("/sign-out", post(sign_out))
         .route("/queue", get(queue))
         .route("/cases/{id}", get(case_page))
@@ -190,14 +203,106 @@ struct SignInQuery {
     expired: Option<String>,
 }
 
-async fn sign_in_page(Query(q): Query<SignInQuery>) -> Response {
-    let notice = q
-        .expired
-        .map(|_| "Your session has ended. Sign in again to go on.");
-    html(StatusCode::OK, pages::sign_in(notice, None))
+const ENDED: &str = "Your session has ended. Sign in again to go on.";
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
 }
 
-async fn sign_in(State(console): Shared, Form(form): Form<HashMap<String, String>>) -> Response {
+/// The sign-in page; in development its form is tied to a fresh cookie of this browser.
+async fn sign_in_page(State(console): Shared, Query(q): Query<SignInQuery>) -> Response {
+    let notice = q.expired.map(|_| ENDED);
+    render_sign_in(&console, notice, None)
+}
+
+fn render_sign_in(console: &Console, notice: Option<&str>, problem: Option<&Problem>) -> Response {
+    let status = problem.map(status_of).unwrap_or(StatusCode::OK);
+    match &console.config.sign_in {
+        SignIn::OpenIdConnect(_) => html(
+            status,
+            pages::sign_in(notice, problem, pages::SignInForm::Provider),
+        ),
+        SignIn::Development { .. } => match session::random_token() {
+            Ok(token) => with_cookie(
+                html(
+                    status,
+                    pages::sign_in(
+                        notice,
+                        problem,
+                        pages::SignInForm::Development { token: &token },
+                    ),
+                ),
+                &session::set_sign_in_cookie(&token, console.config.secure_cookies),
+            ),
+            Err(e) => sign_in_failed(console, &e.to_string()),
+        },
+    }
+}
+
+fn sign_in_failed(console: &Console, cause: &str) -> Response {
+    tracing::error!(error = %cause, "console sign-in failed");
+    let problem = Problem::new("Signing in failed. Try again in a moment.", 503);
+    let form = match &console.config.sign_in {
+        SignIn::OpenIdConnect(_) => pages::SignInForm::Provider,
+        // No new form: the person reloads the page for one.
+        SignIn::Development { .. } => pages::SignInForm::Development { token: "" },
+    };
+    html(
+        status_of(&problem),
+        pages::sign_in(None, Some(&problem), form),
+    )
+}
+
+/// Starts a session for the person and sends them on to `then`.
+fn start_session(
+    console: &Console,
+    person: SignedInPerson,
+    lifetime: Duration,
+    then: impl FnOnce(&Session) -> Response,
+) -> Response {
+    match console.sessions.create(person, lifetime) {
+        Ok(session) => {
+            let secure = console.config.secure_cookies;
+            let response = then(&session);
+            let response = with_cookie(response, &session::set_cookie(&session, lifetime, secure));
+            with_cookie(response, &session::clear_sign_in_cookie(secure))
+        }
+        Err(e) => sign_in_failed(console, &e.to_string()),
+    }
+}
+
+/// The development sign-in form's post: a name and a role, signed with the development key.
+async fn sign_in(
+    State(console): Shared,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let SignIn::Development {
+        key,
+        issuer,
+        audience,
+    } = &console.config.sign_in
+    else {
+        return not_found(State(console.clone()), headers).await;
+    };
+    // Another site cannot sign this browser in as someone else: it cannot read the cookie.
+    let bound = match (
+        session::cookie_named(&headers, session::SIGN_IN_COOKIE),
+        form.get("sign_in_token"),
+    ) {
+        (Some(cookie), Some(sent)) => !sent.is_empty() && session::same_secret(&cookie, sent),
+        _ => false,
+    };
+    if !bound {
+        let problem = Problem::new(
+            "This sign-in form did not come from this browser's sign-in page, so nobody was signed in. Try again on this page.",
+            403,
+        );
+        return render_sign_in(&console, None, Some(&problem));
+    }
     let subject = form.get("subject").map(|s| s.trim()).unwrap_or_default();
     let role = form.get("role").map(String::as_str).unwrap_or_default();
     let mut problem = Problem::new("Some of what you entered needs correcting.", 422);
@@ -214,45 +319,141 @@ async fn sign_in(State(console): Shared, Form(form): Form<HashMap<String, String
             .push(("role".into(), "choose one of the roles listed".into()));
     }
     if !problem.fields.is_empty() {
-        return html(status_of(&problem), pages::sign_in(None, Some(&problem)));
+        return render_sign_in(&console, None, Some(&problem));
     }
     let lifetime = console.config.session_lifetime;
-    let token = match &console.config.sign_in {
-        SignIn::Development {
-            key,
-            issuer,
-            audience,
-        } => key.mint(&TokenRequest {
-            subject: subject.to_owned(),
-            roles: vec![role.to_owned()],
-            organisation: None,
-            issuer: issuer.clone(),
-            audience: audience.clone(),
-            now: chrono::Utc::now(),
-            lifetime_seconds: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
-        }),
-    };
-    let created = token.map_err(|e| e.to_string()).and_then(|token| {
-        console
-            .sessions
-            .create(subject.to_owned(), vec![role.to_owned()], token, lifetime)
-            .map_err(|e| e.to_string())
+    let token = key.mint(&TokenRequest {
+        subject: subject.to_owned(),
+        roles: vec![role.to_owned()],
+        organisation: None,
+        issuer: issuer.clone(),
+        audience: audience.clone(),
+        now: chrono::Utc::now(),
+        lifetime_seconds: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
     });
-    match created {
-        Ok(session) => {
-            let cookie = session::set_cookie(&session, lifetime, console.config.secure_cookies);
-            let mut response = Redirect::to("/queue").into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            response
+    match token {
+        Ok(token) => {
+            let person = SignedInPerson {
+                subject: subject.to_owned(),
+                display_name: subject.to_owned(),
+                roles: vec![role.to_owned()],
+                token,
+            };
+            start_session(&console, person, lifetime, |_| {
+                Redirect::to("/queue").into_response()
+            })
         }
+        Err(e) => sign_in_failed(&console, &e.to_string()),
+    }
+}
+
+/// Sends the browser to the identity provider, tied to it by a cookie.
+async fn sign_in_start(State(console): Shared, headers: HeaderMap) -> Response {
+    let SignIn::OpenIdConnect(oidc) = &console.config.sign_in else {
+        return not_found(State(console.clone()), headers).await;
+    };
+    match oidc.begin().await {
+        Ok((state, url)) => with_cookie(
+            Redirect::to(&url).into_response(),
+            &session::set_sign_in_cookie(&state, console.config.secure_cookies),
+        ),
         Err(e) => {
-            tracing::error!(error = %e, "console sign-in failed");
-            let problem = Problem::new("Signing in failed. Try again in a moment.", 503);
-            html(status_of(&problem), pages::sign_in(None, Some(&problem)))
+            tracing::error!(error = %e, "console: the identity provider is unusable");
+            let problem = Problem::new(
+                "The identity provider cannot be reached just now, so nobody can sign in. Try again in a moment; if it persists, tell your administrator.",
+                503,
+            );
+            render_sign_in(&console, None, Some(&problem))
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The identity provider's answer: the code to exchange, for the sign-in this browser began.
+async fn sign_in_callback(
+    State(console): Shared,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let SignIn::OpenIdConnect(oidc) = &console.config.sign_in else {
+        return not_found(State(console.clone()), headers).await;
+    };
+    let refused = |words: &str| {
+        let problem = Problem::new(words, 403);
+        render_sign_in(&console, None, Some(&problem))
+    };
+    let state = q.state.unwrap_or_default();
+    // The state must be the one this browser's cookie holds: a link from elsewhere, or a
+    // code meant for another browser, signs nobody in here.
+    let ours = session::cookie_named(&headers, session::SIGN_IN_COOKIE)
+        .is_some_and(|cookie| !state.is_empty() && session::same_secret(&cookie, &state));
+    if !ours {
+        return refused(
+            "This sign-in was not started in this browser, or it took longer than ten minutes, so nobody was signed in. Sign in again.",
+        );
+    }
+    if let Some(error) = q.error {
+        oidc.abandon(&state);
+        let error: String = error.chars().take(40).collect();
+        tracing::info!(%error, "console: the identity provider ended a sign-in");
+        return refused(&format!(
+            "The identity provider did not sign you in ({error}). Sign in again, or ask your administrator for access."
+        ));
+    }
+    let code = q.code.unwrap_or_default();
+    let signed_in = match oidc.finish(&state, &code).await {
+        None => {
+            return refused(
+                "This sign-in was used already or took longer than ten minutes, so nobody was signed in. Sign in again.",
+            );
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "console: a sign-in through the identity provider failed");
+            return refused(
+                "The identity provider's answer could not be checked, so nobody was signed in. Sign in again; if it persists, tell your administrator.",
+            );
+        }
+        Some(Ok(s)) => s,
+    };
+    if signed_in.roles.is_empty() {
+        return refused(
+            "Your account has no Clearance role, so there is nothing you may do here. Ask your administrator for one.",
+        );
+    }
+    if signed_in.roles.iter().any(|r| r.is_exporter()) {
+        return refused(
+            "This console is for the regulator's staff; exporters work through the application service and clearancectl.",
+        );
+    }
+    // The session ends with the access token it calls the services with.
+    let lifetime = signed_in
+        .expires_in
+        .map(Duration::from_secs)
+        .map_or(console.config.session_lifetime, |t| {
+            t.min(console.config.session_lifetime)
+        });
+    let person = SignedInPerson {
+        subject: signed_in.subject,
+        display_name: signed_in.display_name,
+        roles: signed_in
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        token: signed_in.access_token,
+    };
+    start_session(&console, person, lifetime, |session| {
+        html(StatusCode::OK, pages::signed_in(session))
+    })
 }
 
 async fn sign_out(

@@ -48,6 +48,7 @@ input[type=text], input[type=number], input[type=date], select, textarea { font:
 textarea { width: 100%; max-width: 40rem; box-sizing: border-box; }
 .scroll { overflow-x: auto; }
 button { font: inherit; padding: .3rem .8rem; margin-top: .5rem; }
+a.button { display: inline-block; padding: .3rem .8rem; border: 2px solid #0b4f8a; border-radius: 3px; text-decoration: none; }
 section { margin-bottom: 1.5rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dt { font-weight: bold; }
@@ -76,7 +77,7 @@ pub fn layout(title: &str, who: Option<&Session>, body: Markup) -> Markup {
                             a href="/queue" { "Case queue" }
                             a href="/licences" { "Licences" }
                         }
-                        p { "Signed in as " strong { (s.subject) } " (" (roles_in_words(&s.roles)) ")" }
+                        p { "Signed in as " strong { (s.display_name) } " (" (roles_in_words(&s.roles)) ")" }
                         form method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(s.csrf);
                             button type="submit" { "Sign out" }
@@ -132,31 +133,73 @@ pub fn problem_page(title: &str, who: Option<&Session>, problem: &Problem) -> Ma
     )
 }
 
-pub fn sign_in(notice: Option<&str>, problem: Option<&Problem>) -> Markup {
+/// How the sign-in page signs people in.
+pub enum SignInForm<'a> {
+    /// Pick a name and a role; `token` ties the form to this browser's sign-in cookie.
+    Development { token: &'a str },
+    /// Through the organisation's identity provider.
+    Provider,
+}
+
+pub fn sign_in(notice: Option<&str>, problem: Option<&Problem>, form: SignInForm<'_>) -> Markup {
     layout(
         "Sign in",
         None,
         html! {
             @if let Some(n) = notice { div.done role="status" { p { (n) } } }
             @if let Some(p) = problem { (problem_box(p)) }
-            p { "Development sign-in: choose who you are. In production the organisation's identity provider signs people in." }
-            form method="post" action="/sign-in" {
-                label for="subject" { "Your name (as recorded on every action)" }
-                @if let Some(e) = problem.and_then(|p| p.field("subject")) { span.error id="subject-error" { (e) } }
-                input type="text" id="subject" name="subject" required autocomplete="username" value="alice@regulator";
-                fieldset {
-                    legend { "Role" }
-                    @for (i, (role, words)) in SIGN_IN_ROLES.iter().enumerate() {
-                        div {
-                            input type="radio" id={"role-" (role)} name="role" value=(role) checked[i == 0];
-                            label.inline for={"role-" (role)} { (words) }
+            @match form {
+                SignInForm::Provider => {
+                    p { "Sign in with your organisation's account. You will come back here once it knows you." }
+                    // A link, not a form: the page's form-action policy would stop a form
+                    // on its way to the provider.
+                    p { a.button href="/sign-in/start" { "Sign in with your organisation's account" } }
+                }
+                SignInForm::Development { token } => {
+                    p { "Development sign-in: choose who you are. In production the organisation's identity provider signs people in." }
+                    form method="post" action="/sign-in" {
+                        input type="hidden" name="sign_in_token" value=(token);
+                        label for="subject" { "Your name (as recorded on every action)" }
+                        @if let Some(e) = problem.and_then(|p| p.field("subject")) { span.error id="subject-error" { (e) } }
+                        input type="text" id="subject" name="subject" required autocomplete="username" value="alice@regulator";
+                        fieldset {
+                            legend { "Role" }
+                            @for (i, (role, words)) in SIGN_IN_ROLES.iter().enumerate() {
+                                div {
+                                    input type="radio" id={"role-" (role)} name="role" value=(role) checked[i == 0];
+                                    label.inline for={"role-" (role)} { (words) }
+                                }
+                            }
                         }
+                        button type="submit" { "Sign in" }
                     }
                 }
-                button type="submit" { "Sign in" }
             }
         },
     )
+}
+
+/// The page after the identity provider's sign-in: it moves on to the queue by itself. (A
+/// redirect would not do: the navigation began on the provider's site, so the browser would
+/// hold back the SameSite=Strict session cookie on the way.)
+pub fn signed_in(who: &Session) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="0; url=/queue";
+                title { "Signed in — Clearance" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main id="main" {
+                    h1 { "Signed in" }
+                    p { "Welcome, " (who.display_name) ". " a href="/queue" { "Go to the case queue" } }
+                }
+            }
+        }
+    }
 }
 
 /// Queue filters as sent by the filter form.

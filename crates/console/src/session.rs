@@ -16,7 +16,10 @@ pub const COOKIE: &str = "clearance_session";
 #[derive(Clone)]
 pub struct Session {
     pub id: String,
+    /// The name the services know the person by (the token's `sub`).
     pub subject: String,
+    /// How the person is shown on pages.
+    pub display_name: String,
     pub roles: Vec<String>,
     /// The bearer token the reviewer service is called with.
     pub token: String,
@@ -43,14 +46,19 @@ impl Sessions {
 
     pub fn create(
         &self,
-        subject: String,
-        roles: Vec<String>,
-        token: String,
+        person: SignedInPerson,
         lifetime: Duration,
     ) -> Result<Session, getrandom::Error> {
+        let SignedInPerson {
+            subject,
+            display_name,
+            roles,
+            token,
+        } = person;
         let session = Session {
             id: random_token()?,
             subject,
+            display_name,
             roles,
             token,
             csrf: random_token()?,
@@ -84,6 +92,14 @@ impl Sessions {
     }
 }
 
+/// Who signed in, and the token to call the reviewer service with.
+pub struct SignedInPerson {
+    pub subject: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub token: String,
+}
+
 /// What a request's cookie leads to.
 pub enum Lookup {
     Live(Session),
@@ -100,13 +116,18 @@ pub fn random_token() -> Result<String, getrandom::Error> {
 }
 
 fn cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of cookie `name` in the request, if any.
+pub fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -120,6 +141,27 @@ pub fn set_cookie(session: &Session, lifetime: Duration, secure: bool) -> String
     )
 }
 
+/// The cookie that ties a sign-in in progress to the browser that started it, so a sign-in
+/// form or callback forged by another site (login CSRF) is refused. SameSite=Lax: the
+/// identity provider's redirect back is a cross-site navigation.
+pub const SIGN_IN_COOKIE: &str = "clearance_sign_in";
+
+/// The Set-Cookie value for a sign-in in progress (ten minutes at most).
+pub fn set_sign_in_cookie(value: &str, secure: bool) -> String {
+    format!(
+        "{SIGN_IN_COOKIE}={value}; Path=/sign-in; Max-Age=600; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The Set-Cookie value that ends a sign-in in progress.
+pub fn clear_sign_in_cookie(secure: bool) -> String {
+    format!(
+        "{SIGN_IN_COOKIE}=; Path=/sign-in; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
 /// The Set-Cookie value that ends one.
 pub fn clear_cookie(secure: bool) -> String {
     format!(
@@ -128,24 +170,26 @@ pub fn clear_cookie(secure: bool) -> String {
     )
 }
 
-/// Compares secrets in time independent of where they differ.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
+pub use clearance_auth::same_secret;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn person(name: &str) -> SignedInPerson {
+        SignedInPerson {
+            subject: name.into(),
+            display_name: name.into(),
+            roles: vec![],
+            token: "t".into(),
+        }
+    }
+
     #[test]
     fn sessions_end_at_their_time_and_at_sign_out() {
         let sessions = Sessions::default();
         let s = sessions
-            .create("alice".into(), vec![], "t".into(), Duration::from_secs(60))
+            .create(person("alice"), Duration::from_secs(60))
             .unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -155,9 +199,7 @@ mod tests {
         assert!(matches!(sessions.find(&headers), Lookup::Live(_)));
         sessions.end(&s.id);
         assert!(matches!(sessions.find(&headers), Lookup::Expired));
-        let short = sessions
-            .create("bob".into(), vec![], "t".into(), Duration::ZERO)
-            .unwrap();
+        let short = sessions.create(person("bob"), Duration::ZERO).unwrap();
         headers.insert(
             axum::http::header::COOKIE,
             format!("{COOKIE}={}", short.id).parse().unwrap(),
@@ -177,6 +219,7 @@ mod tests {
                 &Session {
                     id: "x".into(),
                     subject: String::new(),
+                    display_name: String::new(),
                     roles: vec![],
                     token: String::new(),
                     csrf: String::new(),

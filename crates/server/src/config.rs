@@ -344,12 +344,73 @@ pub struct Config {
 /// The caseworkers' web console, served beside the reviewer service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsoleSettings {
-    /// Where the console answers (unset: no console). Development sign-in only, for now.
+    /// Where the console answers (unset: no console).
     pub listen: Option<SocketAddr>,
-    /// A session ends this many minutes after sign-in.
+    /// A session ends this many minutes after sign-in (or when the identity provider's access
+    /// token does, if sooner).
     pub session_minutes: u64,
     /// Mark the session cookie Secure (when people reach the console over TLS).
     pub secure_cookies: bool,
+    /// Sign people in through this OpenID Connect provider (required in production mode;
+    /// unset in development mode: pick a name and a role).
+    #[serde(default)]
+    pub oidc: Option<ConsoleOidcConfig>,
+}
+
+/// The console's registration with an OpenID Connect provider.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleOidcConfig {
+    /// The provider's issuer URL, exactly as its discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    /// For a confidential client; better set through CLEARANCE_CONSOLE__OIDC__CLIENT_SECRET.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The console's callback as registered with the provider, e.g.
+    /// `https://console.example.gov/sign-in/callback`.
+    pub redirect_url: String,
+    #[serde(default = "ConsoleOidcConfig::default_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID token claim listing roles or groups; dots reach into objects
+    /// (`realm_access.roles` for Keycloak).
+    #[serde(default = "ConsoleOidcConfig::default_roles_claim")]
+    pub roles_claim: String,
+    /// The provider's names for Clearance roles, e.g. `"export-seniors" = "senior_reviewer"`.
+    #[serde(default)]
+    pub role_names: std::collections::BTreeMap<String, String>,
+}
+
+impl ConsoleOidcConfig {
+    fn default_scopes() -> Vec<String> {
+        vec!["openid".into(), "profile".into()]
+    }
+
+    fn default_roles_claim() -> String {
+        "roles".into()
+    }
+
+    pub fn settings(&self) -> clearance_auth::OidcSettings {
+        clearance_auth::OidcSettings {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            redirect_url: self.redirect_url.clone(),
+            scopes: self.scopes.clone(),
+            roles_claim: self.roles_claim.clone(),
+            role_names: self
+                .role_names
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConsoleOidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The settings' Debug leaves the client secret out.
+        std::fmt::Debug::fmt(&self.settings(), f)
+    }
 }
 
 impl Default for Config {
@@ -414,6 +475,7 @@ impl Default for Config {
                 listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
                 session_minutes: 480,
                 secure_cookies: false,
+                oidc: None,
             },
             auth: AuthConfig {
                 mode: AuthMode::Development,
@@ -582,6 +644,42 @@ mod tests {
             .secret_access_key
             .clear();
         assert!(broken.documents.check().is_err());
+    }
+
+    #[test]
+    fn the_console_signs_in_through_a_configured_provider_and_its_secret_is_never_printed() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                "[auth]\nmode = \"production\"\n\
+                 [console.oidc]\nissuer = \"https://idp.example.gov/realms/bis\"\n\
+                 client_id = \"clearance-console\"\nclient_secret = \"0idc-s3cr3t\"\n\
+                 redirect_url = \"https://console.example.gov/sign-in/callback\"\n\
+                 roles_claim = \"realm_access.roles\"\n\
+                 [console.oidc.role_names]\n\"export-seniors\" = \"senior_reviewer\"\n",
+            ))
+            .extract()
+            .unwrap();
+        let oidc = config.console.oidc.as_ref().unwrap();
+        assert_eq!(oidc.scopes, ["openid", "profile"], "default scopes");
+        let settings = oidc.settings();
+        assert_eq!(
+            settings
+                .role_names
+                .get("export-seniors")
+                .map(String::as_str),
+            Some("senior_reviewer")
+        );
+        assert!(!format!("{config:?}").contains("0idc-s3cr3t"));
+        // Production mode signs people in through the provider; without one the console has
+        // no way to, and says so.
+        assert!(crate::serve::console_config(&config, "http://127.0.0.1:1".into()).is_ok());
+        let mut without = config;
+        without.console.oidc = None;
+        let refused = crate::serve::console_config(&without, "http://127.0.0.1:1".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(refused.contains("[console.oidc]"), "{refused}");
     }
 
     #[test]

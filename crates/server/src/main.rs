@@ -190,8 +190,8 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                 .or(config.console.listen)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
             anyhow::ensure!(
-                listen.ip().is_loopback(),
-                "refusing to serve the console on {listen}: its development sign-in lets anyone who reaches it act as any regulator role; listen on 127.0.0.1 or ::1"
+                listen.ip().is_loopback() || config.console.oidc.is_some(),
+                "refusing to serve the console on {listen}: its development sign-in lets anyone who reaches it act as any regulator role; listen on 127.0.0.1 or ::1, or sign people in through [console.oidc]"
             );
             let console =
                 clearance_server::serve::console_config(&config, reviewer_endpoint.clone())?;

@@ -559,31 +559,37 @@ pub async fn start(
 }
 
 /// The web console's settings for a reviewer service at `reviewer_endpoint`: sessions as
-/// configured, people signed in with the development key.
+/// configured; people signed in through the configured OpenID Connect provider, or, in
+/// development mode without one, with the development key.
 pub fn console_config(
     config: &Config,
     reviewer_endpoint: String,
 ) -> anyhow::Result<clearance_console::ConsoleConfig> {
-    anyhow::ensure!(
-        config.auth.mode == AuthMode::Development,
-        "the web console signs people in with the development key only, so far; it needs auth.mode = \"development\""
-    );
-    let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+    let sign_in = match (&config.console.oidc, config.auth.mode) {
+        (Some(oidc), _) => clearance_console::SignIn::open_id_connect(oidc.settings()),
+        (None, AuthMode::Development) => {
+            let key = DevKey::load_or_create(&config.auth.dev_key_dir)?;
+            clearance_console::SignIn::Development {
+                key: Arc::new(key),
+                issuer: config.auth.issuer.clone(),
+                audience: config.auth.audience.clone(),
+            }
+        }
+        (None, AuthMode::Production) => anyhow::bail!(
+            "the web console needs [console.oidc] in production mode: people sign in through the organisation's OpenID Connect provider"
+        ),
+    };
     Ok(clearance_console::ConsoleConfig {
         reviewer_endpoint,
         session_lifetime: Duration::from_secs(config.console.session_minutes.saturating_mul(60)),
         secure_cookies: config.console.secure_cookies,
-        sign_in: clearance_console::SignIn::Development {
-            key: Arc::new(key),
-            issuer: config.auth.issuer.clone(),
-            audience: config.auth.audience.clone(),
-        },
+        sign_in,
     })
 }
 
-/// Starts the web console beside this process's reviewer service. It signs people in with the
-/// development key only, so it does not start with production keys or TLS (which its calls
-/// to the reviewer service would need).
+/// Starts the web console beside this process's reviewer service. Its calls to the reviewer
+/// service go over plain HTTP/2 to this process, so it does not start when the services
+/// serve TLS only; run `clearance console` beside it instead.
 async fn start_console(
     config: &Config,
     reviewer_addr: Option<SocketAddr>,
@@ -592,13 +598,19 @@ async fn start_console(
     let (Some(listen), Some(reviewer)) = (config.console.listen, reviewer_addr) else {
         return Ok((None, None));
     };
-    if config.auth.mode != AuthMode::Development || config.tls.is_some() {
+    if config.tls.is_some() {
         tracing::warn!(
-            "the web console is not started: its sign-in works in development mode without TLS only, so far"
+            "the web console is not started beside services that serve TLS; run `clearance console` with the reviewer service's endpoint"
         );
         return Ok((None, None));
     }
-    let console_config = console_config(config, format!("http://{reviewer}"))?;
+    let console_config = match console_config(config, format!("http://{reviewer}")) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "the web console is not started");
+            return Ok((None, None));
+        }
+    };
     // The gRPC services are what ERP systems and clients depend on: a console that cannot
     // have its port (another server on this machine) is reported, not fatal.
     let (listener, addr) = match clearance_console::bind(listen).await {
