@@ -283,13 +283,27 @@ async fn a_reviewer_works_a_case_to_a_licence_in_the_browser(_db: &TestDb, app: 
         .click()
         .await
         .expect("open the licence");
-    browser.wait_for_text("0 / 60").await;
+    let page = browser.wait_for_text("0 / 60").await;
+    assert!(
+        page.contains("Nothing has shipped under this licence."),
+        "{page}"
+    );
     let product = licence.lines[0].product.clone();
     start(&mut erp(&app, "acme"), shipment(&product, 10, 100_000))
         .await
         .expect("ship 10");
     browser.client.refresh().await.expect("reload");
-    browser.wait_for_text("10 / 60").await;
+    let page = browser.wait_for_text("10 / 60").await;
+    // The shipment is listed with what left and for whom.
+    for shown in [
+        "1 shipment",
+        "SO-4711",
+        "10 × ",
+        "Example Cloud Ltd (CN)",
+        "Started",
+    ] {
+        assert!(page.contains(shown), "{shown:?} in {page}");
+    }
 
     // The senior reviewer suspends it.
     type_into(&browser, "suspend-reason", "End user under investigation").await;

@@ -34,8 +34,8 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
         ("ShipmentService", _) => EXPORTERS,
         (
             "ReviewService",
-            "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
-            | "VerifyHistory" | "DownloadDocument" | "BatchGetProducts",
+            "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "ListAllShipments"
+            | "GetHistory" | "VerifyHistory" | "DownloadDocument" | "BatchGetProducts",
         ) => REGULATORS,
         ("ReviewService", "ListReferrals" | "GetReferral") => &[
             "reviewer",

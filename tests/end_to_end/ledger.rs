@@ -697,6 +697,90 @@ async fn regulators_see_every_holders_licences(_db: &TestDb, app: TestApp) {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 
+    // Every holder's shipments, by licence: each holder ships under its own.
+    let acme_shipped = start(
+        &mut erp(&app, "acme"),
+        shipment(&acme.lines[0].product, 5, 50_000),
+    )
+    .await
+    .unwrap();
+    let globex_shipped = start(
+        &mut erp(&app, "globex"),
+        shipment(&globex.lines[0].product, 7, 70_000),
+    )
+    .await
+    .unwrap();
+    let shipments = |filter: String| {
+        let mut client = app.regulator("audrey@regulator", &["auditor"]);
+        async move {
+            client
+                .list_all_shipments(pb::ListAllShipmentsRequest {
+                    filter,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| {
+                    r.into_inner()
+                        .shipments
+                        .into_iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+    assert_eq!(
+        shipments(String::new()).await.unwrap(),
+        [acme_shipped.name.clone(), globex_shipped.name.clone()]
+    );
+    assert_eq!(
+        shipments(format!(r#"licence = "{}""#, globex.name))
+            .await
+            .unwrap(),
+        vec![globex_shipped.name]
+    );
+    assert_eq!(
+        shipments(format!(
+            r#"licence = "{}" AND state = SHIPMENT_STATE_CANCELLED"#,
+            acme.name
+        ))
+        .await
+        .unwrap(),
+        Vec::<String>::new()
+    );
+    for bad in [
+        "licence = applications/x",
+        "holder = acme",
+        "state = SHIPPED",
+    ] {
+        let status = shipments(bad.into()).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{bad}: {status:?}");
+    }
+    // An exporter's own listing stays its own, and its page tokens open no one else's.
+    start(
+        &mut erp(&app, "acme"),
+        shipment(&acme.lines[0].product, 1, 10_000),
+    )
+    .await
+    .unwrap();
+    let exporter_page = erp(&app, "acme")
+        .list_shipments(pb::ListShipmentsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(exporter_page.shipments.len(), 1);
+    let status = app
+        .regulator("audrey@regulator", &["auditor"])
+        .list_all_shipments(pb::ListAllShipmentsRequest {
+            page_token: exporter_page.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
     // Suspend with what the list printed.
     let listed = bob
         .list_all_licences(pb::ListAllLicencesRequest {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
 use clearance_domain::ids::{Collection, OrganisationId};
-use clearance_domain::ledger::{
-    ShipmentFilter, ShipmentSpec, ShipmentWindow, choose_cover, parse_shipment,
-};
+use clearance_domain::ledger::{ShipmentSpec, ShipmentWindow, choose_cover, parse_shipment};
 use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::{Export, determine_shipment};
 use clearance_domain::product::Product;
@@ -17,7 +15,7 @@ use clearance_grpc::convert_ledger::{problem_to_pb, shipment_input, shipment_to_
 use clearance_grpc::convert_policy::determination_to_pb;
 use clearance_grpc::{
     ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, respond,
-    validate_list, validate_request_id,
+    validate_request_id,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::shipment_service_server::ShipmentService;
@@ -320,21 +318,15 @@ impl ShipmentApi {
         req: pb::ListShipmentsRequest,
     ) -> ApiResult<pb::ListShipmentsResponse> {
         let org = p.exporter_organisation()?;
-        let (filter, page) = validate_list(
-            req.page_size,
-            &req.page_token,
-            &req.filter,
-            &format!("shipments|{org}"),
-            ShipmentFilter::parse,
-        )?;
-        let rows = self
-            .store
-            .list_shipments(org, &filter, &page)
-            .await
-            .map_err(|e| ApiError::from_store("shipments", e))?;
-        let (rows, next_page_token) = page.finish_page(rows, |s| s.id);
+        let listing = clearance_grpc::convert_ledger::LicenceListing {
+            page_size: req.page_size,
+            page_token: &req.page_token,
+            filter: &req.filter,
+        };
+        let (shipments, next_page_token) =
+            clearance_grpc::convert_ledger::shipment_page(&self.store, Some(org), listing).await?;
         Ok(pb::ListShipmentsResponse {
-            shipments: rows.iter().map(shipment_to_pb).collect(),
+            shipments,
             next_page_token,
         })
     }

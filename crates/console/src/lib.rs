@@ -705,6 +705,9 @@ async fn render_case(
 struct DoneQuery {
     #[serde(default)]
     done: Option<String>,
+    /// The page of a licence's shipments to show.
+    #[serde(default)]
+    shipments: String,
 }
 
 /// What an action did, in words, for the page after it.
@@ -1073,6 +1076,7 @@ async fn render_licence(
     name: &str,
     problem: Option<Problem>,
     done: Option<&str>,
+    shipments_page: &str,
 ) -> Response {
     let mut client = console.client(session);
     let licence = match client
@@ -1102,6 +1106,22 @@ async fn render_licence(
         ..Default::default()
     };
     let products = products_of(&mut client, std::iter::once(&as_application)).await;
+    let shipments = client
+        .list_all_shipments(pb::ListAllShipmentsRequest {
+            page_size: 50,
+            page_token: shipments_page.to_owned(),
+            filter: format!("licence = {}", quoted(name)),
+        })
+        .await
+        .map(|r| r.into_inner());
+    let shipments = match shipments {
+        Ok(r) => Some(r),
+        Err(status) => {
+            // The licence itself still shows; the page says the shipments are missing.
+            tracing::warn!(code = ?status.code(), "console: shipments unreadable");
+            None
+        }
+    };
     let status = problem.as_ref().map(status_of).unwrap_or(StatusCode::OK);
     html(
         status,
@@ -1110,6 +1130,10 @@ async fn render_licence(
             pages::LicenceView {
                 licence: &licence,
                 products: &products,
+                shipments: shipments.as_ref().map(|r| r.shipments.as_slice()),
+                next_shipments: shipments
+                    .as_ref()
+                    .map_or("", |r| r.next_page_token.as_str()),
                 problem: problem.as_ref(),
                 done,
             },
@@ -1137,6 +1161,7 @@ async fn licence_page(
         &name,
         None,
         q.done.as_deref().and_then(done_words),
+        &q.shipments,
     )
     .await
 }
@@ -1196,7 +1221,7 @@ async fn licence_action(
     };
     match result {
         Ok(()) => Redirect::to(&format!("/licences/{id}?done={action}")).into_response(),
-        Err(problem) => render_licence(&console, &session, &name, Some(problem), None).await,
+        Err(problem) => render_licence(&console, &session, &name, Some(problem), None, "").await,
     }
 }
 

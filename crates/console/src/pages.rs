@@ -847,8 +847,32 @@ fn licence_state(state: i32) -> String {
 pub struct LicenceView<'a> {
     pub licence: &'a pb::Licence,
     pub products: &'a HashMap<String, pb::Product>,
+    /// A page of the shipments made under it, oldest first; `None` when they cannot be read.
+    pub shipments: Option<&'a [pb::Shipment]>,
+    /// The token of the next page of shipments, empty on the last.
+    pub next_shipments: &'a str,
     pub problem: Option<&'a Problem>,
     pub done: Option<&'a str>,
+}
+
+fn shipment_state(state: i32) -> String {
+    pb::ShipmentState::try_from(state)
+        .map(|s| words(s.as_str_name().trim_start_matches("SHIPMENT_STATE_")))
+        .unwrap_or_default()
+}
+
+/// Each line of a shipment as "quantity × product".
+fn shipped(s: &pb::Shipment, products: &HashMap<String, pb::Product>) -> String {
+    s.lines
+        .iter()
+        .map(|l| {
+            let name = products
+                .get(&l.product)
+                .map_or(l.product.as_str(), |p| p.display_name.as_str());
+            format!("{} × {name}", l.quantity)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn licence(who: &Session, view: LicenceView<'_>) -> Markup {
@@ -898,6 +922,35 @@ pub fn licence(who: &Session, view: LicenceView<'_>) -> Markup {
                     }
                 }
             }
+            }
+            section aria-labelledby="shipments" {
+                h2 id="shipments" { "Shipments" }
+                @match view.shipments {
+                    None => p { "The shipments cannot be read just now; reload the page to try again." },
+                    Some([]) => p { "Nothing has shipped under this licence." },
+                    Some(shipments) => {
+                        div.scroll {
+                        table {
+                            caption { (count(shipments.len(), "shipment", "shipments")) ", oldest first; cancelled ones gave their quantities back" }
+                            thead { tr { th scope="col" { "Shipped" } th scope="col" { "ERP reference" } th scope="col" { "Goods" } th scope="col" { "End user" } th scope="col" { "State" } } }
+                            tbody {
+                                @for s in shipments {
+                                    tr {
+                                        td { (when(s.shipment_time.as_ref())) }
+                                        td { (s.erp_reference) }
+                                        td { (shipped(s, view.products)) }
+                                        td { @if let Some(e) = &s.end_user { (e.display_name) " (" (e.country_code) ")" } }
+                                        td { (shipment_state(s.state)) @if !s.cancel_reason.is_empty() { ": " (s.cancel_reason) } }
+                                    }
+                                }
+                            }
+                        }
+                        }
+                    }
+                }
+                @if !view.next_shipments.is_empty() {
+                    p { a href={"/licences/" (id) "?shipments=" (url_escape(view.next_shipments))} { "Next page of shipments" } }
+                }
             }
             @if who.has_role("senior_reviewer") {
                 h2 { "Actions" }

@@ -207,8 +207,10 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             _ => return None,
         },
         ("ReviewService", method) => match method {
-            "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "GetHistory"
-            | "VerifyHistory" | "DownloadDocument" | "BatchGetProducts" => REGULATORS,
+            "ListCases" | "GetCase" | "ListAllLicences" | "GetAnyLicence" | "ListAllShipments"
+            | "GetHistory" | "VerifyHistory" | "DownloadDocument" | "BatchGetProducts" => {
+                REGULATORS
+            }
             "AssignCase" => Action::Assign.allowed_roles(),
             "RequestInformation" => Action::RequestInformation.allowed_roles(),
             "AddNote" => Action::AddNote.allowed_roles(),

@@ -161,7 +161,7 @@ pub fn problem_to_pb(p: &NotCovered) -> pb::CoverageProblem {
     }
 }
 
-/// What a list of licences asks for, from either side's request.
+/// What a list of licences or shipments asks for, from either side's request.
 pub struct LicenceListing<'a> {
     pub page_size: i32,
     pub page_token: &'a str,
@@ -195,6 +195,32 @@ pub async fn licence_page(
         .map_err(|e| crate::ApiError::from_store("licences", e))?;
     let (rows, next_page_token) = page.finish_page(rows, |l| l.id);
     Ok((rows.iter().map(licence_to_pb).collect(), next_page_token))
+}
+
+/// One page of shipments and the next page's token: the holder's (`Some(org)`) or every
+/// holder's (`None`, for the regulator), with one filter language for both.
+pub async fn shipment_page(
+    store: &clearance_store::Store,
+    org: Option<&clearance_domain::ids::OrganisationId>,
+    listing: LicenceListing<'_>,
+) -> crate::ApiResult<(Vec<pb::Shipment>, String)> {
+    let scope = match org {
+        Some(org) => format!("shipments|{org}"),
+        None => "shipments|regulator".to_owned(),
+    };
+    let (filter, page) = crate::validate_list(
+        listing.page_size,
+        listing.page_token,
+        listing.filter,
+        &scope,
+        clearance_domain::ledger::ShipmentFilter::parse,
+    )?;
+    let rows = store
+        .list_shipments(org, &filter, &page)
+        .await
+        .map_err(|e| crate::ApiError::from_store("shipments", e))?;
+    let (rows, next_page_token) = page.finish_page(rows, |s| s.id);
+    Ok((rows.iter().map(shipment_to_pb).collect(), next_page_token))
 }
 
 /// What a licence action names: the licence, the request id, the etag read and the reason.

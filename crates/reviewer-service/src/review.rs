@@ -22,6 +22,7 @@ use clearance_grpc::convert_case::{
 use clearance_domain::documents::referenced_documents;
 use clearance_grpc::convert_ledger::{
     LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
+    shipment_page,
 };
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::documents::{DocumentStream, download};
@@ -434,6 +435,23 @@ impl ReviewApi {
         })
     }
 
+    async fn list_all_shipments(
+        &self,
+        _principal: Principal,
+        req: pb::ListAllShipmentsRequest,
+    ) -> ApiResult<pb::ListAllShipmentsResponse> {
+        let listing = LicenceListing {
+            page_size: req.page_size,
+            page_token: &req.page_token,
+            filter: &req.filter,
+        };
+        let (shipments, next_page_token) = shipment_page(&self.store, None, listing).await?;
+        Ok(pb::ListAllShipmentsResponse {
+            shipments,
+            next_page_token,
+        })
+    }
+
     async fn get_any_licence(
         &self,
         _principal: Principal,
@@ -643,6 +661,13 @@ impl ReviewService for ReviewApi {
         request: Request<pb::ListAllLicencesRequest>,
     ) -> Result<Response<pb::ListAllLicencesResponse>, Status> {
         clearance_grpc::handle!(self, request, list_all_licences)
+    }
+
+    async fn list_all_shipments(
+        &self,
+        request: Request<pb::ListAllShipmentsRequest>,
+    ) -> Result<Response<pb::ListAllShipmentsResponse>, Status> {
+        clearance_grpc::handle!(self, request, list_all_shipments)
     }
 
     async fn batch_get_products(

@@ -1013,15 +1013,18 @@ impl Store {
         Ok(shipment)
     }
 
-    /// One page (plus one row) of the organisation's shipments in id order.
+    /// One page (plus one row) of the organisation's shipments (`None`: every holder's) in id
+    /// order.
     pub async fn list_shipments(
         &self,
-        org: &OrganisationId,
+        org: Option<&OrganisationId>,
         filter: &ShipmentFilter,
         page: &PageRequest,
     ) -> Result<Vec<Shipment>, StoreError> {
-        let mut query =
-            shipment::Entity::find().filter(shipment::Column::OrganisationId.eq(org.as_str()));
+        let mut query = shipment::Entity::find();
+        if let Some(org) = org {
+            query = query.filter(shipment::Column::OrganisationId.eq(org.as_str()));
+        }
         if let Some(licence) = filter.licence {
             query = query.filter(shipment::Column::LicenceId.eq(licence));
         }
