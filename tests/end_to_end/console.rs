@@ -21,6 +21,7 @@ on_both_databases!(
     the_proposer_is_never_offered_countersign_and_a_forged_one_is_refused,
     posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refused,
     problems_sit_by_their_fields_and_a_stale_page_shows_what_changed,
+    a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_impact,
 );
 
 mod through_an_identity_provider {
@@ -877,4 +878,187 @@ async fn people_sign_in_through_the_identity_provider(backend: clearance_tests::
     sign_out(&browser).await;
     drop(app);
     db.drop_database().await;
+}
+
+/// The rules pages: the versions in force on a day (none long ago), a what-if determination
+/// that says what the policy service says, its field problems by their fields, and a draft
+/// started from the version in force whose impact names the pending case it would release.
+async fn a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_impact(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let application = submitted(&app).await;
+    let h20 = crate::fixtures::h20();
+    let determined = app
+        .policies_with(Some(app.token(&["policy_admin"], None)))
+        .determine(pb::DetermineRequest {
+            product: Some(h20.clone()),
+            destination_country_code: "CN".into(),
+            end_user_headquarters_country_code: String::new(),
+            export_time: None,
+        })
+        .await
+        .expect("determine")
+        .into_inner();
+    assert!(
+        determined.licence_required,
+        "the case needs a licence today"
+    );
+
+    sign_in(&browser, &base, "paula@regulator", "policy_admin").await;
+    click(&browser, "header nav a[href='/rules']").await;
+    let page = browser.wait_for_text("in force on").await;
+    assert!(page.contains("In force"), "{page}");
+    if let Some(violations) = browser.accessibility_violations().await {
+        assert!(violations.is_empty(), "rules page: {violations:#?}");
+    }
+    browser
+        .submit_form("form[action='/rules']", &[("on", "2000-01-01")])
+        .await;
+    browser
+        .wait_for_text("No rule set was in force on 2000-01-01.")
+        .await;
+
+    // What if: the H20 to China, as the policy service determines it.
+    browser.goto(&format!("{base}/rules/determine")).await;
+    let parameters = h20.parameters.expect("parameters");
+    let numbers = [
+        parameters.total_processing_performance,
+        parameters.die_area_mm2,
+        parameters.memory_bandwidth_gbps,
+        parameters.io_bandwidth_gbps,
+    ]
+    .map(|n| n.expect("a parameter").to_string());
+    let what_if = |tpp: &str| {
+        vec![
+            ("classification", h20.classification.clone()),
+            ("tpp", tpp.to_owned()),
+            ("die_area_mm2", numbers[1].clone()),
+            ("memory_bandwidth_gbps", numbers[2].clone()),
+            ("io_bandwidth_gbps", numbers[3].clone()),
+            ("destination", "CN".to_owned()),
+        ]
+    };
+    let fields = what_if(&numbers[0]);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser
+        .client
+        .find(Locator::Id("datacenter"))
+        .await
+        .expect("the box")
+        .click()
+        .await
+        .expect("tick");
+    browser
+        .submit_form("form[action='/rules/determine']", &fields)
+        .await;
+    let page = browser.wait_for_text("A licence is required").await;
+    for fired in &determined.fired_rules {
+        assert!(page.contains(&fired.rule_id), "{} in {page}", fired.rule_id);
+        assert!(
+            page.contains(&fired.citation),
+            "{} in {page}",
+            fired.citation
+        );
+    }
+    if let Some(violations) = browser.accessibility_violations().await {
+        assert!(violations.is_empty(), "what-if page: {violations:#?}");
+    }
+    // A number that is not one, and a country that is not one, are named by their fields.
+    let fields = what_if("lots");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser
+        .submit_form("form[action='/rules/determine']", &fields)
+        .await;
+    browser.wait_for_text("enter a whole number").await;
+    assert!(browser.client.find(Locator::Id("tpp-error")).await.is_ok());
+    let mut fields = what_if(&numbers[0]);
+    fields[5].1 = "ZZ".into();
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser
+        .submit_form("form[action='/rules/determine']", &fields)
+        .await;
+    browser.wait_for_text("needs correcting").await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Id("destination-error"))
+            .await
+            .is_ok(),
+        "{}",
+        browser.main_text().await
+    );
+
+    // A draft from the version in force that releases everything to China: the pending case
+    // would no longer need a licence.
+    let in_force = determined.consulted[0].rule_set.clone();
+    browser
+        .goto(&format!(
+            "{base}/{}",
+            in_force.replace("ruleSets/", "rules/")
+        ))
+        .await;
+    click(&browser, "a[href^='/rules/impact?from=']").await;
+    let page = browser.wait_for_text("The draft rule set, as JSON").await;
+    assert!(!page.contains("needs correcting"), "{page}");
+    let draft = browser
+        .client
+        .find(Locator::Id("draft"))
+        .await
+        .expect("the draft")
+        .prop("value")
+        .await
+        .expect("its text")
+        .expect("a draft");
+    assert!(draft.contains(&determined.consulted[0].key), "{draft}");
+    browser
+        .client
+        .execute(
+            r#"const box = document.getElementById('draft');
+            const draft = JSON.parse(box.value);
+            draft.rules = [{ rule_id: 'release-cn', description: 'Everything to China', citation: 'Draft',
+              criterion: 'tpp >= 0', destinations: { country_codes: ['CN'] }, licence_required: false }];
+            box.value = JSON.stringify(draft, null, 2);
+            return true;"#,
+            vec![],
+        )
+        .await
+        .expect("edit the draft");
+    click(&browser, "form[action='/rules/impact'] button").await;
+    let page = browser.wait_for_text("would change").await;
+    assert!(page.contains(&application.name), "{page}");
+    assert!(page.contains("No longer requires licence"), "{page}");
+    assert!(page.contains("no licence required"), "{page}");
+
+    // A draft that is not JSON is named next to its field; nothing is analysed.
+    browser
+        .client
+        .execute(
+            "document.getElementById('draft').value = '{\"rules\": 5'; return true;",
+            vec![],
+        )
+        .await
+        .expect("break the draft");
+    click(&browser, "form[action='/rules/impact'] button").await;
+    browser
+        .wait_for_text("this is not a rule set in JSON")
+        .await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Id("draft-error"))
+            .await
+            .is_ok()
+    );
+
+    // A reviewer reads the rules but is not offered drafts.
+    sign_out(&browser).await;
+    sign_in(&browser, &base, "rita@regulator", "reviewer").await;
+    browser.goto(&format!("{base}/rules")).await;
+    let page = browser.wait_for_text("in force on").await;
+    assert!(!page.contains("Impact of a draft"), "{page}");
 }

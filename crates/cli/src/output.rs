@@ -1,7 +1,6 @@
 //! Output: protobuf messages as canonical proto3 JSON (via the contract's descriptors), or as
 //! readable text; errors in plain words with exit codes scripts can use.
 
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -37,35 +36,17 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 6;
 }
 
-fn pool() -> anyhow::Result<DescriptorPool> {
-    Ok(DescriptorPool::decode(
-        clearance_proto::FILE_DESCRIPTOR_SET,
-    )?)
-}
-
 /// A message as proto3 JSON (field names as in the .proto files).
 pub fn to_json<M: prost::Message>(
     message: &M,
     full_name: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let descriptor = pool()?
-        .get_message_by_name(full_name)
-        .ok_or_else(|| anyhow::anyhow!("unknown message {full_name}"))?;
-    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())?;
-    let options = SerializeOptions::new()
-        .use_proto_field_name(true)
-        .skip_default_fields(true);
-    Ok(dynamic.serialize_with_options(serde_json::value::Serializer, &options)?)
+    Ok(clearance_proto::json::to_json(message, full_name)?)
 }
 
 /// A message from proto3 JSON, e.g. a file written by hand.
 pub fn from_json<M: prost::Message + Default>(json: &str, full_name: &str) -> anyhow::Result<M> {
-    let descriptor = pool()?
-        .get_message_by_name(full_name)
-        .ok_or_else(|| anyhow::anyhow!("unknown message {full_name}"))?;
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    let dynamic = DynamicMessage::deserialize(descriptor, &mut deserializer)?;
-    Ok(dynamic.transcode_to::<M>()?)
+    Ok(clearance_proto::json::from_json(json, full_name)?)
 }
 
 /// Prints a message: JSON, or `text` for people.

@@ -10,6 +10,7 @@
 mod oidc;
 mod pages;
 mod problem;
+mod rules;
 mod session;
 
 use std::collections::HashMap;
@@ -102,6 +103,10 @@ pub fn router(config: ConsoleConfig) -> anyhow::Result<Router> {
         .route("/licences", get(licences))
         .route("/licences/{id}", get(licence_page))
         .route("/licences/{id}/{action}", post(licence_action))
+        .route("/rules", get(rules::rules))
+        .route("/rules/determine", get(rules::what_if))
+        .route("/rules/impact", get(rules::impact_form).post(rules::impact))
+        .route("/rules/{id}", get(rules::rule_set))
         .fallback(not_found)
         .with_state(console))
 }
@@ -136,11 +141,25 @@ impl Interceptor for Bearer {
 }
 
 type Client = ReviewServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+type PolicyClient = clearance_proto::v1::policy_service_client::PolicyServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
 
 impl Console {
+    fn bearer(session: &Session) -> Bearer {
+        Bearer(format!("Bearer {}", session.token).parse().ok())
+    }
+
     fn client(&self, session: &Session) -> Client {
-        let value = format!("Bearer {}", session.token).parse().ok();
-        ReviewServiceClient::with_interceptor(self.channel.clone(), Bearer(value))
+        ReviewServiceClient::with_interceptor(self.channel.clone(), Self::bearer(session))
+    }
+
+    /// The policy service, served beside the reviewer service.
+    fn policies(&self, session: &Session) -> PolicyClient {
+        clearance_proto::v1::policy_service_client::PolicyServiceClient::with_interceptor(
+            self.channel.clone(),
+            Self::bearer(session),
+        )
     }
 }
 
@@ -176,6 +195,29 @@ fn signed_in(console: &Console, headers: &HeaderMap) -> Result<Session, Response
         Lookup::Live(s) => Ok(s),
         Lookup::Expired => Err(Redirect::to("/sign-in?expired=1").into_response()),
         Lookup::None => Err(Redirect::to("/sign-in").into_response()),
+    }
+}
+
+/// 200 for an answer, the problem's status otherwise.
+fn status_of_answer<T>(answer: &Result<T, Problem>) -> StatusCode {
+    answer
+        .as_ref()
+        .err()
+        .map(status_of)
+        .unwrap_or(StatusCode::OK)
+}
+
+/// The signed-in person of a request; without a live session, the way to the sign-in page.
+struct SignedIn(Session);
+
+impl axum::extract::FromRequestParts<Arc<Console>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Response> {
+        signed_in(console, &parts.headers).map(SignedIn)
     }
 }
 
@@ -458,13 +500,9 @@ async fn sign_in_callback(
 
 async fn sign_out(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if let Err(r) = check_csrf(&session, &form) {
         return r;
     }
@@ -477,15 +515,18 @@ async fn sign_out(
 }
 
 async fn not_found(State(console): Shared, headers: HeaderMap) -> Response {
-    let who = match console.sessions.find(&headers) {
-        Lookup::Live(s) => Some(s),
-        _ => None,
-    };
+    match console.sessions.find(&headers) {
+        Lookup::Live(s) => not_found_page(Some(&s)),
+        _ => not_found_page(None),
+    }
+}
+
+fn not_found_page(who: Option<&Session>) -> Response {
     html(
         StatusCode::NOT_FOUND,
         pages::problem_page(
             "Not found",
-            who.as_ref(),
+            who,
             &Problem::new("There is no such page.", 404),
         ),
     )
@@ -554,13 +595,9 @@ fn quoted(value: &str) -> String {
 
 async fn queue(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Query(q): Query<pages::QueueQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let mut client = console.client(&session);
     let listed = client
         .list_cases(pb::ListCasesRequest {
@@ -731,14 +768,10 @@ fn done_words(action: &str) -> Option<&'static str> {
 
 async fn case_page(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let name = match case_name(&session, &id) {
         Ok(n) => n,
         Err(r) => return r,
@@ -752,13 +785,9 @@ async fn case_page(
 
 async fn document(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path((id, sha256)): Path<(String, String)>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let name = match case_name(&session, &id) {
         Ok(n) => format!("{n}/documents/{sha256}"),
         Err(r) => return r,
@@ -875,15 +904,13 @@ fn proposal(
     })
 }
 
-/// A date field as the start of that day, UTC.
-fn due_time(
+/// A date field (YYYY-MM-DD) as the start of that day, UTC; blank is `None`.
+fn date_field(
     form: &HashMap<String, String>,
+    field: &str,
     problem: &mut Problem,
 ) -> Option<prost_types::Timestamp> {
-    let raw = form
-        .get("response_due_date")
-        .map(|s| s.trim())
-        .unwrap_or_default();
+    let raw = form.get(field).map(|s| s.trim()).unwrap_or_default();
     if raw.is_empty() {
         return None;
     }
@@ -893,10 +920,9 @@ fn due_time(
             nanos: 0,
         }),
         Err(_) => {
-            problem.fields.push((
-                "response_due_time".into(),
-                "enter a date as YYYY-MM-DD".into(),
-            ));
+            problem
+                .fields
+                .push((field.to_owned(), "enter a date as YYYY-MM-DD".into()));
             None
         }
     }
@@ -904,14 +930,10 @@ fn due_time(
 
 async fn case_action(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if let Err(r) = check_csrf(&session, &form) {
         return r;
     }
@@ -935,7 +957,7 @@ async fn case_action(
         ),
         "request-information" => {
             let mut problem = Problem::new("Some of what you entered needs correcting.", 422);
-            let due = due_time(&form, &mut problem);
+            let due = date_field(&form, "response_due_date", &mut problem);
             if problem.fields.is_empty() {
                 answered(
                     client
@@ -997,7 +1019,7 @@ async fn case_action(
                 })
                 .await,
         ),
-        _ => return not_found(State(console), headers).await,
+        _ => return not_found_page(Some(&session)),
     };
     match result {
         // After a change, a fresh GET: reloading the page does not send the form again.
@@ -1025,13 +1047,9 @@ struct LicencesQuery {
 
 async fn licences(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Query(q): Query<LicencesQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let filter = if q.state.is_empty() {
         String::new()
     } else {
@@ -1143,14 +1161,10 @@ async fn render_licence(
 
 async fn licence_page(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let name = match licence_name(&session, &id) {
         Ok(n) => n,
         Err(r) => return r,
@@ -1168,14 +1182,10 @@ async fn licence_page(
 
 async fn licence_action(
     State(console): Shared,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match signed_in(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if let Err(r) = check_csrf(&session, &form) {
         return r;
     }
@@ -1217,7 +1227,7 @@ async fn licence_action(
                 })
                 .await,
         ),
-        _ => return not_found(State(console), headers).await,
+        _ => return not_found_page(Some(&session)),
     };
     match result {
         Ok(()) => Redirect::to(&format!("/licences/{id}?done={action}")).into_response(),

@@ -76,6 +76,7 @@ pub fn layout(title: &str, who: Option<&Session>, body: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/queue" { "Case queue" }
                             a href="/licences" { "Licences" }
+                            a href="/rules" { "Rules" }
                         }
                         p { "Signed in as " strong { (s.display_name) } " (" (roles_in_words(&s.roles)) ")" }
                         form method="post" action="/sign-out" {
@@ -253,7 +254,7 @@ pub fn state_words(state: i32) -> String {
         .unwrap_or_else(|_| "Unknown".into())
 }
 
-fn policy_words(policy: i32) -> String {
+pub fn policy_words(policy: i32) -> String {
     pb::ReviewPolicy::try_from(policy)
         .ok()
         .filter(|p| *p != pb::ReviewPolicy::Unspecified)
@@ -267,7 +268,7 @@ pub fn when(t: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-fn day(t: Option<&prost_types::Timestamp>) -> String {
+pub fn day(t: Option<&prost_types::Timestamp>) -> String {
     t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "—".into())
@@ -424,7 +425,7 @@ pub fn queue(who: &Session, view: QueueView<'_>) -> Markup {
 }
 
 /// "1 case", "2 cases".
-fn count(n: usize, one: &str, many: &str) -> String {
+pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -648,7 +649,7 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                                 @if let Some(e) = error("question") { span.error { (e) } }
                                 textarea id="question" name="question" rows="3" required { (sent("question")) }
                                 label for="response_due_date" { "Answer due by (optional, default in 10 working days)" }
-                                @if let Some(e) = error("response_due_time") { span.error { (e) } }
+                                @if let Some(e) = error("response_due_time").or(error("response_due_date")) { span.error { (e) } }
                                 input type="date" id="response_due_date" name="response_due_date" value=(sent("response_due_date"));
                                 button type="submit" { "Ask the applicant" }
                             }

@@ -5,6 +5,8 @@
 #![allow(clippy::all, missing_docs)]
 
 pub mod codec;
+#[cfg(feature = "json")]
+pub mod json;
 
 pub mod v1 {
     tonic::include_proto!("clearance.v1");
