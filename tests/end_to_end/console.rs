@@ -22,6 +22,7 @@ on_both_databases!(
     posts_without_the_form_token_ended_sessions_and_unknown_cases_are_refused,
     problems_sit_by_their_fields_and_a_stale_page_shows_what_changed,
     a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_impact,
+    the_queue_says_when_a_case_changes_after_it_loaded,
 );
 
 mod through_an_identity_provider {
@@ -1061,4 +1062,41 @@ async fn a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_i
     browser.goto(&format!("{base}/rules")).await;
     let page = browser.wait_for_text("in force on").await;
     assert!(!page.contains("Impact of a draft"), "{page}");
+}
+
+/// The queue follows the event stream: a case submitted after the page loaded is announced on
+/// the page (it does not reload by itself), and the reload shows it.
+async fn the_queue_says_when_a_case_changes_after_it_loaded(_db: &TestDb, app: TestApp) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let first = submitted(&app).await;
+    sign_in(&browser, &base, "alice@regulator", "reviewer").await;
+    let page = browser.wait_for_text(&first.reference).await;
+    assert!(!page.contains("has changed"), "{page}");
+    // The page's script opens its stream once the page has loaded; a case submitted before
+    // that is not news to it, so submit until one is announced.
+    let mut announced = None;
+    for _ in 0..5 {
+        let second = submitted(&app).await;
+        for _ in 0..30 {
+            let page = browser.main_text().await;
+            if page.contains("The queue has changed since this page was loaded.") {
+                assert!(
+                    !page.contains(&second.reference),
+                    "not shown before the reload"
+                );
+                announced = Some(second.clone());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if announced.is_some() {
+            break;
+        }
+    }
+    let second = announced.expect("a change was announced on the page");
+    click(&browser, "#queue-changed a").await;
+    browser.wait_for_text(&second.reference).await;
 }

@@ -22,6 +22,7 @@ pub async fn collect(
     let mut stream = client
         .watch_events(pb::WatchEventsRequest {
             after_cursor: after.into(),
+            ..Default::default()
         })
         .await
         .expect("watch")
@@ -75,6 +76,33 @@ async fn each_organisation_follows_its_own_events_and_resumes(_db: &TestDb, app:
         client
             .watch_events(pb::WatchEventsRequest {
                 after_cursor: "not-a-cursor".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+
+    // From the end: only what is committed after the stream starts.
+    let mut from_now = client
+        .watch_events(pb::WatchEventsRequest {
+            start_at_end: true,
+            ..Default::default()
+        })
+        .await
+        .expect("watch from the end")
+        .into_inner();
+    let fourth = create_product(&mut acme).await;
+    let next = tokio::time::timeout(Duration::from_secs(30), from_now.next())
+        .await
+        .expect("an event")
+        .expect("the stream is open")
+        .expect("an event");
+    assert_eq!(next.resource, fourth.name);
+    assert_code(
+        client
+            .watch_events(pb::WatchEventsRequest {
+                after_cursor: events[0].cursor.clone(),
+                start_at_end: true,
             })
             .await,
         Code::InvalidArgument,

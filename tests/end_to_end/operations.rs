@@ -181,6 +181,7 @@ async fn pruning_removes_only_what_is_past_retention(_db: &TestDb, app: TestApp)
     let stale = events
         .watch_events(pb::WatchEventsRequest {
             after_cursor: before[0].cursor.clone(),
+            ..Default::default()
         })
         .await;
     let status = match stale {

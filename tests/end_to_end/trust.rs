@@ -427,6 +427,7 @@ async fn exporters_receive_decisions_never_deliberations(_db: &TestDb, app: Test
         let mut stream = client
             .watch_events(pb::WatchEventsRequest {
                 after_cursor: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -581,6 +581,7 @@ impl EventLag {
             let mut stream = client
                 .watch_events(pb::WatchEventsRequest {
                     after_cursor: cursor.clone(),
+                    ..Default::default()
                 })
                 .await?
                 .into_inner();
@@ -598,6 +599,7 @@ impl EventLag {
         let mut stream = client
             .watch_events(pb::WatchEventsRequest {
                 after_cursor: cursor,
+                ..Default::default()
             })
             .await?
             .into_inner();

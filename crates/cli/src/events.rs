@@ -48,6 +48,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Events) -> Outcome {
     let mut stream = client
         .watch_events(pb::WatchEventsRequest {
             after_cursor: after,
+            ..Default::default()
         })
         .await?
         .into_inner();

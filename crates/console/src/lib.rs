@@ -97,6 +97,8 @@ pub fn router(config: ConsoleConfig) -> anyhow::Result<Router> {
         .route("/sign-in/callback", get(sign_in_callback))
         .route("/sign-out", post(sign_out))
         .route("/queue", get(queue))
+        .route("/queue/changes", get(queue_changes))
+        .route("/console.js", get(script))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/documents/{sha256}", get(document))
         .route("/cases/{id}/{action}", post(case_action))
@@ -171,7 +173,7 @@ fn html(status: StatusCode, markup: Markup) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(
@@ -636,6 +638,95 @@ async fn queue(
             },
         ),
     )
+}
+
+/// The console's one script: it tells a caseworker when the queue has changed since the page
+/// loaded (the page never reloads by itself, so nothing moves under a person's hand).
+const SCRIPT: &str = r#"'use strict';
+(function () {
+  var notice = document.getElementById('queue-changed');
+  if (!notice || !window.EventSource) { return; }
+  var changes = new EventSource('/queue/changes');
+  changes.addEventListener('changed', function () {
+    if (notice.firstChild) { return; }
+    var p = document.createElement('p');
+    p.appendChild(document.createTextNode('The queue has changed since this page was loaded. '));
+    var reload = document.createElement('a');
+    reload.href = window.location.href;
+    reload.textContent = 'Reload the queue';
+    p.appendChild(reload);
+    notice.appendChild(p);
+    notice.className = 'done';
+    changes.close();
+  });
+})();
+"#;
+
+async fn script() -> Response {
+    let mut response = SCRIPT.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Changes to cases from the event stream as server-sent events, from now on (or after the
+/// `Last-Event-ID` the browser resumes with), read with the person's own token.
+async fn queue_changes(
+    State(console): Shared,
+    SignedIn(session): SignedIn,
+    headers: HeaderMap,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let mut events =
+        clearance_proto::v1::event_service_client::EventServiceClient::with_interceptor(
+            console.channel.clone(),
+            Console::bearer(&session),
+        );
+    let stream = match events
+        .watch_events(pb::WatchEventsRequest {
+            start_at_end: resume.is_empty(),
+            after_cursor: resume,
+        })
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            // The page works without it; the browser tries again later.
+            tracing::warn!(code = ?status.code(), "console: the event stream is unavailable");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let changes = stream
+        .take_while(|event| std::future::ready(event.is_ok()))
+        .filter_map(|event| {
+            std::future::ready(
+                event
+                    .ok()
+                    .filter(|e| e.resource.starts_with("applications/")),
+            )
+        })
+        .map(|e| {
+            Ok::<_, std::convert::Infallible>(
+                Event::default()
+                    .id(e.cursor)
+                    .event("changed")
+                    .data(e.resource),
+            )
+        });
+    Sse::new(changes)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// "{collection}/{id}" for a URL's id, or the page that says there is no such thing.

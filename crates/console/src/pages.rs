@@ -352,6 +352,9 @@ pub fn queue(who: &Session, view: QueueView<'_>) -> Markup {
         Some(who),
         html! {
             @if let Some(p) = view.problem { (problem_box(p)) }
+            // Filled by /console.js when a case changes; a live region, so it is announced.
+            div id="queue-changed" role="status" aria-live="polite" {}
+            script src="/console.js" defer {}
             form method="get" action="/queue" aria-label="Filter the queue" {
                 fieldset {
                     legend { "Filter" }

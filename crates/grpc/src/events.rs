@@ -189,8 +189,25 @@ impl EventService for EventApi {
         request: Request<WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let principal = crate::principal(&request)?;
-        let mut position =
-            decode_cursor(&request.get_ref().after_cursor).map_err(ApiError::from)?;
+        let WatchEventsRequest {
+            after_cursor,
+            start_at_end,
+        } = request.get_ref();
+        let mut position = match (after_cursor.is_empty(), *start_at_end) {
+            (_, false) => decode_cursor(after_cursor).map_err(ApiError::from)?,
+            (true, true) => self
+                .store
+                .latest_event_position()
+                .await
+                .map_err(|e| ApiError::from_store("events", e))?,
+            (false, true) => {
+                return Err(ApiError::from(Violations::single(
+                    "start_at_end",
+                    "cannot be combined with after_cursor: resume from the cursor, or start at the end",
+                ))
+                .into());
+            }
+        };
         let organisation = scope(&principal);
         let store = self.store.clone();
         let mut stopped = self.stopped.clone();

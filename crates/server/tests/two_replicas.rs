@@ -316,6 +316,7 @@ async fn two_replicas_share_one_exact_ledger_and_one_ordered_stream() {
     let mut live = EventServiceClient::new(authed(&b, officer_token.clone()))
         .watch_events(pb::WatchEventsRequest {
             after_cursor: cursors.last().cloned().unwrap_or_default(),
+            ..Default::default()
         })
         .await
         .unwrap()
