@@ -22,6 +22,7 @@ mod m20261129_000016_amendments;
 mod m20261129_000017_appeals;
 mod m20261129_000018_screening;
 mod m20261129_000019_stored_documents;
+mod m20261129_000020_audit_log;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000017_appeals::Migration),
             Box::new(m20261129_000018_screening::Migration),
             Box::new(m20261129_000019_stored_documents::Migration),
+            Box::new(m20261129_000020_audit_log::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod access;
 mod amendment;
 mod appeal;
 mod applications;
+mod audit;
 mod console;
 mod demo;
 mod documents;

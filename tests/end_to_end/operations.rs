@@ -75,7 +75,7 @@ async fn a_copy_taken_while_shipments_run_verifies(db: &TestDb, app: TestApp) {
     };
     let mut progress_heard = 0;
     let report = copy
-        .verify_integrity(&mut |n| progress_heard = n)
+        .verify_integrity(&[], &mut |n| progress_heard = n)
         .await
         .unwrap();
     let during = shipped.load(Ordering::Relaxed);
@@ -108,7 +108,7 @@ async fn a_copy_taken_while_shipments_run_verifies(db: &TestDb, app: TestApp) {
     )
     .await
     .unwrap();
-    let report = copy.verify_integrity(&mut |_| {}).await.unwrap();
+    let report = copy.verify_integrity(&[], &mut |_| {}).await.unwrap();
     assert!(!report.is_intact());
     let said = report.problems.join("\n");
     assert!(said.contains("line 1: remaining quantity"), "{said}");

@@ -139,6 +139,13 @@ impl DevKey {
         encode(&header, claims, &key).map_err(|e| AuthError::Configuration(e.to_string()))
     }
 
+    /// The Ed25519 key itself, e.g. to sign the audit log's checkpoints with a key generated
+    /// for development.
+    pub fn ed25519(&self) -> Result<SigningKey, AuthError> {
+        SigningKey::from_pkcs8_pem(&self.private_pem)
+            .map_err(|e| AuthError::Configuration(e.to_string()))
+    }
+
     /// The public key as a JSON Web Key with id `kid`, for a key set.
     pub fn public_jwk(&self, kid: &str) -> Result<serde_json::Value, AuthError> {
         use base64::Engine;

@@ -7,6 +7,7 @@ pub mod access;
 pub mod amendment;
 pub mod appeal;
 pub mod application;
+pub mod audit;
 pub mod calendar;
 pub mod codes;
 pub mod documents;

@@ -339,6 +339,23 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsConfig>,
     pub auth: AuthConfig,
     pub console: ConsoleSettings,
+    pub audit: AuditConfig,
+}
+
+/// The audit log's signed checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditConfig {
+    /// Names the log in its checkpoints (origin line and key name): printable, no spaces.
+    pub origin: String,
+    /// The Ed25519 signing key (PKCS#8 PEM), kept out of the database. Unset in development
+    /// mode: a key is generated under auth.dev_key_dir/audit. Unset in production: no
+    /// checkpoints are signed (and the server says so).
+    pub signing_key_file: Option<PathBuf>,
+    /// Where each checkpoint is written, one file per tree size, never overwritten (meant for
+    /// write-once storage, e.g. a bucket with object lock, or a directory shipped elsewhere).
+    pub checkpoint_dir: PathBuf,
+    /// Seconds between checkpoints signed in the background (0: only `clearance checkpoint`).
+    pub checkpoint_interval_seconds: u64,
 }
 
 /// The caseworkers' web console, served beside the reviewer service.
@@ -476,6 +493,12 @@ impl Default for Config {
                 session_minutes: 480,
                 secure_cookies: false,
                 oidc: None,
+            },
+            audit: AuditConfig {
+                origin: "clearance/audit".into(),
+                signing_key_file: None,
+                checkpoint_dir: PathBuf::from("checkpoints"),
+                checkpoint_interval_seconds: 60,
             },
             auth: AuthConfig {
                 mode: AuthMode::Development,

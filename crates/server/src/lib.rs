@@ -1,6 +1,7 @@
 //! The `clearance` server: configuration, wiring of both gRPC services, health, reflection,
 //! graceful shutdown. `main.rs` is only the command line on top of this.
 
+pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod metrics;

@@ -77,9 +77,22 @@ enum Command {
     /// Denied-party screening lists: import a version, list the versions.
     #[command(subcommand)]
     Screening(Screening),
-    /// Check a database against its own records (after a restore, say): every history chain,
-    /// and every licence line's balance against its shipments. Exits 1 on any mismatch.
-    Verify,
+    /// Check a database against its own records and the audit log's signed checkpoints: every
+    /// history chain, every entry against the log, the log against each checkpoint, each
+    /// application's state against its history and each licence line's balance against its
+    /// shipments. Names the first mismatch and exits 1 on any.
+    Verify {
+        /// The checkpoint files; defaults to audit.checkpoint_dir.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// The verifier key (name+id+key) the checkpoints are signed with; defaults to the
+        /// configured signing key's.
+        #[arg(long)]
+        verifier_key: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the audit log now (unless it has not grown since the latest) and
+    /// write it to audit.checkpoint_dir; prints it.
+    Checkpoint,
     /// Tell the H20 story of 2025 and the H200 rules of 2026 end to end against a throw-away database.
     Demo,
     /// Print a development token signed with the local development key.
@@ -225,7 +238,11 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Verify => verify(&config).await,
+        Command::Verify {
+            checkpoints,
+            verifier_key,
+        } => verify(&config, checkpoints, verifier_key).await,
+        Command::Checkpoint => checkpoint(&config).await,
         Command::DevCert {
             dir,
             hosts,
@@ -429,29 +446,39 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     running.run_until_signal().await
 }
 
-async fn verify(config: &Config) -> anyhow::Result<()> {
+async fn verify(
+    config: &Config,
+    checkpoints: Option<PathBuf>,
+    verifier_key: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, 1)
         .await
         .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    let dir = checkpoints.unwrap_or_else(|| config.audit.checkpoint_dir.clone());
+    let verifier = clearance_server::audit::verifier_for(config, verifier_key.as_deref())?;
     let started = std::time::Instant::now();
     let mut last_report = std::time::Instant::now();
-    let report = store
-        .verify_integrity(&mut |entries| {
-            if last_report.elapsed() >= std::time::Duration::from_secs(2) {
-                last_report = std::time::Instant::now();
-                eprintln!("… {entries} history entries checked");
-            }
-        })
-        .await?;
+    let report = clearance_server::audit::verify(&store, &dir, &verifier, &mut |entries| {
+        if last_report.elapsed() >= std::time::Duration::from_secs(2) {
+            last_report = std::time::Instant::now();
+            eprintln!("… {entries} history entries checked");
+        }
+    })
+    .await?;
     println!(
-        "checked {} history chains ({} entries) and {} licence lines in {:.1} s",
+        "checked {} history chains ({} entries), the audit log ({} entries) against {} checkpoint(s) in {}, and {} licence lines in {:.1} s",
         report.chains,
         report.entries,
+        report.log_entries,
+        report.checkpoints,
+        dir.display(),
         report.licence_lines,
         started.elapsed().as_secs_f64()
     );
     if report.is_intact() {
-        println!("intact: every chain verifies and every balance equals granted minus shipped");
+        println!(
+            "intact: every chain verifies, every entry is in the audit log as signed, every application is in the state its history leads to, and every balance equals granted minus shipped"
+        );
         return Ok(());
     }
     for problem in &report.problems {
@@ -462,6 +489,25 @@ async fn verify(config: &Config) -> anyhow::Result<()> {
         report.problem_count,
         report.problems.first().map(String::as_str).unwrap_or("")
     )
+}
+
+async fn checkpoint(config: &Config) -> anyhow::Result<()> {
+    let signer = clearance_server::audit::Signer::from_config(config)?.ok_or_else(|| {
+        anyhow::anyhow!("no audit signing key: set audit.signing_key_file (production mode)")
+    })?;
+    let store = Store::connect(&config.database_url, 1)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    store.migrate().await?;
+    let stored = signer.checkpoint(&store, chrono::Utc::now()).await?;
+    if !stored.new {
+        eprintln!(
+            "the log has not grown since the latest checkpoint (size {})",
+            stored.size
+        );
+    }
+    print!("{}", stored.note);
+    Ok(())
 }
 
 fn token(

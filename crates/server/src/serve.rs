@@ -138,6 +138,8 @@ pub struct Running {
     monitor: JoinHandle<()>,
     expiry: JoinHandle<()>,
     pruning: JoinHandle<()>,
+    /// Signs the audit log's checkpoints, when a key is configured.
+    checkpoints: Option<JoinHandle<()>>,
     health: Vec<(HealthReporter, &'static [&'static str])>,
     grace: Duration,
 }
@@ -181,6 +183,9 @@ impl Running {
         self.monitor.abort();
         self.expiry.abort();
         self.pruning.abort();
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.abort();
+        }
         if let Some(metrics) = &self.metrics {
             metrics.abort();
         }
@@ -534,6 +539,24 @@ pub async fn start(
         None => (None, None),
     };
 
+    let checkpoints = match (
+        crate::audit::Signer::from_config(config)?,
+        config.audit.checkpoint_interval_seconds,
+    ) {
+        (Some(signer), seconds) if seconds > 0 => Some(crate::audit::spawn_checkpoints(
+            store_for_pruning.clone(),
+            signer,
+            Duration::from_secs(seconds),
+            stopped.clone(),
+        )),
+        (Some(_), _) => None,
+        (None, _) => {
+            tracing::warn!(
+                "the audit log is not checkpointed: set audit.signing_key_file to sign its checkpoints"
+            );
+            None
+        }
+    };
     let pruning = spawn_pruning(
         store_for_pruning,
         config.retention.clone(),
@@ -553,6 +576,7 @@ pub async fn start(
         monitor,
         expiry,
         pruning,
+        checkpoints,
         health,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })

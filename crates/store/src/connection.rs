@@ -77,6 +77,11 @@ async fn sequence_committed(db: &DatabaseConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+tokio::task_local! {
+    /// Set while the sequencer runs, so its statements are not counted as any call's.
+    static BACKGROUND: ();
+}
+
 /// What the sequencer task needs; it holds this weakly, so it ends with the last `Store`.
 struct SequencerHandle {
     db: DatabaseConnection,
@@ -96,12 +101,19 @@ fn spawn_sequencer(handle: &Arc<SequencerHandle>, wake: Arc<Notify>) {
             let Some(handle) = weak.upgrade() else {
                 return;
             };
-            match sequence_committed(&handle.db).await {
-                Ok(()) => {
-                    handle.numbered.send_modify(|n| *n = n.wrapping_add(1));
-                }
-                Err(e) => tracing::warn!(error = %e, "assigning event positions failed; retrying"),
-            }
+            BACKGROUND
+                .scope((), async {
+                    match sequence_committed(&handle.db).await {
+                        Ok(()) => {
+                            handle.numbered.send_modify(|n| *n = n.wrapping_add(1));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "assigning event positions failed; retrying"),
+                    }
+                    if let Err(e) = crate::audit_log::sequence_committed_leaves(&handle.db).await {
+                        tracing::warn!(error = %e, "adding history entries to the audit log failed; retrying");
+                    }
+                })
+                .await;
         }
     });
 }
@@ -126,6 +138,9 @@ impl WriteTxn<'_> {
                         "UPDATE outbox_events SET position = id WHERE position IS NULL",
                     )
                     .await?;
+                // One writer at a time: the transaction's history entries take the next
+                // indexes of the audit log before it commits.
+                crate::audit_log::sequence_leaves(&self.txn).await?;
                 self.txn.commit().await?;
                 self.numbered.send_modify(|n| *n = n.wrapping_add(1));
             }
@@ -167,7 +182,10 @@ impl Store {
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         db.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
+            // Background work (the sequencer) is not any call's statement.
+            if BACKGROUND.try_with(|_| ()).is_err() {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
         });
         let write_gate = match db.get_database_backend() {
             DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
@@ -207,6 +225,7 @@ impl Store {
     pub async fn sequence_events(&self) -> Result<(), StoreError> {
         if self.db.get_database_backend() == DbBackend::Postgres {
             sequence_committed(&self.db).await?;
+            crate::audit_log::sequence_committed_leaves(&self.db).await?;
         }
         Ok(())
     }

@@ -10,8 +10,14 @@ use sea_orm::{
     QuerySelect, Statement,
 };
 
+use std::collections::HashMap;
+
+use clearance_domain::audit::merkle::{self, appended_subtrees};
+use clearance_domain::audit::{Checkpoint, Hash, Subtree};
+
+use crate::audit_log::{all_leaves, fetch_subtrees, leaf_hash_of};
 use crate::connection::Store;
-use crate::entities::history_entry;
+use crate::entities::{application, history_entry, log_leaf};
 use crate::error::StoreError;
 use crate::history::to_domain;
 
@@ -25,6 +31,9 @@ const PROBLEMS_LISTED: usize = 100;
 pub struct IntegrityReport {
     pub chains: u64,
     pub entries: u64,
+    /// Entries in the audit log, and checkpoints checked against it.
+    pub log_entries: u64,
+    pub checkpoints: u64,
     pub licence_lines: u64,
     /// The first [`PROBLEMS_LISTED`] problems, in words naming the resource.
     pub problems: Vec<String>,
@@ -38,6 +47,11 @@ impl IntegrityReport {
         if self.problems.len() < PROBLEMS_LISTED {
             self.problems.push(what);
         }
+    }
+
+    /// A problem found outside the database (e.g. a checkpoint file that does not open).
+    pub fn add_problem(&mut self, what: String) {
+        self.problem(what);
     }
 
     pub fn is_intact(&self) -> bool {
@@ -65,11 +79,47 @@ impl Store {
     /// the service writes. `progress` hears the number of history entries checked so far.
     pub async fn verify_integrity(
         &self,
+        checkpoints: &[Checkpoint],
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<IntegrityReport, StoreError> {
+        // Entries committed but not yet in the tree join it first, so all are checked.
+        self.sequence_log().await?;
         let txn = self.begin_read().await?;
         let mut report = IntegrityReport::default();
+        let leaves = all_leaves(&txn).await?;
+        let mut logged: HashMap<(String, i64), (u64, String)> =
+            HashMap::with_capacity(leaves.len());
+        let mut hashes = Vec::with_capacity(leaves.len());
+        for (expected, leaf) in leaves.iter().enumerate() {
+            let index = leaf
+                .log_index
+                .and_then(|i| u64::try_from(i).ok())
+                .unwrap_or(0);
+            if index != expected as u64 && hashes.len() == expected {
+                report.problem(format!(
+                    "the audit log has no entry at index {expected}: entries were removed from it"
+                ));
+            }
+            hashes.push(leaf_hash_of(leaf));
+            logged.insert(
+                (leaf.resource.clone(), leaf.sequence),
+                (index, leaf.entry_sha256.clone()),
+            );
+        }
+        report.log_entries = hashes.len() as u64;
+        // Entries committed since the log was last sequenced are logged, awaiting an index.
+        for leaf in log_leaf::Entity::find()
+            .filter(log_leaf::Column::LogIndex.is_null())
+            .all(&txn)
+            .await?
+        {
+            logged.insert(
+                (leaf.resource.clone(), leaf.sequence),
+                (u64::MAX, leaf.entry_sha256.clone()),
+            );
+        }
         let mut chain: Vec<HistoryEntry> = Vec::new();
+        let mut last_state: HashMap<String, String> = HashMap::new();
         let mut after: Option<(String, i64)> = None;
         loop {
             let mut query = history_entry::Entity::find();
@@ -93,6 +143,20 @@ impl Store {
             let full = page.len() as u64 == HISTORY_PAGE;
             for row in page {
                 let entry = to_domain(row);
+                match logged.remove(&(entry.resource.clone(), entry.sequence)) {
+                    None => report.problem(format!(
+                        "{} entry {} is not in the audit log: it was added afterwards",
+                        entry.resource, entry.sequence
+                    )),
+                    Some((index, hash)) if hash != entry.entry_sha256 => report.problem(format!(
+                        "{} entry {} differs from what the audit log recorded at index {index}",
+                        entry.resource, entry.sequence
+                    )),
+                    Some(_) => {}
+                }
+                if entry.resource.starts_with("applications/") && !entry.to_state.is_empty() {
+                    last_state.insert(entry.resource.clone(), entry.to_state.clone());
+                }
                 if chain.first().is_some_and(|c| c.resource != entry.resource) {
                     report.check_chain(&chain);
                     chain.clear();
@@ -106,6 +170,54 @@ impl Store {
             }
         }
         report.check_chain(&chain);
+        let mut missing: Vec<((String, i64), (u64, String))> = logged.into_iter().collect();
+        missing.sort_by_key(|(_, (index, _))| *index);
+        for ((resource, sequence), _) in missing {
+            report.problem(format!(
+                "{resource} entry {sequence} is in the audit log but missing from its history: it was deleted"
+            ));
+        }
+
+        // The tree, rebuilt from the leaves, must have the root each checkpoint signed.
+        let tree: HashMap<Subtree, Hash> = appended_subtrees(0, &hashes, &HashMap::new())?
+            .into_iter()
+            .collect();
+        let size = hashes.len() as u64;
+        for checkpoint in checkpoints {
+            report.checkpoints += 1;
+            if checkpoint.size > size {
+                report.problem(format!(
+                    "the checkpoint of size {} is larger than the audit log ({size} entries): entries were removed from it",
+                    checkpoint.size
+                ));
+            } else if merkle::root(checkpoint.size, &tree)? != checkpoint.root {
+                report.problem(format!(
+                    "the audit log's first {} entries do not hash to the root signed for them: the log was rewritten, so it is not consistent with that checkpoint",
+                    checkpoint.size
+                ));
+            }
+        }
+        // The stored subtrees (which proofs are made of) must agree with the leaves.
+        let needed = merkle::subtrees_read(|s| merkle::root(size, &s));
+        let stored = fetch_subtrees(&txn, &needed).await?;
+        if merkle::root(size, &stored).ok() != Some(merkle::root(size, &tree)?) {
+            report.problem(
+                "the audit log's stored subtrees do not agree with its entries: proofs from it would not verify".into(),
+            );
+        }
+
+        // Each application is in the state its last recorded transition led to.
+        for row in application::Entity::find().all(&txn).await? {
+            let resource = format!("applications/{}", row.id);
+            match last_state.get(&resource) {
+                Some(state) if *state != row.state => report.problem(format!(
+                    "{resource} is {} but its history's last transition led to {state}",
+                    row.state
+                )),
+                None => report.problem(format!("{resource} has no recorded history")),
+                _ => {}
+            }
+        }
 
         let backend = txn.get_database_backend();
         let balances = txn

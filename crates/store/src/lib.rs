@@ -6,6 +6,7 @@
 
 mod admin;
 mod applications;
+mod audit_log;
 mod batch;
 mod cases;
 mod connection;
@@ -25,6 +26,7 @@ mod write;
 
 pub use admin::{create_postgres_database, drop_postgres_database, execute_statement};
 pub use applications::{ImpactLine, ImpactSubject};
+pub use audit_log::StoredCheckpoint;
 pub use cases::{CaseTarget, due_sort_key};
 pub use connection::Store;
 pub use deadline::{SessionTimeouts, within_deadline};

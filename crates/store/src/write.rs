@@ -312,6 +312,8 @@ pub(crate) async fn stage_changes(
         entries.push((p.mutation.owner().to_owned(), entry));
     }
     batch.insert(insert_history(&entries));
+    // Each entry joins the audit log in the same transaction; its index follows at commit.
+    batch.insert(crate::audit_log::insert_leaves(&entries));
     // The events' stream positions are assigned when the transaction commits
     // (`WriteTxn::commit`), so commits, not inserts, decide the order readers see.
     batch.insert(

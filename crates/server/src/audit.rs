@@ -1,0 +1,253 @@
+//! Signing the audit log's checkpoints and checking a database against them.
+//!
+//! The signing key never enters the database, and each checkpoint is written to its own file
+//! that is never overwritten; so someone who can rewrite the database cannot rewrite what was
+//! signed before, and `clearance verify` names what no longer matches.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clearance_domain::audit::{Checkpoint, NoteVerifier};
+use clearance_store::{IntegrityReport, Store, StoredCheckpoint};
+use ed25519_dalek::SigningKey;
+
+use crate::config::{AuthMode, Config};
+
+/// The file extension of a checkpoint.
+const EXTENSION: &str = "checkpoint";
+/// The verifier key's file in the checkpoint directory, for whoever checks them.
+pub const VERIFIER_FILE: &str = "verifier.vkey";
+
+/// Who signs checkpoints, and where they go.
+pub struct Signer {
+    origin: String,
+    key: SigningKey,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("origin", &self.origin)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+/// The configured signing key: the key file, or in development one generated beside the
+/// development token key; `None` in production without a key file.
+fn signing_key(config: &Config) -> anyhow::Result<Option<SigningKey>> {
+    match (&config.audit.signing_key_file, config.auth.mode) {
+        (Some(path), _) => {
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("audit signing key {}", path.display()))?;
+            let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                anyhow::anyhow!(
+                    "audit signing key {}: not an Ed25519 PKCS#8 PEM key: {e}",
+                    path.display()
+                )
+            })?;
+            Ok(Some(key))
+        }
+        (None, AuthMode::Development) => {
+            let key =
+                clearance_auth::DevKey::load_or_create(&config.auth.dev_key_dir.join("audit"))?;
+            Ok(Some(key.ed25519()?))
+        }
+        (None, AuthMode::Production) => Ok(None),
+    }
+}
+
+impl Signer {
+    /// The configured signer, if any key is configured.
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<Signer>> {
+        let Some(key) = signing_key(config)? else {
+            return Ok(None);
+        };
+        let signer = Signer {
+            origin: config.audit.origin.clone(),
+            key,
+            dir: config.audit.checkpoint_dir.clone(),
+        };
+        // A bad origin fails at start, not at the first checkpoint.
+        signer.verifier()?;
+        Ok(Some(signer))
+    }
+
+    /// The verifier key of this signer's checkpoints.
+    pub fn verifier(&self) -> anyhow::Result<NoteVerifier> {
+        NoteVerifier::new(&self.origin, self.key.verifying_key())
+            .map_err(|e| anyhow::anyhow!("audit.origin: {e}"))
+    }
+
+    /// Signs a checkpoint of the whole log now (unless the log has not grown since the
+    /// latest) and writes it to its file.
+    pub async fn checkpoint(
+        &self,
+        store: &Store,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<StoredCheckpoint> {
+        let stored = store
+            .record_checkpoint(now, |size, root| {
+                Checkpoint {
+                    origin: self.origin.clone(),
+                    size,
+                    root: *root,
+                }
+                .sign(&self.origin, &self.key)
+            })
+            .await?;
+        self.publish(&stored)?;
+        Ok(stored)
+    }
+
+    /// Writes the checkpoint's file (and the verifier key's) unless there already; a file of
+    /// that size with other content is an alarm, never overwritten.
+    fn publish(&self, checkpoint: &StoredCheckpoint) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("checkpoint directory {}", self.dir.display()))?;
+        write_once(
+            &self.dir.join(VERIFIER_FILE),
+            &(self.verifier()?.to_text() + "\n"),
+        )?;
+        if checkpoint.size == 0 {
+            return Ok(());
+        }
+        write_once(
+            &checkpoint_path(&self.dir, checkpoint.size),
+            &checkpoint.note,
+        )
+    }
+}
+
+/// `dir/{size}.checkpoint`, zero-padded so names sort by size.
+pub fn checkpoint_path(dir: &Path, size: u64) -> PathBuf {
+    dir.join(format!("{size:020}.{EXTENSION}"))
+}
+
+fn write_once(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(mut file) => {
+            file.write_all(content.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let there = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            anyhow::ensure!(
+                there == content,
+                "{} already holds something else: a second checkpoint for one size is refused",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("writing {}: {e}", path.display())),
+    }
+}
+
+/// Signs checkpoints every `interval` until `stopped`; failures are logged and retried.
+pub fn spawn_checkpoints(
+    store: Store,
+    signer: Signer,
+    interval: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+            match signer.checkpoint(&store, chrono::Utc::now()).await {
+                Ok(c) if c.new => tracing::info!(size = c.size, "audit log checkpoint signed"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "signing an audit log checkpoint failed; retrying")
+                }
+            }
+        }
+    })
+}
+
+/// The checkpoints in `dir`, each opened with `verifier`, smallest first; a file that does
+/// not open is a problem of its own.
+pub fn read_checkpoints(
+    dir: &Path,
+    verifier: &NoteVerifier,
+) -> anyhow::Result<(Vec<Checkpoint>, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((found, problems)),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "checkpoint directory {}: {e}",
+                dir.display()
+            ));
+        }
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+            continue;
+        }
+        let note = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        match Checkpoint::open(&note, verifier) {
+            Ok(c) if c.origin == verifier.name => found.push(c),
+            Ok(c) => problems.push(format!(
+                "{} is a checkpoint of another log ({})",
+                path.display(),
+                c.origin
+            )),
+            Err(e) => problems.push(format!("{}: {e}", path.display())),
+        }
+    }
+    found.sort_by_key(|c| c.size);
+    Ok((found, problems))
+}
+
+/// Checks the database against the checkpoints in `dir` signed by `verifier`: the report of
+/// [`Store::verify_integrity`], with unreadable checkpoint files as problems too.
+pub async fn verify(
+    store: &Store,
+    dir: &Path,
+    verifier: &NoteVerifier,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> anyhow::Result<IntegrityReport> {
+    let (checkpoints, unreadable) = read_checkpoints(dir, verifier)?;
+    let mut report = store.verify_integrity(&checkpoints, progress).await?;
+    for problem in unreadable {
+        report.add_problem(problem);
+    }
+    Ok(report)
+}
+
+/// The verifier key: the given file, else the one the configured signing key makes.
+pub fn verifier_for(config: &Config, file: Option<&Path>) -> anyhow::Result<NoteVerifier> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("verifier key {}", path.display()))?;
+            NoteVerifier::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        None => Signer::from_config(config)?
+            .map(|s| s.verifier())
+            .transpose()?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no verifier key: pass --verifier-key (the {VERIFIER_FILE} published with the checkpoints) or configure audit.signing_key_file"
+                )
+            }),
+    }
+}
