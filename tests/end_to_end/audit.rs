@@ -17,6 +17,7 @@ on_both_databases!(
     tampering_after_a_checkpoint_is_named_by_verify,
     proofs_from_the_log_verify_with_an_independent_verifier,
     replicas_signing_at_once_never_sign_two_roots_for_one_size,
+    the_api_serves_checkpoints_and_proofs_each_caller_may_see,
 );
 
 /// A signer of this app's log writing checkpoints into `dir`.
@@ -427,4 +428,237 @@ async fn replicas_signing_at_once_never_sign_two_roots_for_one_size(db: &TestDb,
         assert!(notes.iter().all(|n| *n == c.note), "size {}", c.size);
     }
     assert_eq!(verify(&app, &signers[0], dirs[0].path()).await, "");
+}
+
+type AuditClient = clearance_proto::v1::audit_service_client::AuditServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        clearance_tests::Bearer,
+    >,
+>;
+
+fn audit_client(channel: &tonic::transport::Channel, token: String) -> AuditClient {
+    clearance_proto::v1::audit_service_client::AuditServiceClient::with_interceptor(
+        channel.clone(),
+        clearance_tests::Bearer::new(Some(token)),
+    )
+}
+
+fn hashes(proof: &[Vec<u8>]) -> Vec<[u8; 32]> {
+    proof
+        .iter()
+        .map(|h| h.as_slice().try_into().expect("32 bytes"))
+        .collect()
+}
+
+/// Through AuditService: a checkpoint whose note opens with the published key, inclusion
+/// proofs that verify here, a consistency proof between two checkpoints; an exporter proves
+/// its own visible entries only, and careless requests are refused in words.
+async fn the_api_serves_checkpoints_and_proofs_each_caller_may_see(_db: &TestDb, app: TestApp) {
+    use clearance_proto::v1 as pb;
+    use tonic::Code;
+
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let globex_product = create_product(&mut app.applicant("globex")).await;
+    let application = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(crate::fixtures::draft(&product.name)),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let submitted = submit(&mut acme, &application).await;
+    let mut reviewer = app.regulator("rita@regulator", &["reviewer"]);
+    crate::fixtures::assign_to_self(&mut reviewer, &submitted).await;
+    let dir = tempfile::tempdir().expect("checkpoints");
+    let signer = signer(&app, dir.path());
+
+    let mut exporter = audit_client(
+        &app.application_channel,
+        app.token(&["applicant"], Some("acme")),
+    );
+    let mut auditor = audit_client(&app.reviewer_channel, app.token(&["auditor"], None));
+    let none_yet = exporter
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(none_yet.code(), Code::NotFound, "{none_yet:?}");
+
+    signer
+        .checkpoint(&app.store, chrono::Utc::now())
+        .await
+        .expect("checkpoint");
+    let first = exporter
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .expect("checkpoint")
+        .into_inner();
+    let verifier = signer.verifier().expect("verifier");
+    let opened = clearance_domain::audit::Checkpoint::open(&first.note, &verifier).expect("signed");
+    let (size, root) = stated(&first.note);
+    assert_eq!((opened.size, opened.root), (size, root));
+    assert_eq!(
+        (first.tree_size as u64, first.root_hash.as_slice()),
+        (size, &root[..])
+    );
+
+    // The exporter proves its product's creation and its submission.
+    let history = history(&app, &submitted.name).await;
+    let submitted_entry = history
+        .iter()
+        .find(|e| e.action == "application.submitted")
+        .expect("submitted");
+    for (resource, sequence) in [
+        (&product.name, 1),
+        (&submitted.name, submitted_entry.sequence),
+    ] {
+        let proof = exporter
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                resource: resource.clone(),
+                sequence,
+                tree_size: 0,
+            })
+            .await
+            .expect("inclusion proof")
+            .into_inner();
+        assert_eq!(proof.tree_size as u64, size);
+        let leaf = leaf(resource, sequence, &proof.entry_sha256);
+        assert_eq!(
+            root_from_path(leaf, proof.log_index as u64, size, &hashes(&proof.hashes)),
+            Some(root),
+            "{resource} {sequence}"
+        );
+    }
+    // Not the assignment (deliberation), not another organisation's product: as if absent.
+    let assigned = history
+        .iter()
+        .find(|e| e.action == "case.assigned")
+        .expect("assigned");
+    for (resource, sequence) in [
+        (submitted.name.clone(), assigned.sequence),
+        (globex_product.name.clone(), 1),
+        (product.name.clone(), 99),
+    ] {
+        let refused = exporter
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                resource: resource.clone(),
+                sequence,
+                tree_size: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::NotFound,
+            "{resource} {sequence}: {refused:?}"
+        );
+    }
+    // The regulator proves the assignment.
+    let proof = auditor
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            resource: submitted.name.clone(),
+            sequence: assigned.sequence,
+            tree_size: size as i64,
+        })
+        .await
+        .expect("the regulator's proof")
+        .into_inner();
+    assert_eq!(proof.entry_sha256, assigned.entry_sha256);
+    assert_eq!(
+        root_from_path(
+            leaf(&submitted.name, assigned.sequence, &assigned.entry_sha256),
+            proof.log_index as u64,
+            size,
+            &hashes(&proof.hashes)
+        ),
+        Some(root)
+    );
+
+    // More history, a second checkpoint, and the first is a prefix of it.
+    let later = create_product(&mut acme).await;
+    let too_early = exporter
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            resource: later.name.clone(),
+            sequence: 1,
+            tree_size: size as i64,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_early.code(), Code::FailedPrecondition, "{too_early:?}");
+    signer
+        .checkpoint(&app.store, chrono::Utc::now())
+        .await
+        .expect("checkpoint");
+    let second = auditor
+        .get_checkpoint(pb::GetCheckpointRequest::default())
+        .await
+        .expect("checkpoint")
+        .into_inner();
+    let (new_size, new_root) = stated(&second.note);
+    assert!(new_size > size);
+    let proof = exporter
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            first_tree_size: size as i64,
+            second_tree_size: 0,
+        })
+        .await
+        .expect("consistency proof")
+        .into_inner();
+    assert_eq!(proof.second_tree_size as u64, new_size);
+    assert_eq!(
+        roots_from_consistency(size, new_size, true, &hashes(&proof.hashes), root),
+        Some((root, new_root))
+    );
+
+    // Careless requests.
+    for request in [
+        pb::GetInclusionProofRequest {
+            resource: String::new(),
+            sequence: 1,
+            tree_size: 0,
+        },
+        pb::GetInclusionProofRequest {
+            resource: product.name.clone(),
+            sequence: 0,
+            tree_size: 0,
+        },
+        pb::GetInclusionProofRequest {
+            resource: product.name.clone(),
+            sequence: 1,
+            tree_size: -1,
+        },
+        pb::GetInclusionProofRequest {
+            resource: "x".repeat(100_000),
+            sequence: i64::MAX,
+            tree_size: i64::MIN,
+        },
+    ] {
+        let refused = auditor.get_inclusion_proof(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    }
+    let unsigned_size = auditor
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            resource: product.name.clone(),
+            sequence: 1,
+            tree_size: new_size as i64 + 7,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unsigned_size.code(), Code::NotFound, "{unsigned_size:?}");
+    for (first, second) in [(new_size as i64, size as i64), (1, i64::MAX), (-1, 1)] {
+        let refused = auditor
+            .get_consistency_proof(pb::GetConsistencyProofRequest {
+                first_tree_size: first,
+                second_tree_size: second,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::InvalidArgument,
+            "{first} → {second}: {refused:?}"
+        );
+    }
 }

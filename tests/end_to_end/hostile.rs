@@ -54,7 +54,7 @@ fn allowed(service: &str, method: &str) -> &'static [&'static str] {
         ("ReviewService", _) => &["reviewer", "senior_reviewer"],
         ("PolicyService", "PublishRuleSet" | "ImportScreeningList") => &["policy_admin"],
         ("PolicyService", _) => REGULATORS,
-        ("EventService", _) => &[
+        ("EventService" | "AuditService", _) => &[
             "applicant",
             "erp",
             "reviewer",

@@ -235,6 +235,10 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
         },
         // Each side's stream is scoped by the caller's side and organisation.
         ("EventService", "WatchEvents") => EVENT_WATCHERS,
+        // Exporters prove only their own entries (checked by the service).
+        ("AuditService", "GetCheckpoint" | "GetInclusionProof" | "GetConsistencyProof") => {
+            EVENT_WATCHERS
+        }
         _ => return None,
     };
     Some(roles)

@@ -69,5 +69,6 @@ pub mod reason {
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const OVERLOADED: &str = "OVERLOADED";
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
+    pub const NOT_IN_CHECKPOINT: &str = "NOT_IN_CHECKPOINT";
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
 }

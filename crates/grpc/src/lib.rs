@@ -3,6 +3,7 @@
 //! Architecture Invariant: every error reaches clients through [`ApiError`]'s one mapping to
 //! `google.rpc.Status`; internal causes are logged with a correlation id and never sent.
 
+mod audit;
 mod auth;
 mod clock;
 mod context;
@@ -20,6 +21,7 @@ mod rule_book;
 mod screener;
 pub mod workflow;
 
+pub use audit::AuditApi;
 pub use auth::{Authenticator, Gate, GateLayer, PeerIdentity};
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use context::{

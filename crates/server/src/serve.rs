@@ -30,15 +30,17 @@ use tonic_health::server::HealthReporter;
 use crate::config::{AuthMode, Config, ServiceSelection};
 use crate::tls::Connection;
 
-const APPLICATION_SERVICES: [&str; 3] = [
+const APPLICATION_SERVICES: [&str; 4] = [
     "clearance.v1.ApplicationService",
     "clearance.v1.ShipmentService",
     "clearance.v1.EventService",
+    "clearance.v1.AuditService",
 ];
-const REVIEWER_SERVICES: [&str; 3] = [
+const REVIEWER_SERVICES: [&str; 4] = [
     "clearance.v1.ReviewService",
     "clearance.v1.PolicyService",
     "clearance.v1.EventService",
+    "clearance.v1.AuditService",
 ];
 /// How often licences past their validity are moved to EXPIRED.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
@@ -381,6 +383,14 @@ pub async fn start(
             .max_encoding_message_size(max_message)
     };
 
+    let audit = |store: Store| {
+        clearance_proto::v1::audit_service_server::AuditServiceServer::new(
+            clearance_grpc::AuditApi::new(store),
+        )
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message)
+    };
+
     let wait_for_stop = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -427,7 +437,8 @@ pub async fn start(
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
             )
-            .add_service(events(store.clone()));
+            .add_service(events(store.clone()))
+            .add_service(audit(store.clone()));
         servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
             incoming,
             wait_for_stop(stopped.clone()),
@@ -471,7 +482,8 @@ pub async fn start(
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
             )
-            .add_service(events(store.clone()));
+            .add_service(events(store.clone()))
+            .add_service(audit(store.clone()));
         servers.push(tokio::spawn(router.serve_with_incoming_shutdown(
             incoming,
             wait_for_stop(stopped.clone()),

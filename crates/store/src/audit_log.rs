@@ -39,6 +39,17 @@ pub struct StoredCheckpoint {
     pub new: bool,
 }
 
+/// A history entry as the audit log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEntry {
+    /// `None` until the sequencer has given it one.
+    pub log_index: Option<u64>,
+    pub entry_sha256: String,
+    /// The owning organisation ("" for the regulator's), while the history holds the entry.
+    pub owner: Option<String>,
+    pub entry: Option<HistoryEntry>,
+}
+
 impl From<MissingSubtree> for StoreError {
     fn from(e: MissingSubtree) -> Self {
         StoreError::Corrupt(format!("audit log: {e}"))
@@ -311,6 +322,60 @@ impl Store {
             .into_iter()
             .map(|row| checkpoint_of(row, false))
             .collect()
+    }
+
+    /// The checkpoint of `size`, if one was signed.
+    pub async fn checkpoint_of_size(
+        &self,
+        size: u64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        log_checkpoint::Entity::find_by_id(db_i64(size))
+            .one(&self.db)
+            .await?
+            .map(|row| checkpoint_of(row, false))
+            .transpose()
+    }
+
+    /// The latest checkpoint, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        log_checkpoint::Entity::find()
+            .order_by_desc(log_checkpoint::Column::TreeSize)
+            .limit(1)
+            .one(&self.db)
+            .await?
+            .map(|row| checkpoint_of(row, false))
+            .transpose()
+    }
+
+    /// `resource`'s entry `sequence` as logged: its leaf's index (once sequenced) and entry
+    /// hash, with the history entry and its owner when the history still holds it.
+    pub async fn logged_entry(
+        &self,
+        resource: &str,
+        sequence: i64,
+    ) -> Result<Option<LoggedEntry>, StoreError> {
+        let read = self.begin_read().await?;
+        let leaf = log_leaf::Entity::find()
+            .filter(log_leaf::Column::Resource.eq(resource))
+            .filter(log_leaf::Column::Sequence.eq(sequence))
+            .one(&read)
+            .await?;
+        let Some(leaf) = leaf else {
+            read.commit().await?;
+            return Ok(None);
+        };
+        let entry = crate::entities::history_entry::Entity::find()
+            .filter(crate::entities::history_entry::Column::Resource.eq(resource))
+            .filter(crate::entities::history_entry::Column::Sequence.eq(sequence))
+            .one(&read)
+            .await?;
+        read.commit().await?;
+        Ok(Some(LoggedEntry {
+            log_index: leaf.log_index.and_then(|i| u64::try_from(i).ok()),
+            entry_sha256: leaf.entry_sha256,
+            owner: entry.as_ref().map(|e| e.organisation_id.clone()),
+            entry: entry.map(crate::history::to_domain),
+        }))
     }
 
     /// The log index of `resource`'s entry `sequence`, once sequenced.

@@ -26,7 +26,7 @@ mod write;
 
 pub use admin::{create_postgres_database, drop_postgres_database, execute_statement};
 pub use applications::{ImpactLine, ImpactSubject};
-pub use audit_log::StoredCheckpoint;
+pub use audit_log::{LoggedEntry, StoredCheckpoint};
 pub use cases::{CaseTarget, due_sort_key};
 pub use connection::Store;
 pub use deadline::{SessionTimeouts, within_deadline};
