@@ -295,6 +295,23 @@ impl Ctx {
         ))
     }
 
+    /// The audit log's checkpoints and proofs, from the service this caller speaks to.
+    pub(crate) async fn audit(
+        &self,
+    ) -> anyhow::Result<clearance_proto::v1::audit_service_client::AuditServiceClient<Authed>> {
+        let endpoint = if self.speaks_for_exporter() {
+            &self.settings.application_endpoint
+        } else {
+            &self.settings.reviewer_endpoint
+        };
+        Ok(
+            clearance_proto::v1::audit_service_client::AuditServiceClient::with_interceptor(
+                self.channel(endpoint).await?,
+                self.bearer.clone(),
+            ),
+        )
+    }
+
     pub(crate) async fn policies(&self) -> anyhow::Result<PolicyServiceClient<Authed>> {
         Ok(PolicyServiceClient::with_interceptor(
             self.channel(&self.settings.reviewer_endpoint).await?,

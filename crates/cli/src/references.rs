@@ -53,7 +53,7 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
             *name = product(ctx, name).await?;
         }
         Command::Shipments(Shipments::Cancel { name, .. }) => *name = shipment(ctx, name).await?,
-        Command::History(History::Show { resource } | History::Verify { resource }) => {
+        Command::History(History::Show { resource } | History::Verify { resource, .. }) => {
             *resource = if is_reference(LICENCE_PREFIX, resource) {
                 licence(ctx, resource).await?
             } else {
