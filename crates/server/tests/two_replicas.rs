@@ -2,7 +2,8 @@
 //! hold across replicas holds. 64 shipments released together, split across both, on a licence
 //! with 10 units left: exactly 10 succeed; an exporter's stream on one replica sees the other's
 //! shipments in order, once each; and a live stream follows 16 concurrent writers on both
-//! replicas without skipping an event.
+//! replicas without skipping an event; both sign the audit log's checkpoints, never two for
+//! one size, and the database verifies against either replica's files.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -46,6 +47,12 @@ fn serve(url: &str, keys: &Path, dir: &Path, service: &str, app: u16, rev: u16) 
             .env("CLEARANCE_AUTH__DEV_KEY_DIR", keys)
             .env("CLEARANCE_APPLICATION_LISTEN", format!("127.0.0.1:{app}"))
             .env("CLEARANCE_REVIEWER_LISTEN", format!("127.0.0.1:{rev}"))
+            // Each replica signs the audit log every second, into a directory of its own.
+            .env("CLEARANCE_AUDIT__CHECKPOINT_INTERVAL_SECONDS", "1")
+            .env(
+                "CLEARANCE_AUDIT__CHECKPOINT_DIR",
+                dir.join(format!("checkpoints-{app}")),
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -375,6 +382,56 @@ async fn two_replicas_share_one_exact_ledger_and_one_ordered_stream() {
     created.sort();
     followed.sort();
     assert_eq!(followed, created, "every write seen once, none skipped");
+
+    // Both replicas signed checkpoints of the one log; for every size both signed, they
+    // signed the same root, and the database verifies against either's files.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let signed = |port: u16| -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(dir.path().join(format!("checkpoints-{port}")))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "checkpoint"))
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            std::fs::read_to_string(e.path()).unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (from_a, from_b) = (signed(a_app), signed(b_app));
+    assert!(from_a.len() + from_b.len() >= 2, "{from_a:?} {from_b:?}");
+    for (size, note) in &from_a {
+        if let Some(other) = from_b.get(size) {
+            assert_eq!(note, other, "two checkpoints for {size}");
+        }
+    }
+    for port in [a_app, b_app] {
+        let checkpoints = dir.path().join(format!("checkpoints-{port}"));
+        if !checkpoints.join("verifier.vkey").exists() {
+            continue;
+        }
+        let verified = Command::new(env!("CARGO_BIN_EXE_clearance"))
+            .args(["verify", "--checkpoints"])
+            .arg(&checkpoints)
+            .arg("--verifier-key")
+            .arg(checkpoints.join("verifier.vkey"))
+            .current_dir(dir.path())
+            .env("CLEARANCE_DATABASE_URL", &url)
+            .env("CLEARANCE_AUTH__DEV_KEY_DIR", &keys)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&verified.stdout);
+        assert!(
+            verified.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        assert!(said.contains("intact"), "{said}");
+    }
 
     drop(live);
     drop((_a, _b));
