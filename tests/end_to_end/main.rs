@@ -12,6 +12,7 @@ mod demo;
 mod documents;
 pub mod durability;
 pub mod events;
+mod failover;
 mod fixtures;
 mod hostile;
 mod idempotency;

@@ -183,6 +183,7 @@ impl TestApp {
         };
         config.auth.dev_key_dir = key_dir.unwrap_or_else(|| own_dir.path().to_path_buf());
         config.documents.dir = own_dir.path().join("documents");
+        config.audit.checkpoint_dir = own_dir.path().join("checkpoints");
         // Each test's own console, on a free port.
         config.console.listen = Some("127.0.0.1:0".parse().expect("address"));
         adjust(&mut config);

@@ -188,6 +188,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     };
     config.auth.dev_key_dir = dir.path().join("keys");
     config.documents.dir = dir.path().join("documents");
+    config.audit.checkpoint_dir = dir.path().join("checkpoints");
     // The story needs no console (and must not take port 8080 from a running server).
     config.console.listen = None;
     let verifier = build_verifier(&config).await?;

@@ -51,6 +51,9 @@ pub(crate) struct WriteTxn<'a> {
 
 /// The PostgreSQL advisory lock held while event positions are assigned.
 const OUTBOX_ORDER_LOCK: i64 = 7_276_010;
+/// How often (at most) the sequencer gives committed history entries their audit log
+/// indexes on PostgreSQL: batching them keeps the log's cost off the write path.
+const LEAF_SEQUENCING_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the sequencer looks for committed events without a position even when no write
 /// of this process asked it to (another replica's writer may have gone before sequencing).
 const SEQUENCER_BACKSTOP: Duration = Duration::from_millis(100);
@@ -93,6 +96,7 @@ struct SequencerHandle {
 fn spawn_sequencer(handle: &Arc<SequencerHandle>, wake: Arc<Notify>) {
     let weak: Weak<SequencerHandle> = Arc::downgrade(handle);
     tokio::spawn(async move {
+        let mut leaves_sequenced = std::time::Instant::now();
         loop {
             tokio::select! {
                 _ = wake.notified() => {}
@@ -109,8 +113,15 @@ fn spawn_sequencer(handle: &Arc<SequencerHandle>, wake: Arc<Notify>) {
                         }
                         Err(e) => tracing::warn!(error = %e, "assigning event positions failed; retrying"),
                     }
-                    if let Err(e) = crate::audit_log::sequence_committed_leaves(&handle.db).await {
-                        tracing::warn!(error = %e, "adding history entries to the audit log failed; retrying");
+                    // The audit log's indexes are needed only by the next checkpoint (which
+                    // sequences first), so leaves are indexed in larger, rarer batches.
+                    if leaves_sequenced.elapsed() >= LEAF_SEQUENCING_INTERVAL {
+                        leaves_sequenced = std::time::Instant::now();
+                        if let Err(e) =
+                            crate::audit_log::sequence_committed_leaves(&handle.db).await
+                        {
+                            tracing::warn!(error = %e, "adding history entries to the audit log failed; retrying");
+                        }
                     }
                 })
                 .await;

@@ -44,31 +44,86 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-impl From<DbErr> for StoreError {
-    fn from(e: DbErr) -> Self {
-        match e {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => StoreError::Unavailable(e),
-            other => match sqlstate(&other).as_deref() {
-                // query_canceled: the statement timeout, i.e. the call's deadline, passed.
-                Some("57014") => StoreError::TimedOut(other),
-                // lock_not_available: the lock timeout passed; the lock's holder may finish.
-                Some("55P03") => StoreError::Unavailable(other),
-                _ => StoreError::Database(other),
-            },
+/// What a database failure means for the call that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The connection was lost, reset, refused or never got, the server is shutting down or
+    /// restarting, or a lock or idle timeout ended the work → `UNAVAILABLE`: retry.
+    Unreachable,
+    /// The statement ran past the call's deadline → `DEADLINE_EXCEEDED`: retry with the
+    /// same request_id (it may have committed just before).
+    TimedOut,
+    /// The database chose this transaction to give way (serialization failure, deadlock) →
+    /// `ABORTED`: retry.
+    GaveWay,
+    /// Anything else: a bug or corrupt data → `INTERNAL`.
+    Other,
+}
+
+/// Each SQLSTATE (PostgreSQL) or result code (SQLite) that is not a bug, and what it means.
+/// Class 08 (connection exception) is unreachable whatever its subclass.
+pub const FAULTS_BY_CODE: &[(&str, Fault)] = &[
+    ("57014", Fault::TimedOut),    // query_canceled: the statement timeout
+    ("55P03", Fault::Unreachable), // lock_not_available: the lock timeout
+    ("25P03", Fault::Unreachable), // idle_in_transaction_session_timeout
+    ("57P01", Fault::Unreachable), // admin_shutdown: the session was terminated
+    ("57P02", Fault::Unreachable), // crash_shutdown
+    ("57P03", Fault::Unreachable), // cannot_connect_now: starting up or in recovery
+    ("57P05", Fault::Unreachable), // idle_session_timeout
+    ("53300", Fault::Unreachable), // too_many_connections
+    ("53000", Fault::Unreachable), // insufficient_resources
+    ("40001", Fault::GaveWay),     // serialization_failure
+    ("40P01", Fault::GaveWay),     // deadlock_detected
+    ("5", Fault::Unreachable),     // SQLITE_BUSY
+    ("6", Fault::Unreachable),     // SQLITE_LOCKED
+    ("261", Fault::Unreachable),   // SQLITE_BUSY_RECOVERY
+    ("517", Fault::Unreachable),   // SQLITE_BUSY_SNAPSHOT
+];
+
+/// What a database error code means; codes not listed are `Other`.
+pub fn fault_of_code(code: &str) -> Fault {
+    if code.len() == 5 && code.starts_with("08") {
+        return Fault::Unreachable;
+    }
+    FAULTS_BY_CODE
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(Fault::Other, |(_, f)| *f)
+}
+
+/// What a database error means for the call.
+pub fn fault_of(e: &DbErr) -> Fault {
+    use sea_orm::sqlx::Error as Sqlx;
+    let inner = match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return Fault::Unreachable,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            inner
         }
+        _ => return Fault::Other,
+    };
+    match inner.as_ref() {
+        // The connection broke under the statement (reset, closed, refused, TLS).
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => Fault::Unreachable,
+        Sqlx::Database(d) => d.code().map_or(Fault::Other, |c| fault_of_code(&c)),
+        _ => Fault::Other,
     }
 }
 
-/// The SQLSTATE of a database error, if the database sent one.
-pub(crate) fn sqlstate(e: &DbErr) -> Option<String> {
-    match e {
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
-            inner
-                .as_database_error()
-                .and_then(|d| d.code())
-                .map(|c| c.into_owned())
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        match fault_of(&e) {
+            Fault::Unreachable => StoreError::Unavailable(e),
+            Fault::TimedOut => StoreError::TimedOut(e),
+            Fault::GaveWay => StoreError::Conflict(
+                "the database made this call give way to a concurrent one; retry it with the same request_id".into(),
+            ),
+            Fault::Other => StoreError::Database(e),
         }
-        _ => None,
     }
 }
 
@@ -77,4 +132,66 @@ pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlx(e: sea_orm::sqlx::Error) -> DbErr {
+        DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(e)))
+    }
+
+    #[test]
+    fn every_class_of_database_failure_has_its_meaning() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::ConnectionRefused,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+        ] {
+            let e = sqlx(sea_orm::sqlx::Error::Io(Error::from(kind)));
+            assert_eq!(fault_of(&e), Fault::Unreachable, "{kind:?}");
+            assert!(matches!(StoreError::from(e), StoreError::Unavailable(_)));
+        }
+        for e in [
+            sea_orm::sqlx::Error::PoolTimedOut,
+            sea_orm::sqlx::Error::PoolClosed,
+            sea_orm::sqlx::Error::WorkerCrashed,
+            sea_orm::sqlx::Error::Protocol("unexpected message".into()),
+        ] {
+            assert_eq!(fault_of(&sqlx(e)), Fault::Unreachable);
+        }
+        assert_eq!(
+            fault_of(&DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+            Fault::Unreachable
+        );
+        for (code, fault) in [
+            ("08006", Fault::Unreachable),
+            ("08003", Fault::Unreachable),
+            ("57P01", Fault::Unreachable),
+            ("57P03", Fault::Unreachable),
+            ("55P03", Fault::Unreachable),
+            ("53300", Fault::Unreachable),
+            ("5", Fault::Unreachable),
+            ("57014", Fault::TimedOut),
+            ("40001", Fault::GaveWay),
+            ("40P01", Fault::GaveWay),
+            ("23505", Fault::Other),
+            ("42601", Fault::Other),
+            ("0800", Fault::Other),
+        ] {
+            assert_eq!(fault_of_code(code), fault, "{code}");
+        }
+        assert!(matches!(
+            StoreError::from(DbErr::Custom("a bug".into())),
+            StoreError::Database(_)
+        ));
+        assert_eq!(
+            fault_of(&sqlx(sea_orm::sqlx::Error::RowNotFound)),
+            Fault::Other
+        );
+    }
 }
