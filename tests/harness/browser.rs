@@ -15,6 +15,12 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // ChromeDriver's browser would outlive it (and pile up over many runs): end the
+        // whole process group it leads.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -48,8 +54,11 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        use std::os::unix::process::CommandExt;
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
+            // Its own process group, with the browser it starts, so both end together.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

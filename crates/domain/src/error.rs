@@ -71,4 +71,54 @@ pub mod reason {
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
     pub const NOT_IN_CHECKPOINT: &str = "NOT_IN_CHECKPOINT";
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+
+    /// Every reason the server can return.
+    pub const ALL: &[&str] = &[
+        INVALID_ARGUMENT,
+        INVALID_TRANSITION,
+        STALE_ETAG,
+        CONCURRENT_CHANGE,
+        REQUEST_ID_REUSED,
+        SELF_COUNTERSIGN,
+        LICENCE_NOT_ACTIVE,
+        OUTSIDE_VALIDITY,
+        DESTINATION_MISMATCH,
+        END_USER_MISMATCH,
+        PRODUCT_NOT_LICENSED,
+        CURRENCY_MISMATCH,
+        QUANTITY_EXCEEDED,
+        VALUE_EXCEEDED,
+        LICENCE_REQUIRED,
+        ALREADY_CANCELLED,
+        PRODUCT_IN_USE,
+        NOT_FOUND,
+        UNAUTHENTICATED,
+        ROLE_NOT_ALLOWED,
+        NOT_IMPLEMENTED,
+        INTERNAL,
+        UNAVAILABLE,
+        CURSOR_EXPIRED,
+        CERTIFICATE_MISMATCH,
+        ADVICE_OUTSTANDING,
+        APPEAL_PERIOD_OVER,
+        SCREENING_UNRESOLVED,
+        DENIED_PARTY,
+        APPEAL_NOT_INDEPENDENT,
+        RATE_LIMITED,
+        OVERLOADED,
+        TOO_MANY_STREAMS,
+        NOT_IN_CHECKPOINT,
+        DEADLINE_EXCEEDED,
+    ];
+
+    /// The reasons whose call may be sent again unchanged, with the same request_id: the
+    /// failure says nothing against the request, and the request_id makes a repeat exactly
+    /// safe (a change that committed is answered, not made again).
+    pub const RETRY_SAME_REQUEST: &[&str] = &[
+        CONCURRENT_CHANGE,
+        RATE_LIMITED,
+        OVERLOADED,
+        DEADLINE_EXCEEDED,
+        UNAVAILABLE,
+    ];
 }

@@ -229,3 +229,88 @@ impl From<ApiError> for Status {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clearance_domain::error::reason;
+
+    /// docs/errors.md's rows: reason (or "—"), gRPC code, and the retry verdict.
+    fn documented() -> Vec<(String, String, String)> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors.md");
+        let text = std::fs::read_to_string(path).expect("docs/errors.md");
+        text.lines()
+            .filter(|l| l.starts_with("| `") || l.starts_with("| — |"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+                let unquote = |c: &str| c.trim_matches('`').to_owned();
+                (
+                    unquote(cells[0]),
+                    unquote(cells[1]),
+                    cells.last().copied().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_error_table_says_for_every_reason_whether_to_retry() {
+        let rows = documented();
+        // Every reason the server can return is there once, and nothing else.
+        for r in reason::ALL {
+            let found = rows.iter().filter(|(reason, _, _)| reason == r).count();
+            assert_eq!(found, 1, "{r} in docs/errors.md");
+        }
+        for (documented_reason, code, verdict) in &rows {
+            assert!(
+                documented_reason == "—" || reason::ALL.contains(&documented_reason.as_str()),
+                "{documented_reason} is not a reason the server returns"
+            );
+            let retry = match verdict.as_str() {
+                "retry" => true,
+                "do not retry" => false,
+                other => panic!("{documented_reason}: verdict {other:?} is neither"),
+            };
+            // The retry verdicts are the server's own list, plus CANCELLED (no reason: the
+            // client or a proxy cancelled), and only codes that say nothing against the request.
+            let expected = reason::RETRY_SAME_REQUEST.contains(&documented_reason.as_str())
+                || code == "CANCELLED";
+            assert_eq!(retry, expected, "{documented_reason} ({code})");
+            if retry {
+                assert!(
+                    [
+                        "UNAVAILABLE",
+                        "DEADLINE_EXCEEDED",
+                        "CANCELLED",
+                        "ABORTED",
+                        "RESOURCE_EXHAUSTED"
+                    ]
+                    .contains(&code.as_str()),
+                    "{documented_reason}: {code} is not a code to retry"
+                );
+            }
+        }
+        // The example service config retries exactly the retryable codes the table uses.
+        let config = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../docs/grpc-service-config.json"),
+        )
+        .expect("docs/grpc-service-config.json");
+        let config: serde_json::Value = serde_json::from_str(&config).expect("JSON");
+        let mut codes: Vec<String> =
+            config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"]
+                .as_array()
+                .expect("codes")
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect();
+        codes.sort();
+        let mut from_table: Vec<String> = rows
+            .iter()
+            .filter(|(_, code, verdict)| verdict == "retry" && code != "CANCELLED")
+            .map(|(_, code, _)| code.clone())
+            .collect();
+        from_table.sort();
+        from_table.dedup();
+        assert_eq!(codes, from_table);
+    }
+}
