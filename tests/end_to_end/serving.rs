@@ -2,26 +2,13 @@
 
 use std::time::Duration;
 
-use clearance_tests::{TestApp, TestDb, on_both_databases};
+use clearance_tests::{TestApp, TestDb, health, on_both_databases};
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-
-async fn health(channel: &Channel, service: &str) -> ServingStatus {
-    let response = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .expect("health check")
-        .into_inner();
-    ServingStatus::try_from(response.status).expect("known status")
-}
 
 async fn listed_services(channel: &Channel) -> Vec<String> {
     let request = ServerReflectionRequest {

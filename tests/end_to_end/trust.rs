@@ -39,18 +39,9 @@ on_both_databases!(
 
 pub async fn health_is_serving(app: &TestApp) {
     for channel in [&app.application_channel, &app.reviewer_channel] {
-        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-        let status = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .expect("health answers")
-            .into_inner()
-            .status;
         assert_eq!(
-            status,
-            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            clearance_tests::health(channel, "").await,
+            tonic_health::pb::health_check_response::ServingStatus::Serving
         );
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 pub mod browser;
+pub mod fault_proxy;
 pub mod identity_provider;
 pub mod object_storage;
 pub mod raw;
@@ -168,7 +169,19 @@ impl TestApp {
         Self::spawn_with(database_url, key_dir, |_| {}).await
     }
 
-    async fn spawn_with(
+    /// Spawns both services on a new PostgreSQL database reached through a [`FaultProxy`] the
+    /// test controls; `None` when PostgreSQL is skipped.
+    ///
+    /// [`FaultProxy`]: fault_proxy::FaultProxy
+    pub async fn spawn_behind_proxy() -> Option<(TestDb, fault_proxy::FaultProxy, TestApp)> {
+        let db = TestDb::create(Backend::Postgres).await?;
+        let (proxy, url) = fault_proxy::FaultProxy::before(&db.url).await;
+        let app = TestApp::spawn_with(&url, None, |_| {}).await;
+        Some((db, proxy, app))
+    }
+
+    /// Spawns both services on `database_url` with the configuration adjusted first.
+    pub async fn spawn_with(
         database_url: &str,
         key_dir: Option<std::path::PathBuf>,
         adjust: impl FnOnce(&mut Config),
@@ -425,6 +438,22 @@ macro_rules! on_both_databases {
             )*
         }
     };
+}
+
+/// What the gRPC health service on `channel` says of `service` ("" is liveness).
+pub async fn health(
+    channel: &Channel,
+    service: &str,
+) -> tonic_health::pb::health_check_response::ServingStatus {
+    let response = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health answers whatever the database does")
+        .into_inner();
+    tonic_health::pb::health_check_response::ServingStatus::try_from(response.status)
+        .expect("known status")
 }
 
 #[cfg(test)]

@@ -188,12 +188,16 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-pub(crate) type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+/// A channel to one service that retries by the command's policy and sends the token.
+pub(crate) type Authed =
+    tonic::service::interceptor::InterceptedService<crate::retry::Retrying, Bearer>;
 
 pub(crate) struct Ctx {
     pub(crate) settings: profile::Settings,
     pub(crate) bearer: Bearer,
     pub(crate) format: Format,
+    /// How calls that failed for no fault of the request are sent again.
+    pub(crate) retry: crate::retry::RetryPolicy,
     /// The endpoint connected to last, and which service it should be, for messages.
     pub(crate) last_endpoint: std::sync::Mutex<Option<(String, &'static str)>>,
 }
@@ -274,24 +278,29 @@ impl Ctx {
         }
     }
 
-    pub(crate) async fn applications(&self) -> anyhow::Result<ApplicationServiceClient<Authed>> {
-        Ok(ApplicationServiceClient::with_interceptor(
-            self.channel(&self.settings.application_endpoint).await?,
+    /// A channel to `endpoint` that retries and sends the token.
+    async fn authed(&self, endpoint: &str) -> anyhow::Result<Authed> {
+        Ok(Authed::new(
+            crate::retry::Retrying::new(self.channel(endpoint).await?, self.retry),
             self.bearer.clone(),
+        ))
+    }
+
+    pub(crate) async fn applications(&self) -> anyhow::Result<ApplicationServiceClient<Authed>> {
+        Ok(ApplicationServiceClient::new(
+            self.authed(&self.settings.application_endpoint).await?,
         ))
     }
 
     pub(crate) async fn shipments(&self) -> anyhow::Result<ShipmentServiceClient<Authed>> {
-        Ok(ShipmentServiceClient::with_interceptor(
-            self.channel(&self.settings.application_endpoint).await?,
-            self.bearer.clone(),
+        Ok(ShipmentServiceClient::new(
+            self.authed(&self.settings.application_endpoint).await?,
         ))
     }
 
     pub(crate) async fn reviews(&self) -> anyhow::Result<ReviewServiceClient<Authed>> {
-        Ok(ReviewServiceClient::with_interceptor(
-            self.channel(&self.settings.reviewer_endpoint).await?,
-            self.bearer.clone(),
+        Ok(ReviewServiceClient::new(
+            self.authed(&self.settings.reviewer_endpoint).await?,
         ))
     }
 
@@ -305,17 +314,15 @@ impl Ctx {
             &self.settings.reviewer_endpoint
         };
         Ok(
-            clearance_proto::v1::audit_service_client::AuditServiceClient::with_interceptor(
-                self.channel(endpoint).await?,
-                self.bearer.clone(),
+            clearance_proto::v1::audit_service_client::AuditServiceClient::new(
+                self.authed(endpoint).await?,
             ),
         )
     }
 
     pub(crate) async fn policies(&self) -> anyhow::Result<PolicyServiceClient<Authed>> {
-        Ok(PolicyServiceClient::with_interceptor(
-            self.channel(&self.settings.reviewer_endpoint).await?,
-            self.bearer.clone(),
+        Ok(PolicyServiceClient::new(
+            self.authed(&self.settings.reviewer_endpoint).await?,
         ))
     }
 }

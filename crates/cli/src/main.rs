@@ -43,6 +43,7 @@ mod products;
 mod profile;
 mod references;
 mod referrals;
+mod retry;
 mod rules;
 mod shipments;
 mod text;
@@ -98,6 +99,11 @@ struct Cli {
     /// text for people, json for scripts.
     #[arg(long, value_enum, default_value = "text", global = true)]
     output: Format,
+    /// Times a call is sent again, unchanged (a change keeps its request_id), when it failed
+    /// for no fault of its own: UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, or a race or limit
+    /// the server says to retry. 0 sends each call once.
+    #[arg(long, env = "CLEARANCE_RETRIES", default_value_t = retry::DEFAULT_RETRIES, global = true)]
+    retries: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -183,6 +189,10 @@ async fn run(cli: Cli) -> Outcome {
         settings,
         bearer,
         format: cli.output,
+        retry: retry::RetryPolicy {
+            retries: cli.retries,
+            announce: cli.output == Format::Text,
+        },
         last_endpoint: std::sync::Mutex::new(None),
     };
     let resolved = async {

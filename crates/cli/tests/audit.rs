@@ -5,7 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::process::Command;
+mod support;
 
 use clearance_proto::v1 as pb;
 use clearance_tests::{TestApp, TestDb, on_both_databases};
@@ -17,18 +17,11 @@ struct Ran {
 }
 
 fn ctl(app: &TestApp, token: &str, args: &[&str]) -> Ran {
-    let running = app.running.as_ref().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_clearancectl"))
-        .arg("--application-endpoint")
-        .arg(format!("http://{}", running.application_addr.unwrap()))
-        .arg("--reviewer-endpoint")
-        .arg(format!("http://{}", running.reviewer_addr.unwrap()))
+    let output = support::clearancectl(app, home.path())
         .arg("--token")
         .arg(token)
         .args(args)
-        .env("XDG_CONFIG_HOME", home.path())
-        .env_remove("CLEARANCE_PROFILE")
         .output()
         .expect("clearancectl runs");
     Ran {

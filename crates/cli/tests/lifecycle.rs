@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
+mod support;
+
 use clearance_tests::{TestApp, TestDb, on_both_databases};
 use serde_json::Value;
 
@@ -17,17 +19,8 @@ struct Ctl<'a> {
 impl Ctl<'_> {
     /// clearancectl against the test's services, as `token`'s holder.
     fn command(&self, token: &str, args: &[&str]) -> Command {
-        let running = self.app.running.as_ref().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_clearancectl"));
-        command
-            .arg("--application-endpoint")
-            .arg(format!("http://{}", running.application_addr.unwrap()))
-            .arg("--reviewer-endpoint")
-            .arg(format!("http://{}", running.reviewer_addr.unwrap()))
-            .args(args)
-            .env("CLEARANCE_TOKEN", token)
-            .env("XDG_CONFIG_HOME", self.home)
-            .env_remove("CLEARANCE_PROFILE");
+        let mut command = support::clearancectl(self.app, self.home);
+        command.args(args).env("CLEARANCE_TOKEN", token);
         command
     }
 

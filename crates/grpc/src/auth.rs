@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use clearance_auth::{Audience, Verifier};
@@ -12,7 +13,7 @@ use clearance_domain::access::Principal;
 use clearance_domain::error::reason;
 use std::time::{Duration, Instant};
 
-use clearance_store::within_deadline;
+use clearance_store::{CallWrites, tracking_writes, within_deadline};
 use futures::FutureExt;
 use futures::future::Either;
 use tonic::body::Body;
@@ -213,7 +214,17 @@ where
                     }
                 }
             }
-            let work = AssertUnwindSafe(inner.call(request)).catch_unwind();
+            // What the call's writes came to, for the log line if it is abandoned or cancelled.
+            let writes = Arc::new(CallWrites::default());
+            let mut unanswered = Unanswered {
+                writes: writes.clone(),
+                arrived,
+                answered: false,
+            };
+            let work = tracking_writes(
+                writes.clone(),
+                AssertUnwindSafe(inner.call(request)).catch_unwind(),
+            );
             // A client's shorter deadline also bounds the database work (see within_deadline);
             // the server's own bound is the sessions' statement timeout already.
             let work = if client_deadline {
@@ -222,7 +233,11 @@ where
                 Either::Right(work)
             };
             let response = match tokio::time::timeout_at(deadline.into(), work).await {
-                Ok(Ok(result)) => result.map(|response| response.map(Body::new))?,
+                Ok(Ok(Ok(response))) => response.map(Body::new),
+                Ok(Ok(Err(e))) => {
+                    unanswered.answered = true;
+                    return Err(e);
+                }
                 Ok(Err(panic)) => {
                     let what = panic
                         .downcast_ref::<&str>()
@@ -235,19 +250,50 @@ where
                     .into_http::<Body>()
                 }
                 Err(_) => {
+                    let fate = writes.fate();
                     tracing::warn!(
                         waited_ms = arrived.elapsed().as_millis() as u64,
-                        "call abandoned at its deadline; its unfinished transaction is rolled back"
+                        mutation_request_id = writes.request_id().unwrap_or_default(),
+                        committed = fate.committed(),
+                        "call abandoned at its deadline: {}",
+                        fate.describe()
                     );
                     Status::from(ApiError::DeadlineExceeded(format!(
-                        "the call did not finish within its deadline ({} ms); a change it was making may or may not have been committed: retry with the same request_id",
-                        deadline.saturating_duration_since(arrived).as_millis()
+                        "the call did not finish within its deadline ({} ms); {}: retry with the same request_id",
+                        deadline.saturating_duration_since(arrived).as_millis(),
+                        fate.describe()
                     )))
                     .into_http::<Body>()
                 }
             };
+            unanswered.answered = true;
             Ok(access_logged(response, &path, arrived, &metrics))
         })
+    }
+}
+
+/// Logs a call dropped before it was answered — its client cancelled or went away — with the
+/// mutation's request_id and whether its change was committed, so an operator can reconcile
+/// what the client will retry.
+struct Unanswered {
+    writes: Arc<CallWrites>,
+    arrived: Instant,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let fate = self.writes.fate();
+        tracing::warn!(
+            waited_ms = self.arrived.elapsed().as_millis() as u64,
+            mutation_request_id = self.writes.request_id().unwrap_or_default(),
+            committed = fate.committed(),
+            "call cancelled by its client before it was answered: {}",
+            fate.describe()
+        );
     }
 }
 

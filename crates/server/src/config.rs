@@ -247,6 +247,9 @@ pub struct LimitsConfig {
     pub lock_timeout_seconds: u64,
     /// PostgreSQL: a transaction left idle this long is ended by the database.
     pub idle_in_transaction_timeout_seconds: u64,
+    /// The longest a call waits for a database connection (including opening one) before it
+    /// answers UNAVAILABLE, so a database that is down fails calls fast.
+    pub pool_acquire_timeout_seconds: u64,
 }
 
 impl LimitsConfig {
@@ -256,6 +259,10 @@ impl LimitsConfig {
                 && self.max_concurrent_calls >= 1
                 && self.streams_per_caller >= 1,
             "limits.call_timeout_seconds, limits.max_concurrent_calls and limits.streams_per_caller must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=self.call_timeout_seconds).contains(&self.pool_acquire_timeout_seconds),
+            "limits.pool_acquire_timeout_seconds must be at least 1 and at most limits.call_timeout_seconds"
         );
         anyhow::ensure!(
             self.calls_per_second_per_caller == 0 || self.burst_per_caller >= 1,
@@ -279,6 +286,7 @@ impl LimitsConfig {
             idle_in_transaction: std::time::Duration::from_secs(
                 self.idle_in_transaction_timeout_seconds,
             ),
+            acquire: std::time::Duration::from_secs(self.pool_acquire_timeout_seconds),
         }
     }
 }
@@ -486,6 +494,7 @@ impl Default for Config {
                 max_message_bytes: 4 * 1024 * 1024,
                 lock_timeout_seconds: 10,
                 idle_in_transaction_timeout_seconds: 60,
+                pool_acquire_timeout_seconds: 2,
             },
             tls: None,
             console: ConsoleSettings {

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, MutexGuard, Notify, watch};
 
-use crate::deadline::{SessionTimeouts, time_left};
+use crate::deadline::{SessionTimeouts, note_begun, note_commit_sent, note_committed, time_left};
 use crate::error::StoreError;
 
 /// How long after a call's deadline its statements are cancelled.
@@ -137,7 +137,9 @@ impl WriteTxn<'_> {
         match self.txn.get_database_backend() {
             DbBackend::Postgres => {
                 self.statements.fetch_add(1, Ordering::Relaxed); // COMMIT
+                note_commit_sent();
                 self.txn.commit().await?;
+                note_committed();
                 if let Some(sequencer) = &self.sequencer {
                     sequencer.notify_one();
                 }
@@ -152,7 +154,9 @@ impl WriteTxn<'_> {
                 // One writer at a time: the transaction's history entries take the next
                 // indexes of the audit log before it commits.
                 crate::audit_log::sequence_leaves(&self.txn).await?;
+                note_commit_sent();
                 self.txn.commit().await?;
+                note_committed();
                 self.numbered.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
@@ -177,8 +181,8 @@ impl Store {
         options
             .max_connections(max_connections.max(1))
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
+            // Also bounds opening a connection (sea-orm's connect timeout is the same setting).
+            .acquire_timeout(timeouts.acquire_or_default())
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
@@ -268,6 +272,26 @@ impl Store {
         Ok(())
     }
 
+    /// A probe of the database on a connection of its own, outside the request pool, so
+    /// readiness neither waits behind busy calls nor passes on a connection that happens to be
+    /// idle and well. Connects now (the database must answer).
+    pub async fn readiness_probe(
+        url: &str,
+        timeout: Duration,
+    ) -> Result<ReadinessProbe, StoreError> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| o.create_if_missing(false));
+        Ok(ReadinessProbe {
+            db: Database::connect(options).await?,
+            timeout,
+        })
+    }
+
     /// `sqlite` or `postgres`, for logs.
     pub fn backend_name(&self) -> &'static str {
         match self.db.get_database_backend() {
@@ -341,6 +365,7 @@ impl Store {
             _ => self.db.begin().await?,
         };
         self.statements.fetch_add(1, Ordering::Relaxed); // BEGIN
+        note_begun();
         self.bound_to_deadline(&txn).await?;
         Ok(WriteTxn {
             txn,
@@ -365,5 +390,22 @@ impl Store {
                 (pool.size(), pool.num_idle())
             }
         }
+    }
+}
+
+/// See [`Store::readiness_probe`].
+pub struct ReadinessProbe {
+    db: DatabaseConnection,
+    timeout: Duration,
+}
+
+impl ReadinessProbe {
+    /// Whether the database answered a ping within the probe's timeout (a hung database does
+    /// not answer; a lost connection is replaced at the next check).
+    pub async fn database_answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(self.timeout, self.db.ping()).await,
+            Ok(Ok(()))
+        )
     }
 }

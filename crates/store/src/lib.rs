@@ -28,8 +28,8 @@ pub use admin::{create_postgres_database, drop_postgres_database, execute_statem
 pub use applications::{ImpactLine, ImpactSubject};
 pub use audit_log::{LoggedEntry, StoredCheckpoint};
 pub use cases::{CaseTarget, due_sort_key};
-pub use connection::Store;
-pub use deadline::{SessionTimeouts, within_deadline};
+pub use connection::{ReadinessProbe, Store};
+pub use deadline::{CallWrites, SessionTimeouts, WriteFate, tracking_writes, within_deadline};
 pub use documents::{DocumentBytes, DocumentFiles, ObjectStorage, PendingFile};
 pub use error::StoreError;
 pub use history::OutboxEvent;

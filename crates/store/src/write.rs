@@ -111,6 +111,7 @@ impl Store {
     /// Opens the write transaction and claims `m`'s idempotency key in it, or says what an
     /// earlier call with that key answered.
     async fn claim(&self, m: &Mutation) -> Result<Claim<'_>, StoreError> {
+        crate::deadline::note_request_id(&m.request_id);
         let write = self.begin_write().await?;
         let claim = idempotency_record::ActiveModel {
             scope: Set(m.idempotency_scope.clone()),

@@ -1,0 +1,24 @@
+//! What the tests that run the clearancectl binary share.
+
+use std::path::Path;
+use std::process::Command;
+
+use clearance_tests::TestApp;
+
+/// clearancectl pointed at `app`'s two services, with `home` as its configuration directory
+/// (no profile of the machine's user leaks in); the caller adds the token and the command.
+pub fn clearancectl(app: &TestApp, home: &Path) -> Command {
+    let running = app.running.as_ref().expect("the services run");
+    let address = |addr: Option<std::net::SocketAddr>| {
+        format!("http://{}", addr.expect("the service listens"))
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clearancectl"));
+    command
+        .arg("--application-endpoint")
+        .arg(address(running.application_addr))
+        .arg("--reviewer-endpoint")
+        .arg(address(running.reviewer_addr))
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("CLEARANCE_PROFILE");
+    command
+}
