@@ -3,7 +3,9 @@
 use clap::Subcommand;
 use clearance_proto::v1 as pb;
 
-use crate::context::{Change, Ctx, Decided, Failure, Outcome, Page, decided_etag, request_id};
+use crate::context::{
+    Authed, Change, Ctx, Decided, Failure, LocalProblem, Outcome, Page, decided_etag, request_id,
+};
 use crate::output::{self, Format, print};
 use crate::text;
 
@@ -117,6 +119,29 @@ pub(crate) enum Cases {
         #[arg(long)]
         uphold: bool,
         /// Why, for the record (the applicant sees it).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        change: Decided,
+    },
+    /// Clear a denied-party screening hit as a false positive, or confirm it (the case can
+    /// then only be denied). No decision can be proposed while a hit is open.
+    #[command(
+        name = "resolve-hit",
+        after_help = "Examples:\n  clearancectl cases resolve-hit CL-2026-000002 1 --clear --reason 'another company: different address and registration' --latest\n  clearancectl cases resolve-hit CL-2026-000002 2 --confirm --reason 'same entity as the Entity List entry' --etag '\"v7\"'"
+    )]
+    ResolveHit {
+        /// The case: its reference (CL-2026-000002) or applications/{id}.
+        name: String,
+        /// The hit: its number in `cases show` (1, 2, ...) or its resource name.
+        hit: String,
+        /// A false positive: the party is not the listed one.
+        #[arg(long, conflicts_with = "confirm", required_unless_present = "confirm")]
+        clear: bool,
+        /// The party is the listed one.
+        #[arg(long)]
+        confirm: bool,
+        /// Why, for the record.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -326,6 +351,27 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Cases) -> Outcome {
                 })
                 .await?
         }
+        Cases::ResolveHit {
+            name,
+            hit,
+            clear: _,
+            confirm,
+            reason,
+            change,
+        } => {
+            let hit = screening_hit(&mut client.clone(), &name, &hit).await?;
+            let etag =
+                decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None)).await?;
+            client
+                .resolve_screening_hit(pb::ResolveScreeningHitRequest {
+                    name: hit,
+                    request_id: request_id(&change.request_id),
+                    etag,
+                    confirm,
+                    reason,
+                })
+                .await?
+        }
         Cases::Countersign { name, change } => {
             let etag =
                 decided_etag(f, &change, "cases", &name, || etag_of(name.clone(), None)).await?;
@@ -371,4 +417,41 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Cases) -> Outcome {
         }
     };
     Ok(print(f, &r.into_inner(), "clearance.v1.Case", text::case)?)
+}
+
+/// The resource name of screening hit `hit` of `case`: its number as `cases show` lists it,
+/// or its resource name (or id).
+async fn screening_hit(
+    client: &mut pb::review_service_client::ReviewServiceClient<Authed>,
+    case: &str,
+    hit: &str,
+) -> Result<String, Failure> {
+    if hit.starts_with("applications/") {
+        return Ok(hit.to_owned());
+    }
+    let Some(number) = hit
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+    else {
+        return Ok(format!("{case}/screeningHits/{hit}"));
+    };
+    let hits = client
+        .get_case(pb::GetCaseRequest {
+            name: case.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .screening_hits;
+    hits.get(number - 1).map(|h| h.name.clone()).ok_or_else(|| {
+        Failure::Local(
+            LocalProblem::NotFound(format!(
+                "the case has {} screening hit{}, so there is no hit {number}; \
+                 `clearancectl cases show` lists them",
+                hits.len(),
+                if hits.len() == 1 { "" } else { "s" }
+            ))
+            .into(),
+        )
+    })
 }

@@ -35,6 +35,7 @@ macro_rules! list_all {
 mod applications;
 mod cases;
 mod context;
+mod documents;
 mod events;
 mod history;
 mod licences;
@@ -45,6 +46,7 @@ mod references;
 mod referrals;
 mod retry;
 mod rules;
+mod screening;
 mod shipments;
 mod text;
 
@@ -155,6 +157,18 @@ enum Command {
         after_help = "Examples:\n  clearancectl rules list\n  clearancectl rules determine H20-SXM --destination CN --headquarters CN\n  clearancectl rules impact --file july-2025.json"
     )]
     Rules(Rules),
+    /// Supporting documents: upload, download (checked against their SHA-256), delete.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clearancectl documents upload end-user-statement.pdf\n  clearancectl documents download CL-2026-000002 9f86d081... --to statement.pdf"
+    )]
+    Documents(documents::Documents),
+    /// Denied-party screening lists.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  clearancectl screening import consolidated.csv --source 'US CSL' --format csl-csv"
+    )]
+    Screening(screening::Screening),
     /// The tamper-evident history of a resource.
     #[command(
         subcommand,
@@ -253,6 +267,8 @@ async fn execute(ctx: &Ctx, command: Command) -> Outcome {
         Command::Shipments(cmd) => shipments::run(ctx, cmd).await,
         Command::Rules(cmd) => rules::run(ctx, cmd).await,
         Command::Events(cmd) => events::run(ctx, cmd).await,
+        Command::Documents(cmd) => documents::run(ctx, cmd).await,
+        Command::Screening(cmd) => screening::run(ctx, cmd).await,
         Command::History(cmd) => history::run(ctx, cmd).await,
     }
 }
@@ -308,5 +324,12 @@ mod help_tests {
         }
         walk(&super::Cli::command(), "", &mut missing);
         assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
+    /// clap's own checks of the command tree, e.g. no subcommand's flag shadows a global one
+    /// (otherwise found only when that subcommand runs).
+    #[test]
+    fn the_command_tree_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

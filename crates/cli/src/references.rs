@@ -35,8 +35,14 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
             | Cases::Reject { name, .. }
             | Cases::ReturnApplication { name, .. }
             | Cases::Refer { name, .. }
-            | Cases::DecideAppeal { name, .. },
+            | Cases::DecideAppeal { name, .. }
+            | Cases::ResolveHit { name, .. },
         ) => *name = application(ctx, name).await?,
+        Command::Documents(crate::documents::Documents::Download {
+            application: name, ..
+        }) => {
+            *name = application(ctx, name).await?;
+        }
         Command::Applications(Applications::Appeal { name, .. }) => {
             *name = application(ctx, name).await?;
         }

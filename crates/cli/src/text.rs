@@ -773,6 +773,7 @@ pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
             p.display_name, p.country_code, p.headquarters_country_code, p.address
         ));
     }
+    out.extend(screening_hits(&c.screening_hits));
     out.push(format!(
         "  lines: {}, {}",
         goods(&a.lines),
@@ -922,4 +923,73 @@ pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
         ));
     }
     out.join("\n")
+}
+
+/// A case's denied-party screening hits, numbered as `cases resolve-hit` takes them.
+fn screening_hits(hits: &[pb::ScreeningHit]) -> Vec<String> {
+    if hits.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec!["  screening hits:".to_owned()];
+    for (n, h) in hits.iter().enumerate() {
+        let status = enum_name(
+            pb::ScreeningHitStatus::try_from(h.status)
+                .ok()
+                .map(|s| s.as_str_name()),
+            "SCREENING_HIT_STATUS_",
+        );
+        out.push(format!(
+            "    hit {}  {status}  party {} \"{}\" resembles \"{}\" ({}; score {:.2}, {})",
+            n + 1,
+            h.party_number,
+            h.party_name,
+            h.listed_name,
+            h.source_list,
+            h.score,
+            h.matched_fields.join(", ")
+        ));
+        if !h.decided_by.is_empty() {
+            out.push(format!(
+                "      {} by {} on {}: {}",
+                status.to_lowercase(),
+                h.decided_by,
+                date(&h.decide_time),
+                h.reason
+            ));
+        }
+    }
+    out
+}
+
+/// An uploaded document, with the JSON to name it in an application.
+pub fn document(d: &pb::SupportingDocument) -> String {
+    let reference = serde_json::json!({
+        "display_name": d.display_name,
+        "media_type": d.media_type,
+        "sha256": d.sha256,
+        "size_bytes": d.size_bytes.to_string(),
+    });
+    format!(
+        "{}  {}  {} bytes\n  sha256 {}\n  name it in an application's documents: {reference}",
+        d.display_name, d.media_type, d.size_bytes, d.sha256
+    )
+}
+
+/// An imported version of a denied-party list.
+pub fn screening_list(l: &pb::ScreeningList) -> String {
+    let format = enum_name(
+        pb::ScreeningListFormat::try_from(l.format)
+            .ok()
+            .map(|f| f.as_str_name()),
+        "SCREENING_LIST_FORMAT_",
+    );
+    format!(
+        "{}  {}  {format}  {} entries\n  imported by {} on {}  file sha256 {}",
+        l.name,
+        l.source,
+        l.entry_count,
+        l.imported_by,
+        date(&l.import_time),
+        l.file_sha256
+    )
 }

@@ -7,28 +7,19 @@
 
 mod support;
 
+use support::Ran;
+
 use clearance_proto::v1 as pb;
 use clearance_tests::{TestApp, TestDb, on_both_databases};
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn ctl(app: &TestApp, token: &str, args: &[&str]) -> Ran {
     let home = tempfile::tempdir().unwrap();
-    let output = support::clearancectl(app, home.path())
-        .arg("--token")
-        .arg(token)
-        .args(args)
-        .output()
-        .expect("clearancectl runs");
-    Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Ran::of(
+        support::clearancectl(app, home.path())
+            .arg("--token")
+            .arg(token)
+            .args(args),
+    )
 }
 
 async fn a_saved_checkpoint_proves_a_history_and_exposes_a_rewritten_log(

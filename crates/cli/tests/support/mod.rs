@@ -1,5 +1,7 @@
 //! What the tests that run the clearancectl binary share.
 
+#![allow(dead_code)] // each test binary uses some of these
+
 use std::path::Path;
 use std::process::Command;
 
@@ -21,4 +23,23 @@ pub fn clearancectl(app: &TestApp, home: &Path) -> Command {
         .env("XDG_CONFIG_HOME", home)
         .env_remove("CLEARANCE_PROFILE");
     command
+}
+
+/// How a run of clearancectl ended.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Runs `command` to its end.
+    pub fn of(command: &mut Command) -> Ran {
+        let output = command.output().expect("clearancectl runs");
+        Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
 }
