@@ -23,6 +23,7 @@ on_both_databases!(
     problems_sit_by_their_fields_and_a_stale_page_shows_what_changed,
     a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_impact,
     the_queue_says_when_a_case_changes_after_it_loaded,
+    a_reviewer_resolves_a_screening_hit_in_the_browser,
 );
 
 mod through_an_identity_provider {
@@ -1099,4 +1100,107 @@ async fn the_queue_says_when_a_case_changes_after_it_loaded(_db: &TestDb, app: T
     let second = announced.expect("a change was announced on the page");
     click(&browser, "#queue-changed a").await;
     browser.wait_for_text(&second.reference).await;
+}
+
+/// A listed end user holds a case until a reviewer clears or confirms the hit: the case page
+/// offers both, with reasons, to reviewers only; a forged hit of another case is refused.
+async fn a_reviewer_resolves_a_screening_hit_in_the_browser(_db: &TestDb, app: TestApp) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    crate::screening::import_csl(&app).await;
+    let application = submitted(&app).await;
+    let other = submitted(&app).await;
+
+    sign_in(&browser, &base, "alice@regulator", "reviewer").await;
+    open_case(&browser, &base, &application).await;
+    let page = browser.wait_for_text("Screening hits").await;
+    assert!(
+        page.contains("Example Cloud Ltd resembles Example Cloud Ltd"),
+        "{page}"
+    );
+    click(&browser, "form[action$='/assign'] button").await;
+    browser.wait_for_text("The case is assigned to you.").await;
+    if let Some(violations) = browser.accessibility_violations().await {
+        assert!(
+            violations.is_empty(),
+            "case page with a hit: {violations:#?}"
+        );
+    }
+
+    // Without a reason the browser itself holds the form back; a forged hit name (another
+    // case's) is refused by the console.
+    let other_hit = app
+        .reviews_with(Some(app.token_for("alice@regulator", &["reviewer"], None)))
+        .get_case(pb::GetCaseRequest {
+            name: other.name.clone(),
+        })
+        .await
+        .expect("the other case")
+        .into_inner()
+        .screening_hits
+        .into_iter()
+        .next()
+        .expect("a hit on the other case too")
+        .name;
+    browser
+        .client
+        .execute(
+            "document.querySelector(\"form[action$='/resolve-hit'] input[name=hit]\").value = arguments[0];",
+            vec![serde_json::Value::String(other_hit)],
+        )
+        .await
+        .expect("forge the hit");
+    type_into(&browser, "hit-reason-1", "forged").await;
+    click(
+        &browser,
+        "form[action$='/resolve-hit'] button[value='false']",
+    )
+    .await;
+    browser
+        .wait_for_text("That screening hit is not on this case.")
+        .await;
+
+    // Cleared as a false positive, with reasons, on the record.
+    open_case(&browser, &base, &application).await;
+    browser.wait_for_text("Screening hits").await;
+    type_into(
+        &browser,
+        "hit-reason-1",
+        "another company: different registration number and address",
+    )
+    .await;
+    click(
+        &browser,
+        "form[action$='/resolve-hit'] button[value='false']",
+    )
+    .await;
+    let page = browser.wait_for_text("The screening hit is resolved").await;
+    assert!(
+        page.contains("Cleared by alice@regulator — another company"),
+        "{page}"
+    );
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("form[action$='/resolve-hit']"))
+            .await
+            .is_err(),
+        "no form for a resolved hit"
+    );
+    sign_out(&browser).await;
+
+    // An auditor sees the hit and no way to resolve it.
+    sign_in(&browser, &base, "audrey@regulator", "auditor").await;
+    open_case(&browser, &base, &other).await;
+    browser.wait_for_text("Screening hits").await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("form[action$='/resolve-hit']"))
+            .await
+            .is_err(),
+        "auditors do not resolve hits"
+    );
 }

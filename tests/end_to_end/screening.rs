@@ -58,7 +58,7 @@ async fn import(
 }
 
 /// Imports the synthetic Consolidated Screening List extract.
-async fn import_csl(app: &TestApp) -> pb::ScreeningList {
+pub(crate) async fn import_csl(app: &TestApp) -> pb::ScreeningList {
     import(
         &mut policy_admin(app),
         "US CSL",

@@ -850,6 +850,7 @@ fn done_words(action: &str) -> Option<&'static str> {
         "countersign" => "Countersigned: the decision is made.",
         "reject" => "The proposal went back to review.",
         "return" => "The application went back to the applicant.",
+        "resolve-hit" => "The screening hit is resolved, with your reasons on the record.",
         "suspend" => "The licence is suspended.",
         "revoke" => "The licence is revoked.",
         "reinstate" => "The licence is in force again.",
@@ -1110,6 +1111,32 @@ async fn case_action(
                 })
                 .await,
         ),
+        "resolve-hit" => {
+            // Only a hit of this case: the name is the case's own, never a forged path.
+            let hit = text(&form, "hit");
+            let is_of_case = hit
+                .strip_prefix(&format!("{name}/screeningHits/"))
+                .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+            if is_of_case {
+                answered(
+                    client
+                        .resolve_screening_hit(pb::ResolveScreeningHitRequest {
+                            name: hit,
+                            request_id: request_id(),
+                            etag,
+                            confirm: form.get("confirm").map(String::as_str) == Some("true"),
+                            reason: text(&form, "reason"),
+                        })
+                        .await,
+                )
+            } else {
+                let mut problem = Problem::new("That screening hit is not on this case.", 422);
+                problem
+                    .fields
+                    .push(("hit".into(), "choose a hit listed on this case".into()));
+                Err(problem)
+            }
+        }
         _ => return not_found_page(Some(&session)),
     };
     match result {

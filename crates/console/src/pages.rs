@@ -626,10 +626,25 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                 section aria-labelledby="screening" {
                     h2 id="screening" { "Screening hits" }
                     ul {
-                        @for h in &c.screening_hits {
+                        @for (n, h) in c.screening_hits.iter().enumerate() {
                             li { (h.party_name) " resembles " (h.listed_name) " (" (h.source_list) ", score " (format!("{:.2}", h.score)) ", matched " (h.matched_fields.join(", ")) "): "
                                 (pb::ScreeningHitStatus::try_from(h.status).map(|s| words(s.as_str_name().trim_start_matches("SCREENING_HIT_STATUS_"))).unwrap_or_default())
-                                @if !h.decided_by.is_empty() { " by " (h.decided_by) " — " (h.reason) } }
+                                @if !h.decided_by.is_empty() { " by " (h.decided_by) " — " (h.reason) }
+                                // An open hit blocks every decision: resolve it here, with reasons.
+                                @if works_cases && h.status == pb::ScreeningHitStatus::Open as i32 {
+                                    @let reason_id = format!("hit-reason-{}", n + 1);
+                                    @let this_sent = sent("hit") == h.name;
+                                    form method="post" action={"/cases/" (id) "/resolve-hit"} aria-label={"Resolve the hit on " (h.party_name)} {
+                                        (hidden)
+                                        input type="hidden" name="hit" value=(h.name);
+                                        label for=(reason_id) { "Why, for the record" }
+                                        @if this_sent { @if let Some(e) = error("reason") { span.error { (e) } } }
+                                        textarea id=(reason_id) name="reason" rows="2" required { @if this_sent { (sent("reason")) } }
+                                        button type="submit" name="confirm" value="false" { "Clear as a false positive" }
+                                        button type="submit" name="confirm" value="true" { "Confirm the match (the case can then only be denied)" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
