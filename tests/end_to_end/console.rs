@@ -697,11 +697,15 @@ async fn people_sign_in_through_the_identity_provider(backend: clearance_tests::
         return;
     };
     let idp = IdentityProvider::start("clearance-console", "clearance").await;
-    // The callback URL is registered with the provider before the console starts.
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        probe.local_addr().expect("address").port()
-    };
+    // The callback URL is registered with the provider before the console starts. The port
+    // is held until then by a socket that never listens (the console's listener may share it,
+    // both allowing address reuse), so no other socket of this busy machine takes it meanwhile.
+    let reservation = tokio::net::TcpSocket::new_v4().expect("a socket");
+    reservation.set_reuseaddr(true).expect("SO_REUSEADDR");
+    reservation
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("a free port");
+    let port = reservation.local_addr().expect("address").port();
     let base = format!("http://127.0.0.1:{port}");
     let (issuer, jwks, callback) = (
         idp.issuer.clone(),
@@ -737,6 +741,7 @@ async fn people_sign_in_through_the_identity_provider(backend: clearance_tests::
     else {
         return;
     };
+    drop(reservation);
     assert_eq!(console(&app), base);
     let acme = app.applications_with(Some(idp.access_token(
         "officer@acme",

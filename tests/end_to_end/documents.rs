@@ -16,6 +16,7 @@ on_both_databases!(
     a_large_document_travels_byte_for_byte_and_a_changed_file_is_caught,
     documents_outside_the_limits_or_of_others_are_refused,
     only_documents_the_organisation_uploaded_may_be_named,
+    a_submission_racing_the_deletion_of_its_document_never_loses_it,
 );
 
 /// The same, with the documents in an S3-compatible bucket instead of a directory.
@@ -48,22 +49,30 @@ where
     Ok(bytes)
 }
 
+/// Acme's draft for `product` resting on `document`.
+async fn draft_with(
+    acme: &mut ApplicationClient,
+    product: &str,
+    document: &pb::SupportingDocument,
+) -> pb::Application {
+    let mut application = draft(product);
+    application.documents = vec![document.clone()];
+    acme.create_application(pb::CreateApplicationRequest {
+        request_id: request_id(),
+        application: Some(application),
+    })
+    .await
+    .expect("create")
+    .into_inner()
+}
+
 /// Acme's application resting on `document`, submitted.
 async fn submitted_with(
     acme: &mut ApplicationClient,
     document: &pb::SupportingDocument,
 ) -> pb::Application {
     let product = create_product(acme).await;
-    let mut application = draft(&product.name);
-    application.documents = vec![document.clone()];
-    let created = acme
-        .create_application(pb::CreateApplicationRequest {
-            request_id: request_id(),
-            application: Some(application),
-        })
-        .await
-        .expect("create")
-        .into_inner();
+    let created = draft_with(acme, &product.name, document).await;
     submit(acme, &created).await
 }
 
@@ -358,4 +367,80 @@ async fn only_documents_the_organisation_uploaded_may_be_named(_db: &TestDb, app
         .await
         .expect("uploaded again");
     submit(&mut acme, &created).await;
+}
+
+/// A draft's submission and the deletion of the document it names, released together, round
+/// after round: never both. Either the case is submitted and the document stays (and reads
+/// back), or the document is gone and the submission is refused.
+async fn a_submission_racing_the_deletion_of_its_document_never_loses_it(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let (mut submitted_first, mut deleted_first) = (0, 0);
+    for round in 0..12u8 {
+        let mut bytes = pdf(2048);
+        bytes.push(round); // a document of its own each round
+        let document = upload(&mut acme, "statement.pdf", "application/pdf", &bytes)
+            .await
+            .expect("upload");
+        let created = draft_with(&mut acme, &product.name, &document).await;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let submitting = {
+            let (mut client, barrier) = (acme.clone(), barrier.clone());
+            let request = pb::SubmitApplicationRequest {
+                name: created.name.clone(),
+                request_id: request_id(),
+                etag: created.etag.clone(),
+                declaration_confirmed: true,
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                client.submit_application(request).await
+            })
+        };
+        let deleting = {
+            let (mut client, barrier) = (acme.clone(), barrier.clone());
+            let request = pb::DeleteDocumentRequest {
+                sha256: document.sha256.clone(),
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                // Later each round, so both orders and the contended middle are all met.
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(round) * 3)).await;
+                client.delete_document(request).await
+            })
+        };
+        match (
+            submitting.await.expect("submit task"),
+            deleting.await.expect("delete task"),
+        ) {
+            (Ok(submitted), Err(refused)) => {
+                assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+                let read = download_all(
+                    acme.download_document(pb::DownloadDocumentRequest {
+                        name: format!("{}/documents/{}", submitted.get_ref().name, document.sha256),
+                    })
+                    .await,
+                )
+                .await
+                .expect("the submitted case's document reads back");
+                assert_eq!(read, bytes);
+                submitted_first += 1;
+            }
+            (Err(refused), Ok(_)) => {
+                assert!(
+                    matches!(refused.code(), Code::Aborted | Code::InvalidArgument),
+                    "{refused:?}"
+                );
+                deleted_first += 1;
+            }
+            (Ok(_), Ok(_)) => {
+                panic!("round {round}: submitted and deleted: the case rests on a lost document")
+            }
+            (Err(a), Err(b)) => panic!("round {round}: neither went through: {a:?} / {b:?}"),
+        }
+    }
+    eprintln!("{submitted_first} rounds submitted first, {deleted_first} deleted first");
 }

@@ -108,6 +108,7 @@ impl ApplicationApi {
             method,
             request_sha256: hash,
             pinned_products: Vec::new(),
+            pinned_documents: Vec::new(),
         }
     }
 }
@@ -511,12 +512,13 @@ impl ApplicationApi {
             .iter()
             .map(|d| d.sha256.clone())
             .collect();
-        self.require_uploaded(&org, "documents", named).await?;
+        let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
         let screened = self.screen_parties(&case).await?;
         let declared = req.declaration_confirmed;
         let step = Step {
             pinned_products,
+            pinned_documents,
             ..self.step(
                 &p,
                 org,
@@ -637,14 +639,17 @@ impl ApplicationApi {
         })?;
         let answer = req.answer;
         let named = req.documents.iter().map(|d| d.sha256.clone()).collect();
-        self.require_uploaded(&org, "documents", named).await?;
+        let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
-        let step = self.step(
-            &p,
-            org,
-            "/clearance.v1.ApplicationService/AnswerInformationRequest",
-            hash,
-        );
+        let step = Step {
+            pinned_documents,
+            ..self.step(
+                &p,
+                org,
+                "/clearance.v1.ApplicationService/AnswerInformationRequest",
+                hash,
+            )
+        };
         step.run(
             target,
             move |case, ctx| case.answer_information(ctx, request_id, &answer, documents.clone()),
@@ -663,14 +668,17 @@ impl ApplicationApi {
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
         let grounds = req.grounds;
         let named = req.documents.iter().map(|d| d.sha256.clone()).collect();
-        self.require_uploaded(&org, "documents", named).await?;
+        let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
-        self.step(
-            &p,
-            org,
-            "/clearance.v1.ApplicationService/AppealDenial",
-            hash,
-        )
+        Step {
+            pinned_documents,
+            ..self.step(
+                &p,
+                org,
+                "/clearance.v1.ApplicationService/AppealDenial",
+                hash,
+            )
+        }
         .run(
             target,
             move |case, ctx| case.appeal(ctx, &grounds, documents.clone()),

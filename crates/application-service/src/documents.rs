@@ -115,15 +115,16 @@ impl ApplicationApi {
         })
     }
 
-    /// Refuses documents named in `field` that the organisation has not uploaded.
+    /// Refuses documents named in `field` that the organisation has not uploaded; answers
+    /// them as stored (normalised), for a step to pin.
     pub(crate) async fn require_uploaded(
         &self,
         org: &clearance_domain::ids::OrganisationId,
         field: &str,
         named: Vec<String>,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<Vec<String>> {
         if named.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let wanted: Vec<String> = named.iter().map(|s| normalise_sha256(s)).collect();
         let uploaded = self
@@ -131,7 +132,9 @@ impl ApplicationApi {
             .uploaded_among(org, &wanted)
             .await
             .map_err(store_error(field))?;
-        check_uploaded(field, &named, &uploaded).map_err(ApiError::from)
+        check_uploaded(field, &named, &uploaded).map_err(ApiError::from)?;
+        // Malformed hashes are the step's own validation to refuse, field by field.
+        Ok(wanted.into_iter().filter(|s| is_sha256(s)).collect())
     }
 
     pub(crate) async fn download_document(
@@ -154,21 +157,9 @@ impl ApplicationApi {
             return Err(Violations::single("sha256", "must be 64 hexadecimal digits").into());
         }
         let name = format!("documents/{sha256}");
-        let store = self.store();
-        if !store
-            .uploaded(&org, &sha256)
-            .await
-            .map_err(store_error(&name))?
-        {
-            return Err(ApiError::NotFound(name));
-        }
-        let states = store
-            .states_resting_on(&org, &sha256)
-            .await
-            .map_err(store_error(&name))?;
-        may_delete(&states)?;
-        let still_held = store
-            .forget_upload(&org, &sha256)
+        let still_held = self
+            .store()
+            .delete_upload(&org, &sha256, may_delete)
             .await
             .map_err(store_error(&name))?;
         // The bytes go when no organisation holds them any more.

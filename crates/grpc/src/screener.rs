@@ -208,6 +208,7 @@ impl Rescreen<'_> {
                 id,
                 expected_version: case.application.version,
                 pinned_products: &[],
+                pinned_documents: &[],
             };
             match self
                 .store

@@ -57,6 +57,9 @@ pub struct Step<'a> {
     /// Products (with the versions read) the decision was computed from; the step is refused
     /// as a conflict if any has changed by the time it commits.
     pub pinned_products: Vec<(Uuid, i64)>,
+    /// Documents (SHA-256) the case comes to rest on: they cannot be deleted before the step
+    /// commits, and the step is refused as a conflict if one was deleted meanwhile.
+    pub pinned_documents: Vec<String>,
 }
 
 impl Step<'_> {
@@ -105,6 +108,7 @@ impl Step<'_> {
                     id: target.id,
                     expected_version: target.version,
                     pinned_products: &self.pinned_products,
+                    pinned_documents: &self.pinned_documents,
                 },
                 decide_now,
                 &|c| render(c).encode_to_vec(),

@@ -75,6 +75,7 @@ impl ReviewApi {
             method,
             request_sha256: hash,
             pinned_products: Vec::new(),
+            pinned_documents: Vec::new(),
         }
     }
 

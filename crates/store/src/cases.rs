@@ -513,6 +513,9 @@ pub struct CaseTarget<'a> {
     pub id: Uuid,
     pub expected_version: i64,
     pub pinned_products: &'a [(Uuid, i64)],
+    /// Documents (SHA-256) the case comes to rest on: held against deletion until the step
+    /// commits, and the step refused if one is gone.
+    pub pinned_documents: &'a [String],
 }
 
 /// The queue's sort key for a due date.
@@ -763,10 +766,13 @@ impl Store {
                 id,
                 expected_version,
                 pinned_products,
+                pinned_documents,
             } = target.clone();
             let pinned_products = pinned_products.to_vec();
+            let pinned_documents = pinned_documents.to_vec();
             Box::pin(async move {
                 crate::products::pin_products(txn, &pinned_products).await?;
+                crate::documents::pin_documents(txn, org.as_ref(), &pinned_documents).await?;
                 let current = find_case(txn, org.as_ref(), id).await?;
                 if current.application.version != expected_version {
                     return Err(StoreError::StaleEtag {

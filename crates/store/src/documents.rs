@@ -14,9 +14,13 @@ use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use clearance_domain::application::{ApplicationState, SupportingDocument};
 use clearance_domain::documents::is_sha256;
+use clearance_domain::error::DomainError;
 use clearance_domain::ids::OrganisationId;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, sea_query::LockType,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -360,16 +364,6 @@ impl Store {
         write.commit().await
     }
 
-    /// Whether `org` uploaded a document with these bytes.
-    pub async fn uploaded(&self, org: &OrganisationId, sha256: &str) -> Result<bool, StoreError> {
-        Ok(
-            stored_document::Entity::find_by_id((org.as_str().to_owned(), sha256.to_owned()))
-                .one(&self.db)
-                .await?
-                .is_some(),
-        )
-    }
-
     /// Which of `sha256s` `org` uploaded.
     pub async fn uploaded_among(
         &self,
@@ -386,20 +380,34 @@ impl Store {
             .collect())
     }
 
-    /// The states of `org`'s applications that rest on the document `sha256`, for the rule
-    /// on deleting it. Documents are named in the applications' stored content (documents,
-    /// answers and appeals), so the organisation's cases are read whole.
-    pub async fn states_resting_on(
+    /// Deletes `org`'s upload of `sha256` if `may_delete` allows it given the states of the
+    /// organisation's applications that rest on it, and answers whether any organisation
+    /// still holds the same bytes. One transaction, with the upload's row locked first, so a
+    /// step that pins the document (see [`pin_documents`]) either commits before the states
+    /// are read (and counts) or finds the document gone.
+    pub async fn delete_upload(
         &self,
         org: &OrganisationId,
         sha256: &str,
-    ) -> Result<Vec<ApplicationState>, StoreError> {
+        may_delete: impl FnOnce(&[ApplicationState]) -> Result<(), DomainError>,
+    ) -> Result<bool, StoreError> {
+        let write = self.begin_write().await?;
+        let mut upload =
+            stored_document::Entity::find_by_id((org.as_str().to_owned(), sha256.to_owned()));
+        if write.txn.get_database_backend() == DbBackend::Postgres {
+            upload = upload.lock(LockType::Update);
+        }
+        if upload.one(&write.txn).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        // Documents are named in the applications' stored content (documents, answers and
+        // appeals), so the organisation's cases are read whole.
         let rows = application::Entity::find()
             .filter(application::Column::OrganisationId.eq(org.as_str()))
-            .all(&self.db)
+            .all(&write.txn)
             .await?;
-        let cases = crate::cases::load_cases(&self.db, rows).await?;
-        Ok(cases
+        let cases = crate::cases::load_cases(&write.txn, rows).await?;
+        let states: Vec<ApplicationState> = cases
             .iter()
             .filter(|c| {
                 clearance_domain::documents::referenced_documents(c)
@@ -407,16 +415,8 @@ impl Store {
                     .any(|d| d.sha256 == sha256)
             })
             .map(|c| c.application.state)
-            .collect())
-    }
-
-    /// Forgets `org`'s upload; answers whether any organisation still holds the same bytes.
-    pub async fn forget_upload(
-        &self,
-        org: &OrganisationId,
-        sha256: &str,
-    ) -> Result<bool, StoreError> {
-        let write = self.begin_write().await?;
+            .collect();
+        may_delete(&states)?;
         stored_document::Entity::delete_by_id((org.as_str().to_owned(), sha256.to_owned()))
             .exec(&write.txn)
             .await?;
@@ -427,5 +427,40 @@ impl Store {
             .is_some();
         write.commit().await?;
         Ok(still_held)
+    }
+}
+
+/// Holds `org`'s uploads of `sha256s` for the rest of the transaction (shared locks on
+/// PostgreSQL; SQLite has one writer), so a document a step's case comes to rest on cannot be
+/// deleted under it; a document deleted meanwhile refuses the step as a conflict.
+pub(crate) async fn pin_documents(
+    txn: &DatabaseTransaction,
+    org: Option<&OrganisationId>,
+    sha256s: &[String],
+) -> Result<(), StoreError> {
+    let Some(org) = org else {
+        return Ok(());
+    };
+    if sha256s.is_empty() {
+        return Ok(());
+    }
+    let mut query = stored_document::Entity::find()
+        .filter(stored_document::Column::OrganisationId.eq(org.as_str()))
+        .filter(stored_document::Column::Sha256.is_in(sha256s.iter().map(String::as_str)));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock(LockType::Share);
+    }
+    let held: std::collections::HashSet<String> = query
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|d| d.sha256)
+        .collect();
+    if sha256s.iter().all(|s| held.contains(s)) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(
+            "a document this names was deleted meanwhile; upload it again and retry".into(),
+        ))
     }
 }
