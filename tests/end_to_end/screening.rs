@@ -21,6 +21,7 @@ on_both_databases!(
     a_new_list_version_flags_open_cases_in_the_background,
     a_new_list_version_flags_the_parties_of_active_licences,
     a_listed_consignee_stops_a_shipment,
+    identical_resolutions_released_together_resolve_once,
 );
 
 /// A synthetic Consolidated Screening List extract written for these tests.
@@ -690,4 +691,85 @@ async fn a_listed_consignee_stops_a_shipment(_db: &TestDb, app: TestApp) {
     let kept = read.consignee.expect("the consignee is kept");
     assert_eq!(kept.display_name, "Harbour Freight Forwarding Ltd");
     assert_eq!(kept.country_code, "HK");
+}
+
+/// Identical ResolveScreeningHit requests (one request_id, a client retrying) released
+/// together: one resolution, one history entry, the same answer to each.
+async fn identical_resolutions_released_together_resolve_once(_db: &TestDb, app: TestApp) {
+    import_csl(&app).await;
+    let mut acme = app.applicant("acme");
+    let product = create_product(&mut acme).await;
+    let created = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(draft(&product.name)),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let submitted = submit(&mut acme, &created).await;
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let case = assign_to_self(&mut alice, &submitted).await;
+    let hit = case
+        .screening_hits
+        .first()
+        .expect("the listed end user is hit");
+    let request = pb::ResolveScreeningHitRequest {
+        name: hit.name.clone(),
+        request_id: request_id(),
+        etag: case.etag.clone(),
+        confirm: false,
+        reason: "another company: different registration".into(),
+    };
+    const CALLERS: usize = 8;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CALLERS));
+    let calls: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (mut client, barrier, request) = (alice.clone(), barrier.clone(), request.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                client.resolve_screening_hit(request).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(
+            call.await
+                .expect("task")
+                .expect("every retry is answered")
+                .into_inner(),
+        );
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "one answer for one request_id"
+    );
+    assert_eq!(
+        answers[0].screening_hits[0].status,
+        pb::ScreeningHitStatus::Cleared as i32
+    );
+    let history = alice
+        .get_history(pb::GetHistoryRequest {
+            resource: submitted.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let resolutions = history
+        .entries
+        .iter()
+        .filter(|e| e.action.contains("screening"))
+        .count();
+    assert_eq!(
+        resolutions,
+        1,
+        "{:?}",
+        history
+            .entries
+            .iter()
+            .map(|e| &e.action)
+            .collect::<Vec<_>>()
+    );
 }

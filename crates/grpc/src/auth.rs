@@ -250,14 +250,7 @@ where
                     .into_http::<Body>()
                 }
                 Err(_) => {
-                    let fate = writes.fate();
-                    tracing::warn!(
-                        waited_ms = arrived.elapsed().as_millis() as u64,
-                        mutation_request_id = writes.request_id().unwrap_or_default(),
-                        committed = fate.committed(),
-                        "call abandoned at its deadline: {}",
-                        fate.describe()
-                    );
+                    let fate = log_unfinished(&writes, arrived, "abandoned at its deadline");
                     Status::from(ApiError::DeadlineExceeded(format!(
                         "the call did not finish within its deadline ({} ms); {}: retry with the same request_id",
                         deadline.saturating_duration_since(arrived).as_millis(),
@@ -286,15 +279,26 @@ impl Drop for Unanswered {
         if self.answered {
             return;
         }
-        let fate = self.writes.fate();
-        tracing::warn!(
-            waited_ms = self.arrived.elapsed().as_millis() as u64,
-            mutation_request_id = self.writes.request_id().unwrap_or_default(),
-            committed = fate.committed(),
-            "call cancelled by its client before it was answered: {}",
-            fate.describe()
+        log_unfinished(
+            &self.writes,
+            self.arrived,
+            "cancelled by its client before it was answered",
         );
     }
+}
+
+/// The log line of a call that ended without its answer: its mutation's request_id and
+/// whether its change committed (yes, no or unknown).
+fn log_unfinished(writes: &CallWrites, arrived: Instant, how: &str) -> clearance_store::WriteFate {
+    let fate = writes.fate();
+    tracing::warn!(
+        waited_ms = arrived.elapsed().as_millis() as u64,
+        mutation_request_id = writes.request_id().unwrap_or_default(),
+        committed = fate.committed(),
+        "call {how}: {}",
+        fate.describe()
+    );
+    fate
 }
 
 /// One access-log line per call, in the call's span (method, request id, principal): the gRPC
