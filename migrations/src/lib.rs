@@ -23,6 +23,7 @@ mod m20261129_000017_appeals;
 mod m20261129_000018_screening;
 mod m20261129_000019_stored_documents;
 mod m20261129_000020_audit_log;
+mod m20261207_000021_one_pending_amendment;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000018_screening::Migration),
             Box::new(m20261129_000019_stored_documents::Migration),
             Box::new(m20261129_000020_audit_log::Migration),
+            Box::new(m20261207_000021_one_pending_amendment::Migration),
         ]
     }
 }

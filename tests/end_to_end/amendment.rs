@@ -17,6 +17,8 @@ on_both_databases!(
     a_denied_amendment_leaves_the_licence_as_it_was,
     careless_amendment_requests_are_refused_with_reasons,
     shipments_racing_an_amendments_approval_never_over_deplete_either_revision,
+    amendment_requests_released_together_leave_exactly_one_pending,
+    a_licence_past_its_end_is_not_amended_reinstated_or_shipped_before_the_sweep,
 );
 
 const UNIT: i64 = 10_000;
@@ -504,4 +506,149 @@ async fn shipments_racing_an_amendments_approval_never_over_deplete_either_revis
             .sum();
         assert_eq!(shipped, 500 + 12 * started, "round {round}");
     }
+}
+
+/// The database keeps one pending amendment per licence: 8 requests released together (with
+/// other request ids) leave exactly one draft, every round, and the others are told why.
+async fn amendment_requests_released_together_leave_exactly_one_pending(db: &TestDb, app: TestApp) {
+    let rounds = if db.backend == Backend::Postgres {
+        20
+    } else {
+        4
+    };
+    for round in 0..rounds {
+        let org = format!("pending{round}");
+        let (_, licence) = licensed(&app, &org, 100).await;
+        let barrier = Arc::new(Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let barrier = barrier.clone();
+                let mut officer = app.applicant(&org);
+                let request = more(&licence, 200 + i);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    officer.request_amendment(request).await
+                })
+            })
+            .collect();
+        let mut drafts = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => drafts += 1,
+                Err(status) => {
+                    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                    assert_eq!(reason(&status), "INVALID_TRANSITION", "{status:?}");
+                    assert!(status.message().contains("still pending"), "{status:?}");
+                }
+            }
+        }
+        assert_eq!(
+            drafts, 1,
+            "round {round}: one pending amendment per licence"
+        );
+        let pending = app
+            .applicant(&org)
+            .list_applications(pb::ListApplicationsRequest {
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .applications
+            .iter()
+            .filter(|a| {
+                a.amendment
+                    .as_ref()
+                    .is_some_and(|x| x.licence == licence.name)
+            })
+            .count();
+        assert_eq!(pending, 1, "round {round}");
+    }
+}
+
+/// Expiry is a fact of time: once `valid_until` has passed, a licence the sweep has not yet
+/// marked EXPIRED reads as EXPIRED and takes no amendment, approval of one, reinstatement,
+/// suspension or shipment.
+async fn a_licence_past_its_end_is_not_amended_reinstated_or_shipped_before_the_sweep(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let (product, active) = licensed(&app, "acme", 100).await;
+    let (_, to_suspend) = licensed(&app, "acme", 100).await;
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    let suspended = bob
+        .suspend_licence(pb::SuspendLicenceRequest {
+            name: to_suspend.name.clone(),
+            request_id: request_id(),
+            etag: to_suspend.etag.clone(),
+            reason: "end user under investigation".into(),
+        })
+        .await
+        .expect("suspend")
+        .into_inner();
+    // An amendment proposed before the end, to be countersigned after it.
+    let mut officer = app.applicant("acme");
+    let submitted = amendment_submitted(&mut officer, more(&active, 150)).await;
+    let case = proposed(&app, &submitted, true).await;
+
+    let end = active.valid_until_time.expect("valid until");
+    let after_end = chrono::DateTime::from_timestamp(end.seconds + 1, 0).expect("time");
+    app.clock.set(after_end);
+
+    let seen = licence_now(&app, "acme", &active.name).await;
+    assert_eq!(
+        seen.state,
+        pb::LicenceState::Expired as i32,
+        "read as expired"
+    );
+
+    let status = assert_code(countersign(&app, &case).await, Code::FailedPrecondition);
+    assert_eq!(reason(&status), "INVALID_TRANSITION", "{status:?}");
+    let status = assert_code(
+        officer
+            .request_amendment(pb::RequestAmendmentRequest {
+                valid_until_time: Some(prost_types::Timestamp {
+                    seconds: end.seconds + 365 * 86_400,
+                    nanos: 0,
+                }),
+                lines: vec![],
+                ..more(&active, 100)
+            })
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "LICENCE_NOT_ACTIVE", "{status:?}");
+    let status = assert_code(
+        bob.reinstate_licence(pb::ReinstateLicenceRequest {
+            name: suspended.name.clone(),
+            request_id: request_id(),
+            etag: suspended.etag.clone(),
+            reason: "investigation closed".into(),
+        })
+        .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "INVALID_TRANSITION", "{status:?}");
+    let status = assert_code(
+        bob.suspend_licence(pb::SuspendLicenceRequest {
+            name: active.name.clone(),
+            request_id: request_id(),
+            etag: seen.etag.clone(),
+            reason: "late".into(),
+        })
+        .await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "INVALID_TRANSITION", "{status:?}");
+    let mut named = shipment(&product, 1, UNIT);
+    named.licence = active.name.clone();
+    let status = assert_code(
+        start(&mut erp(&app, "acme"), named).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "OUTSIDE_VALIDITY", "{status:?}");
+    let after = licence_now(&app, "acme", &active.name).await;
+    assert_eq!(after.revision, 1, "not amended back to life");
+    assert_eq!(after.lines[0].granted_quantity, 100);
 }

@@ -26,7 +26,7 @@ use clearance_grpc::convert::{
 };
 use clearance_grpc::convert_case::{Viewer, case_application_to_pb};
 use clearance_grpc::convert_ledger::{
-    LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
+    LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb_at,
 };
 use clearance_grpc::convert_policy::from_timestamp;
 use clearance_grpc::convert_policy::{determination_to_pb, export_query};
@@ -304,20 +304,21 @@ impl ApplicationApi {
             valid_until,
             reasons: req.reasons,
         };
+        let now = self.clock.now();
         let m = mutation(
             &p,
             Some(org),
             request_id,
             "/clearance.v1.ApplicationService/RequestAmendment",
             hash,
-            self.clock.now(),
+            now,
         );
         let outcome = self
             .store
             .request_amendment(
                 &m,
                 licence_id,
-                move |licence, original| request_amendment(licence, original, input.clone()),
+                move |licence, original| request_amendment(licence, original, input.clone(), now),
                 &|x| application_to_pb(x).encode_to_vec(),
             )
             .await
@@ -701,7 +702,7 @@ impl ApplicationApi {
             .get_licence(Some(org), id)
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
-        Ok(licence_to_pb(&licence))
+        Ok(licence_to_pb_at(&licence, self.clock.now()))
     }
 
     async fn list_history(
@@ -735,7 +736,8 @@ impl ApplicationApi {
             page_token: &req.page_token,
             filter: &req.filter,
         };
-        let (licences, next_page_token) = licence_page(&self.store, Some(org), listing).await?;
+        let (licences, next_page_token) =
+            licence_page(&self.store, Some(org), listing, self.clock.now()).await?;
         Ok(pb::ListLicencesResponse {
             licences,
             next_page_token,

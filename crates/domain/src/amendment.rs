@@ -54,6 +54,7 @@ pub fn request_amendment(
     licence: &Licence,
     original: &ApplicationContent,
     input: AmendmentInput,
+    now: DateTime<Utc>,
 ) -> Result<(ApplicationContent, AmendmentRequest), DomainError> {
     let mut v = Violations::new();
     let reasons = required_text(&mut v, "reasons", &input.reasons, 4000);
@@ -174,12 +175,13 @@ pub fn request_amendment(
     if !v.is_empty() {
         return Err(v.into());
     }
-    if licence.state != LicenceState::Active {
+    let state = licence.state_at(now);
+    if state != LicenceState::Active {
         return Err(DomainError::FailedPrecondition {
             reason: reason::LICENCE_NOT_ACTIVE,
             message: format!(
                 "only an ACTIVE licence can be amended; this one is {}",
-                licence.state.as_str()
+                state.as_str()
             ),
         });
     }

@@ -451,6 +451,20 @@ impl Licence {
     pub fn is_expired_at(&self, at: DateTime<Utc>) -> bool {
         at >= self.valid_until
     }
+
+    /// The licence's state as time has it at `now`: past `valid_until` a licence that was
+    /// still usable (ACTIVE, EXHAUSTED, SUSPENDED) is EXPIRED, whether or not the expiry sweep
+    /// has written it yet. Every licence action judges this state, never the stored one.
+    pub fn state_at(&self, now: DateTime<Utc>) -> LicenceState {
+        match self.state {
+            LicenceState::Active | LicenceState::Exhausted | LicenceState::Suspended
+                if self.is_expired_at(now) =>
+            {
+                LicenceState::Expired
+            }
+            other => other,
+        }
+    }
 }
 
 /// The largest value one licence line may carry (the bound on application lines).
@@ -535,7 +549,8 @@ impl Licence {
             v.add("amendment", "changes nothing");
         }
         // An exhausted licence given more to ship is active again; a suspended one stays so.
-        next.state = match self.state {
+        // A licence whose validity has ended takes no amendment, swept or not.
+        next.state = match self.state_at(now) {
             LicenceState::Exhausted if !next.is_exhausted() => LicenceState::Active,
             LicenceState::Active if next.is_exhausted() => LicenceState::Exhausted,
             LicenceState::Active | LicenceState::Exhausted | LicenceState::Suspended => self.state,
@@ -1060,6 +1075,7 @@ pub fn act_on_licence(
     principal: &crate::access::Principal,
     action: LicenceAction,
     reason_text: &str,
+    now: DateTime<Utc>,
 ) -> Result<(LicenceState, &'static str, String), DomainError> {
     principal.require_any(
         action.allowed_roles(),
@@ -1070,7 +1086,7 @@ pub fn act_on_licence(
     if !v.is_empty() {
         return Err(v.into());
     }
-    let to = licence_transition(licence.state, action)?;
+    let to = licence_transition(licence.state_at(now), action)?;
     Ok((to, action.history_name(), reason_text))
 }
 

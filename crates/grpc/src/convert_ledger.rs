@@ -29,6 +29,15 @@ fn licence_state_to_pb(s: LicenceState) -> i32 {
     }) as i32
 }
 
+/// A licence as a reader sees it at `now`: past its end it is EXPIRED even before the expiry
+/// sweep has written that.
+pub fn licence_to_pb_at(l: &Licence, now: chrono::DateTime<chrono::Utc>) -> pb::Licence {
+    pb::Licence {
+        state: licence_state_to_pb(l.state_at(now)),
+        ..licence_to_pb(l)
+    }
+}
+
 pub fn licence_to_pb(l: &Licence) -> pb::Licence {
     pb::Licence {
         name: Collection::Licences.name_of(l.id),
@@ -174,6 +183,7 @@ pub async fn licence_page(
     store: &clearance_store::Store,
     org: Option<&clearance_domain::ids::OrganisationId>,
     listing: LicenceListing<'_>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> crate::ApiResult<(Vec<pb::Licence>, String)> {
     let (scope, parse): (String, fn(&str) -> _) = match org {
         Some(org) => (format!("licences|{org}"), LicenceFilter::parse),
@@ -194,7 +204,10 @@ pub async fn licence_page(
         .await
         .map_err(|e| crate::ApiError::from_store("licences", e))?;
     let (rows, next_page_token) = page.finish_page(rows, |l| l.id);
-    Ok((rows.iter().map(licence_to_pb).collect(), next_page_token))
+    Ok((
+        rows.iter().map(|l| licence_to_pb_at(l, now)).collect(),
+        next_page_token,
+    ))
 }
 
 /// One page of shipments and the next page's token: the holder's (`Some(org)`) or every
@@ -271,7 +284,7 @@ pub async fn act_on_licence(
             id,
             version,
             move |licence| {
-                clearance_domain::ledger::act_on_licence(licence, &principal, action, &reason)
+                clearance_domain::ledger::act_on_licence(licence, &principal, action, &reason, now)
             },
             &|l| licence_to_pb(l).encode_to_vec(),
         )

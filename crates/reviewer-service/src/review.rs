@@ -21,7 +21,7 @@ use clearance_grpc::convert_case::{
 
 use clearance_domain::documents::referenced_documents;
 use clearance_grpc::convert_ledger::{
-    LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb,
+    LicenceActionRequest, LicenceListing, act_on_licence, licence_page, licence_to_pb_at,
     shipment_page,
 };
 use clearance_grpc::convert_policy::from_timestamp;
@@ -429,7 +429,8 @@ impl ReviewApi {
             page_token: &req.page_token,
             filter: &req.filter,
         };
-        let (licences, next_page_token) = licence_page(&self.store, None, listing).await?;
+        let (licences, next_page_token) =
+            licence_page(&self.store, None, listing, self.clock.now()).await?;
         Ok(pb::ListAllLicencesResponse {
             licences,
             next_page_token,
@@ -464,7 +465,7 @@ impl ReviewApi {
             .get_licence(None, id)
             .await
             .map_err(|e| ApiError::from_store(&req.name, e))?;
-        Ok(licence_to_pb(&licence))
+        Ok(licence_to_pb_at(&licence, self.clock.now()))
     }
 
     async fn batch_get_products(

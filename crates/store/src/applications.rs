@@ -311,7 +311,9 @@ pub(crate) async fn update_if_unchanged(
         .filter(application::Column::Id.eq(id))
         .filter(application::Column::Version.eq(expected_version))
         .exec(txn)
-        .await?;
+        .await
+        // An appeal reopening a denied amendment while another one is pending.
+        .map_err(pending_amendment_or_fault)?;
     if result.rows_affected == 1 {
         Ok(())
     } else {
@@ -339,6 +341,39 @@ async fn delete_children(txn: &DatabaseTransaction, id: Uuid) -> Result<(), Stor
 
 fn payload(a: &Application) -> Result<serde_json::Value, StoreError> {
     crate::write::history_payload(a)
+}
+
+/// The refusal of a second pending amendment of one licence.
+fn amendment_pending(which: &str) -> StoreError {
+    DomainError::FailedPrecondition {
+        reason: clearance_domain::error::reason::INVALID_TRANSITION,
+        message: format!(
+            "{which} of this licence is still pending; withdraw it or wait for its decision"
+        ),
+    }
+    .into()
+}
+
+/// Whether the database refused a write because the licence already has a pending amendment
+/// (the partial unique index `applications_one_pending_amendment`, which catches what the
+/// read before the insert cannot see: a concurrent request's uncommitted draft).
+fn is_second_pending_amendment(e: &sea_orm::DbErr) -> bool {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) => {
+            message.contains("applications_one_pending_amendment")
+                || message.contains("applications.amends_licence_id")
+        }
+        _ => false,
+    }
+}
+
+/// A write's database error, told as the pending amendment it met when that is what it is.
+fn pending_amendment_or_fault(e: sea_orm::DbErr) -> StoreError {
+    if is_second_pending_amendment(&e) {
+        amendment_pending("another amendment")
+    } else {
+        e.into()
+    }
 }
 
 /// Inserts a new draft (an amendment request when `amendment` is given) with the next human
@@ -387,7 +422,8 @@ async fn insert_draft(
         ..Default::default()
     })
     .exec_without_returning(txn)
-    .await?;
+    .await
+    .map_err(pending_amendment_or_fault)?;
     insert_children(txn, a.id, &a.content).await?;
     let resource = Collection::Applications.name_of(a.id);
     let state = a.state.as_str();
@@ -442,7 +478,8 @@ impl Store {
             let decide = decide.clone();
             Box::pin(async move {
                 let org = m.exporter()?.clone();
-                let licence = crate::licences::find_licence(txn, Some(&org), licence_id, false).await?;
+                let licence =
+                    crate::licences::find_licence(txn, Some(&org), licence_id, false).await?;
                 let original = find_application(txn, &org, licence.application_id).await?;
                 let (content, amendment) = decide(&licence, &original.content)?;
                 let pending = application::Entity::find()
@@ -458,14 +495,10 @@ impl Store {
                     .one(txn)
                     .await?;
                 if let Some(pending) = pending {
-                    return Err(DomainError::FailedPrecondition {
-                        reason: clearance_domain::error::reason::INVALID_TRANSITION,
-                        message: format!(
-                            "amendment {} of this licence is still pending; withdraw it or wait for its decision",
-                            pending.reference
-                        ),
-                    }
-                    .into());
+                    return Err(amendment_pending(&format!(
+                        "amendment {}",
+                        pending.reference
+                    )));
                 }
                 insert_draft(txn, &m, content, Some(amendment)).await
             })

@@ -370,7 +370,7 @@ fn an_amendment_request_mirrors_the_licence_and_asks_for_a_real_change() {
         reasons: "A second data hall".into(),
         ..AmendmentInput::default()
     };
-    let (content, request) = request_amendment(&l, &original, more(150)).unwrap();
+    let (content, request) = request_amendment(&l, &original, more(150), now()).unwrap();
     assert_eq!(request.licence_id, l.id);
     assert_eq!(content.lines.len(), 1);
     assert_eq!(
@@ -385,7 +385,7 @@ fn an_amendment_request_mirrors_the_licence_and_asks_for_a_real_change() {
     assert_eq!(content.end_use_statement, "Inference");
 
     let fields = |input: AmendmentInput| -> Vec<String> {
-        match request_amendment(&l, &original, input) {
+        match request_amendment(&l, &original, input, now()) {
             Err(DomainError::Invalid(v)) => v.iter().map(|v| v.field.clone()).collect(),
             other => panic!("expected violations, got {other:?}"),
         }
@@ -427,12 +427,12 @@ fn an_amendment_request_mirrors_the_licence_and_asks_for_a_real_change() {
         reasons: "New forwarder".into(),
         ..AmendmentInput::default()
     };
-    let (content, _) = request_amendment(&l, &original, consignee.clone()).unwrap();
+    let (content, _) = request_amendment(&l, &original, consignee.clone(), now()).unwrap();
     assert_eq!(content.parties.len(), 2);
 
     l.state = LicenceState::Suspended;
     assert!(matches!(
-        request_amendment(&l, &original, consignee),
+        request_amendment(&l, &original, consignee.clone(), now()),
         Err(DomainError::FailedPrecondition {
             reason: reason::LICENCE_NOT_ACTIVE,
             ..
@@ -455,4 +455,90 @@ fn an_exhausted_licence_given_more_is_active_again_and_a_revoked_one_is_not_amen
     assert_eq!(next.lines[0].remaining_quantity, 20);
     l.state = LicenceState::Revoked;
     assert!(l.amended(&more, now()).is_err());
+}
+
+#[test]
+fn a_licence_past_its_end_is_expired_for_every_action_before_the_sweep_writes_it() {
+    use crate::access::{Principal, Role};
+    use crate::amendment::{AmendedLineInput, AmendmentInput, request_amendment};
+    let product = Uuid::now_v7();
+    let l = licence(product);
+    assert_eq!(l.state, LicenceState::Active);
+    let after_end = l.valid_until;
+    let before_end = l.valid_until - Duration::seconds(1);
+    assert_eq!(l.state_at(before_end), LicenceState::Active);
+    assert_eq!(l.state_at(after_end), LicenceState::Expired);
+    for stored in [LicenceState::Exhausted, LicenceState::Suspended] {
+        let mut x = l.clone();
+        x.state = stored;
+        assert_eq!(x.state_at(after_end), LicenceState::Expired);
+    }
+    for stored in [LicenceState::Revoked, LicenceState::Surrendered] {
+        let mut x = l.clone();
+        x.state = stored;
+        assert_eq!(x.state_at(after_end), stored, "a person's end stays");
+    }
+
+    let longer = LicenceAmendment {
+        valid_until: Some(l.valid_until + Duration::days(365)),
+        ..LicenceAmendment::default()
+    };
+    assert!(l.amended(&longer, before_end).is_ok());
+    assert!(
+        l.amended(&longer, after_end).is_err(),
+        "no amending back to life"
+    );
+
+    let original = ApplicationContent {
+        end_use_statement: "Inference".into(),
+        ..ApplicationContent::default()
+    };
+    let ask = AmendmentInput {
+        lines: vec![AmendedLineInput {
+            line_number: 1,
+            quantity: 150,
+            unit_value: None,
+        }],
+        reasons: "More".into(),
+        ..AmendmentInput::default()
+    };
+    assert!(request_amendment(&l, &original, ask.clone(), before_end).is_ok());
+    assert!(matches!(
+        request_amendment(&l, &original, ask, after_end),
+        Err(DomainError::FailedPrecondition {
+            reason: reason::LICENCE_NOT_ACTIVE,
+            ..
+        })
+    ));
+
+    let mut suspended = l.clone();
+    suspended.state = LicenceState::Suspended;
+    let senior = Principal {
+        subject: "senior".into(),
+        roles: vec![Role::SeniorReviewer],
+        organisation: None,
+        agency: None,
+    };
+    assert!(
+        act_on_licence(
+            &suspended,
+            &senior,
+            LicenceAction::Reinstate,
+            "ok",
+            before_end
+        )
+        .is_ok()
+    );
+    for (licence, action) in [
+        (&suspended, LicenceAction::Reinstate),
+        (&l, LicenceAction::Suspend),
+    ] {
+        assert!(
+            matches!(
+                act_on_licence(licence, &senior, action, "late", after_end),
+                Err(DomainError::FailedPrecondition { .. })
+            ),
+            "{action:?} after the end"
+        );
+    }
 }
