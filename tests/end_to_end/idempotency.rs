@@ -1,5 +1,6 @@
 //! `request_id`: retries return the first response and write once.
 
+use clearance_grpc::Clock;
 use clearance_proto::v1 as pb;
 use clearance_tests::{TestApp, TestDb, on_both_databases};
 use prost::Message;
@@ -122,4 +123,156 @@ on_both_databases!(
     a_retry_returns_the_identical_response_and_writes_once,
     a_replayed_update_returns_the_first_response_even_after_later_changes,
     concurrent_retries_of_one_request_write_once,
+    a_lost_shipment_answer_resent_after_a_listing_or_the_window_gets_the_shipment,
+    a_submission_resent_after_withdrawal_and_deletion_gets_its_first_answer,
 );
+
+/// Replay first: a StartShipment whose answer was lost, resent byte for byte after a list now
+/// names its end user, or after its shipment time has left the window, answers the shipment
+/// that was started (the licence was drawn; the ERP must not conclude nothing shipped).
+async fn a_lost_shipment_answer_resent_after_a_listing_or_the_window_gets_the_shipment(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    use crate::ledger::{erp, licensed, shipment};
+    let (product, _) = licensed(&app, "acme", 100).await;
+    let mut shipper = erp(&app, "acme");
+    let now = app.clock.now();
+    let mut dated = shipment(&product, 5, 50_000);
+    // Just after the licence's first instant (which has sub-second precision).
+    dated.shipment_time = Some(prost_types::Timestamp {
+        seconds: now.timestamp() + 1,
+        nanos: 0,
+    });
+    let before_window = pb::StartShipmentRequest {
+        request_id: request_id(),
+        shipment: Some(dated),
+    };
+    let before_listing = pb::StartShipmentRequest {
+        request_id: request_id(),
+        shipment: Some(shipment(&product, 7, 70_000)),
+    };
+    let mut first = Vec::new();
+    for request in [&before_window, &before_listing] {
+        first.push(
+            shipper
+                .start_shipment(request.clone())
+                .await
+                .expect("shipped")
+                .into_inner(),
+        );
+    }
+
+    crate::screening::import_csl(&app).await;
+    let fresh = pb::StartShipmentRequest {
+        request_id: request_id(),
+        ..before_listing.clone()
+    };
+    let status = assert_code(
+        shipper.start_shipment(fresh).await,
+        Code::FailedPrecondition,
+    );
+    assert_eq!(reason(&status), "DENIED_PARTY", "a new shipment is refused");
+    let again = shipper
+        .start_shipment(before_listing.clone())
+        .await
+        .expect("the retry gets the first answer")
+        .into_inner();
+    assert_eq!(
+        again.encode_to_vec(),
+        first[1].encode_to_vec(),
+        "byte for byte"
+    );
+
+    app.clock.set(now + chrono::Duration::hours(80));
+    let again = shipper
+        .start_shipment(before_window.clone())
+        .await
+        .expect("the retry gets the first answer")
+        .into_inner();
+    assert_eq!(
+        again.encode_to_vec(),
+        first[0].encode_to_vec(),
+        "byte for byte"
+    );
+
+    // A different request under a used id is still a reuse, never a replay.
+    let mut other = before_window.clone();
+    other.shipment.as_mut().unwrap().lines[0].quantity = 6;
+    let status = assert_code(shipper.start_shipment(other).await, Code::InvalidArgument);
+    assert!(
+        ["REQUEST_ID_REUSED", "INVALID_ARGUMENT"].contains(&reason(&status).as_str()),
+        "{status:?}"
+    );
+    let shipped: i64 = shipper
+        .list_shipments(pb::ListShipmentsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shipments
+        .iter()
+        .map(|s| s.lines[0].quantity)
+        .sum();
+    assert_eq!(shipped, 12, "each shipment once");
+}
+
+/// A submission resent after its application was withdrawn and its document deleted answers
+/// what the submission answered.
+async fn a_submission_resent_after_withdrawal_and_deletion_gets_its_first_answer(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    use crate::fixtures::{pdf, upload};
+    let mut acme = app.applicant("acme");
+    let document = upload(&mut acme, "end-use.pdf", "application/pdf", &pdf(2_000))
+        .await
+        .expect("upload");
+    let product = create_product(&mut acme).await;
+    let mut application = draft(&product.name);
+    application.documents = vec![document.clone()];
+    let created = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let submission = pb::SubmitApplicationRequest {
+        name: created.name.clone(),
+        request_id: request_id(),
+        etag: created.etag.clone(),
+        declaration_confirmed: true,
+    };
+    let submitted = acme
+        .submit_application(submission.clone())
+        .await
+        .expect("submit")
+        .into_inner();
+    acme.withdraw_application(pb::WithdrawApplicationRequest {
+        name: created.name.clone(),
+        request_id: request_id(),
+        etag: submitted.etag.clone(),
+        reason: "order cancelled".into(),
+    })
+    .await
+    .expect("withdraw");
+    acme.delete_document(pb::DeleteDocumentRequest {
+        sha256: document.sha256.clone(),
+    })
+    .await
+    .expect("delete the document of a withdrawn application");
+    let again = acme
+        .submit_application(submission)
+        .await
+        .expect("the retry gets the first answer")
+        .into_inner();
+    assert_eq!(
+        again.encode_to_vec(),
+        submitted.encode_to_vec(),
+        "byte for byte"
+    );
+}

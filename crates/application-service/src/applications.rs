@@ -767,7 +767,7 @@ impl ApplicationService for ApplicationApi {
         &self,
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        clearance_grpc::handle!(self, request, create_product)
+        clearance_grpc::handle!(self, request, create_product, first_answer)
     }
 
     async fn get_product(
@@ -788,14 +788,14 @@ impl ApplicationService for ApplicationApi {
         &self,
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        clearance_grpc::handle!(self, request, update_product)
+        clearance_grpc::handle!(self, request, update_product, first_answer)
     }
 
     async fn create_application(
         &self,
         request: Request<pb::CreateApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, create_application)
+        clearance_grpc::handle!(self, request, create_application, first_answer)
     }
 
     async fn get_application(
@@ -816,28 +816,28 @@ impl ApplicationService for ApplicationApi {
         &self,
         request: Request<pb::UpdateApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, update_application)
+        clearance_grpc::handle!(self, request, update_application, first_answer)
     }
 
     async fn submit_application(
         &self,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, submit_application)
+        clearance_grpc::handle!(self, request, submit_application, first_answer)
     }
 
     async fn withdraw_application(
         &self,
         request: Request<pb::WithdrawApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, withdraw_application)
+        clearance_grpc::handle!(self, request, withdraw_application, first_answer)
     }
 
     async fn appeal_denial(
         &self,
         request: Request<pb::AppealDenialRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, appeal_denial)
+        clearance_grpc::handle!(self, request, appeal_denial, first_answer)
     }
 
     async fn upload_document(
@@ -878,7 +878,7 @@ impl ApplicationService for ApplicationApi {
         &self,
         request: Request<pb::AnswerInformationRequestRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, answer_information_request)
+        clearance_grpc::handle!(self, request, answer_information_request, first_answer)
     }
 
     async fn get_licence(
@@ -906,7 +906,7 @@ impl ApplicationService for ApplicationApi {
         &self,
         request: Request<pb::RequestAmendmentRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        clearance_grpc::handle!(self, request, request_amendment)
+        clearance_grpc::handle!(self, request, request_amendment, first_answer)
     }
 
     async fn surrender_licence(

@@ -351,7 +351,7 @@ impl ShipmentService for ShipmentApi {
         &self,
         request: Request<pb::StartShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        let answer = clearance_grpc::handle!(self, request, start_shipment);
+        let answer = clearance_grpc::handle!(self, request, start_shipment, first_answer);
         self.metrics.record_start(&answer);
         answer
     }
@@ -360,7 +360,7 @@ impl ShipmentService for ShipmentApi {
         &self,
         request: Request<pb::CancelShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        clearance_grpc::handle!(self, request, cancel_shipment)
+        clearance_grpc::handle!(self, request, cancel_shipment, first_answer)
     }
 
     async fn get_shipment(

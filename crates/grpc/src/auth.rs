@@ -203,6 +203,9 @@ where
                     Ok((permit, principal)) => {
                         _in_flight = Some(permit);
                         request.extensions_mut().insert(principal);
+                        request
+                            .extensions_mut()
+                            .insert(crate::replay::CallPath(path.clone()));
                     }
                     Err(e) => {
                         return Ok(access_logged(

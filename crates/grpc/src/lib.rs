@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod limits;
 mod metrics;
+pub mod replay;
 mod respond;
 mod rule_book;
 mod screener;
@@ -38,8 +39,20 @@ pub use screener::{Rescreened, Screener, rescreen_cases};
 
 /// Runs a handler method `$self.$method(principal, message)` returning `ApiResult<T>` and
 /// answers with its response or its status.
+///
+/// With `first_answer` (every method that changes something), a refusal of a request whose
+/// request_id already has a committed answer becomes that answer (see [`replay`]).
 #[macro_export]
 macro_rules! handle {
+    ($self:ident, $request:ident, $method:ident, first_answer) => {{
+        let p = $crate::principal(&$request)?;
+        let key = $crate::replay::ReplayKey::of(&$request, &p);
+        let answer = $self.$method(p, $request.into_inner()).await;
+        $crate::replay::or_first_answer(&$self.store, key, answer)
+            .await
+            .map(tonic::Response::new)
+            .map_err(tonic::Status::from)
+    }};
     ($self:ident, $request:ident, $method:ident) => {{
         let p = $crate::principal(&$request)?;
         $self

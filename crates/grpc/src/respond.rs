@@ -15,14 +15,7 @@ pub fn mutation(
     request_sha256: String,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Mutation {
-    // A request id belongs to the caller who sent it: the same id from another person or
-    // service account is another request, and never sees this caller's response.
-    let caller = match (&principal.organisation, &principal.agency) {
-        (Some(org), _) => format!("org:{org}\nsub:{}", principal.subject),
-        (None, Some(agency)) => format!("agency:{agency}\nsub:{}", principal.subject),
-        (None, None) => format!("regulator\nsub:{}", principal.subject),
-    };
-    let idempotency_scope = clearance_domain::history::sha256_hex(caller.as_bytes());
+    let idempotency_scope = idempotency_scope(principal);
     Mutation {
         actor: principal.subject.clone(),
         organisation,
@@ -32,6 +25,18 @@ pub fn mutation(
         request_sha256,
         now,
     }
+}
+
+/// The scope a caller's request ids live in.
+pub(crate) fn idempotency_scope(principal: &Principal) -> String {
+    // A request id belongs to the caller who sent it: the same id from another person or
+    // service account is another request, and never sees this caller's response.
+    let caller = match (&principal.organisation, &principal.agency) {
+        (Some(org), _) => format!("org:{org}\nsub:{}", principal.subject),
+        (None, Some(agency)) => format!("agency:{agency}\nsub:{}", principal.subject),
+        (None, None) => format!("regulator\nsub:{}", principal.subject),
+    };
+    clearance_domain::history::sha256_hex(caller.as_bytes())
 }
 
 /// The response of a write: freshly rendered, or the stored bytes of the first identical call.

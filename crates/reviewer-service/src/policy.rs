@@ -410,7 +410,7 @@ impl PolicyService for PolicyApi {
         &self,
         request: Request<pb::PublishRuleSetRequest>,
     ) -> Result<Response<pb::RuleSet>, Status> {
-        clearance_grpc::handle!(self, request, publish_rule_set)
+        clearance_grpc::handle!(self, request, publish_rule_set, first_answer)
     }
 
     async fn import_screening_list(

@@ -613,49 +613,49 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::AssignCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, assign_case)
+        clearance_grpc::handle!(self, request, assign_case, first_answer)
     }
 
     async fn request_information(
         &self,
         request: Request<pb::RequestInformationRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, request_information)
+        clearance_grpc::handle!(self, request, request_information, first_answer)
     }
 
     async fn add_note(
         &self,
         request: Request<pb::AddNoteRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, add_note)
+        clearance_grpc::handle!(self, request, add_note, first_answer)
     }
 
     async fn propose_decision(
         &self,
         request: Request<pb::ProposeDecisionRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, propose_decision)
+        clearance_grpc::handle!(self, request, propose_decision, first_answer)
     }
 
     async fn countersign_decision(
         &self,
         request: Request<pb::CountersignDecisionRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, countersign_decision)
+        clearance_grpc::handle!(self, request, countersign_decision, first_answer)
     }
 
     async fn reject_proposal(
         &self,
         request: Request<pb::RejectProposalRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, reject_proposal)
+        clearance_grpc::handle!(self, request, reject_proposal, first_answer)
     }
 
     async fn return_application(
         &self,
         request: Request<pb::ReturnApplicationRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, return_application)
+        clearance_grpc::handle!(self, request, return_application, first_answer)
     }
 
     async fn list_all_licences(
@@ -750,21 +750,21 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::ResolveScreeningHitRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, resolve_screening_hit)
+        clearance_grpc::handle!(self, request, resolve_screening_hit, first_answer)
     }
 
     async fn decide_appeal(
         &self,
         request: Request<pb::DecideAppealRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, decide_appeal)
+        clearance_grpc::handle!(self, request, decide_appeal, first_answer)
     }
 
     async fn refer_case(
         &self,
         request: Request<pb::ReferCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        clearance_grpc::handle!(self, request, refer_case)
+        clearance_grpc::handle!(self, request, refer_case, first_answer)
     }
 
     async fn list_referrals(
@@ -785,7 +785,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::GiveAdviceRequest>,
     ) -> Result<Response<pb::Referral>, Status> {
-        clearance_grpc::handle!(self, request, give_advice)
+        clearance_grpc::handle!(self, request, give_advice, first_answer)
     }
 
     type DownloadDocumentStream = DocumentStream;

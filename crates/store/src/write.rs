@@ -137,7 +137,14 @@ impl Store {
             return Ok(Claim::Claimed(write));
         }
         // Committed by an earlier (or concurrent, now finished) identical call.
-        let replay = self.replay(&write.txn, m).await;
+        let replay = stored_answer(
+            &write.txn,
+            &m.idempotency_scope,
+            &m.request_id,
+            m.method,
+            &m.request_sha256,
+        )
+        .await;
         write.txn.rollback().await?;
         Ok(Claim::Done(replay.and_then(|found| {
             found.ok_or_else(|| {
@@ -148,24 +155,40 @@ impl Store {
         })))
     }
 
-    async fn replay<C: sea_orm::ConnectionTrait>(
+    /// The answer a committed call with this caller's `request_id` gave, if there is one:
+    /// `None` when the key is unused, `RequestIdReused` when it was used for another request.
+    /// Handlers ask this when a check outside the write refuses a call, so a retry of a call
+    /// that succeeded gets its first answer even after time or data changed (replay first).
+    pub async fn first_answer(
         &self,
-        conn: &C,
-        m: &Mutation,
+        scope: &str,
+        request_id: &str,
+        method: &str,
+        request_sha256: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let found = idempotency_record::Entity::find_by_id((
-            m.idempotency_scope.clone(),
-            m.request_id.clone(),
-        ))
+        let read = self.begin_read().await?;
+        let found = stored_answer(&read, scope, request_id, method, request_sha256).await;
+        read.commit().await?;
+        found
+    }
+}
+
+/// A committed idempotency record's response for exactly this request (a record is written
+/// whole in its call's transaction, so a visible one is complete).
+async fn stored_answer<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    scope: &str,
+    request_id: &str,
+    method: &str,
+    request_sha256: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let found = idempotency_record::Entity::find_by_id((scope.to_owned(), request_id.to_owned()))
         .one(conn)
         .await?;
-        match found {
-            None => Ok(None),
-            Some(r) if r.method == m.method && r.request_sha256 == m.request_sha256 => {
-                Ok(Some(r.response))
-            }
-            Some(_) => Err(StoreError::RequestIdReused),
-        }
+    match found {
+        None => Ok(None),
+        Some(r) if r.method == method && r.request_sha256 == request_sha256 => Ok(Some(r.response)),
+        Some(_) => Err(StoreError::RequestIdReused),
     }
 }
 
