@@ -24,6 +24,7 @@ mod m20261129_000018_screening;
 mod m20261129_000019_stored_documents;
 mod m20261129_000020_audit_log;
 mod m20261207_000021_one_pending_amendment;
+mod m20261207_000022_screening_currency;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000019_stored_documents::Migration),
             Box::new(m20261129_000020_audit_log::Migration),
             Box::new(m20261207_000021_one_pending_amendment::Migration),
+            Box::new(m20261207_000022_screening_currency::Migration),
         ]
     }
 }

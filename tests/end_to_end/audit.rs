@@ -18,6 +18,7 @@ on_both_databases!(
     proofs_from_the_log_verify_with_an_independent_verifier,
     replicas_signing_at_once_never_sign_two_roots_for_one_size,
     the_api_serves_checkpoints_and_proofs_each_caller_may_see,
+    a_rewritten_log_is_never_signed_even_when_its_size_matches,
 );
 
 /// A signer of this app's log writing checkpoints into `dir`.
@@ -661,4 +662,83 @@ async fn the_api_serves_checkpoints_and_proofs_each_caller_may_see(_db: &TestDb,
             "{first} → {second}: {refused:?}"
         );
     }
+}
+
+/// A database administrator rewrites the end of the log so its size matches a signed
+/// checkpoint (and deletes the stored checkpoints): the signer, which keeps its last signed
+/// tree in its own files, signs nothing for that size or after it, says why and stays stopped
+/// (a restarted signer too); the store serves no second root for the size.
+async fn a_rewritten_log_is_never_signed_even_when_its_size_matches(db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    for _ in 0..5 {
+        create_product(&mut acme).await;
+    }
+    let dir = tempfile::tempdir().expect("checkpoints");
+    let honest = signer(&app, dir.path());
+    let signed = honest
+        .checkpoint(&app.store, chrono::Utc::now())
+        .await
+        .expect("checkpoint");
+    assert!(signed.size >= 5);
+    let zeros = "0".repeat(64);
+    for statement in [
+        format!(
+            "UPDATE log_leaves SET entry_sha256 = '{zeros}' WHERE log_index = {}",
+            signed.size - 1
+        ),
+        "UPDATE log_leaves SET log_index = NULL".to_owned(),
+        "DELETE FROM log_subtrees".to_owned(),
+        "DELETE FROM log_checkpoints".to_owned(),
+    ] {
+        execute_statement(&db.url, &statement)
+            .await
+            .expect("rewrite the log");
+    }
+    let refused = honest
+        .checkpoint(&app.store, chrono::Utc::now())
+        .await
+        .expect_err("a forked log is not signed");
+    assert!(format!("{refused:#}").contains("forked"), "{refused:#}");
+    let evidence = honest.halted().expect("the signer stops");
+    assert!(
+        evidence.contains(&format!("size {}", signed.size)),
+        "{evidence}"
+    );
+    assert!(
+        app.store
+            .checkpoints()
+            .await
+            .expect("checkpoints")
+            .is_empty(),
+        "no second root for the size"
+    );
+    // The log grows on; neither this signer nor one restarted from its files signs it.
+    create_product(&mut acme).await;
+    assert!(
+        honest
+            .checkpoint(&app.store, chrono::Utc::now())
+            .await
+            .is_err()
+    );
+    let restarted = signer(&app, dir.path());
+    let refused = restarted
+        .checkpoint(&app.store, chrono::Utc::now())
+        .await
+        .expect_err("still forked after a restart");
+    assert!(format!("{refused:#}").contains("forked"), "{refused:#}");
+    assert!(
+        app.store
+            .checkpoints()
+            .await
+            .expect("checkpoints")
+            .is_empty()
+    );
+    // Only the honest checkpoint's file is there, whole.
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".checkpoint"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
 }

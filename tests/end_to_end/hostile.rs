@@ -9,6 +9,7 @@ use tonic::Code;
 on_both_databases!(
     every_role_is_refused_every_method_it_may_not_call,
     random_and_malformed_requests_never_crash_or_answer_internal,
+    control_characters_in_filters_are_bad_input,
 );
 
 const ROLES: [&str; 7] = [
@@ -164,4 +165,47 @@ async fn random_and_malformed_requests_never_crash_or_answer_internal(_db: &Test
     }
     assert_eq!(calls, 4_000);
     crate::trust::health_is_serving(&app).await;
+}
+
+/// A NUL (or any control character) in a filter value is bad input on both databases, never
+/// INTERNAL (PostgreSQL refuses a NUL in a text parameter).
+async fn control_characters_in_filters_are_bad_input(_db: &TestDb, app: TestApp) {
+    use clearance_proto::v1 as pb;
+    let mut reviewer = app.regulator("alice@regulator", &["reviewer"]);
+    let mut adviser = app.adviser("dora@defense", "defense");
+    let mut applicant = app.applicant("acme");
+    for value in ["a\0b", "\0", "tab\there", "bell\u{7}"] {
+        let quoted = format!("\"{value}\"");
+        let refusals = [
+            reviewer
+                .list_cases(pb::ListCasesRequest {
+                    filter: format!("assignee = {quoted}"),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+            adviser
+                .list_referrals(pb::ListReferralsRequest {
+                    filter: format!("agency = {quoted}"),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+            applicant
+                .list_products(pb::ListProductsRequest {
+                    filter: format!("classification = {quoted}"),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+        ];
+        for refusal in refusals {
+            let status = refusal.expect_err("a control character is refused");
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "{value:?}: {status:?}"
+            );
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! refused with the previous version left in force; a new version flagging open cases and
 //! active licences.
 
+use std::sync::Arc;
+
 use clearance_proto::v1 as pb;
 use clearance_tests::{PolicyClient, ReviewClient, TestApp, TestDb, on_both_databases};
 use tonic::Code;
@@ -22,6 +24,8 @@ on_both_databases!(
     a_new_list_version_flags_the_parties_of_active_licences,
     a_listed_consignee_stops_a_shipment,
     identical_resolutions_released_together_resolve_once,
+    a_list_imported_while_reviewers_work_flags_every_case_before_any_decision,
+    shipments_with_short_deadlines_ride_through_a_large_import,
 );
 
 /// A synthetic Consolidated Screening List extract written for these tests.
@@ -96,6 +100,34 @@ async fn resolve(
         .map(|r| r.into_inner())
 }
 
+/// An application for `product` to an end user in `country` (headquartered there), submitted.
+async fn submitted_to(
+    officer: &mut clearance_tests::ApplicationClient,
+    product: &str,
+    country: &str,
+    end_user: &str,
+    address: &str,
+) -> pb::Application {
+    let mut application = draft(product);
+    application.destination_country_code = country.into();
+    let party = &mut application.parties[0];
+    party.display_name = end_user.into();
+    if !address.is_empty() {
+        party.address = address.into();
+    }
+    party.country_code = country.into();
+    party.headquarters_country_code = country.into();
+    let created = officer
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    submit(officer, &created).await
+}
+
 fn approve(case: &pb::Case) -> pb::ProposeDecisionRequest {
     pb::ProposeDecisionRequest {
         name: case.name.clone(),
@@ -127,21 +159,14 @@ async fn a_listed_end_user_is_flagged_at_submission_and_cleared_with_reasons(
     // The end user is the listed company, written in Cyrillic with its words reordered.
     let mut acme = app.applicant("acme");
     let product = create_product(&mut acme).await;
-    let mut application = draft(&product.name);
-    application.destination_country_code = "RU".into();
-    application.parties[0].display_name = "Инструмент Воркс Звезда".into();
-    application.parties[0].address = "4 Prospekt Mira, Moscow".into();
-    application.parties[0].country_code = "RU".into();
-    application.parties[0].headquarters_country_code = "RU".into();
-    let created = acme
-        .create_application(pb::CreateApplicationRequest {
-            request_id: request_id(),
-            application: Some(application),
-        })
-        .await
-        .expect("create")
-        .into_inner();
-    let submitted = submit(&mut acme, &created).await;
+    let submitted = submitted_to(
+        &mut acme,
+        &product.name,
+        "RU",
+        "Инструмент Воркс Звезда",
+        "4 Prospekt Mira, Moscow",
+    )
+    .await;
 
     let mut alice = app.regulator("alice@regulator", &["reviewer"]);
     let case = assign_to_self(&mut alice, &submitted).await;
@@ -772,4 +797,248 @@ async fn identical_resolutions_released_together_resolve_once(_db: &TestDb, app:
             .map(|e| &e.action)
             .collect::<Vec<_>>()
     );
+}
+
+/// `count` submitted cases for an end user named `end_user` in Germany, assigned to alice;
+/// every fifth has a proposal pending countersignature.
+async fn cases_in_review(app: &TestApp, org: &str, end_user: &str, count: usize) -> Vec<String> {
+    let mut officer = app.applicant(org);
+    let product = create_product(&mut officer).await;
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    let mut names = Vec::new();
+    for i in 0..count {
+        let submitted = submitted_to(&mut officer, &product.name, "DE", end_user, "").await;
+        let case = assign_to_self(&mut alice, &submitted).await;
+        if i % 5 == 0 {
+            alice
+                .propose_decision(approve(&case))
+                .await
+                .expect("proposed before any list names the end user");
+        }
+        names.push(case.name);
+    }
+    names
+}
+
+/// Reviewers note and reassign their cases (ordinary queue work, each a new version) until
+/// `stop`; every step may meet a stale etag.
+fn queue_work(
+    app: &TestApp,
+    cases: &[String],
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..4)
+        .map(|r| {
+            let mut reviewer = app.regulator(&format!("reviewer{r}@regulator"), &["reviewer"]);
+            let mine: Vec<String> = cases.iter().skip(r).step_by(4).cloned().collect();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for name in &mine {
+                        let case = case_of(&mut reviewer, name).await;
+                        let _ = reviewer
+                            .add_note(pb::AddNoteRequest {
+                                name: name.clone(),
+                                request_id: request_id(),
+                                etag: case.etag.clone(),
+                                text: "checked the end-use statement".into(),
+                                visible_to_applicant: false,
+                            })
+                            .await;
+                        let case = case_of(&mut reviewer, name).await;
+                        let _ = reviewer
+                            .assign_case(pb::AssignCaseRequest {
+                                name: name.clone(),
+                                request_id: request_id(),
+                                etag: case.etag.clone(),
+                                assignee: String::new(),
+                            })
+                            .await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// A list version naming the end user of 60 open cases, imported while four reviewers work
+/// them: every case is flagged within 10 s, and from the import on no proposal or
+/// countersignature on any of them succeeds (the case is either not yet screened against the
+/// new version, or has an open hit). Then the same with two imports a second apart.
+async fn a_list_imported_while_reviewers_work_flags_every_case_before_any_decision(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let lists: [(&str, &[&str]); 2] = [
+        (
+            "Meridian Dual Use Components",
+            &[
+                r#"{"id": "os-meridian", "schema": "Company", "properties": {"name": ["Meridian Dual-Use Components GmbH"], "country": ["de"]}, "datasets": ["eu_fsf"]}"#,
+            ],
+        ),
+        (
+            "Borealis Precision Optics",
+            &[
+                r#"{"id": "os-borealis", "schema": "Company", "properties": {"name": ["Borealis Precision Optics GmbH"], "country": ["de"]}, "datasets": ["eu_fsf"]}"#,
+                r#"{"id": "os-borealis-2", "schema": "Company", "properties": {"name": ["Borealis Precision Optics"], "country": ["de"]}, "datasets": ["us_ofac_sdn"]}"#,
+            ],
+        ),
+    ];
+    let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
+    let mut alice = app.regulator("alice@regulator", &["reviewer"]);
+    for (round, (end_user, files)) in lists.iter().enumerate() {
+        let cases = cases_in_review(&app, &format!("org{round}"), end_user, 60).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers = queue_work(&app, &cases, stop.clone());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for (i, file) in files.iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            import(
+                &mut policy_admin(&app),
+                &format!("Source {round}.{i}"),
+                pb::ScreeningListFormat::FollowTheMoney,
+                file,
+            )
+            .await
+            .expect("import");
+        }
+        let imported = std::time::Instant::now();
+        // From now on every decision is refused, while the cases are flagged.
+        let mut flagged = std::collections::HashSet::new();
+        while flagged.len() < cases.len() {
+            assert!(
+                imported.elapsed() < std::time::Duration::from_secs(10),
+                "round {round}: only {} of {} cases flagged within 10 s",
+                flagged.len(),
+                cases.len()
+            );
+            for name in &cases {
+                let case = case_of(&mut alice, name).await;
+                let state = case.application.as_ref().map(|a| a.state);
+                let attempt = if state == Some(pb::ApplicationState::PendingCountersign as i32) {
+                    bob.countersign_decision(pb::CountersignDecisionRequest {
+                        name: name.clone(),
+                        request_id: request_id(),
+                        etag: case.etag.clone(),
+                    })
+                    .await
+                } else {
+                    alice.propose_decision(approve(&case)).await
+                };
+                match attempt {
+                    Ok(_) => panic!("round {round}: a decision on {name} passed the new list"),
+                    Err(status) if status.code() == Code::FailedPrecondition => {
+                        assert_eq!(reason(&status), "SCREENING_UNRESOLVED", "{status:?}");
+                    }
+                    // The case moved under the attempt (queue work).
+                    Err(status) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+                }
+                if case
+                    .screening_hits
+                    .iter()
+                    .any(|h| h.status == pb::ScreeningHitStatus::Open as i32)
+                {
+                    flagged.insert(name.clone());
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in workers {
+            w.await.expect("queue work");
+        }
+    }
+}
+
+/// A Consolidated Screening List extract of `count` made-up entities with distinct names.
+fn large_csl(count: usize) -> String {
+    const SYLLABLES: [&str; 24] = [
+        "ka", "lo", "mi", "ven", "tor", "sa", "rel", "du", "pax", "qui", "zo", "bra", "nel", "fir",
+        "gos", "hul", "jen", "wex", "yor", "cam", "dri", "plu", "sto", "vik",
+    ];
+    let word = |mut n: usize| {
+        let mut w = String::new();
+        for _ in 0..3 {
+            w.push_str(SYLLABLES[n % SYLLABLES.len()]);
+            n /= SYLLABLES.len();
+        }
+        w
+    };
+    let mut csv = String::from(
+        "_id,source,entity_number,type,programs,name,title,addresses,alt_names,citizenships\n",
+    );
+    for i in 0..count {
+        let first = word(i);
+        let second = word(i / 7 + 13_000);
+        csv.push_str(&format!(
+            "g{i},EL,,Entity,EAR,{first} {second} Holdings,,,,\n"
+        ));
+    }
+    csv
+}
+
+/// A 50,000-entry list imported while eight ERP clients ship with a 0.5 s deadline: the index
+/// is rebuilt once, detached from the callers who give up, so shipments resume after at most
+/// one rebuild (an outage while callers give up would never end).
+async fn shipments_with_short_deadlines_ride_through_a_large_import(_db: &TestDb, app: TestApp) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (product, _) = licensed(&app, "acme", 1_000_000).await;
+    let csv = large_csl(50_000);
+    assert!(csv.len() < 4 * 1024 * 1024, "within the import limit");
+    let after_import = Arc::new(AtomicUsize::new(0));
+    let imported = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shippers: Vec<_> = (0..8)
+        .map(|_| {
+            let mut client = erp(&app, "acme");
+            let (product, after_import, stop) =
+                (product.clone(), after_import.clone(), stop.clone());
+            let imported = imported.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let was_imported = imported.load(Ordering::Relaxed);
+                    let mut request = tonic::Request::new(pb::StartShipmentRequest {
+                        request_id: request_id(),
+                        shipment: Some(shipment(&product, 1, 10_000)),
+                    });
+                    request.set_timeout(std::time::Duration::from_millis(500));
+                    match client.start_shipment(request).await {
+                        Ok(_) if was_imported => {
+                            after_import.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(_) => {}
+                        Err(status) => assert!(
+                            matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+                            "{status:?}"
+                        ),
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    import(
+        &mut policy_admin(&app),
+        "Large list",
+        pb::ScreeningListFormat::CslCsv,
+        &csv,
+    )
+    .await
+    .expect("import");
+    imported.store(true, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    // Every shipper ships again once the one rebuild is done.
+    while after_import.load(Ordering::Relaxed) < 80 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "shipments did not resume after the import: {} through",
+            after_import.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in shippers {
+        s.await.expect("shipper");
+    }
 }

@@ -515,7 +515,7 @@ impl ApplicationApi {
             .collect();
         let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
-        let screened = self.screen_parties(&case).await?;
+        let (screened, screened_through) = self.screen_parties(&case).await?;
         let declared = req.declaration_confirmed;
         let step = Step {
             pinned_products,
@@ -529,20 +529,30 @@ impl ApplicationApi {
         };
         step.run(
             target,
-            move |case, ctx| case.submit(ctx, declared, determinations.clone(), screened.clone()),
+            move |case, ctx| {
+                case.submit(
+                    ctx,
+                    declared,
+                    determinations.clone(),
+                    screened.clone(),
+                    screened_through,
+                )
+            },
             self.view(),
         )
         .await
     }
 
-    /// Every party of the application against the lists in force: the parties with hits.
-    async fn screen_parties(&self, case: &Case) -> ApiResult<Vec<PartyScreening>> {
-        let index = self.screener.index().await?;
-        Ok(screen_parties(
+    /// Every party of the application against the lists in force: the parties with hits, and
+    /// how many list versions had been imported when they were screened.
+    async fn screen_parties(&self, case: &Case) -> ApiResult<(Vec<PartyScreening>, i64)> {
+        let (index, through) = self.screener.index_with_count().await?;
+        let screened = screen_parties(
             &index,
             &case.application.content.parties,
             self.screener.threshold(),
-        ))
+        );
+        Ok((screened, through))
     }
 
     /// The determination of every line under the rules in force now (none when the

@@ -42,6 +42,14 @@ pub fn parse_filter(raw: &str, allowed: &[&str]) -> Result<Vec<Condition>, Viola
                         ),
                     ));
                 }
+                // No text column holds a control character, and PostgreSQL refuses a NUL in a
+                // parameter: such a value matches nothing, so it is refused as bad input.
+                if value.chars().any(char::is_control) {
+                    return Err(Violations::single(
+                        "filter",
+                        format!("the value of '{field}' holds a control character"),
+                    ));
+                }
                 if conditions.iter().any(|c: &Condition| &c.field == field) {
                     return Err(Violations::single(
                         "filter",
@@ -150,6 +158,18 @@ mod tests {
         assert!(parse_filter("state = A AND", &["state"]).is_err());
         assert!(parse_filter("state = \"A", &["state"]).is_err());
         assert!(parse_filter("state = A OR state = B", &["state"]).is_err());
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        for raw in [
+            "assignee = \"a\0b\"",
+            "agency = x\0",
+            "classification = \"3A\u{7}\"",
+        ] {
+            let field = raw.split(' ').next().unwrap();
+            assert!(parse_filter(raw, &[field]).is_err(), "{raw:?}");
+        }
     }
 
     #[test]

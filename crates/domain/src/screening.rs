@@ -480,6 +480,43 @@ fn describe(f: &ScreeningFlag) -> String {
 
 /// No decision is proposed (or countersigned) over an open hit, and a confirmed hit allows
 /// only a denial.
+/// How current a case's screening is. Imported list versions are counted (versions are never
+/// removed, so the count only grows): `screened_through` is the count when the case's parties
+/// were last screened against the lists then in force, `imported` the count now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScreeningCurrency {
+    pub screened_through: i64,
+    pub imported: i64,
+}
+
+impl ScreeningCurrency {
+    /// Screened against every list version imported so far.
+    pub fn is_current(&self) -> bool {
+        self.screened_through >= self.imported
+    }
+}
+
+/// The decision gate: no decision on a case whose parties have not been screened against every
+/// list version imported, nor while a hit is open; an approval not while a hit is confirmed.
+pub fn check_screened(
+    currency: ScreeningCurrency,
+    flags: &[ScreeningFlag],
+    approve: bool,
+) -> Result<(), DomainError> {
+    if !currency.is_current() {
+        let newer = currency.imported - currency.screened_through;
+        return Err(DomainError::FailedPrecondition {
+            reason: reason::SCREENING_UNRESOLVED,
+            message: format!(
+                "the parties have not yet been screened against {newer} newer list version{}; \
+                 screening again is under way, try again shortly",
+                if newer == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    check_flags(flags, approve)
+}
+
 pub fn check_flags(flags: &[ScreeningFlag], approve: bool) -> Result<(), DomainError> {
     if let Some(open) = flags.iter().find(|f| f.status == FlagStatus::Open) {
         return Err(DomainError::FailedPrecondition {

@@ -20,7 +20,7 @@ use crate::error::{DomainError, reason};
 use crate::history::Change;
 use crate::policy::{Determination, ReviewPolicy};
 use crate::referral::{AdvisingAgencies, Referral};
-use crate::screening::{PartyScreening, ScreeningFlag};
+use crate::screening::{PartyScreening, ScreeningCurrency, ScreeningFlag};
 use crate::validation::{Violations, required_text};
 
 /// What the workflow can be asked to do.
@@ -280,6 +280,8 @@ pub struct Case {
     pub appeals: Vec<Appeal>,
     /// Screening hits on the parties, oldest first; never shown to the applicant.
     pub screening: Vec<ScreeningFlag>,
+    /// Whether the parties were screened against every list version imported.
+    pub screening_currency: ScreeningCurrency,
 }
 
 impl Case {
@@ -391,6 +393,8 @@ pub struct CaseUpdate {
     pub decided_appeal: Option<Appeal>,
     pub new_flags: Vec<ScreeningFlag>,
     pub resolved_flag: Option<ScreeningFlag>,
+    /// The count of list versions the parties were screened against, when this step screened.
+    pub screened_through: Option<i64>,
     pub change: Change,
     pub chain: ChangeChain,
 }
@@ -444,6 +448,7 @@ impl Case {
             decided_appeal: None,
             new_flags: Vec::new(),
             resolved_flag: None,
+            screened_through: None,
             chain: ChangeChain::Application,
             change: Change {
                 action: action.history_name(),
@@ -500,6 +505,7 @@ impl Case {
         declaration_confirmed: bool,
         determinations: Vec<Determination>,
         screened: Vec<PartyScreening>,
+        screened_through: i64,
     ) -> Result<CaseUpdate, DomainError> {
         let mut update = self.begin(ctx, Action::Submit, String::new(), json!({}))?;
         check_complete(&self.application, declaration_confirmed)?;
@@ -522,6 +528,7 @@ impl Case {
             "screening": flags,
         });
         update.new_flags = flags;
+        update.screened_through = Some(screened_through);
         update.submit_time = Some(ctx.now);
         update.review_policy = policy;
         update.determinations = Some(determinations);
@@ -672,7 +679,11 @@ impl Case {
         let mut update = self.begin(ctx, Action::ProposeDecision, String::new(), json!({}))?;
         let proposal = validate_proposal(&self.application, input, ctx)?;
         crate::referral::ready_for_proposal(&self.referrals)?;
-        crate::screening::check_flags(&self.screening, proposal.decision == Decision::Approve)?;
+        crate::screening::check_screened(
+            self.screening_currency,
+            &self.screening,
+            proposal.decision == Decision::Approve,
+        )?;
         if proposal.decision == Decision::Approve {
             crate::referral::check_departure(
                 &self.referrals,
@@ -791,6 +802,7 @@ impl Case {
         &self,
         ctx: &Context<'_>,
         screened: Vec<PartyScreening>,
+        screened_through: i64,
     ) -> Result<CaseUpdate, DomainError> {
         let mut update = self.begin(ctx, Action::Rescreen, String::new(), json!({}))?;
         let flags = crate::screening::raise_flags(self.new_hits(screened), ctx.now);
@@ -800,8 +812,9 @@ impl Case {
                 message: "no new screening hits on this case".into(),
             });
         }
-        update.change.payload = json!({ "screening": flags });
+        update.change.payload = json!({ "screening": flags, "screened_through": screened_through });
         update.new_flags = flags;
+        update.screened_through = Some(screened_through);
         Ok(self.with_due_date(update, ctx))
     }
 
@@ -917,8 +930,9 @@ impl Case {
                     .into(),
             });
         }
-        // A hit raised since the proposal (a re-screening) is resolved before anything issues.
-        crate::screening::check_flags(&self.screening, approve)?;
+        // A list imported or a hit raised since the proposal is dealt with before anything
+        // issues.
+        crate::screening::check_screened(self.screening_currency, &self.screening, approve)?;
         proposal.outcome = ProposalOutcome::Countersigned;
         proposal.resolved_by = Some(ctx.principal.subject.clone());
         proposal.resolved_time = Some(ctx.now);

@@ -35,7 +35,9 @@ pub use limits::{CallLimits, caller_key};
 pub use metrics::{CallMetrics, ShipmentMetrics};
 pub use respond::{mutation, respond};
 pub use rule_book::RuleBook;
-pub use screener::{Rescreened, Screener, rescreen_cases};
+pub use screener::{
+    Rescreened, Screener, run_screening_sweeps, screen_cases_behind, screening_principal,
+};
 
 /// Runs a handler method `$self.$method(principal, message)` returning `ApiResult<T>` and
 /// answers with its response or its status.

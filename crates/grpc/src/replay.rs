@@ -97,7 +97,18 @@ where
     let (Err(refusal), Some(key)) = (&answer, key) else {
         return answer;
     };
-    if matches!(refusal, ApiError::Internal(_)) {
+    // Only a refusal of the request itself can hide a first answer; a database that does not
+    // answer would not answer the lookup either (and the caller would wait twice).
+    let refused = matches!(
+        refusal,
+        ApiError::Invalid(_)
+            | ApiError::NotFound(_)
+            | ApiError::FailedPrecondition { .. }
+            | ApiError::PermissionDenied { .. }
+            | ApiError::StaleEtag(_)
+            | ApiError::Conflict(_)
+    );
+    if !refused {
         return answer;
     }
     match store

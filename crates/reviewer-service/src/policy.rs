@@ -12,19 +12,17 @@ use clearance_domain::policy::determine::{DraftComparison, Export};
 use clearance_domain::policy::rules::{PublishedRuleSet, next_version};
 use clearance_domain::product::parse_controlled_item;
 use clearance_domain::screening::{check_source, parse_list};
-use clearance_domain::workflow::ReviewSettings;
 use clearance_grpc::convert::product_input;
 use clearance_grpc::convert_policy::{
     determination_to_pb, export_query, impact_to_pb, rule_set_definition, rule_set_to_pb,
     screening_format_from_pb, screening_list_to_pb,
 };
 use clearance_grpc::{
-    ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, rescreen_cases,
-    respond, validate_list, validate_request_id,
+    ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, respond,
+    validate_list, validate_request_id,
 };
 use clearance_proto::v1 as pb;
 use clearance_proto::v1::policy_service_server::PolicyService;
-use clearance_store::Outcome;
 use clearance_store::Store;
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -38,65 +36,17 @@ pub struct PolicyApi {
     store: Store,
     rules: RuleBook,
     screener: Screener,
-    settings: Arc<ReviewSettings>,
     clock: Arc<dyn Clock>,
 }
 
 impl PolicyApi {
-    pub fn new(
-        store: Store,
-        rules: RuleBook,
-        screener: Screener,
-        settings: Arc<ReviewSettings>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(store: Store, rules: RuleBook, screener: Screener, clock: Arc<dyn Clock>) -> Self {
         PolicyApi {
             store,
             rules,
             screener,
-            settings,
             clock,
         }
-    }
-
-    /// Screens the open cases and active licences again against the lists now in force, in the
-    /// background: the import has answered; new hits appear on the cases (and in ListCases) as
-    /// they are found.
-    fn rescreen_in_background(&self, importer: Principal, list_id: uuid::Uuid) {
-        let (store, screener, settings) = (
-            self.store.clone(),
-            self.screener.clone(),
-            self.settings.clone(),
-        );
-        let now = self.clock.now();
-        tokio::spawn(async move {
-            let index = match screener.index().await {
-                Ok(index) => index,
-                Err(e) => {
-                    tracing::error!(error = %e, "screening again: the lists could not be read");
-                    return;
-                }
-            };
-            match rescreen_cases(
-                &store,
-                &index,
-                screener.threshold(),
-                &importer,
-                settings,
-                now,
-                list_id,
-            )
-            .await
-            {
-                Ok(found) => tracing::info!(
-                    %list_id,
-                    open_cases = found.open_cases,
-                    licence_cases = found.licence_cases,
-                    "open cases and active licences screened again"
-                ),
-                Err(e) => tracing::error!(%list_id, error = %e, "screening again failed"),
-            }
-        });
     }
 }
 
@@ -231,10 +181,10 @@ impl PolicyApi {
             })
             .await
             .map_err(|e| ApiError::from_store("screening list", e))?;
+        // The index is read again at once, and the screening sweep woken: open cases and the
+        // cases behind licences are screened against the new version in the background, and
+        // no decision passes a case it has not reached yet.
         self.screener.invalidate().await;
-        if let Outcome::Applied(version) = &outcome {
-            self.rescreen_in_background(p.clone(), version.id);
-        }
         respond(outcome, screening_list_to_pb)
     }
 

@@ -20,10 +20,18 @@ const EXTENSION: &str = "checkpoint";
 pub const VERIFIER_FILE: &str = "verifier.vkey";
 
 /// Who signs checkpoints, and where they go.
+///
+/// The signer remembers the last tree it signed outside the database (its own checkpoint
+/// files, read at start) and signs nothing that is not an append-only extension of it: a log
+/// rewritten by someone with database access is never signed, however its size was made to
+/// match. On such a fork it stops for good, says so in the log with the evidence and raises
+/// `clearance_audit_signer_halted`.
 pub struct Signer {
     origin: String,
     key: SigningKey,
     dir: PathBuf,
+    last_signed: std::sync::Mutex<Option<(u64, clearance_domain::audit::Hash)>>,
+    halted: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -70,10 +78,21 @@ impl Signer {
             origin: config.audit.origin.clone(),
             key,
             dir: config.audit.checkpoint_dir.clone(),
+            last_signed: std::sync::Mutex::new(None),
+            halted: std::sync::Mutex::new(None),
         };
         // A bad origin fails at start, not at the first checkpoint.
-        signer.verifier()?;
+        let verifier = signer.verifier()?;
+        let (signed, _) = read_checkpoints(&signer.dir, &verifier)?;
+        if let Some(last) = signed.last() {
+            *lock(&signer.last_signed) = Some((last.size, last.root));
+        }
         Ok(Some(signer))
+    }
+
+    /// Why the signer stopped, if it found the log forked.
+    pub fn halted(&self) -> Option<String> {
+        lock(&self.halted).clone()
     }
 
     /// The verifier key of this signer's checkpoints.
@@ -89,8 +108,12 @@ impl Signer {
         store: &Store,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<StoredCheckpoint> {
-        let stored = store
-            .record_checkpoint(now, |size, root| {
+        if let Some(why) = self.halted() {
+            anyhow::bail!("checkpoint signing stopped: {why}");
+        }
+        let extends = *lock(&self.last_signed);
+        let stored = match store
+            .record_checkpoint(now, extends, |size, root| {
                 Checkpoint {
                     origin: self.origin.clone(),
                     size,
@@ -98,8 +121,21 @@ impl Signer {
                 }
                 .sign(&self.origin, &self.key)
             })
-            .await?;
+            .await
+        {
+            Ok(stored) => stored,
+            Err(clearance_store::StoreError::LogForked(evidence)) => {
+                *lock(&self.halted) = Some(evidence.clone());
+                anyhow::bail!("the audit log forked; checkpoint signing stopped: {evidence}");
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.publish(&stored)?;
+        // Only a checkpoint this signer's checks passed becomes its own last.
+        let mut last = lock(&self.last_signed);
+        if last.is_none_or(|(size, _)| stored.size >= size) {
+            *last = Some((stored.size, stored.root));
+        }
         Ok(stored)
     }
 
@@ -127,17 +163,30 @@ pub fn checkpoint_path(dir: &Path, size: u64) -> PathBuf {
     dir.join(format!("{size:020}.{EXTENSION}"))
 }
 
+/// Writes `content` to `path` unless a file is there: whole or not at all (written to a
+/// temporary file, synced, then linked into place, which fails if the name exists), so a crash
+/// never leaves a truncated checkpoint. A file of that name with other content is an error.
 fn write_once(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(mut file) => {
-            file.write_all(content.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("checkpoint");
+    let temporary = dir.join(format!(".{name}.{}.partial", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(content.as_bytes())?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            // The new name is durable once the directory is.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -154,11 +203,19 @@ fn write_once(path: &Path, content: &str) -> anyhow::Result<()> {
     }
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Signs checkpoints every `interval` until `stopped`; failures are logged and retried.
+/// Signs checkpoints every `interval` until `stopped`; failures are logged and retried. A fork
+/// stops the signing for good: `halted` goes to 1 and the evidence is logged at every interval
+/// until an operator restarts the process.
 pub fn spawn_checkpoints(
     store: Store,
     signer: Signer,
     interval: Duration,
+    halted: prometheus_client::metrics::gauge::Gauge,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -167,9 +224,18 @@ pub fn spawn_checkpoints(
                 _ = tokio::time::sleep(interval) => {}
                 _ = stopped.wait_for(|s| *s) => return,
             }
+            if let Some(evidence) = signer.halted() {
+                halted.set(1);
+                tracing::error!(%evidence, "the audit log forked: no checkpoint is signed until it is investigated");
+                continue;
+            }
             match signer.checkpoint(&store, chrono::Utc::now()).await {
                 Ok(c) if c.new => tracing::info!(size = c.size, "audit log checkpoint signed"),
                 Ok(_) => {}
+                Err(e) if signer.halted().is_some() => {
+                    halted.set(1);
+                    tracing::error!(error = %format!("{e:#}"), "the audit log forked: checkpoint signing stopped");
+                }
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "signing an audit log checkpoint failed; retrying")
                 }

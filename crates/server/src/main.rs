@@ -367,38 +367,31 @@ async fn screening(config: &Config, command: Screening) -> anyhow::Result<()> {
                         "imported {} entries of {} as version {} (sha256 {})",
                         v.entry_count, v.source, v.id, v.file_sha256
                     );
-                    // Open cases are screened against the lists now in force; servers pick the
-                    // new version up for submissions and shipments within a second.
-                    let in_force: Vec<_> = store
-                        .screening_lists_in_force()
-                        .await?
-                        .into_iter()
-                        .map(|l| l.id)
-                        .collect();
-                    let index = clearance_domain::screening::ScreeningIndex::build(
-                        store.screening_entries(&in_force).await?,
-                    );
-                    let operator = clearance_auth::Principal {
-                        subject: "clearance screening import".into(),
-                        roles: vec![Role::PolicyAdmin],
-                        organisation: None,
-                        agency: None,
-                    };
-                    println!("screening open cases and active licences again…");
-                    let found = clearance_grpc::rescreen_cases(
-                        &store,
-                        &index,
-                        config.screening.threshold,
-                        &operator,
-                        Arc::new(config.review.settings()?),
-                        now,
-                        v.id,
-                    )
-                    .await?;
-                    println!(
-                        "screened again: {} open cases and {} licences' cases with new hits to resolve",
-                        found.open_cases, found.licence_cases
-                    );
+                    // Open cases and the cases behind licences are screened against the
+                    // lists now in force (running servers would do it within seconds too;
+                    // both together only repeat reads).
+                    println!("screening open cases and licences' cases again…");
+                    let screener =
+                        clearance_grpc::Screener::new(store.clone(), config.screening.threshold);
+                    let settings = Arc::new(config.review.settings()?);
+                    loop {
+                        let found = clearance_grpc::screen_cases_behind(
+                            &store,
+                            &screener,
+                            settings.clone(),
+                            SystemClock.now(),
+                        )
+                        .await
+                        .map_err(|e| anyhow::anyhow!("screening again: {e}"))?;
+                        println!(
+                            "screened against {} list versions: {} open cases and {} licences' cases, {} with new hits to resolve",
+                            found.through, found.open_cases, found.licence_cases, found.flagged
+                        );
+                        if found.left == 0 {
+                            break;
+                        }
+                        println!("{} cases moved meanwhile; screening them again", found.left);
+                    }
                 }
                 clearance_store::Outcome::Applied(v) => println!(
                     "already imported as version {} on {}: nothing changed",

@@ -37,6 +37,7 @@ pub struct Gauges {
     expiry_backlog: Gauge,
     stream_lag: Gauge,
     database_up: Gauge,
+    signer_halted: Gauge,
 }
 
 /// What the services record as they answer.
@@ -58,6 +59,7 @@ pub fn registry(store: Store, clock: Arc<dyn Clock>) -> (Recorders, Gauges) {
         expiry_backlog: Gauge::default(),
         stream_lag: Gauge::default(),
         database_up: Gauge::default(),
+        signer_halted: Gauge::default(),
         registry,
         store,
         clock,
@@ -95,10 +97,20 @@ pub fn registry(store: Store, clock: Arc<dyn Clock>) -> (Recorders, Gauges) {
         "1 when the last scrape could read the database",
         gauges.database_up.clone(),
     );
+    r.register(
+        "clearance_audit_signer_halted",
+        "1 when the checkpoint signer found the audit log rewritten (forked) and stopped signing",
+        gauges.signer_halted.clone(),
+    );
     (Recorders { calls, shipments }, gauges)
 }
 
 impl Gauges {
+    /// The gauge the checkpoint signer raises when it stops on a forked log.
+    pub fn signer_halted(&self) -> Gauge {
+        self.signer_halted.clone()
+    }
+
     /// Counts the streams of `events` too.
     pub fn watch_streams(&mut self, events: EventApi) {
         self.streams.push(events);

@@ -44,6 +44,9 @@ const REVIEWER_SERVICES: [&str; 4] = [
 ];
 /// How often licences past their validity are moved to EXPIRED.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+/// How often each replica looks for list versions imported elsewhere (an import through the
+/// process wakes its sweep at once).
+const SCREENING_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 /// HTTP/2 pings on a quiet connection (e.g. an idle event stream) keep proxies from closing it
 /// and find a dead client; a ping unanswered for `HTTP2_KEEPALIVE_TIMEOUT` closes it.
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -148,6 +151,8 @@ pub struct Running {
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     monitor: JoinHandle<()>,
     expiry: JoinHandle<()>,
+    /// Screens cases against list versions imported since they were last screened.
+    screening: JoinHandle<()>,
     pruning: JoinHandle<()>,
     /// Signs the audit log's checkpoints, when a key is configured.
     checkpoints: Option<JoinHandle<()>>,
@@ -193,6 +198,7 @@ impl Running {
         let _ = self.stop.send(true);
         self.monitor.abort();
         self.expiry.abort();
+        self.screening.abort();
         self.pruning.abort();
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.abort();
@@ -399,6 +405,7 @@ pub async fn start(
         None => None,
     };
     let (recorders, mut gauges) = crate::metrics::registry(store.clone(), clock.clone());
+    let signer_halted = gauges.signer_halted();
     let mut events = |store: Store| {
         let api = EventApi::new(store, stopped.clone())
             .with_streams_per_caller(config.limits.streams_per_caller);
@@ -501,7 +508,6 @@ pub async fn start(
                     store.clone(),
                     rules.clone(),
                     screener.clone(),
-                    settings.clone(),
                     clock.clone(),
                 ))
                 .max_decoding_message_size(max_message)
@@ -578,6 +584,17 @@ pub async fn start(
         })
     };
 
+    // The screening sweep runs on every replica: each write it makes is guarded, and a case
+    // waits for it (no decision) until it has been screened against every list imported.
+    let screening = tokio::spawn(clearance_grpc::run_screening_sweeps(
+        store.clone(),
+        screener.clone(),
+        settings.clone(),
+        clock.clone(),
+        SCREENING_SWEEP_INTERVAL,
+        stopped.clone(),
+    ));
+
     let (metrics_addr, metrics) = match config.metrics_listen {
         Some(addr) => {
             let (addr, task) = crate::metrics::serve(addr, gauges, stopped.clone()).await?;
@@ -595,6 +612,7 @@ pub async fn start(
             store_for_pruning.clone(),
             signer,
             Duration::from_secs(seconds),
+            signer_halted,
             stopped.clone(),
         )),
         (Some(_), _) => None,
@@ -623,6 +641,7 @@ pub async fn start(
         servers,
         monitor,
         expiry,
+        screening,
         pruning,
         checkpoints,
         health,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use clearance_domain::audit::merkle::{
     MissingSubtree, appended_subtrees, consistency_proof, inclusion_proof, root, subtrees_read,
+    verify_consistency,
 };
 use clearance_domain::audit::{Hash, Subtree, from_hex, leaf_data, leaf_hash, to_hex};
 use clearance_domain::history::HistoryEntry;
@@ -253,9 +254,15 @@ impl Store {
     /// unless the latest checkpoint is of this size already (then that one, `new` false).
     /// Replicas take turns: one signer at a time, and one checkpoint per size; a second root
     /// for a size already signed is refused as corruption, never stored.
+    ///
+    /// `extends` is the signer's own last signed tree (size and root, kept outside the
+    /// database): nothing is signed unless the log now is an append-only extension of it,
+    /// proven by a consistency proof from the stored subtrees; otherwise `LogForked`, with the
+    /// evidence.
     pub async fn record_checkpoint(
         &self,
         now: DateTime<Utc>,
+        extends: Option<(u64, Hash)>,
         sign: impl FnOnce(u64, &Hash) -> String,
     ) -> Result<StoredCheckpoint, StoreError> {
         self.sequence_log().await?;
@@ -268,6 +275,30 @@ impl Store {
         }
         let size = log_size(&write.txn).await?;
         let head = root_of(&write.txn, size).await?;
+        if let Some((signed_size, signed_root)) = extends {
+            let forked = |why: String| {
+                StoreError::LogForked(format!(
+                    "the signer last signed size {signed_size} with root {}; the log now has \
+                     size {size} with root {}: {why}",
+                    to_hex(&signed_root),
+                    to_hex(&head)
+                ))
+            };
+            if size < signed_size {
+                return Err(forked(
+                    "the log is shorter than a tree already signed".into(),
+                ));
+            }
+            let needed = subtrees_read(|s| consistency_proof(signed_size, size, &s));
+            let found = fetch_subtrees(&write.txn, &needed).await?;
+            let proof = consistency_proof(signed_size, size, &found)?;
+            if !verify_consistency(signed_size, size, &signed_root, &head, &proof) {
+                return Err(forked(
+                    "no consistency proof from the signed tree: it is not a prefix of the log"
+                        .into(),
+                ));
+            }
+        }
         let latest = log_checkpoint::Entity::find()
             .order_by_desc(log_checkpoint::Column::TreeSize)
             .limit(1)

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 use clearance_domain::DomainError;
 use clearance_domain::appeal::{Appeal, AppealOutcome};
+use clearance_domain::application::ApplicationState;
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::paging::PageRequest;
 use clearance_domain::policy::{Determination, ReviewPolicy};
-use clearance_domain::screening::{FlagStatus, ScreeningFlag};
+use clearance_domain::screening::{FlagStatus, ScreeningCurrency, ScreeningFlag};
 use clearance_domain::workflow::{
     CLOCK_RUNNING_STATES, Case, CaseFilter, CaseUpdate, ChangeChain, Decision, InformationRequest,
     Note, Proposal, ProposalOutcome,
@@ -130,6 +131,15 @@ fn appeal_from(row: appeal::Model) -> Result<Appeal, StoreError> {
 }
 
 /// Loads whole cases for application rows: ten queries for any number of rows.
+/// The states of a submitted case not finally decided.
+pub(crate) const OPEN_STATES: [ApplicationState; 5] = [
+    ApplicationState::Submitted,
+    ApplicationState::UnderReview,
+    ApplicationState::AwaitingApplicant,
+    ApplicationState::PendingCountersign,
+    ApplicationState::UnderAppeal,
+];
+
 pub(crate) async fn load_cases<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<application::Model>,
@@ -222,6 +232,11 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
         let assignee = row.assignee.clone();
         let due_date = row.due_date;
         let review_policy = policy_from(id, row.review_policy.as_deref())?;
+        // What has been imported since is filled in where a decision needs it (update_case).
+        let screening_currency = ScreeningCurrency {
+            screened_through: row.screened_through,
+            imported: row.screened_through,
+        };
         let application = to_domain(row, &mut children)?;
         cases.push(Case {
             application,
@@ -235,6 +250,7 @@ pub(crate) async fn load_cases<C: ConnectionTrait>(
             referrals: referrals.remove(&id).unwrap_or_default(),
             appeals: appeals.remove(&id).unwrap_or_default(),
             screening: flags.remove(&id).unwrap_or_default(),
+            screening_currency,
         });
     }
     Ok(cases)
@@ -290,6 +306,16 @@ async fn apply(
             Expr::value(policy_text(update.review_policy)),
         )
         .col_expr(application::Column::DueDate, Expr::value(update.due_date));
+    let row_update = match update.screened_through {
+        Some(through) => row_update.col_expr(
+            application::Column::ScreenedThrough,
+            Expr::value(std::cmp::max(
+                through,
+                case.screening_currency.screened_through,
+            )),
+        ),
+        None => row_update,
+    };
     update_if_unchanged(txn, row_update, id, expected_version, m.now).await?;
     if let Some(determinations) = &update.determinations {
         for (index, d) in determinations.iter().enumerate() {
@@ -657,38 +683,6 @@ impl Store {
         load_cases(&self.db, rows).await
     }
 
-    /// Up to `limit` submitted cases still open, after `after`, in id order (for screening
-    /// them again when a list changes).
-    pub async fn open_cases(
-        &self,
-        after: Option<Uuid>,
-        limit: u64,
-    ) -> Result<Vec<Case>, StoreError> {
-        use clearance_domain::application::ApplicationState::*;
-        let mut query = application::Entity::find().filter(
-            application::Column::State.is_in(
-                [
-                    Submitted,
-                    UnderReview,
-                    AwaitingApplicant,
-                    PendingCountersign,
-                    UnderAppeal,
-                ]
-                .iter()
-                .map(|s| s.as_str()),
-            ),
-        );
-        if let Some(after) = after {
-            query = query.filter(application::Column::Id.gt(after));
-        }
-        let rows = query
-            .order_by_asc(application::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?;
-        load_cases(&self.db, rows).await
-    }
-
     /// The approved cases whose parties active licences ship to, a page at a time in licence
     /// order after `after` (a licence id): per licence valid at `now`, its latest approved
     /// amendment if it has one (which carries the parties as amended), else the case that
@@ -701,8 +695,14 @@ impl Store {
     ) -> Result<(Option<Uuid>, Vec<Case>), StoreError> {
         use clearance_domain::application::ApplicationState;
         use clearance_domain::ledger::LicenceState;
+        // A suspended or exhausted licence may ship again (reinstated, or given more by an
+        // amendment or a cancellation): its parties are screened too.
         let mut query = licence::Entity::find()
-            .filter(licence::Column::State.eq(LicenceState::Active.as_str()))
+            .filter(licence::Column::State.is_in([
+                LicenceState::Active.as_str(),
+                LicenceState::Exhausted.as_str(),
+                LicenceState::Suspended.as_str(),
+            ]))
             .filter(licence::Column::ValidUntil.gt(now));
         if let Some(after) = after {
             query = query.filter(licence::Column::Id.gt(after));
@@ -773,7 +773,11 @@ impl Store {
             Box::pin(async move {
                 crate::products::pin_products(txn, &pinned_products).await?;
                 crate::documents::pin_documents(txn, org.as_ref(), &pinned_documents).await?;
-                let current = find_case(txn, org.as_ref(), id).await?;
+                let mut current = find_case(txn, org.as_ref(), id).await?;
+                // Read in the step's own transaction, so a decision never passes a list
+                // version imported before it.
+                current.screening_currency.imported =
+                    crate::screening::imported_list_count(txn).await?;
                 if current.application.version != expected_version {
                     return Err(StoreError::StaleEtag {
                         current: current.application.version,

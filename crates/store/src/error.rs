@@ -42,6 +42,10 @@ pub enum StoreError {
     /// A stored row the domain refuses to read → `INTERNAL`.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The audit log is not an append-only extension of a tree already signed: someone
+    /// rewrote it. The checkpoint signer stops (never reached by calls).
+    #[error("the audit log forked: {0}")]
+    LogForked(String),
 }
 
 /// What a database failure means for the call that met it.

@@ -90,7 +90,111 @@ async fn insert_version(
     Ok(())
 }
 
+/// How many list versions were ever imported (versions are never removed), as `conn` sees it.
+pub(crate) async fn imported_list_count<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+) -> Result<i64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    let count = screening_list::Entity::find().count(conn).await?;
+    i64::try_from(count).map_err(corrupt)
+}
+
+/// The mark of the pass over the cases behind licences.
+const LICENCE_CASES_MARK: &str = "licence_cases";
+
 impl Store {
+    /// Up to `limit` open cases (submitted and not finally decided) after `after`, in id order,
+    /// whose parties were screened against fewer than `through` list versions.
+    pub async fn open_cases_behind_screening(
+        &self,
+        through: i64,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<clearance_domain::workflow::Case>, StoreError> {
+        use sea_orm::QuerySelect;
+        let mut query = application::Entity::find()
+            .filter(application::Column::ScreenedThrough.lt(through))
+            .filter(
+                application::Column::State
+                    .is_in(crate::cases::OPEN_STATES.iter().map(|s| s.as_str())),
+            );
+        if let Some(after) = after {
+            query = query.filter(application::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(application::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        crate::cases::load_cases(&self.db, rows).await
+    }
+
+    /// Records that these cases' parties were screened against `through` list versions and
+    /// nothing new was found (no history entry: the sweep's log and marks tell it). Never
+    /// lowers a case's mark.
+    pub async fn mark_screened(&self, ids: &[Uuid], through: i64) -> Result<(), StoreError> {
+        use sea_orm::prelude::Expr;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let write = self.begin_write().await?;
+        application::Entity::update_many()
+            .col_expr(application::Column::ScreenedThrough, Expr::value(through))
+            .filter(application::Column::Id.is_in(ids.iter().copied()))
+            .filter(application::Column::ScreenedThrough.lt(through))
+            .exec(&write.txn)
+            .await?;
+        write.commit().await
+    }
+
+    /// How many list versions the last complete pass over the cases behind licences screened
+    /// against, and how many are imported now.
+    pub async fn licence_cases_screening(&self) -> Result<(i64, i64), StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    sea_orm::DbBackend::Postgres => {
+                        "SELECT through_count FROM screening_marks WHERE name = $1"
+                    }
+                    _ => "SELECT through_count FROM screening_marks WHERE name = ?",
+                },
+                [LICENCE_CASES_MARK.into()],
+            ))
+            .await?;
+        let marked = match row {
+            Some(row) => row.try_get_by_index::<i64>(0)?,
+            None => 0,
+        };
+        Ok((marked, imported_list_count(&self.db).await?))
+    }
+
+    /// Records a complete pass over the cases behind licences (the mark only rises).
+    pub async fn mark_licence_cases_screened(&self, through: i64) -> Result<(), StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let write = self.begin_write().await?;
+        let backend = write.txn.get_database_backend();
+        write
+            .txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    sea_orm::DbBackend::Postgres => {
+                        "UPDATE screening_marks SET through_count = $1 WHERE name = $2 AND through_count < $1"
+                    }
+                    _ => {
+                        "UPDATE screening_marks SET through_count = ?1 WHERE name = ?2 AND through_count < ?1"
+                    }
+                },
+                [through.into(), LICENCE_CASES_MARK.into()],
+            ))
+            .await?;
+        write.commit().await
+    }
+
     /// Imports a list version whole, in one transaction: a file that fails leaves the versions
     /// in force as they were. The same file of the same source again is the version already
     /// imported.
@@ -134,9 +238,8 @@ impl Store {
     }
 
     /// How many versions were ever imported (versions are never removed).
-    pub async fn screening_list_count(&self) -> Result<u64, StoreError> {
-        use sea_orm::PaginatorTrait;
-        Ok(screening_list::Entity::find().count(&self.db).await?)
+    pub async fn imported_screening_lists(&self) -> Result<i64, StoreError> {
+        imported_list_count(&self.db).await
     }
 
     /// Every imported version, newest first.

@@ -61,6 +61,7 @@ fn licence(product: Uuid) -> Licence {
         referrals: vec![],
         appeals: vec![],
         screening: vec![],
+        screening_currency: Default::default(),
     };
     let proposal = Proposal {
         id: Uuid::now_v7(),

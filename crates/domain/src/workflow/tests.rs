@@ -62,6 +62,7 @@ fn case(state: ApplicationState) -> Case {
         referrals: vec![],
         appeals: vec![],
         screening: vec![],
+        screening_currency: Default::default(),
     }
 }
 
@@ -263,7 +264,8 @@ fn an_incomplete_application_names_every_missing_piece() {
     let applicant = principal("o", &[Role::Applicant], Some("acme"));
     let mut c = case(ApplicationState::Draft);
     c.application.content = ApplicationContent::parse(ApplicationInput::default()).unwrap();
-    let Err(DomainError::Invalid(v)) = c.submit(&ctx(&applicant, &settings), false, vec![], vec![])
+    let Err(DomainError::Invalid(v)) =
+        c.submit(&ctx(&applicant, &settings), false, vec![], vec![], 0)
     else {
         panic!("incomplete submission accepted");
     };
@@ -291,6 +293,7 @@ fn submission_stores_determinations_and_sets_the_due_date() {
             true,
             vec![determination()],
             vec![],
+            0,
         )
         .unwrap();
     assert_eq!(update.state, ApplicationState::Submitted);
@@ -329,6 +332,9 @@ fn listed_hit() -> crate::screening::Hit {
 
 /// What the store does with an update, for a test that replays whole workflows in memory.
 fn apply(c: &mut Case, u: CaseUpdate) {
+    if let Some(through) = u.screened_through {
+        c.screening_currency.screened_through = through;
+    }
     c.application.state = u.state;
     c.application.version += 1;
     c.application.submit_time = u.submit_time;
@@ -382,6 +388,19 @@ fn apply(c: &mut Case, u: CaseUpdate) {
     }
 }
 
+/// The end user's screening: a hit on a listed party, or nothing.
+fn end_user_screening(hit: bool) -> Vec<crate::screening::PartyScreening> {
+    if hit {
+        vec![crate::screening::PartyScreening {
+            party_index: 0,
+            party_name: "Example Cloud".into(),
+            hits: vec![listed_hit()],
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
 #[test]
 fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_rule() {
     use crate::amendment::AmendmentRequest;
@@ -403,6 +422,7 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
         principal("carol", &[Role::SeniorReviewer], None),
         principal("dave", &[Role::SeniorReviewer], None),
     ];
+    let admin = principal("screening", &[Role::PolicyAdmin], None);
     let mut dora = principal("dora", &[Role::Adviser], None);
     dora.agency = Some("defense".into());
     let edges = allowed_edges();
@@ -420,11 +440,12 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
             });
         }
         for step in 0..60_i64 {
-            let command = rng.next(14);
+            let command = rng.next(16);
             // Mostly someone whose role may give the command; now and then anyone at all.
             let who = if rng.next(10) < 8 {
                 match command {
                     0 | 3 | 10 => &people[0],
+                    15 => &admin,
                     5 | 6 | 11 => &people[2 + rng.next(3)],
                     _ => &people[1 + rng.next(4)],
                 }
@@ -441,16 +462,26 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
             let result = match command {
                 0 => {
                     // Now and then the end user resembles a listed party.
-                    let screened = if rng.next(3) == 0 {
-                        vec![PartyScreening {
-                            party_index: 0,
-                            party_name: "Example Cloud".into(),
-                            hits: vec![listed_hit()],
-                        }]
-                    } else {
-                        Vec::new()
-                    };
-                    c.submit(&ctx, true, vec![determination()], screened)
+                    let screened = end_user_screening(rng.next(3) == 0);
+                    let through = c.screening_currency.imported;
+                    c.submit(&ctx, true, vec![determination()], screened, through)
+                }
+                14 => {
+                    // A list version is imported: the case is behind until screened again.
+                    c.screening_currency.imported += 1;
+                    continue;
+                }
+                15 => {
+                    // Screening again raises new hits, or only records that it looked.
+                    let through = c.screening_currency.imported;
+                    let screened = end_user_screening(rng.next(4) == 0);
+                    match c.rescreen(&ctx, screened, through) {
+                        Ok(update) => Ok(update),
+                        Err(_) => {
+                            c.screening_currency.screened_through = through;
+                            continue;
+                        }
+                    }
                 }
                 13 => match c.screening.first().map(|f| f.id) {
                     Some(id) => c.resolve_screening(&ctx, id, rng.next(2) == 0, "checked"),
@@ -544,14 +575,19 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
                 assert_ne!(p.resolved_by.as_deref(), Some(p.proposer.as_str()));
             }
             // Screening: nothing proposed over an open hit, nothing approved over a confirmed
-            // one.
-            if update.new_proposal.is_some() || to == ApplicationState::Approved {
+            // one; nothing decided before the parties were screened against every list.
+            let approves = to == ApplicationState::Approved && from != to;
+            if update.new_proposal.is_some() || approves {
                 assert!(
                     before
                         .screening
                         .iter()
                         .all(|f| f.status != FlagStatus::Open),
                     "decided over an open screening hit"
+                );
+                assert!(
+                    before.screening_currency.is_current(),
+                    "decided before the case was screened against every list version"
                 );
             }
             if to == ApplicationState::Approved
@@ -582,7 +618,7 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
                     );
                     amended += 1;
                 }
-                (None, None) => assert_ne!(to, ApplicationState::Approved),
+                (None, None) => assert!(!approves, "approved without a licence"),
                 (Some(_), Some(_)) => panic!("both issued and amended"),
             }
             if update.new_appeal.is_some() {

@@ -23,6 +23,8 @@ pub struct Model {
     pub amends_licence_id: Option<Uuid>,
     pub amendment_reasons: Option<String>,
     pub amendment_valid_until: Option<DateTimeUtc>,
+    /// How many list versions had been imported when the parties were last screened.
+    pub screened_through: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
