@@ -406,7 +406,7 @@ fn random_workflows_of_applications_amendments_referrals_and_appeals_keep_every_
     use crate::amendment::AmendmentRequest;
     use crate::appeal::AppealOutcome;
     use crate::referral::{Advice, AdvisingAgencies, AdvisingAgency, LineAdvice, give_advice};
-    use crate::screening::{FlagStatus, PartyScreening};
+    use crate::screening::FlagStatus;
     let settings = ReviewSettings {
         agencies: AdvisingAgencies::new(vec![AdvisingAgency {
             id: "defense".into(),
