@@ -25,6 +25,7 @@ mod m20261129_000019_stored_documents;
 mod m20261129_000020_audit_log;
 mod m20261207_000021_one_pending_amendment;
 mod m20261207_000022_screening_currency;
+mod m20261207_000023_document_blobs;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000020_audit_log::Migration),
             Box::new(m20261207_000021_one_pending_amendment::Migration),
             Box::new(m20261207_000022_screening_currency::Migration),
+            Box::new(m20261207_000023_document_blobs::Migration),
         ]
     }
 }

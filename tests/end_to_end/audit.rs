@@ -19,6 +19,7 @@ on_both_databases!(
     replicas_signing_at_once_never_sign_two_roots_for_one_size,
     the_api_serves_checkpoints_and_proofs_each_caller_may_see,
     a_rewritten_log_is_never_signed_even_when_its_size_matches,
+    a_gap_in_the_log_is_one_problem,
 );
 
 /// A signer of this app's log writing checkpoints into `dir`.
@@ -741,4 +742,29 @@ async fn a_rewritten_log_is_never_signed_even_when_its_size_matches(db: &TestDb,
         .filter(|n| n.ends_with(".checkpoint"))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
+}
+
+/// An entry removed from the middle of the log is reported once, not once for every entry
+/// after it.
+async fn a_gap_in_the_log_is_one_problem(db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    for _ in 0..8 {
+        create_product(&mut acme).await;
+    }
+    let dir = tempfile::tempdir().expect("checkpoints");
+    let signer = signer(&app, dir.path());
+    signer
+        .checkpoint(&app.store, chrono::Utc::now())
+        .await
+        .expect("checkpoint");
+    execute_statement(&db.url, "DELETE FROM log_leaves WHERE log_index IN (2, 3)")
+        .await
+        .expect("remove two entries from the log");
+    let said = verify(&app, &signer, dir.path()).await;
+    let gaps: Vec<&str> = said.lines().filter(|l| l.contains("no entr")).collect();
+    assert_eq!(
+        gaps,
+        ["the audit log has no entries at indexes 2 to 3: entries were removed from it"],
+        "{said}"
+    );
 }

@@ -17,6 +17,8 @@ on_both_databases!(
     documents_outside_the_limits_or_of_others_are_refused,
     only_documents_the_organisation_uploaded_may_be_named,
     a_submission_racing_the_deletion_of_its_document_never_loses_it,
+    uploads_racing_deletions_of_the_same_bytes_keep_every_recorded_document,
+    a_cancelled_upload_leaves_nothing_and_declarations_must_match_the_bytes,
 );
 
 /// The same, with the documents in an S3-compatible bucket instead of a directory.
@@ -283,10 +285,25 @@ async fn documents_outside_the_limits_or_of_others_are_refused(_db: &TestDb, app
     })
     .await
     .expect("an unused upload is deleted");
+    acme.delete_document(pb::DeleteDocumentRequest {
+        sha256: other.sha256.clone(),
+    })
+    .await
+    .expect("a retried deletion answers as the first did");
+    // The bytes are never deleted in the request: the sweeper takes them once nobody has held
+    // them for the grace period.
+    assert!(app.stored_document_exists(&other.sha256));
+    sweep_orphaned(&app, chrono::Duration::minutes(1)).await;
+    assert!(
+        app.stored_document_exists(&other.sha256),
+        "within the grace period"
+    );
+    sweep_orphaned(&app, chrono::Duration::hours(2)).await;
     assert!(
         !app.stored_document_exists(&other.sha256),
-        "the bytes went with the last holder"
+        "the bytes went after the last holder"
     );
+    assert!(app.stored_document_exists(&document.sha256), "still held");
     assert_code(
         globex
             .delete_document(pb::DeleteDocumentRequest {
@@ -443,4 +460,224 @@ async fn a_submission_racing_the_deletion_of_its_document_never_loses_it(
         }
     }
     eprintln!("{submitted_first} rounds submitted first, {deleted_first} deleted first");
+}
+
+/// Runs the sweeper of orphaned bytes as if `later` had passed.
+async fn sweep_orphaned(app: &TestApp, later: chrono::Duration) -> usize {
+    use clearance_grpc::Clock;
+    let files = app.config.documents.files().expect("document files");
+    app.store
+        .sweep_orphaned_documents(
+            &files,
+            app.clock.now() + later,
+            chrono::Duration::hours(1),
+            1000,
+        )
+        .await
+        .expect("sweep")
+}
+
+/// Two organisations hold the same bytes: A deletes its upload while B uploads them (and
+/// rests a submitted case on them), released together, with the sweeper running too, 20
+/// rounds: every document recorded downloads, during and after the sweep. VerifyHistory
+/// names bytes that are gone as missing.
+async fn uploads_racing_deletions_of_the_same_bytes_keep_every_recorded_document(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut a = app.applicant("alpha");
+    let mut b = app.applicant("bravo");
+    let product = create_product(&mut b).await;
+    let mut last = None;
+    for round in 0..20u8 {
+        let mut bytes = pdf(4096);
+        bytes.push(round);
+        upload(&mut a, "shared.pdf", "application/pdf", &bytes)
+            .await
+            .expect("alpha uploads");
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(3));
+        let deleting = {
+            let (mut a, barrier) = (a.clone(), barrier.clone());
+            let sha256 = clearance_domain::history::sha256_hex(&bytes);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                a.delete_document(pb::DeleteDocumentRequest { sha256 })
+                    .await
+            })
+        };
+        let uploading = {
+            let (mut b, barrier, bytes) = (b.clone(), barrier.clone(), bytes.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                upload(&mut b, "shared.pdf", "application/pdf", &bytes).await
+            })
+        };
+        let sweeping = {
+            let barrier = barrier.clone();
+            let store = app.store.clone();
+            let files = app.config.documents.files().expect("document files");
+            let now = chrono::Utc::now();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .sweep_orphaned_documents(&files, now, chrono::Duration::hours(1), 1000)
+                    .await
+            })
+        };
+        deleting.await.unwrap().expect("alpha deletes");
+        let document = uploading.await.unwrap().expect("bravo uploads");
+        sweeping.await.unwrap().expect("sweep");
+        let submitted = submitted_with_product(&mut b, &product.name, &document).await;
+        let read = download_all(
+            b.download_document(pb::DownloadDocumentRequest {
+                name: format!("{}/documents/{}", submitted.name, document.sha256),
+            })
+            .await,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("round {round}: bravo's recorded document is gone: {e:?}"));
+        assert_eq!(read, bytes, "round {round}");
+        last = Some((submitted, document));
+    }
+    // Long after: bravo still holds every one, so none goes.
+    sweep_orphaned(&app, chrono::Duration::hours(3)).await;
+    let (submitted, document) = last.expect("rounds");
+    assert!(app.stored_document_exists(&document.sha256));
+    let mut auditor = app.regulator("audrey@regulator", &["auditor"]);
+    let verdict = auditor
+        .verify_history(pb::VerifyHistoryRequest {
+            resource: submitted.name.clone(),
+        })
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(verdict.intact, "{verdict:?}");
+    // Bytes removed behind the service's back are named as missing, not passed over.
+    let files = app.config.documents.files().expect("document files");
+    files
+        .remove(&document.sha256)
+        .await
+        .expect("remove the bytes");
+    let verdict = auditor
+        .verify_history(pb::VerifyHistoryRequest {
+            resource: submitted.name.clone(),
+        })
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(!verdict.intact, "{verdict:?}");
+    assert_eq!(
+        verdict.missing_documents,
+        [format!("{}/documents/{}", submitted.name, document.sha256)]
+    );
+}
+
+/// Bravo's application for `product` resting on `document`, submitted.
+async fn submitted_with_product(
+    client: &mut ApplicationClient,
+    product: &str,
+    document: &pb::SupportingDocument,
+) -> pb::Application {
+    let created = draft_with(client, product, document).await;
+    submit(client, &created).await
+}
+
+/// An upload whose client goes away mid-stream leaves nothing in the spool; a chunk over
+/// 1 MiB is refused; a document named with another size or type than its upload's is refused.
+async fn a_cancelled_upload_leaves_nothing_and_declarations_must_match_the_bytes(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let mut acme = app.applicant("acme");
+    let spool = app.config.documents.dir.join("incoming");
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut client = acme.clone();
+    let call = tokio::spawn(async move {
+        client
+            .upload_document(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+    });
+    sender
+        .send(pb::UploadDocumentRequest {
+            part: Some(Part::Metadata(pb::DocumentMetadata {
+                display_name: "half.pdf".into(),
+                media_type: "application/pdf".into(),
+            })),
+        })
+        .await
+        .expect("metadata");
+    for _ in 0..3 {
+        sender
+            .send(pb::UploadDocumentRequest {
+                part: Some(Part::Chunk(pdf(1024 * 1024))),
+            })
+            .await
+            .expect("chunk");
+    }
+    // The bytes arrive in the spool; then the client goes.
+    let mut spooled = false;
+    for _ in 0..100 {
+        spooled = std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_some());
+        if spooled {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(spooled, "the upload was being received");
+    call.abort();
+    drop(sender);
+    let mut emptied = false;
+    for _ in 0..100 {
+        emptied = std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_none());
+        if emptied {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(emptied, "a cancelled upload leaves no file in the spool");
+
+    // A 2 MiB chunk is more than the contract allows.
+    let status = assert_code(
+        acme.upload_document(tokio_stream::iter(vec![
+            pb::UploadDocumentRequest {
+                part: Some(Part::Metadata(pb::DocumentMetadata {
+                    display_name: "big.pdf".into(),
+                    media_type: "application/pdf".into(),
+                })),
+            },
+            pb::UploadDocumentRequest {
+                part: Some(Part::Chunk(pdf(2 * 1024 * 1024))),
+            },
+        ]))
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["chunk"]);
+
+    // Named with another size or type than was received.
+    let document = upload(&mut acme, "statement.pdf", "application/pdf", &pdf(3000))
+        .await
+        .expect("upload");
+    let product = create_product(&mut acme).await;
+    let mut application = draft(&product.name);
+    application.documents = vec![pb::SupportingDocument {
+        size_bytes: 1,
+        media_type: "text/plain".into(),
+        ..document.clone()
+    }];
+    let status = assert_code(
+        acme.create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "application.documents[0].size_bytes",
+            "application.documents[0].media_type"
+        ]
+    );
 }

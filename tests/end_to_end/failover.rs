@@ -343,3 +343,34 @@ async fn a_hung_database_is_cut_off_at_the_deadline() {
     drop(proxy);
     db.drop_database().await;
 }
+
+/// A replica draining for shutdown stays NOT_SERVING even when its database comes back during
+/// the grace period (the readiness monitor stops first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_replica_is_never_ready_again() {
+    let Some((db, proxy, mut app)) = TestApp::spawn_behind_proxy().await else {
+        return;
+    };
+    proxy.stop();
+    until_readiness(&app, ServingStatus::NotServing, Duration::from_secs(8)).await;
+    let running = app
+        .running
+        .take()
+        .expect("running")
+        .with_grace(Duration::from_secs(4));
+    let stopping = tokio::spawn(running.shutdown());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.resume();
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_secs(2) {
+        assert_eq!(
+            readiness(&app, "clearance.v1.ShipmentService").await,
+            ServingStatus::NotServing,
+            "a draining replica reported ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stopping.await.expect("join").expect("graceful shutdown");
+    drop(proxy);
+    db.drop_database().await;
+}

@@ -427,6 +427,36 @@ async fn the_metrics_endpoint_counts_and_times_every_method(_db: &TestDb, app: T
     );
     assert!(text.contains("clearance_db_pool_connections "), "{text}");
     assert!(text.contains("clearance_database_up 1"), "{text}");
+    // Made-up methods, even under the contract's package, are one label: `other`.
+    let before = text.lines().count();
+    for i in 0..50 {
+        let _ = app
+            .call_raw(
+                false,
+                &format!("/clearance.v1.ApplicationService/MadeUp{i}"),
+                None,
+                Vec::new(),
+            )
+            .await;
+        let _ = app
+            .call_raw(
+                false,
+                &format!("/clearance.v1.Nothing{i}/Get"),
+                None,
+                Vec::new(),
+            )
+            .await;
+    }
+    let text = scrape(addr).await;
+    assert!(!text.contains("MadeUp"), "{text}");
+    assert!(!text.contains("Nothing"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
+    assert!(
+        text.lines().count() <= before + 40,
+        "a few series for `other`, not hundreds: {} → {}",
+        before,
+        text.lines().count()
+    );
     assert!(
         text.contains("clearance_licence_expiry_backlog 0"),
         "{text}"

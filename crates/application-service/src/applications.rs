@@ -249,7 +249,7 @@ impl ApplicationApi {
             validate_create(&req.request_id, "application", &req.application, |b| {
                 ApplicationContent::parse(application_input(b))
             })?;
-        let named = content.documents.iter().map(|d| d.sha256.clone()).collect();
+        let named = content.documents.iter().map(DocumentInput::from).collect();
         self.require_uploaded(&org, "application.documents", named)
             .await?;
         let m = mutation(
@@ -392,7 +392,7 @@ impl ApplicationApi {
         )?;
         let input = application_input(application);
         if mask.is_empty() || mask.iter().any(|p| p == "documents") {
-            let named = input.documents.iter().map(|d| d.sha256.clone()).collect();
+            let named = input.documents.clone();
             self.require_uploaded(&org, "application.documents", named)
                 .await?;
         }
@@ -511,7 +511,7 @@ impl ApplicationApi {
             .content
             .documents
             .iter()
-            .map(|d| d.sha256.clone())
+            .map(DocumentInput::from)
             .collect();
         let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
@@ -649,9 +649,10 @@ impl ApplicationApi {
             )
         })?;
         let answer = req.answer;
-        let named = req.documents.iter().map(|d| d.sha256.clone()).collect();
-        let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
+        let pinned_documents = self
+            .require_uploaded(&org, "documents", documents.clone())
+            .await?;
         let step = Step {
             pinned_documents,
             ..self.step(
@@ -678,9 +679,10 @@ impl ApplicationApi {
         let hash = request_sha256(&req);
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
         let grounds = req.grounds;
-        let named = req.documents.iter().map(|d| d.sha256.clone()).collect();
-        let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
         let documents: Vec<DocumentInput> = req.documents.into_iter().map(document_input).collect();
+        let pinned_documents = self
+            .require_uploaded(&org, "documents", documents.clone())
+            .await?;
         Step {
             pinned_documents,
             ..self.step(

@@ -4,7 +4,7 @@
 
 use clearance_domain::Violations;
 use clearance_domain::access::Principal;
-use clearance_domain::application::SupportingDocument;
+use clearance_domain::application::{DocumentInput, SupportingDocument};
 use clearance_domain::documents::{
     check_content_start, check_size, check_upload, check_uploaded, is_sha256, may_delete,
     normalise_sha256,
@@ -27,6 +27,9 @@ pub struct Documents {
 
 /// Bytes of the start of a file kept to check its type.
 const START_BYTES: usize = 16;
+
+/// The largest chunk an upload message may carry (the contract's 1 MiB).
+const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 fn store_error(what: &str) -> impl Fn(clearance_store::StoreError) -> ApiError + '_ {
     move |e| ApiError::from_store(what, e)
@@ -60,6 +63,13 @@ impl ApplicationApi {
             let mut size = 0;
             while let Some(message) = stream.message().await? {
                 match message.part {
+                    Some(Part::Chunk(bytes)) if bytes.len() > MAX_CHUNK_BYTES => {
+                        return Err(ApiError::from(Violations::single(
+                            "chunk",
+                            format!("a chunk is at most {MAX_CHUNK_BYTES} bytes (1 MiB)"),
+                        ))
+                        .into());
+                    }
                     Some(Part::Chunk(bytes)) => {
                         let wanted = START_BYTES.saturating_sub(start.len()).min(bytes.len());
                         start.extend_from_slice(&bytes[..wanted]);
@@ -93,6 +103,12 @@ impl ApplicationApi {
             pending.abandon().await;
             return Err(refused);
         }
+        // The bytes' blob is claimed before they are filed, so the sweeper of orphaned bytes
+        // (never a deletion in a request) cannot take them from under this upload.
+        self.store()
+            .claim_blob(&pending.sha256(), self.now())
+            .await
+            .map_err(store_error("document"))?;
         let (sha256, size_bytes) = files
             .finish(pending)
             .await
@@ -121,12 +137,12 @@ impl ApplicationApi {
         &self,
         org: &clearance_domain::ids::OrganisationId,
         field: &str,
-        named: Vec<String>,
+        named: Vec<DocumentInput>,
     ) -> ApiResult<Vec<String>> {
         if named.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: Vec<String> = named.iter().map(|s| normalise_sha256(s)).collect();
+        let wanted: Vec<String> = named.iter().map(|d| normalise_sha256(&d.sha256)).collect();
         let uploaded = self
             .store()
             .uploaded_among(org, &wanted)
@@ -157,19 +173,11 @@ impl ApplicationApi {
             return Err(Violations::single("sha256", "must be 64 hexadecimal digits").into());
         }
         let name = format!("documents/{sha256}");
-        let still_held = self
-            .store()
-            .delete_upload(&org, &sha256, may_delete)
+        // The bytes go later, when no organisation has held them for the grace period.
+        self.store()
+            .delete_upload(&org, &sha256, may_delete, self.now())
             .await
             .map_err(store_error(&name))?;
-        // The bytes go when no organisation holds them any more.
-        if !still_held {
-            self.documents()
-                .files
-                .remove(&sha256)
-                .await
-                .map_err(store_error(&name))?;
-        }
         Ok(pb::DeleteDocumentResponse {})
     }
 }

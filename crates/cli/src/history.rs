@@ -79,13 +79,31 @@ pub(crate) async fn run(ctx: &Ctx, cmd: History) -> Outcome {
                 .into_inner();
             Ok(print(f, &r, "clearance.v1.VerifyHistoryResponse", |r| {
                 if r.intact {
-                    format!("intact: {} entries verified", r.entries_checked)
-                } else {
-                    format!(
+                    return format!("intact: {} entries verified", r.entries_checked);
+                }
+                let mut lines = Vec::new();
+                if r.first_broken_sequence > 0 {
+                    lines.push(format!(
                         "BROKEN at entry {} ({} checked)",
                         r.first_broken_sequence, r.entries_checked
-                    )
+                    ));
+                } else {
+                    lines.push(format!(
+                        "NOT INTACT: the {} entries verify, but documents do not",
+                        r.entries_checked
+                    ));
                 }
+                lines.extend(
+                    r.altered_documents
+                        .iter()
+                        .map(|d| format!("  changed: {d}")),
+                );
+                lines.extend(
+                    r.missing_documents
+                        .iter()
+                        .map(|d| format!("  missing: {d}")),
+                );
+                lines.join("\n")
             })?)
         }
         History::Checkpoint => {

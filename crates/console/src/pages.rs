@@ -751,13 +751,14 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
             section aria-labelledby="history" {
                 h2 id="history" { "History" }
                 @if let Some(v) = view.verified {
-                    @if v.intact && v.altered_documents.is_empty() {
+                    @if v.intact && v.altered_documents.is_empty() && v.missing_documents.is_empty() {
                         p.done { "The history's " (v.entries_checked) " entries verify: each links to the one before, unaltered." }
                     } @else {
                         div.problem {
                             p { strong { "The history does not verify." } }
-                            @if !v.intact { p { "The chain breaks at entry " (v.first_broken_sequence) "." } }
+                            @if v.first_broken_sequence > 0 { p { "The chain breaks at entry " (v.first_broken_sequence) "." } }
                             @for d in &v.altered_documents { p { "A stored document changed: " (d) } }
+                            @for d in &v.missing_documents { p { "A stored document is missing: " (d) } }
                         }
                     }
                 }

@@ -197,6 +197,17 @@ pub struct DocumentInput {
     pub size_bytes: i64,
 }
 
+impl From<&SupportingDocument> for DocumentInput {
+    fn from(d: &SupportingDocument) -> Self {
+        DocumentInput {
+            display_name: d.display_name.clone(),
+            media_type: d.media_type.clone(),
+            sha256: d.sha256.clone(),
+            size_bytes: d.size_bytes,
+        }
+    }
+}
+
 /// Raw application content as it arrives from a client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplicationInput {

@@ -98,20 +98,38 @@ pub fn referenced_documents(case: &Case) -> Vec<&SupportingDocument> {
 /// hashes are left to the document's own validation.
 pub fn check_uploaded(
     field: &str,
-    named: &[String],
-    uploaded: &std::collections::HashSet<String>,
+    named: &[crate::application::DocumentInput],
+    uploaded: &std::collections::HashMap<String, (i64, String)>,
 ) -> Result<(), Violations> {
     let mut v = Violations::new();
-    for (i, raw) in named.iter().enumerate() {
-        let sha256 = normalise_sha256(raw);
-        if is_sha256(&sha256) && !uploaded.contains(&sha256) {
-            v.add(
+    for (i, document) in named.iter().enumerate() {
+        let sha256 = normalise_sha256(&document.sha256);
+        if !is_sha256(&sha256) {
+            continue;
+        }
+        match uploaded.get(&sha256) {
+            None => v.add(
                 format!("{field}[{i}].sha256"),
                 format!(
                     "{} is not a document your organisation uploaded; upload it with UploadDocument first",
                     quote(&sha256)
                 ),
-            );
+            ),
+            // What is declared must be what was received.
+            Some((size, media_type)) => {
+                if document.size_bytes != *size {
+                    v.add(
+                        format!("{field}[{i}].size_bytes"),
+                        format!("the uploaded document is {size} bytes"),
+                    );
+                }
+                if !document.media_type.trim().eq_ignore_ascii_case(media_type) {
+                    v.add(
+                        format!("{field}[{i}].media_type"),
+                        format!("the uploaded document is {}", quote(media_type)),
+                    );
+                }
+            }
         }
     }
     v.finish(|| ())
@@ -164,14 +182,39 @@ mod tests {
     }
 
     #[test]
-    fn only_uploaded_documents_may_be_named() {
-        let uploaded: std::collections::HashSet<String> = ["ab".repeat(32)].into();
-        assert!(check_uploaded("documents", &["AB".repeat(32)], &uploaded).is_ok());
-        assert!(check_uploaded("documents", &["not a hash".into()], &uploaded).is_ok());
-        let refused = check_uploaded("documents", &["ab".repeat(32), "cd".repeat(32)], &uploaded)
-            .unwrap_err();
+    fn only_uploaded_documents_may_be_named_as_they_were_received() {
+        use crate::application::DocumentInput;
+        let named = |sha256: String, size_bytes: i64, media_type: &str| DocumentInput {
+            display_name: "end-use.pdf".into(),
+            media_type: media_type.into(),
+            sha256,
+            size_bytes,
+        };
+        let uploaded: std::collections::HashMap<String, (i64, String)> =
+            [("ab".repeat(32), (2_000, "application/pdf".to_owned()))].into();
+        let as_uploaded = named("AB".repeat(32), 2_000, "Application/PDF");
+        assert!(check_uploaded("documents", std::slice::from_ref(&as_uploaded), &uploaded).is_ok());
+        let not_a_hash = named("not a hash".into(), 1, "text/plain");
+        assert!(check_uploaded("documents", &[not_a_hash], &uploaded).is_ok());
+        let refused = check_uploaded(
+            "documents",
+            &[
+                as_uploaded,
+                named("cd".repeat(32), 2_000, "application/pdf"),
+                named("ab".repeat(32), 1_999, "image/png"),
+            ],
+            &uploaded,
+        )
+        .unwrap_err();
         let fields: Vec<_> = refused.iter().map(|v| v.field.clone()).collect();
-        assert_eq!(fields, ["documents[1].sha256"]);
+        assert_eq!(
+            fields,
+            [
+                "documents[1].sha256",
+                "documents[2].size_bytes",
+                "documents[2].media_type"
+            ]
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub mod reason {
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
     pub const NOT_IN_CHECKPOINT: &str = "NOT_IN_CHECKPOINT";
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    pub const MESSAGE_TOO_LARGE: &str = "MESSAGE_TOO_LARGE";
 
     /// Every reason the server can return.
     pub const ALL: &[&str] = &[
@@ -109,6 +110,7 @@ pub mod reason {
         TOO_MANY_STREAMS,
         NOT_IN_CHECKPOINT,
         DEADLINE_EXCEEDED,
+        MESSAGE_TOO_LARGE,
     ];
 
     /// The reasons whose call may be sent again unchanged, with the same request_id: the

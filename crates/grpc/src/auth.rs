@@ -236,7 +236,10 @@ where
                 Either::Right(work)
             };
             let response = match tokio::time::timeout_at(deadline.into(), work).await {
-                Ok(Ok(Ok(response))) => response.map(Body::new),
+                Ok(Ok(Ok(response))) => match too_large(&response) {
+                    Some(refusal) => refusal,
+                    None => response.map(Body::new),
+                },
                 Ok(Ok(Err(e))) => {
                     unanswered.answered = true;
                     return Err(e);
@@ -266,6 +269,50 @@ where
             Ok(access_logged(response, &path, arrived, &metrics))
         })
     }
+}
+
+/// tonic's own refusal of a request message over the size limit (OUT_OF_RANGE, no details),
+/// told as the limit it is: RESOURCE_EXHAUSTED with MESSAGE_TOO_LARGE, as documented.
+fn too_large<B>(response: &http::Response<B>) -> Option<http::Response<Body>> {
+    let headers = response.headers();
+    if headers.get("grpc-status")?.as_bytes() != b"11" {
+        return None;
+    }
+    let message = headers.get("grpc-message")?.to_str().ok()?;
+    let message = percent_decoded(message);
+    if !message.contains("message length too large") {
+        return None;
+    }
+    let sizes = message
+        .split_once("found ")
+        .map_or(String::new(), |(_, rest)| format!(" ({rest})"));
+    Some(
+        Status::from(ApiError::MessageTooLarge(format!(
+            "the request message is larger than this server accepts{sizes}"
+        )))
+        .into_http(),
+    )
+}
+
+/// A grpc-message header's text (percent-encoded as the gRPC spec says).
+fn percent_decoded(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(h), Some(l)) if hex(*h).is_some() && hex(*l).is_some() => {
+                out.push((hex(*h).unwrap_or(0) * 16 + hex(*l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Logs a call dropped before it was answered — its client cancelled or went away — with the

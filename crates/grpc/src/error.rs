@@ -64,6 +64,9 @@ pub enum ApiError {
     /// DEADLINE_EXCEEDED: the call's deadline (or the server's bound) passed first.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// RESOURCE_EXHAUSTED: a request message larger than the server accepts.
+    #[error("{0}")]
+    MessageTooLarge(String),
     /// UNAVAILABLE: the database cannot be reached; safe to retry.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -208,6 +211,9 @@ impl From<ApiError> for Status {
             }
             ApiError::DeadlineExceeded(message) => {
                 with_reason(Code::DeadlineExceeded, message, reason::DEADLINE_EXCEEDED)
+            }
+            ApiError::MessageTooLarge(message) => {
+                with_reason(Code::ResourceExhausted, message, reason::MESSAGE_TOO_LARGE)
             }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");

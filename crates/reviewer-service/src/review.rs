@@ -550,39 +550,46 @@ impl ReviewApi {
             return Err(ApiError::NotFound(resource));
         }
         let verdict = verify_chain(&entries);
-        let altered_documents = self.altered_documents(&resource).await?;
+        let (altered_documents, missing_documents) = self.judge_documents(&resource).await?;
         Ok(pb::VerifyHistoryResponse {
-            intact: verdict.first_broken_sequence.is_none() && altered_documents.is_empty(),
+            intact: verdict.first_broken_sequence.is_none()
+                && altered_documents.is_empty()
+                && missing_documents.is_empty(),
             entries_checked: verdict.entries_checked,
             first_broken_sequence: verdict.first_broken_sequence.unwrap_or_default(),
             altered_documents,
+            missing_documents,
         })
     }
 
     /// For an application, the documents it rests on whose stored bytes no longer hash to
-    /// the SHA-256 on the record (documents whose bytes are held elsewhere are not judged).
-    async fn altered_documents(&self, resource: &str) -> ApiResult<Vec<String>> {
+    /// the SHA-256 on the record, and those whose bytes are gone.
+    async fn judge_documents(&self, resource: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
         let Ok(id) = Collection::Applications.parse_name("resource", resource) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
         let case = self
             .store
             .get_case(None, id)
             .await
             .map_err(|e| ApiError::from_store(resource, e))?;
-        let mut altered = Vec::new();
+        let (mut altered, mut missing) = (Vec::new(), Vec::new());
         for document in referenced_documents(&case) {
             let now = self
                 .files
                 .rehash(&document.sha256)
                 .await
                 .map_err(|e| ApiError::from_store(resource, e))?;
-            if now.is_some_and(|h| h != document.sha256) {
-                altered.push(format!("{resource}/documents/{}", document.sha256));
+            let name = format!("{resource}/documents/{}", document.sha256);
+            match now {
+                None => missing.push(name),
+                Some(h) if h != document.sha256 => altered.push(name),
+                Some(_) => {}
             }
         }
         altered.dedup();
-        Ok(altered)
+        missing.dedup();
+        Ok((altered, missing))
     }
 
     async fn download_case_document(

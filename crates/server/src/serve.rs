@@ -193,10 +193,13 @@ impl Running {
     /// Graceful stop: report NOT_SERVING, give load balancers the grace period, then stop
     /// accepting and let in-flight RPCs finish.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        // The readiness monitor stops first (and is waited for), so a database that comes
+        // back while the replica drains cannot report it SERVING again.
+        self.monitor.abort();
+        let _ = self.monitor.await;
         set_health(&self.health, ServingStatus::NotServing).await;
         tokio::time::sleep(self.grace).await;
         let _ = self.stop.send(true);
-        self.monitor.abort();
         self.expiry.abort();
         self.screening.abort();
         self.pruning.abort();
@@ -625,6 +628,7 @@ pub async fn start(
     };
     let pruning = spawn_pruning(
         store_for_pruning,
+        files.clone(),
         config.retention.clone(),
         clock.clone(),
         stopped.clone(),
@@ -726,8 +730,14 @@ async fn start_console(
 /// Prunes idempotency records and outbox events past retention, in small batches with a pause
 /// between them so writers never queue behind it, until a pass finds nothing more to do. Any
 /// number of replicas may run it: deletions are idempotent and the retention mark only rises.
+/// Document bytes no upload holds are kept this long after their last upload claimed them,
+/// so an upload between its claim and its record never loses them.
+const ORPHANED_DOCUMENT_GRACE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Pruning past retention, and the bytes of documents nobody holds any more, in passes.
 fn spawn_pruning(
     store: Store,
+    files: clearance_store::DocumentFiles,
     retention: crate::config::RetentionConfig,
     clock: Arc<dyn Clock>,
     mut stopped: watch::Receiver<bool>,
@@ -747,6 +757,21 @@ fn spawn_pruning(
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning failed; retrying at the next pass"),
+            }
+            match store
+                .sweep_orphaned_documents(
+                    &files,
+                    clock.now(),
+                    ORPHANED_DOCUMENT_GRACE,
+                    retention.prune_batch,
+                )
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(documents = n, "removed the bytes no upload holds"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "removing orphaned document bytes failed; retrying at the next pass")
+                }
             }
         }
     })

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connection::Store;
-use crate::entities::{application, stored_document};
+use crate::entities::{application, deleted_upload, document_blob, stored_document};
 use crate::error::StoreError;
 
 /// Where document bytes live, by SHA-256: a directory (`ROOT/ab/abcdef…`) or a bucket of
@@ -184,7 +184,7 @@ impl DocumentFiles {
     pub async fn finish(&self, mut pending: PendingFile) -> Result<(String, i64), StoreError> {
         pending.file.flush().await.map_err(io)?;
         pending.file.sync_all().await.map_err(io)?;
-        let sha256 = hex(&pending.hasher.finalize());
+        let sha256 = pending.sha256();
         match &self.backend {
             Backend::Directory(root) => {
                 let target = Self::path_of(root, &sha256);
@@ -320,10 +320,22 @@ impl PendingFile {
         Ok(self.size)
     }
 
+    /// The SHA-256 of what was received so far (all of it, once the stream has ended).
+    pub fn sha256(&self) -> String {
+        hex(&self.hasher.clone().finalize())
+    }
+
     /// Gives the upload up, removing what was received.
     pub async fn abandon(self) {
-        drop(self.file);
         let _ = tokio::fs::remove_file(&self.path).await;
+    }
+}
+
+/// An upload dropped unfinished (its client went away, or its call was cancelled) leaves
+/// nothing in the spool; a finished one was moved away already.
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -364,33 +376,109 @@ impl Store {
         write.commit().await
     }
 
-    /// Which of `sha256s` `org` uploaded.
+    /// Claims the blob of `sha256` for an upload about to file its bytes: the sweeper leaves
+    /// bytes claimed within its grace period alone, and waits on this claim's lock.
+    pub async fn claim_blob(
+        &self,
+        sha256: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let write = self.begin_write().await?;
+        document_blob::Entity::insert(document_blob::ActiveModel {
+            sha256: Set(sha256.to_owned()),
+            claim_time: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(document_blob::Column::Sha256)
+                .update_column(document_blob::Column::ClaimTime)
+                .to_owned(),
+        )
+        .exec_without_returning(&write.txn)
+        .await?;
+        write.commit().await
+    }
+
+    /// Which of `sha256s` `org` uploaded, with the size and media type of each upload.
     pub async fn uploaded_among(
         &self,
         org: &OrganisationId,
         sha256s: &[String],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, (i64, String)>, StoreError> {
         Ok(stored_document::Entity::find()
             .filter(stored_document::Column::OrganisationId.eq(org.as_str()))
             .filter(stored_document::Column::Sha256.is_in(sha256s.iter().map(String::as_str)))
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|d| d.sha256)
+            .map(|d| (d.sha256, (d.size_bytes, d.media_type)))
             .collect())
     }
 
+    /// Deletes the bytes no upload holds whose last claim is older than `grace` (up to
+    /// `limit` of them); answers how many went. Each is re-checked under its blob's lock and
+    /// its bytes removed before that lock is released, so an upload claiming the same bytes
+    /// meanwhile either comes first (and keeps them) or files them anew after.
+    pub async fn sweep_orphaned_documents(
+        &self,
+        files: &DocumentFiles,
+        now: chrono::DateTime<chrono::Utc>,
+        grace: chrono::Duration,
+        limit: u64,
+    ) -> Result<usize, StoreError> {
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        let cutoff = now - grace;
+        let held = Query::select()
+            .column(stored_document::Column::Sha256)
+            .from(stored_document::Entity)
+            .to_owned();
+        let candidates = document_blob::Entity::find()
+            .filter(document_blob::Column::ClaimTime.lt(cutoff))
+            .filter(Expr::col(document_blob::Column::Sha256).not_in_subquery(held))
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut removed = 0;
+        for candidate in candidates {
+            let write = self.begin_write().await?;
+            let mut blob = document_blob::Entity::find_by_id(candidate.sha256.clone());
+            if write.txn.get_database_backend() == DbBackend::Postgres {
+                blob = blob.lock(LockType::Update);
+            }
+            let still_orphaned = match blob.one(&write.txn).await? {
+                Some(b) if b.claim_time < cutoff => stored_document::Entity::find()
+                    .filter(stored_document::Column::Sha256.eq(candidate.sha256.as_str()))
+                    .one(&write.txn)
+                    .await?
+                    .is_none(),
+                _ => false,
+            };
+            if !still_orphaned {
+                write.txn.rollback().await?;
+                continue;
+            }
+            files.remove(&candidate.sha256).await?;
+            document_blob::Entity::delete_by_id(candidate.sha256.clone())
+                .exec(&write.txn)
+                .await?;
+            write.commit().await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Deletes `org`'s upload of `sha256` if `may_delete` allows it given the states of the
-    /// organisation's applications that rest on it, and answers whether any organisation
-    /// still holds the same bytes. One transaction, with the upload's row locked first, so a
-    /// step that pins the document (see [`pin_documents`]) either commits before the states
-    /// are read (and counts) or finds the document gone.
+    /// organisation's applications that rest on it. One transaction, with the upload's row
+    /// locked first, so a step that pins the document (see [`pin_documents`]) either commits
+    /// before the states are read (and counts) or finds the document gone. The bytes stay
+    /// for the sweeper ([`Store::sweep_orphaned_documents`]); a tombstone makes a retried
+    /// deletion succeed as the first did.
     pub async fn delete_upload(
         &self,
         org: &OrganisationId,
         sha256: &str,
         may_delete: impl FnOnce(&[ApplicationState]) -> Result<(), DomainError>,
-    ) -> Result<bool, StoreError> {
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
         let write = self.begin_write().await?;
         let mut upload =
             stored_document::Entity::find_by_id((org.as_str().to_owned(), sha256.to_owned()));
@@ -398,7 +486,16 @@ impl Store {
             upload = upload.lock(LockType::Update);
         }
         if upload.one(&write.txn).await?.is_none() {
-            return Err(StoreError::NotFound);
+            let deleted_before =
+                deleted_upload::Entity::find_by_id((org.as_str().to_owned(), sha256.to_owned()))
+                    .one(&write.txn)
+                    .await?
+                    .is_some();
+            return if deleted_before {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound)
+            };
         }
         // Documents are named in the applications' stored content (documents, answers and
         // appeals), so the organisation's cases are read whole.
@@ -420,13 +517,22 @@ impl Store {
         stored_document::Entity::delete_by_id((org.as_str().to_owned(), sha256.to_owned()))
             .exec(&write.txn)
             .await?;
-        let still_held = stored_document::Entity::find()
-            .filter(stored_document::Column::Sha256.eq(sha256))
-            .one(&write.txn)
-            .await?
-            .is_some();
-        write.commit().await?;
-        Ok(still_held)
+        deleted_upload::Entity::insert(deleted_upload::ActiveModel {
+            organisation_id: Set(org.as_str().to_owned()),
+            sha256: Set(sha256.to_owned()),
+            delete_time: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                deleted_upload::Column::OrganisationId,
+                deleted_upload::Column::Sha256,
+            ])
+            .update_column(deleted_upload::Column::DeleteTime)
+            .to_owned(),
+        )
+        .exec_without_returning(&write.txn)
+        .await?;
+        write.commit().await
     }
 }
 

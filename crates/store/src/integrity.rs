@@ -90,16 +90,26 @@ impl Store {
         let mut logged: HashMap<(String, i64), (u64, String)> =
             HashMap::with_capacity(leaves.len());
         let mut hashes = Vec::with_capacity(leaves.len());
-        for (expected, leaf) in leaves.iter().enumerate() {
+        // Each run of missing indexes is one problem, not one per leaf after it.
+        let mut next_index = 0u64;
+        for leaf in &leaves {
             let index = leaf
                 .log_index
                 .and_then(|i| u64::try_from(i).ok())
                 .unwrap_or(0);
-            if index != expected as u64 && hashes.len() == expected {
-                report.problem(format!(
-                    "the audit log has no entry at index {expected}: entries were removed from it"
-                ));
+            if index > next_index {
+                report.problem(if index == next_index + 1 {
+                    format!(
+                        "the audit log has no entry at index {next_index}: entries were removed from it"
+                    )
+                } else {
+                    format!(
+                        "the audit log has no entries at indexes {next_index} to {}: entries were removed from it",
+                        index - 1
+                    )
+                });
             }
+            next_index = index.saturating_add(1);
             hashes.push(leaf_hash_of(leaf));
             logged.insert(
                 (leaf.resource.clone(), leaf.sequence),

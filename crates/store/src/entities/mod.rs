@@ -6,6 +6,8 @@ pub mod application_document;
 pub mod application_line;
 pub mod application_party;
 pub mod case_note;
+pub mod deleted_upload;
+pub mod document_blob;
 pub mod history_entry;
 pub mod idempotency_record;
 pub mod information_request;
