@@ -26,6 +26,8 @@ mod m20261129_000020_audit_log;
 mod m20261207_000021_one_pending_amendment;
 mod m20261207_000022_screening_currency;
 mod m20261207_000023_document_blobs;
+mod m20261207_000024_screening_list_reverts;
+mod m20261207_000025_idempotency_subject;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -58,6 +60,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_one_pending_amendment::Migration),
             Box::new(m20261207_000022_screening_currency::Migration),
             Box::new(m20261207_000023_document_blobs::Migration),
+            Box::new(m20261207_000024_screening_list_reverts::Migration),
+            Box::new(m20261207_000025_idempotency_subject::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ on_both_databases!(
     every_role_is_refused_every_method_it_may_not_call,
     random_and_malformed_requests_never_crash_or_answer_internal,
     control_characters_in_filters_are_bad_input,
+    a_message_over_the_size_limit_is_resource_exhausted_with_its_reason,
 );
 
 const ROLES: [&str; 7] = [
@@ -208,4 +209,26 @@ async fn control_characters_in_filters_are_bad_input(_db: &TestDb, app: TestApp)
             );
         }
     }
+}
+
+/// A request larger than the server accepts (4 MiB) is RESOURCE_EXHAUSTED with
+/// MESSAGE_TOO_LARGE, as docs/limits.md says, not a bare OUT_OF_RANGE.
+async fn a_message_over_the_size_limit_is_resource_exhausted_with_its_reason(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    use clearance_proto::v1 as pb;
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    let status = admin
+        .import_screening_list(pb::ImportScreeningListRequest {
+            request_id: "too-large".into(),
+            source: "Large".into(),
+            format: pb::ScreeningListFormat::CslCsv as i32,
+            content: vec![b'a'; 5 * 1024 * 1024],
+        })
+        .await
+        .expect_err("too large");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(crate::fixtures::reason(&status), "MESSAGE_TOO_LARGE");
+    assert!(status.message().contains("larger than"), "{status:?}");
 }

@@ -125,6 +125,7 @@ on_both_databases!(
     concurrent_retries_of_one_request_write_once,
     a_lost_shipment_answer_resent_after_a_listing_or_the_window_gets_the_shipment,
     a_submission_resent_after_withdrawal_and_deletion_gets_its_first_answer,
+    an_erp_failing_over_to_another_service_account_ships_once,
 );
 
 /// Replay first: a StartShipment whose answer was lost, resent byte for byte after a list now
@@ -275,4 +276,48 @@ async fn a_submission_resent_after_withdrawal_and_deletion_gets_its_first_answer
         submitted.encode_to_vec(),
         "byte for byte"
     );
+}
+
+/// An exporter's request ids belong to the organisation: an ERP system that fails over to a
+/// second service account and resends a lost StartShipment gets the first answer, and ships
+/// once.
+async fn an_erp_failing_over_to_another_service_account_ships_once(_db: &TestDb, app: TestApp) {
+    use crate::ledger::{licensed, shipment};
+    use clearance_proto::v1::shipment_service_client::ShipmentServiceClient;
+    let (product, _) = licensed(&app, "acme", 100).await;
+    let erp = |subject: &str| {
+        ShipmentServiceClient::with_interceptor(
+            app.application_channel.clone(),
+            clearance_tests::Bearer::new(Some(app.token_for(subject, &["erp"], Some("acme")))),
+        )
+    };
+    let request = pb::StartShipmentRequest {
+        request_id: request_id(),
+        shipment: Some(shipment(&product, 3, 30_000)),
+    };
+    let first = erp("erp-primary@acme")
+        .start_shipment(request.clone())
+        .await
+        .expect("ship")
+        .into_inner();
+    let again = erp("erp-standby@acme")
+        .start_shipment(request)
+        .await
+        .expect("the standby's retry")
+        .into_inner();
+    assert_eq!(
+        again.encode_to_vec(),
+        first.encode_to_vec(),
+        "byte for byte"
+    );
+    let shipped = erp("erp-standby@acme")
+        .list_shipments(pb::ListShipmentsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shipments;
+    assert_eq!(shipped.len(), 1, "shipped once");
 }

@@ -18,6 +18,7 @@ mod hostile;
 mod idempotency;
 mod identity;
 pub mod ledger;
+mod multi_actor;
 mod operations;
 mod pagination;
 mod policy;

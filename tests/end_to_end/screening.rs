@@ -26,6 +26,7 @@ on_both_databases!(
     identical_resolutions_released_together_resolve_once,
     a_list_imported_while_reviewers_work_flags_every_case_before_any_decision,
     shipments_with_short_deadlines_ride_through_a_large_import,
+    a_list_returning_to_an_earlier_file_is_in_force_again,
 );
 
 /// A synthetic Consolidated Screening List extract written for these tests.
@@ -1040,5 +1041,34 @@ async fn shipments_with_short_deadlines_ride_through_a_large_import(_db: &TestDb
     stop.store(true, Ordering::Relaxed);
     for s in shippers {
         s.await.expect("shipper");
+    }
+}
+
+/// A source's list that returns to an earlier content (an entry removed, then listed again:
+/// the same file as before) is in force again, not taken for the old version.
+async fn a_list_returning_to_an_earlier_file_is_in_force_again(_db: &TestDb, app: TestApp) {
+    let (product, _) = licensed(&app, "acme", 100).await;
+    let mut shipper = erp(&app, "acme");
+    let mut admin = policy_admin(&app);
+    let without = CSL_CSV
+        .lines()
+        .filter(|l| !l.contains("Example Cloud"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (content, listed) in [(CSL_CSV, true), (without.as_str(), false), (CSL_CSV, true)] {
+        import(
+            &mut admin,
+            "US CSL",
+            pb::ScreeningListFormat::CslCsv,
+            content,
+        )
+        .await
+        .expect("import");
+        let shipped = start(&mut shipper, shipment(&product, 1, 10_000)).await;
+        match (listed, shipped) {
+            (true, Err(status)) => assert_eq!(reason(&status), "DENIED_PARTY", "{status:?}"),
+            (false, Ok(_)) => {}
+            (listed, other) => panic!("listed {listed}: {other:?}"),
+        }
     }
 }

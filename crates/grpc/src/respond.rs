@@ -16,10 +16,18 @@ pub fn mutation(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Mutation {
     let idempotency_scope = idempotency_scope(principal);
+    // Exporters' keys were the organisation's and subject's together before they became the
+    // organisation's.
+    let previous_scope = principal.organisation.as_ref().map(|org| {
+        clearance_domain::history::sha256_hex(
+            format!("org:{org}\nsub:{}", principal.subject).as_bytes(),
+        )
+    });
     Mutation {
         actor: principal.subject.clone(),
         organisation,
         idempotency_scope,
+        previous_scope,
         request_id,
         method,
         request_sha256,
@@ -29,10 +37,12 @@ pub fn mutation(
 
 /// The scope a caller's request ids live in.
 pub(crate) fn idempotency_scope(principal: &Principal) -> String {
-    // A request id belongs to the caller who sent it: the same id from another person or
-    // service account is another request, and never sees this caller's response.
+    // An exporter's request id belongs to its organisation: an ERP system failing over to a
+    // second service account retries under the same key and gets the first answer (the
+    // record keeps who sent it). The regulator's staff and advisers act as persons: the same
+    // id from another person is another request and never sees this one's response.
     let caller = match (&principal.organisation, &principal.agency) {
-        (Some(org), _) => format!("org:{org}\nsub:{}", principal.subject),
+        (Some(org), _) => format!("org:{org}"),
         (None, Some(agency)) => format!("agency:{agency}\nsub:{}", principal.subject),
         (None, None) => format!("regulator\nsub:{}", principal.subject),
     };

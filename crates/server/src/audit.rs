@@ -317,3 +317,44 @@ pub fn verifier_for(config: &Config, file: Option<&Path>) -> anyhow::Result<Note
             }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// A checkpoint file is whole or absent: what a crash can leave is a temporary file, which
+    /// is never read as a checkpoint and does not stop the file being written again.
+    #[test]
+    fn a_checkpoint_file_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = checkpoint_path(dir.path(), 7);
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        // A write that crashed half-way, as it would have been left.
+        std::fs::write(
+            dir.path().join(format!(".{name}.4242.partial")),
+            "clearance\n7\n",
+        )
+        .unwrap();
+        let note = "clearance\n7\nroot\n\n— key signature\n";
+        write_once(&path, note).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), note);
+        write_once(&path, note).unwrap();
+        assert!(
+            write_once(&path, "another root").is_err(),
+            "never a second for a size"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), note);
+        let checkpoints: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some(EXTENSION))
+            .collect();
+        assert_eq!(checkpoints.len(), 1, "the partial file is not a checkpoint");
+        // This write left no temporary file of its own.
+        let own_partial = dir
+            .path()
+            .join(format!(".{name}.{}.partial", std::process::id()));
+        assert!(!own_partial.exists());
+    }
+}

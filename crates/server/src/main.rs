@@ -351,6 +351,7 @@ async fn screening(config: &Config, command: Screening) -> anyhow::Result<()> {
                 actor: "clearance screening import".into(),
                 organisation: None,
                 idempotency_scope: "operator".into(),
+                previous_scope: None,
                 request_id: format!("screening-import:{sha256}"),
                 method: "screening import",
                 request_sha256: sha256.clone(),

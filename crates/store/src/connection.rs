@@ -38,6 +38,9 @@ pub struct Store {
     numbered: Arc<watch::Sender<u64>>,
     /// The sessions' statement timeout (zero: none); a call with less time left shortens it.
     statement_timeout: Duration,
+    /// Whether idempotency records from before exporters' keys became the organisation's may
+    /// remain (until retention prunes them): then a new key is looked up in its old scope too.
+    legacy_idempotency: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// An open write transaction, holding the write gate (SQLite) until it ends.
@@ -226,6 +229,7 @@ impl Store {
             sequencer,
             numbered,
             statement_timeout: timeouts.statement,
+            legacy_idempotency: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
     }
 
@@ -263,7 +267,26 @@ impl Store {
         }
         Migrator::up(&write.txn, None).await?;
         write.txn.commit().await?;
+        self.note_legacy_idempotency().await
+    }
+
+    /// Looks whether records from before exporters' keys became the organisation's remain.
+    pub async fn note_legacy_idempotency(&self) -> Result<(), StoreError> {
+        use crate::entities::idempotency_record;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let remain = idempotency_record::Entity::find()
+            .filter(idempotency_record::Column::Subject.is_null())
+            .one(&self.db)
+            .await?
+            .is_some();
+        self.legacy_idempotency
+            .store(remain, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    pub(crate) fn legacy_idempotency(&self) -> bool {
+        self.legacy_idempotency
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the database answers a trivial query.

@@ -1080,6 +1080,7 @@ impl Store {
             actor: "clearance expiry".into(),
             organisation: None,
             idempotency_scope: "system".into(),
+            previous_scope: None,
             request_id: format!("expiry:{}", now.timestamp()),
             method: "expiry",
             request_sha256: String::new(),

@@ -233,6 +233,7 @@ impl Store {
                 actor: CATALOGUE_PUBLISHER.into(),
                 organisation: None,
                 idempotency_scope: "regulator".into(),
+                previous_scope: None,
                 request_id: format!("catalogue:{}:v{version}", rule_set.definition.key),
                 method: "catalogue",
                 request_sha256: String::new(),

@@ -196,8 +196,8 @@ impl Store {
     }
 
     /// Imports a list version whole, in one transaction: a file that fails leaves the versions
-    /// in force as they were. The same file of the same source again is the version already
-    /// imported.
+    /// in force as they were. The same file as the source's latest version is that version;
+    /// an earlier file of the source again (a listing reverted) is a new version in force.
     pub async fn import_screening_list(
         &self,
         m: &Mutation,
@@ -213,12 +213,17 @@ impl Store {
             let file_sha256 = file_sha256.to_owned();
             let parties = parties.to_vec();
             Box::pin(async move {
-                let existing = screening_list::Entity::find()
+                // The same file as the source's latest version is that version; a file the
+                // source had before (a listing reverted) is a new version in force.
+                let latest = screening_list::Entity::find()
                     .filter(screening_list::Column::Source.eq(source.as_str()))
-                    .filter(screening_list::Column::FileSha256.eq(file_sha256.as_str()))
+                    .order_by_desc(screening_list::Column::ImportTime)
+                    .order_by_desc(screening_list::Column::Id)
                     .one(txn)
                     .await?;
-                if let Some(row) = existing {
+                if let Some(row) = latest
+                    && row.file_sha256 == file_sha256
+                {
                     return Ok(version_from(row));
                 }
                 let version = ListVersion {

@@ -30,6 +30,9 @@ pub struct Mutation {
     /// subject), hashed to a fixed length.
     pub idempotency_scope: String,
     pub request_id: String,
+    /// The scope this caller's keys had before exporters' keys became the organisation's
+    /// (organisation and subject), looked up too while records from then may remain.
+    pub previous_scope: Option<String>,
     /// Full gRPC method name; the same key on another method is a reuse.
     pub method: &'static str,
     /// SHA-256 of the request's bytes; the same key with other bytes is a reuse.
@@ -121,6 +124,7 @@ impl Store {
             // Filled in by `finish`, in the same transaction; nobody reads a claim uncommitted.
             response: Set(Vec::new()),
             create_time: Set(m.now),
+            subject: Set(Some(m.actor.clone())),
         };
         let claimed = idempotency_record::Entity::insert(claim)
             .on_conflict(
@@ -134,6 +138,25 @@ impl Store {
             .exec_without_returning(&write.txn)
             .await?;
         if claimed != 0 {
+            // A retry of a call answered before exporters' keys became the organisation's.
+            if let Some(previous) = &m.previous_scope
+                && self.legacy_idempotency()
+            {
+                let earlier = stored_answer(
+                    &write.txn,
+                    previous,
+                    &m.request_id,
+                    m.method,
+                    &m.request_sha256,
+                )
+                .await;
+                if !matches!(earlier, Ok(None)) {
+                    write.txn.rollback().await?;
+                    return Ok(Claim::Done(
+                        earlier.and_then(|found| found.ok_or(StoreError::RequestIdReused)),
+                    ));
+                }
+            }
             return Ok(Claim::Claimed(write));
         }
         // Committed by an earlier (or concurrent, now finished) identical call.
@@ -397,6 +420,7 @@ mod tests {
             actor: "tester".into(),
             organisation: Some(OrganisationId::parse(org).unwrap()),
             idempotency_scope: format!("org:{org}"),
+            previous_scope: None,
             request_id: uuid::Uuid::now_v7().to_string(),
             method: "test",
             request_sha256: String::new(),
@@ -430,6 +454,56 @@ mod tests {
         let store = Store::connect(&url, 4).await.unwrap();
         store.migrate().await.unwrap();
         Some((store, admin, name))
+    }
+
+    /// A retry arriving after exporters' keys became the organisation's gets the answer its
+    /// first attempt recorded under the organisation-and-subject scope, and nothing is done
+    /// twice; another request under that key is a reuse.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_answered_under_its_previous_scope_is_replayed_not_redone() {
+        use sea_orm::ConnectionTrait;
+        let Some((store, admin, name)) = postgres().await else {
+            return;
+        };
+        let encode = |v: &u32| v.to_be_bytes().to_vec();
+        let mut before = mutation("acme");
+        before.idempotency_scope = "org:acme\nsub:erp-1".into();
+        let first = store
+            .idempotent_write(&before, &encode, |_| Box::pin(async { Ok(7u32) }))
+            .await
+            .unwrap();
+        assert_eq!(first, Outcome::Applied(7));
+        store
+            .db
+            .execute_unprepared("UPDATE idempotency_records SET subject = NULL")
+            .await
+            .unwrap();
+        store.note_legacy_idempotency().await.unwrap();
+        let after = Mutation {
+            actor: "erp-2".into(),
+            idempotency_scope: "org:acme".into(),
+            previous_scope: Some(before.idempotency_scope.clone()),
+            ..before.clone()
+        };
+        let again = store
+            .idempotent_write(&after, &encode, |_| Box::pin(async { Ok(8u32) }))
+            .await
+            .unwrap();
+        assert_eq!(again, Outcome::Replayed(7u32.to_be_bytes().to_vec()));
+        let other = Mutation {
+            request_sha256: "another request".into(),
+            ..after.clone()
+        };
+        assert!(matches!(
+            store
+                .idempotent_write(&other, &encode, |_| Box::pin(async { Ok(9u32) }))
+                .await,
+            Err(StoreError::RequestIdReused)
+        ));
+        drop(store);
+        crate::admin::drop_postgres_database(&admin, &name)
+            .await
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

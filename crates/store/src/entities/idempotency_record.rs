@@ -13,6 +13,8 @@ pub struct Model {
     pub request_sha256: String,
     pub response: Vec<u8>,
     pub create_time: DateTimeUtc,
+    /// Who sent the request (none on records from before it was kept).
+    pub subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
