@@ -3,11 +3,12 @@
 //! both databases, with two server replicas on PostgreSQL, a clock the test moves and faults
 //! (every database session terminated, a replica stopped and started again).
 //!
-//! Actors: exporters filing and amending (several amendment requests for one licence released
-//! together); ERP systems shipping, cancelling and resending lost answers; reviewers and senior
-//! reviewers assigning, proposing, resolving screening hits, countersigning, suspending and
-//! reinstating; administrators importing screening lists; the clock passing validity ends;
-//! the checkpoint signer. After every step the checker asserts what that step may break, and
+//! Actors: exporters filing, amending (several amendment requests for one licence released
+//! together), appealing denials and uploading, deleting and naming documents two organisations
+//! share; ERP systems shipping, cancelling and resending lost answers; reviewers and senior
+//! reviewers assigning, proposing, resolving screening hits, countersigning, deciding appeals,
+//! suspending and reinstating; administrators importing screening lists; the clock passing
+//! validity ends and appeal periods; the checkpoint signer and the sweeper of orphaned bytes. After every step the checker asserts what that step may break, and
 //! every so often and at the end every invariant:
 //!
 //! - no licence issued or amended while a list version in force names its end user without a
@@ -16,6 +17,7 @@
 //! - granted − shipped = remaining on every line, never negative;
 //! - no shipment started under an expired, suspended or revoked licence;
 //! - every acknowledged shipment present exactly once;
+//! - every document a submitted application rests on reads back byte for byte;
 //! - every retry of an acknowledged write answers the same bytes;
 //! - exporters' streams hold no internal facts;
 //! - the audit log verifies against every checkpoint signed, and no signer found a fork.
@@ -46,14 +48,12 @@ const END_USERS: [&str; 6] = [
 ];
 const ORGS: [&str; 2] = ["acme", "globex"];
 
-struct XorShift(u64);
+/// The run's choices, from the suite's seeded generator.
+struct Choices(clearance_tests::raw::Rng);
 
-impl XorShift {
+impl Choices {
     fn next(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 
     fn chance(&mut self, percent: usize) -> bool {
@@ -81,7 +81,7 @@ struct Acknowledged {
 struct World {
     seed: u64,
     step: usize,
-    rng: XorShift,
+    rng: Choices,
     backend: Backend,
     db_url: String,
     replicas: Vec<TestApp>,
@@ -96,6 +96,8 @@ struct World {
     shipments: Vec<Acknowledged>,
     /// Licences a senior reviewer suspended (and has not reinstated).
     suspended: HashSet<String>,
+    /// Documents submitted applications rest on: (organisation, resource name, bytes).
+    documents: Vec<(String, String, Vec<u8>)>,
 }
 
 /// Whether a call failed for a reason that says nothing against the request (sent again as
@@ -194,12 +196,51 @@ impl World {
         let case = case.into_inner();
         let state = case.application.as_ref().map(|a| a.state).unwrap_or(0);
         use pb::ApplicationState as S;
+        if state == S::Denied as i32 && self.rng.chance(50) {
+            // The exporter appeals (once; late appeals are refused).
+            let mut officer = self.app().applicant(&org);
+            let _ = settled!(
+                officer
+                    .appeal_denial(pb::AppealDenialRequest {
+                        name: name.clone(),
+                        request_id: request_id(),
+                        etag: case.etag.clone(),
+                        grounds: "a new end-user certificate".into(),
+                        documents: vec![],
+                    })
+                    .await
+            );
+            return;
+        }
         if [S::Approved, S::Denied, S::Returned, S::Withdrawn]
             .map(|s| s as i32)
             .contains(&state)
         {
             // Decided: reviewers work the open cases.
             self.cases.retain(|(n, _, _)| *n != name);
+            return;
+        }
+        if state == S::UnderAppeal as i32 {
+            // A senior reviewer outside the denial decides.
+            let mut carol = self
+                .app()
+                .regulator("carol@regulator", &["senior_reviewer"]);
+            let outcome = if self.rng.chance(50) {
+                pb::AppealOutcome::Overturned
+            } else {
+                pb::AppealOutcome::Upheld
+            };
+            let _ = settled!(
+                carol
+                    .decide_appeal(pb::DecideAppealRequest {
+                        name: name.clone(),
+                        request_id: request_id(),
+                        etag: case.etag.clone(),
+                        outcome: outcome as i32,
+                        reason: "weighed the grounds".into(),
+                    })
+                    .await
+            );
             return;
         }
         if state == S::Submitted as i32 {
@@ -569,6 +610,67 @@ impl World {
         }
     }
 
+    /// Two organisations upload the same bytes, delete their uploads, and file applications
+    /// resting on them; the sweeper of orphaned bytes runs now and then.
+    async fn handle_documents(&mut self) {
+        let org = ORGS[self.rng.next(ORGS.len())].to_owned();
+        let mut bytes = crate::fixtures::pdf(3_000);
+        bytes.push(self.rng.next(3) as u8);
+        let sha256 = clearance_domain::history::sha256_hex(&bytes);
+        let mut officer = self.app().applicant(&org);
+        match self.rng.next(4) {
+            0 => {
+                let _ = settled!(
+                    officer
+                        .delete_document(pb::DeleteDocumentRequest {
+                            sha256: sha256.clone(),
+                        })
+                        .await
+                );
+            }
+            1 => {
+                let files = self.replicas[0].config.documents.files().expect("files");
+                let now = self.now();
+                let _ = self.replicas[0]
+                    .store
+                    .sweep_orphaned_documents(&files, now, chrono::Duration::hours(1), 100)
+                    .await;
+            }
+            _ => {
+                let Ok(document) =
+                    crate::fixtures::upload(&mut officer, "end-use.pdf", "application/pdf", &bytes)
+                        .await
+                else {
+                    return;
+                };
+                let Some(product) = self.products.get(&org).cloned() else {
+                    return;
+                };
+                let mut application = draft(&product);
+                application.documents = vec![document];
+                let request = pb::CreateApplicationRequest {
+                    request_id: request_id(),
+                    application: Some(application),
+                };
+                let Ok(created) = settled!(officer.create_application(request.clone()).await)
+                else {
+                    return;
+                };
+                let created = created.into_inner();
+                let submit = pb::SubmitApplicationRequest {
+                    name: created.name.clone(),
+                    request_id: request_id(),
+                    etag: created.etag.clone(),
+                    declaration_confirmed: true,
+                };
+                if settled!(officer.submit_application(submit.clone()).await).is_ok() {
+                    let resource = format!("{}/documents/{sha256}", created.name);
+                    self.documents.push((org, resource, bytes));
+                }
+            }
+        }
+    }
+
     /// Days pass; now and then years (past every licence's validity).
     fn pass_time(&mut self) {
         let days = if self.rng.chance(5) {
@@ -713,6 +815,30 @@ impl World {
                 ));
             }
         }
+        // Every document a submitted application rests on reads back as recorded.
+        for (org, resource, bytes) in self.documents.clone() {
+            let mut officer = self.replicas[0].applicant(&org);
+            let read = async {
+                use tokio_stream::StreamExt;
+                let mut stream = officer
+                    .download_document(pb::DownloadDocumentRequest {
+                        name: resource.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                let mut read = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    read.extend(chunk?.data);
+                }
+                Ok::<_, tonic::Status>(read)
+            }
+            .await;
+            match read {
+                Ok(read) if read == bytes => {}
+                Ok(_) => self.fail(format!("{resource} reads back other bytes")),
+                Err(status) => self.fail(format!("{resource} is gone: {status:?}")),
+            }
+        }
         let sizes: Vec<u64> = self.replicas[0]
             .store
             .checkpoints()
@@ -811,7 +937,7 @@ async fn run(backend: Backend) {
     let mut world = World {
         seed,
         step: 0,
-        rng: XorShift(seed.max(1)),
+        rng: Choices(clearance_tests::raw::Rng::new(seed)),
         backend,
         db_url: db.url.clone(),
         replicas,
@@ -823,12 +949,14 @@ async fn run(backend: Backend) {
         imports: 0,
         shipments: Vec::new(),
         suspended: HashSet::new(),
+        documents: Vec::new(),
     };
     let started = std::time::Instant::now();
     for step in 0..steps {
         world.step = step;
         match world.rng.next(100) {
-            0..=19 => world.file().await,
+            0..=16 => world.file().await,
+            17..=19 => world.handle_documents().await,
             20..=49 => world.review().await,
             50..=74 => world.ship().await,
             75..=79 => world.amend().await,

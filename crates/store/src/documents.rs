@@ -25,7 +25,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connection::Store;
-use crate::entities::{application, deleted_upload, document_blob, stored_document};
+use crate::entities::{
+    appeal, application, application_document, deleted_upload, document_blob, information_request,
+    stored_document,
+};
 use crate::error::StoreError;
 
 /// Where document bytes live, by SHA-256: a directory (`ROOT/ab/abcdef…`) or a bucket of
@@ -414,8 +417,8 @@ impl Store {
             .collect())
     }
 
-    /// Deletes the bytes no upload holds whose last claim is older than `grace` (up to
-    /// `limit` of them); answers how many went. Each is re-checked under its blob's lock and
+    /// Deletes the bytes no upload holds and no application names whose last claim is older
+    /// than `grace` (up to `limit` of them); answers how many went. Each is re-checked under its blob's lock and
     /// its bytes removed before that lock is released, so an upload claiming the same bytes
     /// meanwhile either comes first (and keeps them) or files them anew after.
     pub async fn sweep_orphaned_documents(
@@ -431,9 +434,14 @@ impl Store {
             .column(stored_document::Column::Sha256)
             .from(stored_document::Entity)
             .to_owned();
+        let named = Query::select()
+            .column(application_document::Column::Sha256)
+            .from(application_document::Entity)
+            .to_owned();
         let candidates = document_blob::Entity::find()
             .filter(document_blob::Column::ClaimTime.lt(cutoff))
             .filter(Expr::col(document_blob::Column::Sha256).not_in_subquery(held))
+            .filter(Expr::col(document_blob::Column::Sha256).not_in_subquery(named))
             .limit(limit)
             .all(&self.db)
             .await?;
@@ -445,11 +453,9 @@ impl Store {
                 blob = blob.lock(LockType::Update);
             }
             let still_orphaned = match blob.one(&write.txn).await? {
-                Some(b) if b.claim_time < cutoff => stored_document::Entity::find()
-                    .filter(stored_document::Column::Sha256.eq(candidate.sha256.as_str()))
-                    .one(&write.txn)
-                    .await?
-                    .is_none(),
+                Some(b) if b.claim_time < cutoff => {
+                    !bytes_named(&write.txn, &candidate.sha256).await?
+                }
                 _ => false,
             };
             if !still_orphaned {
@@ -534,6 +540,39 @@ impl Store {
         .await?;
         write.commit().await
     }
+}
+
+/// Whether an upload holds these bytes or any application names them (its documents, an
+/// answer's or an appeal's, whatever its state: a decided case's record keeps its documents).
+async fn bytes_named(txn: &DatabaseTransaction, sha256: &str) -> Result<bool, StoreError> {
+    let uploaded = stored_document::Entity::find()
+        .filter(stored_document::Column::Sha256.eq(sha256))
+        .one(txn)
+        .await?
+        .is_some();
+    if uploaded {
+        return Ok(true);
+    }
+    let in_content = application_document::Entity::find()
+        .filter(application_document::Column::Sha256.eq(sha256))
+        .one(txn)
+        .await?
+        .is_some();
+    if in_content {
+        return Ok(true);
+    }
+    let pattern = format!("%{sha256}%");
+    let in_answers = information_request::Entity::find()
+        .filter(information_request::Column::AnswerDocumentsJson.like(pattern.as_str()))
+        .one(txn)
+        .await?
+        .is_some();
+    let in_appeals = appeal::Entity::find()
+        .filter(appeal::Column::DocumentsJson.like(pattern.as_str()))
+        .one(txn)
+        .await?
+        .is_some();
+    Ok(in_answers || in_appeals)
 }
 
 /// Holds `org`'s uploads of `sha256s` for the rest of the transaction (shared locks on
