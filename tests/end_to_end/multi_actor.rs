@@ -16,7 +16,7 @@
 //! - at most one pending amendment per licence;
 //! - granted − shipped = remaining on every line, never negative;
 //! - no shipment started under an expired, suspended or revoked licence;
-//! - every acknowledged shipment present exactly once;
+//! - every acknowledged application and shipment present exactly once;
 //! - every document a submitted application rests on reads back byte for byte;
 //! - every retry of an acknowledged write answers the same bytes;
 //! - exporters' streams hold no internal facts;
@@ -88,6 +88,8 @@ struct World {
     signers: Vec<(Signer, tempfile::TempDir)>,
     products: HashMap<String, String>,
     cases: Vec<(String, String, String)>,
+    /// Every application whose creation was acknowledged: (organisation, name).
+    filed: Vec<(String, String)>,
     licences: Vec<KnownLicence>,
     /// The end user each source's latest list version names (the versions in force), from
     /// the step its import returned.
@@ -167,6 +169,7 @@ impl World {
             return;
         };
         let created = created.into_inner();
+        self.filed.push((org.clone(), created.name.clone()));
         let submit = pb::SubmitApplicationRequest {
             name: created.name.clone(),
             request_id: request_id(),
@@ -483,7 +486,9 @@ impl World {
         let mut drafts = Vec::new();
         for task in tasks {
             if let Ok(Ok(draft)) = task.await {
-                drafts.push(draft.into_inner());
+                let draft = draft.into_inner();
+                self.filed.push((licence.org.clone(), draft.name.clone()));
+                drafts.push(draft);
             }
         }
         self.check_pending_amendments(&licence).await;
@@ -657,6 +662,7 @@ impl World {
                     return;
                 };
                 let created = created.into_inner();
+                self.filed.push((org.clone(), created.name.clone()));
                 let submit = pb::SubmitApplicationRequest {
                     name: created.name.clone(),
                     request_id: request_id(),
@@ -815,6 +821,41 @@ impl World {
                 ));
             }
         }
+        // Every application whose creation was acknowledged is there, once.
+        for org in ORGS {
+            let mut officer = self.replicas[0].applicant(org);
+            let mut present: HashMap<String, usize> = HashMap::new();
+            let mut page_token = String::new();
+            loop {
+                let page = match settled!(
+                    officer
+                        .list_applications(pb::ListApplicationsRequest {
+                            page_size: 1000,
+                            page_token: page_token.clone(),
+                            ..Default::default()
+                        })
+                        .await
+                ) {
+                    Ok(p) => p.into_inner(),
+                    Err(status) => self.fail(format!("applications unreadable: {status:?}")),
+                };
+                for a in page.applications {
+                    *present.entry(a.name).or_default() += 1;
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            for (_, name) in self.filed.iter().filter(|(o, _)| o == org) {
+                if present.get(name).copied() != Some(1) {
+                    self.fail(format!(
+                        "acknowledged {name} is present {} times",
+                        present.get(name).copied().unwrap_or(0)
+                    ));
+                }
+            }
+        }
         // Every document a submitted application rests on reads back as recorded.
         for (org, resource, bytes) in self.documents.clone() {
             let mut officer = self.replicas[0].applicant(&org);
@@ -950,6 +991,7 @@ async fn run(backend: Backend) {
         shipments: Vec::new(),
         suspended: HashSet::new(),
         documents: Vec::new(),
+        filed: Vec::new(),
     };
     let started = std::time::Instant::now();
     for step in 0..steps {
