@@ -287,6 +287,48 @@ async fn invalid_or_unauthorised_publishes_store_nothing(_db: &TestDb, app: Test
             "rule_set.rules[2].destinations.country_groups[0]",
         ]
     );
+    let mut unknown_kind = latest_catalogue_draft();
+    unknown_kind.effective_time = at(2027, 1, 1);
+    unknown_kind.rules[3].transaction_kinds = vec![99, pb::TransactionKind::Export as i32, 1];
+    let status = assert_code(
+        admin
+            .publish_rule_set(pb::PublishRuleSetRequest {
+                request_id: request_id(),
+                rule_set: Some(unknown_kind),
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "rule_set.rules[3].transaction_kinds[0]",
+            "rule_set.rules[3].transaction_kinds[2]"
+        ]
+    );
+    // The served January 2026 version says which kinds its case-by-case review is for.
+    let served = app
+        .policies_with(Some(app.token(&["auditor"], None)))
+        .list_rule_sets(pb::ListRuleSetsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .rule_sets;
+    let january = served.iter().find(|r| r.version == 4).expect("version 4");
+    let kinds = |id: &str| {
+        january
+            .rules
+            .iter()
+            .find(|r| r.rule_id == id)
+            .map(|r| r.transaction_kinds.clone())
+            .expect("rule")
+    };
+    assert_eq!(
+        kinds("3A090.a-china-macau-h200-class"),
+        [pb::TransactionKind::Export as i32]
+    );
+    assert_eq!(kinds("3A090.a-china-macau-h200-class-not-from-us").len(), 3);
+    assert!(kinds("3A090.a-d5").is_empty(), "every kind");
 
     let mut overlapping = latest_catalogue_draft();
     overlapping.effective_time = at(2025, 8, 1);

@@ -483,6 +483,8 @@ impl ApplicationApi {
             classification: &classification,
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
+            // Clearance's exporters export from the United States; the kind is not asked yet.
+            transaction: clearance_domain::policy::TransactionKind::Export,
         };
         Ok(determination_to_pb(
             &self.rules.determine(&export, query.at).await?,
@@ -595,6 +597,8 @@ impl ApplicationApi {
                     classification: &product.spec.classification,
                     destination,
                     end_user_headquarters: headquarters.as_ref(),
+                    // Clearance's exporters export from the United States; the kind is not asked yet.
+                    transaction: clearance_domain::policy::TransactionKind::Export,
                 };
                 Ok(determine(&export, now, &published, self.rules.groups()))
             })

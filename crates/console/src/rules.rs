@@ -222,6 +222,21 @@ fn destinations(d: Option<&pb::Destinations>) -> String {
     .join("; ")
 }
 
+/// The transaction kinds a rule is limited to, in words.
+fn transaction_kinds(kinds: &[i32]) -> String {
+    let words: Vec<&str> = kinds
+        .iter()
+        .map(|k| match pb::TransactionKind::try_from(*k) {
+            Ok(pb::TransactionKind::Export) => "exports from the United States",
+            Ok(pb::TransactionKind::Reexport) => "reexports",
+            Ok(pb::TransactionKind::ExportFromAbroad) => "exports from abroad",
+            Ok(pb::TransactionKind::InCountryTransfer) => "in-country transfers",
+            _ => "other transactions",
+        })
+        .collect();
+    format!("only {}", words.join(", "))
+}
+
 fn rule_set_page(who: &Session, v: &pb::RuleSet) -> Markup {
     layout(
         &format!("{} v{}", v.display_name, v.version),
@@ -253,7 +268,10 @@ fn rule_set_page(who: &Session, v: &pb::RuleSet) -> Markup {
                             td { strong { (r.rule_id) } br; (r.description) br; span.muted { (r.citation) } }
                             td { @if r.classifications.is_empty() { "any" } @else { (r.classifications.join(", ")) } }
                             td { code { (r.criterion) } }
-                            td { (destinations(r.destinations.as_ref())) }
+                            td {
+                                (destinations(r.destinations.as_ref()))
+                                @if !r.transaction_kinds.is_empty() { br; (transaction_kinds(&r.transaction_kinds)) }
+                            }
                             td { @if r.licence_required { "required" } @else { "not required" } }
                             td { (policy(r.review_policy)) }
                         }

@@ -7,7 +7,7 @@ use clearance_domain::policy::determine::Impact;
 use clearance_domain::policy::rules::PublishedRuleSet;
 use clearance_domain::policy::{
     DestinationsDefinition, Determination, FiredRule, ReviewPolicy, RuleDefinition,
-    RuleSetDefinition, RuleSetRef,
+    RuleSetDefinition, RuleSetRef, TransactionKind,
 };
 use clearance_proto::v1 as pb;
 
@@ -91,10 +91,35 @@ pub fn rule_set_to_pb(p: &PublishedRuleSet) -> pb::RuleSet {
                 }),
                 licence_required: r.licence_required,
                 review_policy: policy_to_pb(r.review_policy),
+                transaction_kinds: r
+                    .transaction_kinds
+                    .iter()
+                    .map(|k| transaction_kind_to_pb(*k) as i32)
+                    .collect(),
             })
             .collect(),
         publish_time: Some(timestamp(&p.publish_time)),
         publisher: p.published_by.clone(),
+    }
+}
+
+pub fn transaction_kind_to_pb(k: TransactionKind) -> pb::TransactionKind {
+    match k {
+        TransactionKind::Export => pb::TransactionKind::Export,
+        TransactionKind::Reexport => pb::TransactionKind::Reexport,
+        TransactionKind::ExportFromAbroad => pb::TransactionKind::ExportFromAbroad,
+        TransactionKind::InCountryTransfer => pb::TransactionKind::InCountryTransfer,
+    }
+}
+
+/// A transaction kind as sent; `None` for UNSPECIFIED or an unknown number.
+pub fn transaction_kind_from_pb(raw: i32) -> Option<TransactionKind> {
+    match pb::TransactionKind::try_from(raw).ok()? {
+        pb::TransactionKind::Unspecified => None,
+        pb::TransactionKind::Export => Some(TransactionKind::Export),
+        pb::TransactionKind::Reexport => Some(TransactionKind::Reexport),
+        pb::TransactionKind::ExportFromAbroad => Some(TransactionKind::ExportFromAbroad),
+        pb::TransactionKind::InCountryTransfer => Some(TransactionKind::InCountryTransfer),
     }
 }
 
@@ -120,6 +145,20 @@ pub fn rule_set_definition(r: pb::RuleSet) -> Result<RuleSetDefinition, Violatio
                 "is not a known review policy",
             );
         }
+        let mut transaction_kinds = Vec::new();
+        for (j, raw) in rule.transaction_kinds.iter().enumerate() {
+            match transaction_kind_from_pb(*raw) {
+                Some(kind) if !transaction_kinds.contains(&kind) => transaction_kinds.push(kind),
+                Some(_) => v.add(
+                    format!("rules[{i}].transaction_kinds[{j}]"),
+                    "is listed twice",
+                ),
+                None => v.add(
+                    format!("rules[{i}].transaction_kinds[{j}]"),
+                    "is not a known transaction kind",
+                ),
+            }
+        }
         let d = rule.destinations.unwrap_or_default();
         rules.push(RuleDefinition {
             id: rule.rule_id,
@@ -135,6 +174,7 @@ pub fn rule_set_definition(r: pb::RuleSet) -> Result<RuleSetDefinition, Violatio
                 end_user_headquarters_countries: d.end_user_headquarters_country_codes,
                 end_user_headquarters_country_groups: d.end_user_headquarters_country_groups,
             },
+            transaction_kinds,
             licence_required: rule.licence_required,
             review_policy: policy_from_pb(rule.review_policy),
         });

@@ -265,6 +265,8 @@ impl PolicyApi {
                     classification: &line.classification,
                     destination,
                     end_user_headquarters: subject.end_user_headquarters.as_ref(),
+                    // Clearance's exporters export from the United States; the kind is not asked yet.
+                    transaction: clearance_domain::policy::TransactionKind::Export,
                 };
                 if let Some((impact, before, after)) = comparison.compare(&export, subject.at) {
                     impacted.push(pb::ImpactedResource {
@@ -315,6 +317,8 @@ impl PolicyApi {
             classification: &classification,
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
+            // Clearance's exporters export from the United States; the kind is not asked yet.
+            transaction: clearance_domain::policy::TransactionKind::Export,
         };
         Ok(determination_to_pb(
             &self.rules.determine(&export, query.at).await?,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::criterion::Item;
 use super::groups::CountryGroups;
-use super::rules::{PublishedRuleSet, ReviewPolicy, in_force};
+use super::rules::{PublishedRuleSet, ReviewPolicy, TransactionKind, in_force};
 use crate::codes::CountryCode;
 
 /// A rule-set version consulted.
@@ -46,6 +46,7 @@ pub struct Export<'a> {
     pub classification: &'a str,
     pub destination: &'a CountryCode,
     pub end_user_headquarters: Option<&'a CountryCode>,
+    pub transaction: TransactionKind,
 }
 
 /// Determines a shipment under the rules in force at its time and at the time it is recorded:
@@ -111,6 +112,7 @@ pub fn determine(
                 export.classification,
                 export.destination,
                 export.end_user_headquarters,
+                export.transaction,
                 groups,
             ) {
                 let d = &rule.definition;
@@ -264,6 +266,7 @@ mod tests {
             classification: "3A090.a",
             destination: &destination,
             end_user_headquarters: None,
+            transaction: TransactionKind::Export,
         };
         determine(&export, at, &sets, &groups)
     }
@@ -297,6 +300,7 @@ mod tests {
             classification: "3A090.a",
             destination: &destination,
             end_user_headquarters: None,
+            transaction: TransactionKind::Export,
         };
         let shipped = Utc.with_ymd_and_hms(2025, 4, 14, 20, 0, 0).unwrap();
         let recorded = Utc.with_ymd_and_hms(2025, 4, 15, 2, 0, 0).unwrap();
@@ -395,6 +399,60 @@ mod tests {
         assert_eq!(outcome(&check(h200(), "CN", on(2026, 1, 15))), case);
     }
 
+    /// The January 2026 case-by-case review applies to exports from the United States only:
+    /// the same H200-class part reexported, exported from abroad or transferred within China
+    /// keeps the presumption of denial, and the rule that fires says why (91 FR 1684).
+    #[test]
+    fn only_exports_from_the_united_states_get_the_january_2026_review() {
+        let (sets, groups) = published();
+        let china = CountryCode::parse("c", "CN").unwrap();
+        let judged = |item: Item, transaction| {
+            let export = Export {
+                item,
+                classification: "3A090.a",
+                destination: &china,
+                end_user_headquarters: None,
+                transaction,
+            };
+            determine(&export, on(2026, 2, 1), &sets, &groups)
+        };
+        let exported = judged(h200(), TransactionKind::Export);
+        assert_eq!(exported.review_policy, Some(ReviewPolicy::CaseByCase));
+        for kind in [
+            TransactionKind::Reexport,
+            TransactionKind::ExportFromAbroad,
+            TransactionKind::InCountryTransfer,
+        ] {
+            let d = judged(h200(), kind);
+            assert!(d.licence_required, "{kind:?}");
+            assert_eq!(
+                d.review_policy,
+                Some(ReviewPolicy::PresumptionOfDenial),
+                "{kind:?}"
+            );
+            let why = d
+                .fired
+                .iter()
+                .find(|f| f.review_policy == Some(ReviewPolicy::PresumptionOfDenial))
+                .expect("the rule that denies");
+            assert_eq!(why.rule_id, "3A090.a-china-macau-h200-class-not-from-us");
+            assert!(why.citation.contains("91 FR 1684"), "{why:?}");
+        }
+        // Before the January 2026 rule, the kind changes nothing: a presumption of denial.
+        let export = Export {
+            item: h200(),
+            classification: "3A090.a",
+            destination: &china,
+            end_user_headquarters: None,
+            transaction: TransactionKind::Reexport,
+        };
+        let before = determine(&export, on(2025, 8, 1), &sets, &groups);
+        assert_eq!(
+            before.review_policy,
+            Some(ReviewPolicy::PresumptionOfDenial)
+        );
+    }
+
     #[test]
     fn hong_kong_is_judged_as_china_at_every_date_from_2024() {
         let parts = [h800(), h20(), h200(), b200(), l20(), rtx_4090d()];
@@ -442,6 +500,7 @@ mod tests {
             classification: "3A090.a",
             destination: &destination,
             end_user_headquarters: Some(&headquarters),
+            transaction: TransactionKind::Export,
         };
         assert!(determine(&export, on(2025, 5, 1), &sets, &groups).licence_required);
     }
@@ -476,6 +535,7 @@ mod tests {
             classification: "3A090.a",
             destination,
             end_user_headquarters: None,
+            transaction: TransactionKind::Export,
         };
         let (impact, before, after) = comparison.compare(&export(&china), None).unwrap();
         assert_eq!(impact, Impact::NowRequiresLicence);

@@ -13,4 +13,5 @@ pub use determine::{Determination, FiredRule, RuleSetRef, determine};
 pub use groups::CountryGroups;
 pub use rules::{
     CompiledRuleSet, DestinationsDefinition, ReviewPolicy, RuleDefinition, RuleSetDefinition,
+    TransactionKind,
 };

@@ -55,6 +55,52 @@ impl ReviewPolicy {
     }
 }
 
+/// What kind of transaction moves the item (15 CFR 734.13 to 734.16): from the United States,
+/// from one foreign country to another, out of a foreign country by a party abroad, or within
+/// one foreign country. A rule may apply to some kinds only: the January 2026 case-by-case
+/// review applies to exports from the United States alone (91 FR 1684).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TransactionKind {
+    /// From the United States (the default: what Clearance's exporters file).
+    Export,
+    Reexport,
+    ExportFromAbroad,
+    InCountryTransfer,
+}
+
+impl TransactionKind {
+    pub const ALL: [TransactionKind; 4] = [
+        Self::Export,
+        Self::Reexport,
+        Self::ExportFromAbroad,
+        Self::InCountryTransfer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Export => "EXPORT",
+            Self::Reexport => "REEXPORT",
+            Self::ExportFromAbroad => "EXPORT_FROM_ABROAD",
+            Self::InCountryTransfer => "IN_COUNTRY_TRANSFER",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// The kind in words, e.g. "reexport".
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Self::Export => "export from the United States",
+            Self::Reexport => "reexport",
+            Self::ExportFromAbroad => "export from abroad",
+            Self::InCountryTransfer => "in-country transfer",
+        }
+    }
+}
+
 /// Where a rule applies: destinations by country or group (minus exclusions), or end users
 /// headquartered in given countries or groups wherever the goods go.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -82,6 +128,9 @@ pub struct RuleDefinition {
     /// See [`Criterion`] for the syntax.
     pub criterion: String,
     pub destinations: DestinationsDefinition,
+    /// The transaction kinds the rule applies to; empty: every kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transaction_kinds: Vec<TransactionKind>,
     pub licence_required: bool,
     #[serde(default)]
     pub review_policy: Option<ReviewPolicy>,
@@ -330,15 +379,20 @@ impl RuleSetDefinition {
 
 impl CompiledRule {
     /// Whether the rule catches an item going to `destination` for an end user headquartered
-    /// in `headquarters`.
+    /// in `headquarters`, moved by a transaction of `kind`.
     pub fn applies(
         &self,
         item: &Item,
         classification: &str,
         destination: &CountryCode,
         headquarters: Option<&CountryCode>,
+        kind: TransactionKind,
         groups: &CountryGroups,
     ) -> bool {
+        let kinds = &self.definition.transaction_kinds;
+        if !kinds.is_empty() && !kinds.contains(&kind) {
+            return false;
+        }
         let d = &self.definition.destinations;
         let listed = |countries: &[String], group_names: &[String], c: &CountryCode| {
             countries.iter().any(|x| x == c.as_str())
