@@ -74,6 +74,7 @@ async fn determine(
             destination_country_code: country.into(),
             end_user_headquarters_country_code: String::new(),
             export_time: when,
+            transaction_kind: 0,
         })
         .await
         .expect("determine")
@@ -176,6 +177,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             end_user_headquarters_country_code: String::new(),
             export_time: at(2025, 5, 1),
             item: None,
+            transaction_kind: 0,
         })
         .await
         .unwrap()
@@ -190,6 +192,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             end_user_headquarters_country_code: String::new(),
             export_time: at(year, 5, 1),
             item,
+            transaction_kind: 0,
         };
     let described = pb::Product {
         name: String::new(),
@@ -223,6 +226,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             end_user_headquarters_country_code: "CN".into(),
             export_time: at(2025, 5, 1),
             item: None,
+            transaction_kind: 0,
         })
         .await
         .unwrap()
@@ -568,7 +572,90 @@ on_both_databases!(
     exporters_ask_about_their_own_products_only,
     invalid_or_unauthorised_publishes_store_nothing,
     a_published_version_takes_effect_from_its_date_only,
+    only_exports_from_the_united_states_are_reviewed_case_by_case_from_january_2026,
 );
+
+/// The January 2026 case-by-case review is for exports from the United States: the same
+/// H200-class part reexported (or exported from abroad, or transferred within China) keeps the
+/// presumption of denial, and the determination says why, citing the rule; exporters and the
+/// regulator get the same answer, and an unknown kind is bad input.
+async fn only_exports_from_the_united_states_are_reviewed_case_by_case_from_january_2026(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let h200 = part(15_832, 814, 4_800, 900, true);
+    let when = at(2026, 3, 1);
+    let mut regulator = app.policies_with(Some(app.token(&["reviewer"], None)));
+    let mut acme = app.applicant("acme");
+    let ask = |kind: pb::TransactionKind| pb::DetermineRequest {
+        product: Some(h200.clone()),
+        destination_country_code: "CN".into(),
+        end_user_headquarters_country_code: String::new(),
+        export_time: when,
+        transaction_kind: kind as i32,
+    };
+    for (kind, policy) in [
+        (
+            pb::TransactionKind::Unspecified,
+            pb::ReviewPolicy::CaseByCase,
+        ),
+        (pb::TransactionKind::Export, pb::ReviewPolicy::CaseByCase),
+        (
+            pb::TransactionKind::Reexport,
+            pb::ReviewPolicy::PresumptionOfDenial,
+        ),
+        (
+            pb::TransactionKind::ExportFromAbroad,
+            pb::ReviewPolicy::PresumptionOfDenial,
+        ),
+        (
+            pb::TransactionKind::InCountryTransfer,
+            pb::ReviewPolicy::PresumptionOfDenial,
+        ),
+    ] {
+        let d = regulator
+            .determine(ask(kind))
+            .await
+            .expect("determine")
+            .into_inner();
+        assert!(d.licence_required, "{kind:?}");
+        assert_eq!(
+            d.review_policy, policy as i32,
+            "{kind:?}: {:?}",
+            d.fired_rules
+        );
+        let exporter = acme
+            .determine_requirement(pb::DetermineRequirementRequest {
+                item: Some(h200.clone()),
+                destination_country_code: "CN".into(),
+                export_time: when,
+                transaction_kind: kind as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("determine requirement")
+            .into_inner();
+        assert_eq!(exporter.review_policy, d.review_policy, "{kind:?}");
+        if policy == pb::ReviewPolicy::PresumptionOfDenial {
+            let why = d
+                .fired_rules
+                .iter()
+                .find(|f| f.rule_id == "3A090.a-china-macau-h200-class-not-from-us")
+                .unwrap_or_else(|| panic!("{kind:?}: {:?}", d.fired_rules));
+            assert!(why.citation.contains("91 FR 1684"), "{why:?}");
+        }
+    }
+    let status = assert_code(
+        regulator
+            .determine(pb::DetermineRequest {
+                transaction_kind: 99,
+                ..ask(pb::TransactionKind::Export)
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["transaction_kind"]);
+}
 
 /// The January 2026 version against the three before it, on the demo's kind of data (an H20
 /// and an H200 application to China): only the H200-class application changes, from a

@@ -459,6 +459,7 @@ impl ApplicationApi {
             &req.destination_country_code,
             &req.end_user_headquarters_country_code,
             req.export_time.as_ref(),
+            req.transaction_kind,
             self.clock.now(),
         );
         let (Some(stored), Some(query), true) = (stored, query, v.is_empty()) else {
@@ -483,8 +484,7 @@ impl ApplicationApi {
             classification: &classification,
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
-            // Clearance's exporters export from the United States; the kind is not asked yet.
-            transaction: clearance_domain::policy::TransactionKind::Export,
+            transaction: query.transaction,
         };
         Ok(determination_to_pb(
             &self.rules.determine(&export, query.at).await?,

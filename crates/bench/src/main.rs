@@ -780,6 +780,7 @@ async fn scenarios(
                     destination_country_code: "CN".into(),
                     end_user_headquarters_country_code: "CN".into(),
                     export_time: None,
+                    transaction_kind: pb::TransactionKind::Export as i32,
                 })
                 .await
                 .is_ok()

@@ -33,6 +33,10 @@ pub(crate) enum Rules {
         /// The end user's headquarters country, when it matters to the rules.
         #[arg(long, default_value = "")]
         headquarters: String,
+        /// How the item would move: an export from the United States, a reexport, an export
+        /// from abroad or an in-country transfer.
+        #[arg(long, default_value = "export", value_parser = ["export", "reexport", "export-from-abroad", "in-country-transfer"])]
+        transaction: String,
     },
     /// What a draft (JSON file, clearance.v1.RuleSet) would change, without publishing it.
     #[command(after_help = "Example:\n  clearancectl rules impact --file july-2025.json")]
@@ -82,7 +86,14 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
             product,
             destination,
             headquarters,
+            transaction,
         } => {
+            let transaction_kind = match transaction.as_str() {
+                "reexport" => pb::TransactionKind::Reexport,
+                "export-from-abroad" => pb::TransactionKind::ExportFromAbroad,
+                "in-country-transfer" => pb::TransactionKind::InCountryTransfer,
+                _ => pb::TransactionKind::Export,
+            };
             let r = ctx
                 .applications()
                 .await?
@@ -92,6 +103,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
                     end_user_headquarters_country_code: headquarters,
                     export_time: None,
                     item: None,
+                    transaction_kind: transaction_kind as i32,
                 })
                 .await?
                 .into_inner();

@@ -94,6 +94,7 @@ pub async fn rules(
                 destination_country_code: "US".into(),
                 end_user_headquarters_country_code: String::new(),
                 export_time: at,
+                transaction_kind: pb::TransactionKind::Export as i32,
             })
             .await
             .map(|r| r.into_inner())
@@ -311,6 +312,26 @@ const WHAT_IF_NUMBERS: &[(&str, &str, &str)] = &[
 ];
 
 /// Where the service's field names for the what-if's inputs are shown on the form.
+/// The transactions a what-if may ask about: the form's value, the kind, the words.
+const TRANSACTION_KINDS: [(&str, pb::TransactionKind, &str); 4] = [
+    (
+        "export",
+        pb::TransactionKind::Export,
+        "Export from the United States",
+    ),
+    ("reexport", pb::TransactionKind::Reexport, "Reexport"),
+    (
+        "export-from-abroad",
+        pb::TransactionKind::ExportFromAbroad,
+        "Export from abroad",
+    ),
+    (
+        "in-country-transfer",
+        pb::TransactionKind::InCountryTransfer,
+        "In-country transfer",
+    ),
+];
+
 fn form_field(service_field: &str) -> String {
     let field = service_field.trim_start_matches("product.");
     let field = field.trim_start_matches("parameters.");
@@ -319,6 +340,7 @@ fn form_field(service_field: &str) -> String {
         "destination_country_code" => "destination".into(),
         "end_user_headquarters_country_code" => "headquarters".into(),
         "export_time" => "on".into(),
+        "transaction_kind" => "transaction".into(),
         other => other.into(),
     }
 }
@@ -359,6 +381,11 @@ pub async fn what_if(
                 destination_country_code: text("destination").to_uppercase(),
                 end_user_headquarters_country_code: text("headquarters").to_uppercase(),
                 export_time: at,
+                transaction_kind: TRANSACTION_KINDS
+                    .iter()
+                    .find(|(value, _, _)| *value == text("transaction"))
+                    .map_or(pb::TransactionKind::Export, |(_, kind, _)| *kind)
+                    as i32,
             })
             .await
             .map(|r| r.into_inner())
@@ -414,6 +441,12 @@ fn what_if_page(
                 label for="headquarters" { "End user's headquarters country (optional)" }
                 @if let Some(e) = error("headquarters") { span.error id="headquarters-error" { (e) } }
                 input type="text" id="headquarters" name="headquarters" maxlength="2" value=(value("headquarters"));
+                label for="transaction" { "Transaction" }
+                select id="transaction" name="transaction" {
+                    @for (option, _, words) in TRANSACTION_KINDS {
+                        option value=(option) selected[value("transaction") == *option] { (words) }
+                    }
+                }
                 label for="on" { "On (YYYY-MM-DD; blank for now)" }
                 @if let Some(e) = error("on") { span.error id="on-error" { (e) } }
                 input type="date" id="on" name="on" value=(value("on"));

@@ -123,6 +123,23 @@ pub fn transaction_kind_from_pb(raw: i32) -> Option<TransactionKind> {
     }
 }
 
+/// A transaction kind a request gives: unspecified is an export from the United States (what
+/// clients that predate the field mean); an unknown number is a violation of `field`.
+pub fn transaction_kind_or_export(
+    v: &mut Violations,
+    field: &str,
+    raw: i32,
+) -> Option<TransactionKind> {
+    if raw == pb::TransactionKind::Unspecified as i32 {
+        return Some(TransactionKind::Export);
+    }
+    let kind = transaction_kind_from_pb(raw);
+    if kind.is_none() {
+        v.add(field, "is not a known transaction kind");
+    }
+    kind
+}
+
 /// A draft rule set from a request; violations are named relative to the rule set.
 pub fn rule_set_definition(r: pb::RuleSet) -> Result<RuleSetDefinition, Violations> {
     let mut v = Violations::new();
@@ -243,6 +260,7 @@ pub struct ExportQuery {
     pub destination: clearance_domain::codes::CountryCode,
     pub end_user_headquarters: Option<clearance_domain::codes::CountryCode>,
     pub at: DateTime<Utc>,
+    pub transaction: TransactionKind,
 }
 
 /// Validates a determination request's destination, end-user headquarters and time (absent:
@@ -252,6 +270,7 @@ pub fn export_query(
     destination_country_code: &str,
     end_user_headquarters_country_code: &str,
     export_time: Option<&prost_types::Timestamp>,
+    transaction_kind: i32,
     now: DateTime<Utc>,
 ) -> Option<ExportQuery> {
     use clearance_domain::codes::CountryCode;
@@ -270,10 +289,12 @@ pub fn export_query(
         Some(t) => v.check("", from_timestamp("export_time", t)),
         None => Some(now),
     };
+    let transaction = transaction_kind_or_export(v, "transaction_kind", transaction_kind);
     Some(ExportQuery {
         destination: destination?,
         end_user_headquarters: headquarters?,
         at: at?,
+        transaction: transaction?,
     })
 }
 

@@ -307,6 +307,7 @@ impl PolicyApi {
             &req.destination_country_code,
             &req.end_user_headquarters_country_code,
             req.export_time.as_ref(),
+            req.transaction_kind,
             self.clock.now(),
         );
         let (Some((classification, item)), Some(query), true) = (item, query, v.is_empty()) else {
@@ -317,8 +318,7 @@ impl PolicyApi {
             classification: &classification,
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
-            // Clearance's exporters export from the United States; the kind is not asked yet.
-            transaction: clearance_domain::policy::TransactionKind::Export,
+            transaction: query.transaction,
         };
         Ok(determination_to_pb(
             &self.rules.determine(&export, query.at).await?,

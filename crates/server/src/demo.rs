@@ -346,6 +346,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                     end_user_headquarters_country_code: "CN".into(),
                     export_time: ts(when),
                     item: None,
+                    transaction_kind: pb::TransactionKind::Export as i32,
                 })
                 .await?
                 .into_inner();
