@@ -28,6 +28,7 @@ mod m20261207_000022_screening_currency;
 mod m20261207_000023_document_blobs;
 mod m20261207_000024_screening_list_reverts;
 mod m20261207_000025_idempotency_subject;
+mod m20261207_000026_transaction_kinds;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000023_document_blobs::Migration),
             Box::new(m20261207_000024_screening_list_reverts::Migration),
             Box::new(m20261207_000025_idempotency_subject::Migration),
+            Box::new(m20261207_000026_transaction_kinds::Migration),
         ]
     }
 }

@@ -573,7 +573,103 @@ on_both_databases!(
     invalid_or_unauthorised_publishes_store_nothing,
     a_published_version_takes_effect_from_its_date_only,
     only_exports_from_the_united_states_are_reviewed_case_by_case_from_january_2026,
+    a_reexport_application_is_judged_as_one_when_submitted,
 );
+
+/// An application says how its goods move: submitted as a reexport of an H200-class part to
+/// China, its stored determination is a presumption of denial (the rule's reason), while the
+/// same as an export is reviewed case by case; an update may change the kind alone.
+async fn a_reexport_application_is_judged_as_one_when_submitted(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let mut h200 = crate::fixtures::h20();
+    h200.part_number = "H200-SXM-141G".into();
+    h200.parameters = part(15_832, 814, 4_800, 900, true).parameters;
+    let h200 = acme
+        .create_product(pb::CreateProductRequest {
+            request_id: request_id(),
+            product: Some(h200),
+        })
+        .await
+        .expect("product")
+        .into_inner();
+    let mut policies = Vec::new();
+    for kind in [
+        pb::TransactionKind::Unspecified,
+        pb::TransactionKind::Reexport,
+    ] {
+        let mut application = crate::fixtures::draft(&h200.name);
+        application.transaction_kind = kind as i32;
+        let created = acme
+            .create_application(pb::CreateApplicationRequest {
+                request_id: request_id(),
+                application: Some(application),
+            })
+            .await
+            .expect("create")
+            .into_inner();
+        let expected = if kind == pb::TransactionKind::Unspecified {
+            pb::TransactionKind::Export
+        } else {
+            kind
+        };
+        assert_eq!(created.transaction_kind, expected as i32);
+        let submitted = crate::fixtures::submit(&mut acme, &created).await;
+        let stored = submitted.lines[0]
+            .determination
+            .clone()
+            .expect("determination");
+        policies.push((stored.review_policy, stored.fired_rules));
+    }
+    assert_eq!(policies[0].0, pb::ReviewPolicy::CaseByCase as i32);
+    assert_eq!(policies[1].0, pb::ReviewPolicy::PresumptionOfDenial as i32);
+    assert!(
+        policies[1]
+            .1
+            .iter()
+            .any(|f| f.rule_id == "3A090.a-china-macau-h200-class-not-from-us"),
+        "{:?}",
+        policies[1].1
+    );
+    // The kind alone can be changed on a draft; an unknown one is refused by its field.
+    let draft = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(crate::fixtures::draft(&h200.name)),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let update = |kind: i32, draft: &pb::Application| pb::UpdateApplicationRequest {
+        request_id: request_id(),
+        application: Some(pb::Application {
+            name: draft.name.clone(),
+            etag: draft.etag.clone(),
+            transaction_kind: kind,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["transaction_kind".into()],
+        }),
+    };
+    let changed = acme
+        .update_application(update(
+            pb::TransactionKind::InCountryTransfer as i32,
+            &draft,
+        ))
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(
+        changed.transaction_kind,
+        pb::TransactionKind::InCountryTransfer as i32
+    );
+    assert_eq!(changed.lines, draft.lines);
+    let status = assert_code(
+        acme.update_application(update(77, &changed)).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(violated_fields(&status), ["application.transaction_kind"]);
+}
 
 /// The January 2026 case-by-case review is for exports from the United States: the same
 /// H200-class part reexported (or exported from abroad, or transferred within China) keeps the

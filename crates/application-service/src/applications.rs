@@ -597,8 +597,7 @@ impl ApplicationApi {
                     classification: &product.spec.classification,
                     destination,
                     end_user_headquarters: headquarters.as_ref(),
-                    // Clearance's exporters export from the United States; the kind is not asked yet.
-                    transaction: clearance_domain::policy::TransactionKind::Export,
+                    transaction: content.transaction_kind,
                 };
                 Ok(determine(&export, now, &published, self.rules.groups()))
             })

@@ -109,7 +109,7 @@ impl ShipmentApi {
                     classification: &product.spec.classification,
                     destination: &spec.destination,
                     end_user_headquarters: spec.end_user_headquarters.as_ref(),
-                    // Clearance's exporters export from the United States; the kind is not asked yet.
+                    // Shipments are exports until they record their kind.
                     transaction: clearance_domain::policy::TransactionKind::Export,
                 };
                 determine_shipment(

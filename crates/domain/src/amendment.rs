@@ -187,6 +187,7 @@ pub fn request_amendment(
     }
     let content = ApplicationContent {
         destination: Some(licence.destination.clone()),
+        transaction_kind: original.transaction_kind,
         parties,
         end_use_statement: original.end_use_statement.clone(),
         lines,

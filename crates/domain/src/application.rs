@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::codes::{CountryCode, CurrencyCode};
 use crate::error::{DomainError, reason};
 use crate::ids::{Collection, OrganisationId};
+use crate::policy::TransactionKind;
 use crate::validation::{Violations, integer_in_range, optional_text, required_text};
 
 pub const MAX_LINES: usize = 100;
@@ -212,6 +213,8 @@ impl From<&SupportingDocument> for DocumentInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplicationInput {
     pub destination_country_code: String,
+    /// `EXPORT`, `REEXPORT`, `EXPORT_FROM_ABROAD` or `IN_COUNTRY_TRANSFER`; empty: `EXPORT`.
+    pub transaction_kind: String,
     pub parties: Vec<PartyInput>,
     pub end_use_statement: String,
     pub lines: Vec<LineInput>,
@@ -223,6 +226,9 @@ pub struct ApplicationInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplicationContent {
     pub destination: Option<CountryCode>,
+    /// How the goods move: the rules may differ (the January 2026 case-by-case review is for
+    /// exports from the United States only).
+    pub transaction_kind: TransactionKind,
     pub parties: Vec<Party>,
     pub end_use_statement: String,
     pub lines: Vec<ApplicationLine>,
@@ -293,6 +299,16 @@ impl ApplicationContent {
             &input.end_use_statement,
             MAX_END_USE_CHARS,
         );
+        let transaction_kind = match input.transaction_kind.trim() {
+            "" => TransactionKind::Export,
+            raw => TransactionKind::parse(raw).unwrap_or_else(|| {
+                v.add(
+                    "transaction_kind",
+                    "must be EXPORT, REEXPORT, EXPORT_FROM_ABROAD or IN_COUNTRY_TRANSFER",
+                );
+                TransactionKind::Export
+            }),
+        };
 
         if input.parties.len() > MAX_PARTIES {
             v.add(
@@ -347,6 +363,7 @@ impl ApplicationContent {
 
         v.finish(|| ApplicationContent {
             destination,
+            transaction_kind,
             parties,
             end_use_statement,
             lines,
@@ -357,6 +374,7 @@ impl ApplicationContent {
     /// The content as raw input, so an update can replace only the masked fields.
     pub fn to_input(&self) -> ApplicationInput {
         ApplicationInput {
+            transaction_kind: self.transaction_kind.as_str().to_owned(),
             destination_country_code: self
                 .destination
                 .as_ref()
@@ -404,8 +422,9 @@ impl ApplicationContent {
     }
 
     /// The paths an update mask may name.
-    pub const UPDATABLE_FIELDS: [&'static str; 5] = [
+    pub const UPDATABLE_FIELDS: [&'static str; 6] = [
         "destination_country_code",
+        "transaction_kind",
         "parties",
         "end_use_statement",
         "lines",
@@ -428,6 +447,7 @@ impl ApplicationContent {
                 "destination_country_code" => {
                     merged.destination_country_code = update.destination_country_code.clone()
                 }
+                "transaction_kind" => merged.transaction_kind = update.transaction_kind.clone(),
                 "parties" => merged.parties = update.parties.clone(),
                 "end_use_statement" => merged.end_use_statement = update.end_use_statement.clone(),
                 "lines" => merged.lines = update.lines.clone(),
@@ -618,6 +638,7 @@ mod tests {
 
     fn input() -> ApplicationInput {
         ApplicationInput {
+            transaction_kind: String::new(),
             destination_country_code: "cn".into(),
             parties: vec![PartyInput {
                 role: Some(PartyRole::EndUser),
@@ -643,6 +664,36 @@ mod tests {
             .into_iter()
             .map(|v| v.field)
             .collect()
+    }
+
+    #[test]
+    fn an_application_says_how_the_goods_move_exports_by_default() {
+        let exported = ApplicationContent::parse(input()).unwrap();
+        assert_eq!(exported.transaction_kind, TransactionKind::Export);
+        let reexported = ApplicationContent::parse(ApplicationInput {
+            transaction_kind: " REEXPORT ".into(),
+            ..input()
+        })
+        .unwrap();
+        assert_eq!(reexported.transaction_kind, TransactionKind::Reexport);
+        let refused = ApplicationContent::parse(ApplicationInput {
+            transaction_kind: "SIDEWAYS".into(),
+            ..input()
+        })
+        .unwrap_err();
+        assert_eq!(refused.into_vec()[0].field, "transaction_kind");
+        // An update naming only the kind keeps the rest.
+        let updated = exported
+            .apply_update(
+                ApplicationInput {
+                    transaction_kind: "IN_COUNTRY_TRANSFER".into(),
+                    ..ApplicationInput::default()
+                },
+                &["transaction_kind".to_owned()],
+            )
+            .unwrap();
+        assert_eq!(updated.transaction_kind, TransactionKind::InCountryTransfer);
+        assert_eq!(updated.lines, exported.lines);
     }
 
     #[test]

@@ -265,8 +265,7 @@ impl PolicyApi {
                     classification: &line.classification,
                     destination,
                     end_user_headquarters: subject.end_user_headquarters.as_ref(),
-                    // Clearance's exporters export from the United States; the kind is not asked yet.
-                    transaction: clearance_domain::policy::TransactionKind::Export,
+                    transaction: subject.transaction,
                 };
                 if let Some((impact, before, after)) = comparison.compare(&export, subject.at) {
                     impacted.push(pb::ImpactedResource {

@@ -13,6 +13,7 @@ use clearance_domain::codes::{CountryCode, CurrencyCode};
 use clearance_domain::ids::{Collection, OrganisationId};
 use clearance_domain::ledger::Licence;
 use clearance_domain::paging::PageRequest;
+use clearance_domain::policy::TransactionKind;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
@@ -156,6 +157,8 @@ pub(crate) fn to_domain(
                 .as_deref()
                 .map(|c| country(id, c))
                 .transpose()?,
+            transaction_kind: TransactionKind::parse(&row.transaction_kind)
+                .ok_or_else(|| corrupt(id, &row.transaction_kind))?,
             parties,
             end_use_statement: row.end_use_statement,
             lines,
@@ -411,6 +414,7 @@ async fn insert_draft(
             .as_ref()
             .map(|c| c.as_str().to_owned())),
         end_use_statement: Set(a.content.end_use_statement.clone()),
+        transaction_kind: Set(a.content.transaction_kind.as_str().to_owned()),
         state: Set(a.state.as_str().to_owned()),
         version: Set(a.version),
         create_time: Set(a.create_time),
@@ -573,6 +577,10 @@ impl Store {
                     .col_expr(
                         application::Column::EndUseStatement,
                         Expr::value(content.end_use_statement.clone()),
+                    )
+                    .col_expr(
+                        application::Column::TransactionKind,
+                        Expr::value(content.transaction_kind.as_str()),
                     );
                 update_if_unchanged(txn, update, id, expected_version, m.now).await?;
                 delete_children(txn, id).await?;
@@ -607,6 +615,8 @@ pub struct ImpactSubject {
     pub organisation: OrganisationId,
     pub destination: Option<CountryCode>,
     pub end_user_headquarters: Option<CountryCode>,
+    /// How the goods move (licences and shipments: exports until they record it).
+    pub transaction: TransactionKind,
     /// When the export happens (shipments); `None` for records not yet shipped.
     pub at: Option<chrono::DateTime<chrono::Utc>>,
     pub lines: Vec<ImpactLine>,
@@ -695,6 +705,8 @@ impl Store {
                         .as_deref()
                         .map(|c| country(id, c))
                         .transpose()?,
+                    transaction: TransactionKind::parse(&row.transaction_kind)
+                        .ok_or_else(|| corrupt(id, &row.transaction_kind))?,
                     at: None,
                     lines: by_application.remove(&id).unwrap_or_default(),
                 })

@@ -1146,6 +1146,8 @@ impl Store {
         Ok(licences
             .into_iter()
             .map(|l| ImpactSubject {
+                // Licences and shipments are exports until they record their kind.
+                transaction: clearance_domain::policy::TransactionKind::Export,
                 id: l.id,
                 organisation: l.holder.clone(),
                 destination: Some(l.destination.clone()),
@@ -1196,6 +1198,8 @@ impl Store {
         Ok(shipments
             .into_iter()
             .map(|s| ImpactSubject {
+                // Licences and shipments are exports until they record their kind.
+                transaction: clearance_domain::policy::TransactionKind::Export,
                 id: s.id,
                 organisation: s.organisation.clone(),
                 destination: Some(s.spec.destination.clone()),

@@ -18,6 +18,7 @@ fn now() -> DateTime<Utc> {
 /// A licence line for 100 units worth 1,000,000 with 25 % tolerance.
 fn licence(product: Uuid) -> Licence {
     let content = ApplicationContent::parse(ApplicationInput {
+        transaction_kind: String::new(),
         destination_country_code: "CN".into(),
         end_use_statement: "Inference".into(),
         parties: vec![PartyInput {

@@ -59,10 +59,11 @@ impl ReviewPolicy {
 /// from one foreign country to another, out of a foreign country by a party abroad, or within
 /// one foreign country. A rule may apply to some kinds only: the January 2026 case-by-case
 /// review applies to exports from the United States alone (91 FR 1684).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TransactionKind {
     /// From the United States (the default: what Clearance's exporters file).
+    #[default]
     Export,
     Reexport,
     ExportFromAbroad,

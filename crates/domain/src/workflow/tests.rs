@@ -15,6 +15,7 @@ fn principal(subject: &str, roles: &[Role], org: Option<&str>) -> Principal {
 
 fn complete_content() -> ApplicationContent {
     ApplicationContent::parse(ApplicationInput {
+        transaction_kind: String::new(),
         destination_country_code: "CN".into(),
         end_use_statement: "Inference".into(),
         parties: vec![PartyInput {

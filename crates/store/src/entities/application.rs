@@ -25,6 +25,8 @@ pub struct Model {
     pub amendment_valid_until: Option<DateTimeUtc>,
     /// How many list versions had been imported when the parties were last screened.
     pub screened_through: i64,
+    /// `EXPORT`, `REEXPORT`, `EXPORT_FROM_ABROAD` or `IN_COUNTRY_TRANSFER`.
+    pub transaction_kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
