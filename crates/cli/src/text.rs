@@ -51,6 +51,19 @@ pub fn application(a: &pb::Application) -> String {
         a.lines.len(),
         units
     );
+    // Exports from the United States are the usual case; other kinds are said.
+    let kind = pb::TransactionKind::try_from(a.transaction_kind).ok();
+    if let Some(kind) = kind.filter(|k| {
+        !matches!(
+            k,
+            pb::TransactionKind::Export | pb::TransactionKind::Unspecified
+        )
+    }) {
+        out.push_str(&format!(
+            "  ({})",
+            enum_name(Some(kind.as_str_name()), "TRANSACTION_KIND_").to_lowercase()
+        ));
+    }
     for (n, r) in a.information_requests.iter().enumerate() {
         if r.answer.is_empty() {
             out.push_str(&format!(

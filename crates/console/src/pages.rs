@@ -505,6 +505,7 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                     dt { "Applicant" } dd { (applicant(app)) }
                     dt { "State" } dd { (state_words(app.state)) }
                     dt { "Destination" } dd { (app.destination_country_code) }
+                    dt { "Transaction" } dd { (transaction_words(app.transaction_kind)) }
                     dt { "Assigned to" } dd { @if c.assignee.is_empty() { "No one" } @else { (c.assignee) } }
                     dt { "Review policy" } dd { (policy_words(app.review_policy)) }
                     dt { "Submitted" } dd { (when(app.submit_time.as_ref())) }
@@ -987,4 +988,14 @@ pub fn licence(who: &Session, view: LicenceView<'_>) -> Markup {
             }
         },
     )
+}
+
+/// How the goods move, in words.
+fn transaction_words(kind: i32) -> &'static str {
+    match pb::TransactionKind::try_from(kind) {
+        Ok(pb::TransactionKind::Reexport) => "Reexport",
+        Ok(pb::TransactionKind::ExportFromAbroad) => "Export from abroad",
+        Ok(pb::TransactionKind::InCountryTransfer) => "In-country transfer",
+        _ => "Export from the United States",
+    }
 }
