@@ -302,7 +302,10 @@ pub async fn screen_cases_behind(
         found.open_cases += cases.len();
         run.screen(cases, &mut found).await.map_err(failed)?;
     }
-    let (marked, _) = store.licence_cases_screening().await.map_err(failed)?;
+    let marked = store
+        .licence_cases_screened_through()
+        .await
+        .map_err(failed)?;
     if marked < through {
         let left_before = found.left;
         let mut after = None;

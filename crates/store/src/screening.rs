@@ -148,8 +148,8 @@ impl Store {
     }
 
     /// How many list versions the last complete pass over the cases behind licences screened
-    /// against, and how many are imported now.
-    pub async fn licence_cases_screening(&self) -> Result<(i64, i64), StoreError> {
+    /// against.
+    pub async fn licence_cases_screened_through(&self) -> Result<i64, StoreError> {
         use sea_orm::{ConnectionTrait, Statement};
         let backend = self.db.get_database_backend();
         let row = self
@@ -165,11 +165,10 @@ impl Store {
                 [LICENCE_CASES_MARK.into()],
             ))
             .await?;
-        let marked = match row {
+        Ok(match row {
             Some(row) => row.try_get_by_index::<i64>(0)?,
             None => 0,
-        };
-        Ok((marked, imported_list_count(&self.db).await?))
+        })
     }
 
     /// Records a complete pass over the cases behind licences (the mark only rises).
