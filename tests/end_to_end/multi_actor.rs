@@ -18,6 +18,7 @@
 //! - no shipment started under an expired, suspended or revoked licence;
 //! - every acknowledged application and shipment present exactly once;
 //! - every document a submitted application rests on reads back byte for byte;
+//! - an H200-class part is reviewed case by case only when exported from the United States;
 //! - every retry of an acknowledged write answers the same bytes;
 //! - exporters' streams hold no internal facts;
 //! - the audit log verifies against every checkpoint signed, and no signer found a fork.
@@ -150,17 +151,49 @@ impl World {
         let end_user = END_USERS[self.rng.next(END_USERS.len())].to_owned();
         let quantity = 10 + self.rng.next(90) as i64;
         let mut officer = self.app().applicant(&org);
-        let product = match self.products.get(&org) {
+        // Now and then an H200-class part, exported from the United States or reexported.
+        let h200 = self.rng.chance(20);
+        let kind = if h200 && self.rng.chance(50) {
+            pb::TransactionKind::Reexport
+        } else {
+            pb::TransactionKind::Export
+        };
+        let key = format!("{org}{}", if h200 { "/h200" } else { "" });
+        let product = match self.products.get(&key) {
             Some(p) => p.clone(),
             None => {
-                let p = create_product(&mut officer).await.name;
-                self.products.insert(org.clone(), p.clone());
+                let p = if h200 {
+                    let mut part = crate::fixtures::h20();
+                    part.part_number = "H200-SXM-141G".into();
+                    part.parameters = Some(pb::TechnicalParameters {
+                        total_processing_performance: Some(15_832),
+                        die_area_mm2: Some(814),
+                        memory_bandwidth_gbps: Some(4_800),
+                        io_bandwidth_gbps: Some(900),
+                        performance_density: 0.0,
+                    });
+                    let Ok(created) = settled!(
+                        officer
+                            .create_product(pb::CreateProductRequest {
+                                request_id: request_id(),
+                                product: Some(part.clone()),
+                            })
+                            .await
+                    ) else {
+                        return;
+                    };
+                    created.into_inner().name
+                } else {
+                    create_product(&mut officer).await.name
+                };
+                self.products.insert(key, p.clone());
                 p
             }
         };
         let mut application = draft(&product);
         application.parties[0].display_name = end_user.clone();
         application.lines = vec![line(&product, quantity)];
+        application.transaction_kind = kind as i32;
         let request = pb::CreateApplicationRequest {
             request_id: request_id(),
             application: Some(application),
@@ -177,9 +210,24 @@ impl World {
             declaration_confirmed: true,
         };
         let mut officer = self.app().applicant(&org);
-        if settled!(officer.submit_application(submit.clone()).await).is_ok() {
-            self.cases.push((created.name, org, end_user));
+        let Ok(submitted) = settled!(officer.submit_application(submit.clone()).await) else {
+            return;
+        };
+        // The January 2026 case-by-case review is for exports from the United States only.
+        let policy = submitted
+            .get_ref()
+            .lines
+            .first()
+            .and_then(|l| l.determination.as_ref())
+            .map(|d| d.review_policy);
+        let denial = Some(pb::ReviewPolicy::PresumptionOfDenial as i32);
+        if h200 && (kind == pb::TransactionKind::Reexport) != (policy == denial) {
+            self.fail(format!(
+                "{} ({kind:?} of an H200-class part) was determined {policy:?}",
+                created.name
+            ));
         }
+        self.cases.push((created.name, org, end_user));
     }
 
     /// A reviewer or senior reviewer takes the next step a random case allows.
