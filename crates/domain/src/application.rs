@@ -299,16 +299,12 @@ impl ApplicationContent {
             &input.end_use_statement,
             MAX_END_USE_CHARS,
         );
-        let transaction_kind = match input.transaction_kind.trim() {
-            "" => TransactionKind::Export,
-            raw => TransactionKind::parse(raw).unwrap_or_else(|| {
-                v.add(
-                    "transaction_kind",
-                    "must be EXPORT, REEXPORT, EXPORT_FROM_ABROAD or IN_COUNTRY_TRANSFER",
-                );
-                TransactionKind::Export
-            }),
-        };
+        let transaction_kind = v
+            .check(
+                "",
+                TransactionKind::parse_input("transaction_kind", &input.transaction_kind),
+            )
+            .unwrap_or_default();
 
         if input.parties.len() > MAX_PARTIES {
             v.add(

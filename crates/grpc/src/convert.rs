@@ -181,12 +181,7 @@ pub fn money_input(m: pb::Money) -> MoneyInput {
 
 pub fn application_input(a: pb::Application) -> ApplicationInput {
     ApplicationInput {
-        // Unspecified is an export; an unknown number reaches the domain to be refused.
-        transaction_kind: match a.transaction_kind {
-            0 => String::new(),
-            raw => crate::convert_policy::transaction_kind_from_pb(raw)
-                .map_or_else(|| raw.to_string(), |k| k.as_str().to_owned()),
-        },
+        transaction_kind: crate::convert_policy::transaction_kind_input(a.transaction_kind),
         destination_country_code: a.destination_country_code,
         parties: a.parties.into_iter().map(party_input).collect(),
         end_use_statement: a.end_use_statement,

@@ -123,21 +123,15 @@ pub fn transaction_kind_from_pb(raw: i32) -> Option<TransactionKind> {
     }
 }
 
-/// A transaction kind a request gives: unspecified is an export from the United States (what
-/// clients that predate the field mean); an unknown number is a violation of `field`.
-pub fn transaction_kind_or_export(
-    v: &mut Violations,
-    field: &str,
-    raw: i32,
-) -> Option<TransactionKind> {
-    if raw == pb::TransactionKind::Unspecified as i32 {
-        return Some(TransactionKind::Export);
+/// A transaction kind as the domain reads a request's: its name, empty when unspecified, the
+/// number itself when unknown (for the domain to refuse).
+pub fn transaction_kind_input(raw: i32) -> String {
+    match raw {
+        0 => String::new(),
+        raw => {
+            transaction_kind_from_pb(raw).map_or_else(|| raw.to_string(), |k| k.as_str().to_owned())
+        }
     }
-    let kind = transaction_kind_from_pb(raw);
-    if kind.is_none() {
-        v.add(field, "is not a known transaction kind");
-    }
-    kind
 }
 
 /// A draft rule set from a request; violations are named relative to the rule set.
@@ -289,7 +283,13 @@ pub fn export_query(
         Some(t) => v.check("", from_timestamp("export_time", t)),
         None => Some(now),
     };
-    let transaction = transaction_kind_or_export(v, "transaction_kind", transaction_kind);
+    let transaction = v.check(
+        "",
+        TransactionKind::parse_input(
+            "transaction_kind",
+            &transaction_kind_input(transaction_kind),
+        ),
+    );
     Some(ExportQuery {
         destination: destination?,
         end_user_headquarters: headquarters?,

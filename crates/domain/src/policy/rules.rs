@@ -91,6 +91,20 @@ impl TransactionKind {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 
+    /// A kind as a request gives it: empty is an export from the United States (what clients
+    /// that predate the field mean); anything but a known kind is a violation of `field`.
+    pub fn parse_input(field: &str, raw: &str) -> Result<Self, Violations> {
+        match raw.trim() {
+            "" => Ok(Self::Export),
+            raw => Self::parse(raw).ok_or_else(|| {
+                Violations::single(
+                    field,
+                    "must be EXPORT, REEXPORT, EXPORT_FROM_ABROAD or IN_COUNTRY_TRANSFER",
+                )
+            }),
+        }
+    }
+
     /// The kind in words, e.g. "reexport".
     pub fn in_words(self) -> &'static str {
         match self {
