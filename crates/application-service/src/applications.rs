@@ -109,6 +109,7 @@ impl ApplicationApi {
             request_sha256: hash,
             pinned_products: Vec::new(),
             pinned_documents: Vec::new(),
+            screening_gate: false,
         }
     }
 }

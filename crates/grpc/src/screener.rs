@@ -450,6 +450,7 @@ impl Rescreen<'_> {
                 expected_version: case.application.version,
                 pinned_products: &[],
                 pinned_documents: &[],
+                screening_gate: false,
             };
             match self
                 .store

@@ -60,6 +60,9 @@ pub struct Step<'a> {
     /// Documents (SHA-256) the case comes to rest on: they cannot be deleted before the step
     /// commits, and the step is refused as a conflict if one was deleted meanwhile.
     pub pinned_documents: Vec<String>,
+    /// The step decides, so its case's screening must be current (see
+    /// `CaseTarget::screening_gate`).
+    pub screening_gate: bool,
 }
 
 impl Step<'_> {
@@ -109,6 +112,7 @@ impl Step<'_> {
                     expected_version: target.version,
                     pinned_products: &self.pinned_products,
                     pinned_documents: &self.pinned_documents,
+                    screening_gate: self.screening_gate,
                 },
                 decide_now,
                 &|c| render(c).encode_to_vec(),

@@ -76,6 +76,7 @@ impl ReviewApi {
             request_sha256: hash,
             pinned_products: Vec::new(),
             pinned_documents: Vec::new(),
+            screening_gate: false,
         }
     }
 
@@ -200,13 +201,16 @@ impl ReviewApi {
             validity_months,
             value_tolerance_percent: req.value_tolerance_percent.map(i64::from),
         };
-        self.step(&p, "/clearance.v1.ReviewService/ProposeDecision", hash)
-            .run(
-                target,
-                move |case, ctx| case.propose(ctx, input.clone()),
-                self.view(),
-            )
-            .await
+        Step {
+            screening_gate: true,
+            ..self.step(&p, "/clearance.v1.ReviewService/ProposeDecision", hash)
+        }
+        .run(
+            target,
+            move |case, ctx| case.propose(ctx, input.clone()),
+            self.view(),
+        )
+        .await
     }
 
     async fn countersign_decision(
@@ -216,9 +220,12 @@ impl ReviewApi {
     ) -> ApiResult<pb::Case> {
         let hash = request_sha256(&req);
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
-        self.step(&p, "/clearance.v1.ReviewService/CountersignDecision", hash)
-            .run(target, move |case, ctx| case.countersign(ctx), self.view())
-            .await
+        Step {
+            screening_gate: true,
+            ..self.step(&p, "/clearance.v1.ReviewService/CountersignDecision", hash)
+        }
+        .run(target, move |case, ctx| case.countersign(ctx), self.view())
+        .await
     }
 
     async fn reject_proposal(

@@ -542,6 +542,10 @@ pub struct CaseTarget<'a> {
     /// Documents (SHA-256) the case comes to rest on: held against deletion until the step
     /// commits, and the step refused if one is gone.
     pub pinned_documents: &'a [String],
+    /// The step decides (a proposal or countersignature): the list versions imported are read
+    /// in its transaction, so its screening gate sees every import before it. Other steps
+    /// skip the read.
+    pub screening_gate: bool,
 }
 
 /// The queue's sort key for a due date.
@@ -767,6 +771,7 @@ impl Store {
                 expected_version,
                 pinned_products,
                 pinned_documents,
+                screening_gate,
             } = target.clone();
             let pinned_products = pinned_products.to_vec();
             let pinned_documents = pinned_documents.to_vec();
@@ -776,8 +781,10 @@ impl Store {
                 let mut current = find_case(txn, org.as_ref(), id).await?;
                 // Read in the step's own transaction, so a decision never passes a list
                 // version imported before it.
-                current.screening_currency.imported =
-                    crate::screening::imported_list_count(txn).await?;
+                if screening_gate {
+                    current.screening_currency.imported =
+                        crate::screening::imported_list_count(txn).await?;
+                }
                 if current.application.version != expected_version {
                     return Err(StoreError::StaleEtag {
                         current: current.application.version,
