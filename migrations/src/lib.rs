@@ -29,6 +29,7 @@ mod m20261207_000023_document_blobs;
 mod m20261207_000024_screening_list_reverts;
 mod m20261207_000025_idempotency_subject;
 mod m20261207_000026_transaction_kinds;
+mod m20261208_000027_rule_conditions;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000024_screening_list_reverts::Migration),
             Box::new(m20261207_000025_idempotency_subject::Migration),
             Box::new(m20261207_000026_transaction_kinds::Migration),
+            Box::new(m20261208_000027_rule_conditions::Migration),
         ]
     }
 }

@@ -908,6 +908,7 @@ async fn a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_i
             end_user_headquarters_country_code: String::new(),
             export_time: None,
             transaction_kind: 0,
+            certifications: None,
         })
         .await
         .expect("determine")

@@ -24,8 +24,29 @@ pub fn h20() -> pb::Product {
             io_bandwidth_gbps: Some(900),
             performance_density: 0.0,
         }),
+        us_commercially_available_since: "2024-03-01".into(),
         ..Default::default()
     }
+}
+
+/// Every certification the January 2026 rule's case-by-case review asks for (91 FR 1684),
+/// stating `us_units` shipped to US customers.
+pub fn january_2026_certifications(us_units: i64) -> Vec<pb::Certification> {
+    [
+        "below-performance-criteria",
+        "us-supply-sufficient",
+        "no-foundry-diversion",
+        "china-within-half-of-us-shipments",
+        "no-end-use-prohibition",
+        "consignee-know-your-customer",
+        "third-party-testing",
+    ]
+    .into_iter()
+    .map(|key| pb::Certification {
+        key: key.into(),
+        figure: (key == "china-within-half-of-us-shipments").then_some(us_units),
+    })
+    .collect()
 }
 
 pub fn line(product: &str, quantity: i64) -> pb::ApplicationLine {

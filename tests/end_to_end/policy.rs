@@ -31,6 +31,7 @@ fn part(tpp: i64, die: i64, memory: i64, io: i64, datacenter: bool) -> pb::Produ
             io_bandwidth_gbps: Some(io),
             performance_density: 0.0,
         }),
+        us_commercially_available_since: "2024-01-01".into(),
         ..Default::default()
     }
 }
@@ -75,6 +76,7 @@ async fn determine(
             end_user_headquarters_country_code: String::new(),
             export_time: when,
             transaction_kind: 0,
+            certifications: None,
         })
         .await
         .expect("determine")
@@ -178,6 +180,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             export_time: at(2025, 5, 1),
             item: None,
             transaction_kind: 0,
+            certifications: None,
         })
         .await
         .unwrap()
@@ -193,6 +196,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             export_time: at(year, 5, 1),
             item,
             transaction_kind: 0,
+            certifications: None,
         };
     let described = pb::Product {
         name: String::new(),
@@ -227,6 +231,7 @@ async fn exporters_ask_about_their_own_products_only(_db: &TestDb, app: TestApp)
             export_time: at(2025, 5, 1),
             item: None,
             transaction_kind: 0,
+            certifications: None,
         })
         .await
         .unwrap()
@@ -571,7 +576,9 @@ on_both_databases!(
 
 /// An application says how its goods move: submitted as a reexport of an H200-class part to
 /// China, its stored determination is a presumption of denial (the rule's reason), while the
-/// same as an export is reviewed case by case; an update may change the kind alone.
+/// same as an export is refused without the January 2026 certifications (each named, one
+/// without its figure too) and reviewed case by case with them; an update may change the kind
+/// alone.
 async fn a_reexport_application_is_judged_as_one_when_submitted(_db: &TestDb, app: TestApp) {
     let mut acme = app.applicant("acme");
     let mut h200 = crate::fixtures::h20();
@@ -606,6 +613,87 @@ async fn a_reexport_application_is_judged_as_one_when_submitted(_db: &TestDb, ap
             kind
         };
         assert_eq!(created.transaction_kind, expected as i32);
+        let created = if kind == pb::TransactionKind::Unspecified {
+            // An export claims the case-by-case review only with the rule's certifications:
+            // without them submission names each one, citing the rule.
+            let status = assert_code(
+                acme.submit_application(pb::SubmitApplicationRequest {
+                    name: created.name.clone(),
+                    request_id: request_id(),
+                    etag: created.etag.clone(),
+                    declaration_confirmed: true,
+                })
+                .await,
+                Code::InvalidArgument,
+            );
+            let mut fields = violated_fields(&status);
+            fields.sort();
+            assert_eq!(
+                fields,
+                [
+                    "certifications[below-performance-criteria]",
+                    "certifications[china-within-half-of-us-shipments]",
+                    "certifications[consignee-know-your-customer]",
+                    "certifications[no-end-use-prohibition]",
+                    "certifications[no-foundry-diversion]",
+                    "certifications[third-party-testing]",
+                    "certifications[us-supply-sufficient]",
+                ]
+            );
+            assert!(
+                status.message().contains("91 FR 1684"),
+                "{}",
+                status.message()
+            );
+            // One certified without its figure is named again, for the figure.
+            let mut partial = crate::fixtures::january_2026_certifications(1_000);
+            partial[3].figure = None;
+            let certify = |certifications, draft: &pb::Application| pb::UpdateApplicationRequest {
+                request_id: request_id(),
+                application: Some(pb::Application {
+                    name: draft.name.clone(),
+                    etag: draft.etag.clone(),
+                    certifications,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["certifications".into()],
+                }),
+            };
+            let updated = acme
+                .update_application(certify(partial, &created))
+                .await
+                .expect("certify")
+                .into_inner();
+            let status = assert_code(
+                acme.submit_application(pb::SubmitApplicationRequest {
+                    name: updated.name.clone(),
+                    request_id: request_id(),
+                    etag: updated.etag.clone(),
+                    declaration_confirmed: true,
+                })
+                .await,
+                Code::InvalidArgument,
+            );
+            assert_eq!(
+                violated_fields(&status),
+                ["certifications[china-within-half-of-us-shipments]"]
+            );
+            assert!(
+                status.message().contains("lacks its figure"),
+                "{}",
+                status.message()
+            );
+            acme.update_application(certify(
+                crate::fixtures::january_2026_certifications(1_000),
+                &updated,
+            ))
+            .await
+            .expect("certify")
+            .into_inner()
+        } else {
+            created
+        };
         let submitted = crate::fixtures::submit(&mut acme, &created).await;
         let stored = submitted.lines[0]
             .determination
@@ -614,14 +702,25 @@ async fn a_reexport_application_is_judged_as_one_when_submitted(_db: &TestDb, ap
         policies.push((stored.review_policy, stored.fired_rules));
     }
     assert_eq!(policies[0].0, pb::ReviewPolicy::CaseByCase as i32);
+    let certified: Vec<_> = policies[0]
+        .1
+        .iter()
+        .flat_map(|f| f.conditions.iter())
+        .filter(|c| c.condition.starts_with("certification:"))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(certified, [pb::ConditionStatus::Met as i32; 7]);
     assert_eq!(policies[1].0, pb::ReviewPolicy::PresumptionOfDenial as i32);
+    let why = policies[1]
+        .1
+        .iter()
+        .find(|f| f.rule_id == "3A090.a-china-macau-h200-class-not-from-us")
+        .unwrap_or_else(|| panic!("{:?}", policies[1].1));
     assert!(
-        policies[1]
-            .1
-            .iter()
-            .any(|f| f.rule_id == "3A090.a-china-macau-h200-class-not-from-us"),
-        "{:?}",
-        policies[1].1
+        why.description
+            .contains("case-by-case review applies only to exports from the United States")
+            && why.citation.contains("91 FR 1684"),
+        "{why:?}"
     );
     // The kind alone can be changed on a draft; an unknown one is refused by its field.
     let draft = acme
@@ -682,6 +781,7 @@ async fn only_exports_from_the_united_states_are_reviewed_case_by_case_from_janu
         end_user_headquarters_country_code: String::new(),
         export_time: when,
         transaction_kind: kind as i32,
+        certifications: None,
     };
     for (kind, policy) in [
         (

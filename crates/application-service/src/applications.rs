@@ -150,6 +150,60 @@ impl ApplicationApi {
         respond(outcome, product_to_pb)
     }
 
+    async fn report_us_shipments(
+        &self,
+        p: Principal,
+        req: pb::ReportUsShipmentsRequest,
+    ) -> ApiResult<pb::UsShipmentReport> {
+        let org = p.exporter_organisation()?.clone();
+        let mut v = Violations::new();
+        let product = v.check("", Collection::Products.parse_name("product", &req.product));
+        let request_id = v.check("", clearance_grpc::validate_request_id(&req.request_id));
+        let units = v.check(
+            "",
+            clearance_domain::ledger::parse_us_units("units_shipped", req.units_shipped),
+        );
+        let (Some(product), Some(request_id), Some(units), true) =
+            (product, request_id, units, v.is_empty())
+        else {
+            return Err(v.into());
+        };
+        let m = mutation(
+            &p,
+            Some(org),
+            request_id,
+            concat!("/clearance.v1.ApplicationService/", "ReportUsShipments"),
+            request_sha256(&req),
+            self.clock.now(),
+        );
+        let outcome = self
+            .store
+            .report_us_shipments(&m, product, units, &|x| {
+                us_shipment_report_to_pb(x).encode_to_vec()
+            })
+            .await
+            .map_err(|e| ApiError::from_store(&req.product, e))?;
+        respond(outcome, us_shipment_report_to_pb)
+    }
+
+    async fn list_us_shipment_reports(
+        &self,
+        p: Principal,
+        req: pb::ListUsShipmentReportsRequest,
+    ) -> ApiResult<pb::ListUsShipmentReportsResponse> {
+        let org = p.exporter_organisation()?;
+        let product = Collection::Products.parse_name("product", &req.product)?;
+        let (reports, position) = self
+            .store
+            .us_shipment_reports(org, product)
+            .await
+            .map_err(|e| ApiError::from_store(&req.product, e))?;
+        Ok(pb::ListUsShipmentReportsResponse {
+            reports: reports.iter().map(us_shipment_report_to_pb).collect(),
+            capped_units_shipped: position.capped_units,
+        })
+    }
+
     async fn get_product(
         &self,
         p: Principal,
@@ -463,6 +517,8 @@ impl ApplicationApi {
             req.transaction_kind,
             self.clock.now(),
         );
+        let certifications =
+            clearance_grpc::convert_policy::stated_certifications(&mut v, req.certifications);
         let (Some(stored), Some(query), true) = (stored, query, v.is_empty()) else {
             return Err(v.into());
         };
@@ -486,6 +542,7 @@ impl ApplicationApi {
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
             transaction: query.transaction,
+            certifications: certifications.as_deref(),
         };
         Ok(determination_to_pb(
             &self.rules.determine(&export, query.at).await?,
@@ -599,6 +656,7 @@ impl ApplicationApi {
                     destination,
                     end_user_headquarters: headquarters.as_ref(),
                     transaction: content.transaction_kind,
+                    certifications: Some(&content.certifications),
                 };
                 Ok(determine(&export, now, &published, self.rules.groups()))
             })
@@ -793,6 +851,20 @@ impl ApplicationService for ApplicationApi {
         clearance_grpc::handle!(self, request, get_product)
     }
 
+    async fn report_us_shipments(
+        &self,
+        request: Request<pb::ReportUsShipmentsRequest>,
+    ) -> Result<Response<pb::UsShipmentReport>, Status> {
+        clearance_grpc::handle!(self, request, report_us_shipments, first_answer)
+    }
+
+    async fn list_us_shipment_reports(
+        &self,
+        request: Request<pb::ListUsShipmentReportsRequest>,
+    ) -> Result<Response<pb::ListUsShipmentReportsResponse>, Status> {
+        clearance_grpc::handle!(self, request, list_us_shipment_reports)
+    }
+
     async fn list_products(
         &self,
         request: Request<pb::ListProductsRequest>,
@@ -956,5 +1028,16 @@ impl ApplicationService for ApplicationApi {
         request: Request<pb::DetermineRequirementRequest>,
     ) -> Result<Response<pb::Determination>, Status> {
         clearance_grpc::handle!(self, request, determine_requirement)
+    }
+}
+
+fn us_shipment_report_to_pb(
+    r: &clearance_domain::ledger::UsShipmentReport,
+) -> pb::UsShipmentReport {
+    pb::UsShipmentReport {
+        product: Collection::Products.name_of(r.product_id),
+        units_shipped: r.units,
+        reported_by: r.reported_by.clone(),
+        report_time: Some(clearance_grpc::convert::timestamp(&r.report_time)),
     }
 }

@@ -109,8 +109,8 @@ impl ShipmentApi {
                     classification: &product.spec.classification,
                     destination: &spec.destination,
                     end_user_headquarters: spec.end_user_headquarters.as_ref(),
-                    // Shipments are exports until they record their kind.
-                    transaction: clearance_domain::policy::TransactionKind::Export,
+                    transaction: spec.transaction,
+                    certifications: None,
                 };
                 determine_shipment(
                     &export,

@@ -781,6 +781,7 @@ async fn scenarios(
                     end_user_headquarters_country_code: "CN".into(),
                     export_time: None,
                     transaction_kind: pb::TransactionKind::Export as i32,
+                    certifications: None,
                 })
                 .await
                 .is_ok()

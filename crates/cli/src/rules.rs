@@ -37,6 +37,11 @@ pub(crate) enum Rules {
         /// from abroad or an in-country transfer.
         #[arg(long, default_value = "export", value_parser = ["export", "reexport", "export-from-abroad", "in-country-transfer"])]
         transaction: String,
+        /// A certification the exporter would give, by key, with its figure when the rule asks
+        /// one (e.g. `us-supply-sufficient`, `china-within-half-of-us-shipments=1000`);
+        /// repeat for each. Without any, the rule's certifications are listed as to certify.
+        #[arg(long = "certify", value_name = "KEY[=FIGURE]")]
+        certify: Vec<String>,
     },
     /// What a draft (JSON file, clearance.v1.RuleSet) would change, without publishing it.
     #[command(after_help = "Example:\n  clearancectl rules impact --file july-2025.json")]
@@ -87,6 +92,7 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
             destination,
             headquarters,
             transaction,
+            certify,
         } => {
             let transaction_kind = match transaction.as_str() {
                 "reexport" => pb::TransactionKind::Reexport,
@@ -104,6 +110,9 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
                     export_time: None,
                     item: None,
                     transaction_kind: transaction_kind as i32,
+                    certifications: (!certify.is_empty()).then(|| pb::CertificationSet {
+                        certifications: certify.iter().map(|c| certification(c)).collect(),
+                    }),
                 })
                 .await?
                 .into_inner();
@@ -198,5 +207,20 @@ pub(crate) async fn run(ctx: &Ctx, cmd: Rules) -> Outcome {
                 .into_inner();
             Ok(print(f, &r, "clearance.v1.RuleSet", text::rule_set)?)
         }
+    }
+}
+
+/// `KEY` or `KEY=FIGURE` as given on the command line; a figure that is not a number is sent
+/// as none, and the server names the certification that lacks it.
+fn certification(raw: &str) -> pb::Certification {
+    match raw.split_once('=') {
+        Some((key, figure)) => pb::Certification {
+            key: key.trim().to_owned(),
+            figure: figure.trim().parse().ok(),
+        },
+        None => pb::Certification {
+            key: raw.trim().to_owned(),
+            figure: None,
+        },
     }
 }

@@ -435,6 +435,21 @@ pub fn determination(d: &pb::Determination) -> String {
             "\n  {}: {} [{}]",
             f.rule_id, f.citation, f.matched_criterion
         ));
+        // A rule's description says why it applies where that is not obvious (a reexport).
+        if f.conditions.is_empty() && f.licence_required && f.description.contains(';') {
+            out.push_str(&format!("\n    {}", f.description));
+        }
+        for c in &f.conditions {
+            let status = enum_name(
+                pb::ConditionStatus::try_from(c.status)
+                    .ok()
+                    .map(|s| s.as_str_name()),
+                "CONDITION_STATUS_",
+            )
+            .to_lowercase()
+            .replace('_', " ");
+            out.push_str(&format!("\n    [{status}] {}", c.explanation));
+        }
     }
     out
 }

@@ -542,6 +542,14 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                 }
                 h3 { "End use" }
                 p { (app.end_use_statement) }
+                @if !app.certifications.is_empty() {
+                    h3 { "Certifications" }
+                    ul {
+                        @for c in &app.certifications {
+                            li { code { (c.key) } @if let Some(n) = c.figure { ": " (n) } }
+                        }
+                    }
+                }
             }
             section aria-labelledby="lines" {
                 h2 id="lines" { "Goods" }
@@ -808,6 +816,35 @@ fn determination(d: &pb::Determination) -> Markup {
             ul {
                 @for r in &d.fired_rules {
                     li { (r.rule_id) ": " (r.citation) @if !r.matched_criterion.is_empty() { " (" code { (r.matched_criterion) } ")" } }
+                }
+            }
+            (rule_conditions(&d.fired_rules))
+        }
+    }
+}
+
+/// The conditions of the rules that fired, each judged, in the rule's words.
+pub fn rule_conditions(fired: &[pb::FiredRule]) -> Markup {
+    let status = |raw: i32| match pb::ConditionStatus::try_from(raw) {
+        Ok(pb::ConditionStatus::Met) => "met",
+        Ok(pb::ConditionStatus::NotMet) => "not met",
+        Ok(pb::ConditionStatus::ToCertify) => "to certify",
+        Ok(pb::ConditionStatus::OnLicence) => "on the licence",
+        _ => "unknown",
+    };
+    html! {
+        @for r in fired.iter().filter(|r| !r.conditions.is_empty() || !r.description.is_empty()) {
+            @if !r.conditions.is_empty() {
+                div.scroll {
+                table {
+                    caption { "Conditions of " (r.rule_id) }
+                    thead { tr { th scope="col" { "Condition" } th scope="col" { "Status" } th scope="col" { "Explanation" } } }
+                    tbody {
+                        @for c in &r.conditions {
+                            tr { td { code { (c.condition) } } td { (status(c.status)) } td { (c.explanation) } }
+                        }
+                    }
+                }
                 }
             }
         }

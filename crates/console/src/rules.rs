@@ -95,6 +95,7 @@ pub async fn rules(
                 end_user_headquarters_country_code: String::new(),
                 export_time: at,
                 transaction_kind: pb::TransactionKind::Export as i32,
+                certifications: None,
             })
             .await
             .map(|r| r.into_inner())
@@ -341,6 +342,7 @@ fn form_field(service_field: &str) -> String {
         "end_user_headquarters_country_code" => "headquarters".into(),
         "export_time" => "on".into(),
         "transaction_kind" => "transaction".into(),
+        "product.us_commercially_available_since" => "us_since".into(),
         other => other.into(),
     }
 }
@@ -376,6 +378,7 @@ pub async fn what_if(
                     classification: text("classification"),
                     datacenter: form.get("datacenter").map(String::as_str) == Some("true"),
                     parameters: Some(parameters),
+                    us_commercially_available_since: text("us_since"),
                     ..Default::default()
                 }),
                 destination_country_code: text("destination").to_uppercase(),
@@ -386,6 +389,7 @@ pub async fn what_if(
                     .find(|(value, _, _)| *value == text("transaction"))
                     .map_or(pb::TransactionKind::Export, |(_, kind, _)| *kind)
                     as i32,
+                certifications: None,
             })
             .await
             .map(|r| r.into_inner())
@@ -435,6 +439,9 @@ fn what_if_page(
                     @if let Some(e) = error(field) { span.error id={(field) "-error"} { (e) } }
                     input type="text" inputmode="numeric" id=(field) name=(field) required value=(value(field));
                 }
+                label for="us_since" { "Commercially available in the United States since (YYYY-MM-DD; blank if not)" }
+                @if let Some(e) = error("us_since") { span.error id="us_since-error" { (e) } }
+                input type="date" id="us_since" name="us_since" value=(value("us_since"));
                 label for="destination" { "Destination country (ISO code, e.g. CN)" }
                 @if let Some(e) = error("destination") { span.error id="destination-error" { (e) } }
                 input type="text" id="destination" name="destination" required maxlength="2" value=(value("destination"));
@@ -487,6 +494,7 @@ fn determination(d: &pb::Determination) -> Markup {
                     }
                 }
                 }
+                (crate::pages::rule_conditions(&d.fired_rules))
             }
         }
     }

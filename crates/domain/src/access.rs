@@ -189,10 +189,10 @@ pub fn roles_for_method(path: &str) -> Option<&'static [Role]> {
             | "ListLicences"
             | "DetermineRequirement"
             | "ListHistory"
-            | "DownloadDocument" => EXPORTER_READERS,
-            "CreateProduct" | "UpdateProduct" | "CreateApplication" | "UpdateApplication" => {
-                APPLICANTS
-            }
+            | "DownloadDocument"
+            | "ListUsShipmentReports" => EXPORTER_READERS,
+            "CreateProduct" | "UpdateProduct" | "CreateApplication" | "UpdateApplication"
+            | "ReportUsShipments" => APPLICANTS,
             "SubmitApplication" => Action::Submit.allowed_roles(),
             "WithdrawApplication" => Action::Withdraw.allowed_roles(),
             "AnswerInformationRequest" => Action::AnswerInformation.allowed_roles(),

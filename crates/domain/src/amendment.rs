@@ -192,6 +192,8 @@ pub fn request_amendment(
         end_use_statement: original.end_use_statement.clone(),
         lines,
         documents: Vec::new(),
+        // The licence's grant rests on what the original application certified.
+        certifications: original.certifications.clone(),
     };
     Ok((
         content,

@@ -10,6 +10,7 @@ use crate::codes::{CountryCode, CurrencyCode};
 use crate::error::{DomainError, reason};
 use crate::ids::{Collection, OrganisationId};
 use crate::policy::TransactionKind;
+use crate::policy::conditions::{Certification, CertificationInput, parse_certifications};
 use crate::validation::{Violations, integer_in_range, optional_text, required_text};
 
 pub const MAX_LINES: usize = 100;
@@ -219,6 +220,7 @@ pub struct ApplicationInput {
     pub end_use_statement: String,
     pub lines: Vec<LineInput>,
     pub documents: Vec<DocumentInput>,
+    pub certifications: Vec<CertificationInput>,
 }
 
 /// The applicant-editable content of an application, validated. A draft may be incomplete
@@ -233,6 +235,8 @@ pub struct ApplicationContent {
     pub end_use_statement: String,
     pub lines: Vec<ApplicationLine>,
     pub documents: Vec<SupportingDocument>,
+    /// Statements the exporter certifies, as a rule's conditions ask (91 FR 1684).
+    pub certifications: Vec<Certification>,
 }
 
 /// A stored application.
@@ -357,6 +361,13 @@ impl ApplicationContent {
             }
         }
 
+        let certifications = v
+            .check(
+                "",
+                parse_certifications("certifications", input.certifications),
+            )
+            .unwrap_or_default();
+
         v.finish(|| ApplicationContent {
             destination,
             transaction_kind,
@@ -364,6 +375,7 @@ impl ApplicationContent {
             end_use_statement,
             lines,
             documents,
+            certifications,
         })
     }
 
@@ -414,17 +426,26 @@ impl ApplicationContent {
                     size_bytes: d.size_bytes,
                 })
                 .collect(),
+            certifications: self
+                .certifications
+                .iter()
+                .map(|c| CertificationInput {
+                    key: c.key.clone(),
+                    figure: c.figure,
+                })
+                .collect(),
         }
     }
 
     /// The paths an update mask may name.
-    pub const UPDATABLE_FIELDS: [&'static str; 6] = [
+    pub const UPDATABLE_FIELDS: [&'static str; 7] = [
         "destination_country_code",
         "transaction_kind",
         "parties",
         "end_use_statement",
         "lines",
         "documents",
+        "certifications",
     ];
 
     /// Replaces the fields named in `mask` (all applicant-editable fields when empty).
@@ -448,6 +469,7 @@ impl ApplicationContent {
                 "end_use_statement" => merged.end_use_statement = update.end_use_statement.clone(),
                 "lines" => merged.lines = update.lines.clone(),
                 "documents" => merged.documents = update.documents.clone(),
+                "certifications" => merged.certifications = update.certifications.clone(),
                 _ => {}
             }
         }
@@ -651,6 +673,7 @@ mod tests {
                 sha256: "a".repeat(64),
                 size_bytes: 1024,
             }],
+            certifications: Vec::new(),
         }
     }
 

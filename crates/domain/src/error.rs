@@ -72,6 +72,9 @@ pub mod reason {
     pub const NOT_IN_CHECKPOINT: &str = "NOT_IN_CHECKPOINT";
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
     pub const MESSAGE_TOO_LARGE: &str = "MESSAGE_TOO_LARGE";
+    pub const TRANSACTION_MISMATCH: &str = "TRANSACTION_MISMATCH";
+    pub const SHIPMENT_CONDITION_UNMET: &str = "SHIPMENT_CONDITION_UNMET";
+    pub const AGGREGATE_CAP_EXCEEDED: &str = "AGGREGATE_CAP_EXCEEDED";
 
     /// Every reason the server can return.
     pub const ALL: &[&str] = &[
@@ -111,6 +114,9 @@ pub mod reason {
         NOT_IN_CHECKPOINT,
         DEADLINE_EXCEEDED,
         MESSAGE_TOO_LARGE,
+        TRANSACTION_MISMATCH,
+        SHIPMENT_CONDITION_UNMET,
+        AGGREGATE_CAP_EXCEEDED,
     ];
 
     /// The reasons whose call may be sent again unchanged, with the same request_id: the

@@ -9,6 +9,7 @@ use crate::application::{Money, Party, PartyRole};
 use crate::codes::{CountryCode, CurrencyCode};
 use crate::error::{DomainError, reason};
 use crate::ids::OrganisationId;
+use crate::policy::{LicenceTerms, ShipmentCondition, TransactionKind};
 use crate::validation::Violations;
 use crate::workflow::{Case, Decision, Proposal};
 
@@ -79,8 +80,12 @@ pub struct Licence {
     pub holder: OrganisationId,
     pub application_id: Uuid,
     pub destination: CountryCode,
+    /// The kind of transaction the licence was granted for; it covers no other.
+    pub transaction_kind: TransactionKind,
     pub parties: Vec<Party>,
     pub conditions: Vec<String>,
+    /// What the rules the grant rests on require of every shipment (a test report, a cap).
+    pub terms: LicenceTerms,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub value_tolerance_percent: i64,
@@ -163,8 +168,15 @@ pub fn issue_licence(
         holder: app.organisation.clone(),
         application_id: app.id,
         destination,
+        transaction_kind: app.content.transaction_kind,
         parties: app.content.parties.clone(),
         conditions: proposal.conditions.clone(),
+        terms: case
+            .determinations
+            .iter()
+            .fold(LicenceTerms::default(), |acc, d| {
+                acc.merge(&d.licence_terms())
+            }),
         valid_from: now,
         valid_until,
         value_tolerance_percent: proposal.value_tolerance_percent,
@@ -200,6 +212,28 @@ pub struct ShipmentSpec {
     /// When the shipment is recorded (the server's clock, not the caller's).
     pub recorded_time: DateTime<Utc>,
     pub lines: Vec<ShipmentLine>,
+    pub transaction: TransactionKind,
+    /// The third-party testing laboratory's report on the items, when the ERP gives one.
+    pub test_report: Option<TestReport>,
+}
+
+/// A report of a testing laboratory that verified the items' performance before export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestReport {
+    pub reference: String,
+    pub laboratory: String,
+    pub laboratory_country: CountryCode,
+    pub tested_on: chrono::NaiveDate,
+}
+
+/// Raw test report as an ERP sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestReportInput {
+    pub reference: String,
+    pub laboratory: String,
+    pub laboratory_country_code: String,
+    /// `YYYY-MM-DD`.
+    pub tested_on: String,
 }
 
 /// What one shipment takes from one licence line.
@@ -237,6 +271,24 @@ pub enum NotCovered {
         total: i64,
         ceiling: i64,
     },
+    TransactionMismatch {
+        licensed: TransactionKind,
+        requested: TransactionKind,
+    },
+    ShipmentConditionUnmet {
+        condition: ShipmentCondition,
+        why: String,
+        citation: String,
+    },
+    /// Units under the holder's capped licences for the product would pass the cap.
+    AggregateCapExceeded {
+        product_id: Uuid,
+        requested: i64,
+        shipped: i64,
+        us_units: i64,
+        percent: i64,
+        citation: String,
+    },
 }
 
 impl NotCovered {
@@ -250,6 +302,9 @@ impl NotCovered {
             NotCovered::CurrencyMismatch { .. } => reason::CURRENCY_MISMATCH,
             NotCovered::QuantityExceeded { .. } => reason::QUANTITY_EXCEEDED,
             NotCovered::ValueExceeded { .. } => reason::VALUE_EXCEEDED,
+            NotCovered::TransactionMismatch { .. } => reason::TRANSACTION_MISMATCH,
+            NotCovered::ShipmentConditionUnmet { .. } => reason::SHIPMENT_CONDITION_UNMET,
+            NotCovered::AggregateCapExceeded { .. } => reason::AGGREGATE_CAP_EXCEEDED,
         }
     }
 
@@ -286,8 +341,43 @@ impl NotCovered {
                 currency.format(*total),
                 currency.format(*ceiling)
             ),
+            NotCovered::TransactionMismatch {
+                licensed,
+                requested,
+            } => format!(
+                "the licence covers an {} only, not a {}",
+                licensed.in_words(),
+                requested.in_words()
+            ),
+            NotCovered::ShipmentConditionUnmet {
+                condition,
+                why,
+                citation,
+            } => format!(
+                "condition {} of the licence is not met: {why}; every shipment needs {} ({citation})",
+                condition.as_str(),
+                condition.in_words()
+            ),
+            NotCovered::AggregateCapExceeded {
+                product_id,
+                requested,
+                shipped,
+                us_units,
+                percent,
+                citation,
+            } => format!(
+                "{requested} more units of products/{product_id} would bring the units shipped under the holder's capped licences to {}, above {percent}% of the {us_units} units reported shipped to US customers ({citation})",
+                shipped.saturating_add(*requested)
+            ),
         }
     }
+}
+
+/// The aggregate cap: `shipped + requested` units at most `percent` % of `us_units`, in exact
+/// integer arithmetic.
+pub fn within_aggregate_cap(percent: i64, us_units: i64, shipped: i64, requested: i64) -> bool {
+    (i128::from(shipped) + i128::from(requested)) * 100
+        <= i128::from(us_units) * i128::from(percent)
 }
 
 /// How an end user is recognised: the name without surrounding space, in any case, and the
@@ -305,6 +395,20 @@ pub struct ProductDemand {
 }
 
 impl ShipmentSpec {
+    /// Why the shipment does not meet `condition`, if it does not.
+    pub fn unmet(&self, condition: ShipmentCondition) -> Option<String> {
+        match condition {
+            ShipmentCondition::ThirdPartyTestReport => match &self.test_report {
+                None => Some("the shipment carries no test_report".into()),
+                Some(r) if r.laboratory_country.as_str() != "US" => Some(format!(
+                    "the testing laboratory is in {}, not in the United States",
+                    r.laboratory_country.as_str()
+                )),
+                Some(_) => None,
+            },
+        }
+    }
+
     pub fn end_user_key(&self) -> String {
         end_user_key(&self.end_user_name, &self.end_user_country)
     }
@@ -366,6 +470,21 @@ impl Licence {
         }
         if self.end_user_key() != Some(shipment.end_user_key()) {
             reasons.push(NotCovered::EndUserMismatch);
+        }
+        if shipment.transaction != self.transaction_kind {
+            reasons.push(NotCovered::TransactionMismatch {
+                licensed: self.transaction_kind,
+                requested: shipment.transaction,
+            });
+        }
+        for condition in &self.terms.shipment_conditions {
+            if let Some(why) = shipment.unmet(*condition) {
+                reasons.push(NotCovered::ShipmentConditionUnmet {
+                    condition: *condition,
+                    why,
+                    citation: self.terms.citation.clone(),
+                });
+            }
         }
         for line in &shipment.lines {
             match self.line_of(line.product_id) {
@@ -881,6 +1000,9 @@ pub struct ShipmentInput {
     pub erp_reference: String,
     pub lines: Vec<ShipmentLineInput>,
     pub shipment_time: Option<DateTime<Utc>>,
+    /// Empty: an export from the United States.
+    pub transaction_kind: String,
+    pub test_report: Option<TestReportInput>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1042,6 +1164,18 @@ pub fn parse_shipment(
             }
         }
     }
+    let transaction = v
+        .check(
+            "",
+            TransactionKind::parse_input("transaction_kind", &input.transaction_kind),
+        )
+        .unwrap_or_default();
+    let test_report = input.test_report.as_ref().and_then(|r| {
+        v.check(
+            "test_report",
+            parse_test_report(r, shipment_time.date_naive()),
+        )
+    });
     match (destination, end_user_country) {
         (Some(destination), Some(end_user_country)) if v.is_empty() => Ok(ShipmentSpec {
             destination,
@@ -1053,6 +1187,54 @@ pub fn parse_shipment(
             shipment_time,
             recorded_time: now,
             lines,
+            transaction,
+            test_report,
+        }),
+        _ => Err(v),
+    }
+}
+
+/// A test report: reference and laboratory named, the laboratory's country, and a test on or
+/// before the day of the shipment (the rule asks for testing before export).
+fn parse_test_report(
+    r: &TestReportInput,
+    shipment_day: chrono::NaiveDate,
+) -> Result<TestReport, crate::Violations> {
+    use crate::validation::required_text;
+    let mut v = crate::Violations::new();
+    let reference = required_text(&mut v, "reference", &r.reference, 200);
+    let laboratory = required_text(&mut v, "laboratory", &r.laboratory, 200);
+    let country = v.check(
+        "",
+        CountryCode::parse("laboratory_country_code", &r.laboratory_country_code),
+    );
+    let tested_on = match chrono::NaiveDate::parse_from_str(r.tested_on.trim(), "%Y-%m-%d") {
+        Ok(d) if d > shipment_day => {
+            v.add("tested_on", "must be on or before the day of the shipment");
+            None
+        }
+        Ok(d) if chrono::Datelike::year(&d) < 1970 => {
+            v.add("tested_on", "must be after 1970");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) => {
+            v.add(
+                "tested_on",
+                format!(
+                    "'{}' is not a date (YYYY-MM-DD)",
+                    crate::validation::quote(&r.tested_on)
+                ),
+            );
+            None
+        }
+    };
+    match (country, tested_on) {
+        (Some(laboratory_country), Some(tested_on)) if v.is_empty() => Ok(TestReport {
+            reference,
+            laboratory,
+            laboratory_country,
+            tested_on,
         }),
         _ => Err(v),
     }
@@ -1127,4 +1309,38 @@ pub fn choose_cover(named: Option<Uuid>, determinations: &[crate::policy::Determ
             rules.join("; ")
         ),
     }
+}
+
+/// A holder's figure of units of a product shipped to US customers for US end use: what the
+/// aggregate cap of the January 2026 rule is measured against (91 FR 1684). Every report is
+/// kept; the latest is in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsShipmentReport {
+    pub id: Uuid,
+    pub organisation: OrganisationId,
+    pub product_id: Uuid,
+    pub units: i64,
+    pub reported_by: String,
+    pub report_time: DateTime<Utc>,
+}
+
+/// Per holder and product: the US figure in force and the units shipped under licences that
+/// carry an aggregate cap (cancelled shipments give theirs back).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AggregatePosition {
+    pub us_units: i64,
+    pub capped_units: i64,
+}
+
+/// Validates a reported figure of US units.
+pub fn parse_us_units(field: &str, units: i64) -> Result<i64, crate::Violations> {
+    let mut v = crate::Violations::new();
+    crate::validation::integer_in_range(
+        &mut v,
+        field,
+        units,
+        0,
+        crate::policy::conditions::MAX_FIGURE,
+    );
+    v.finish(|| units)
 }

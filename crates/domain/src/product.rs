@@ -1,6 +1,6 @@
 //! Products of an exporter's catalogue and their technical parameters.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -45,6 +45,8 @@ pub struct ProductInput {
     pub classification: String,
     pub datacenter: bool,
     pub parameters: Option<ParametersInput>,
+    /// `YYYY-MM-DD`, or empty when the product is not (known to be) sold in the United States.
+    pub us_commercially_available_since: String,
 }
 
 /// The mutable content of a product, validated.
@@ -55,6 +57,8 @@ pub struct ProductSpec {
     pub classification: String,
     pub datacenter: bool,
     pub parameters: TechnicalParameters,
+    /// Since when the product is commercially available in the United States, if it is.
+    pub us_available_since: Option<NaiveDate>,
 }
 
 impl ProductSpec {
@@ -68,11 +72,12 @@ impl ProductSpec {
     ) -> Result<(), crate::DomainError> {
         let relied_on_changes = self.classification != new.classification
             || self.datacenter != new.datacenter
-            || self.parameters != new.parameters;
+            || self.parameters != new.parameters
+            || self.us_available_since != new.us_available_since;
         if in_use && relied_on_changes {
             return Err(crate::DomainError::FailedPrecondition {
                 reason: crate::error::reason::PRODUCT_IN_USE,
-                message: "a submitted application, licence or shipment relies on this product's classification and parameters; create a new product for the changed revision".into(),
+                message: "a submitted application, licence or shipment relies on this product's classification, parameters and US availability; create a new product for the changed revision".into(),
             });
         }
         Ok(())
@@ -160,6 +165,12 @@ impl ProductSpec {
             }
             Some(p) => v.check("parameters", parse_parameters(p)),
         };
+        let us_available_since = v
+            .check(
+                "",
+                parse_us_availability(&input.us_commercially_available_since),
+            )
+            .flatten();
         match (classification, parameters) {
             (Some(classification), Some(parameters)) if v.is_empty() => Ok(ProductSpec {
                 display_name,
@@ -167,6 +178,7 @@ impl ProductSpec {
                 classification,
                 datacenter: input.datacenter,
                 parameters,
+                us_available_since,
             }),
             _ => Err(v),
         }
@@ -185,16 +197,21 @@ impl ProductSpec {
                 memory_bandwidth_gbps: Some(self.parameters.memory_bandwidth_gbps),
                 io_bandwidth_gbps: Some(self.parameters.io_bandwidth_gbps),
             }),
+            us_commercially_available_since: self
+                .us_available_since
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
         }
     }
 
     /// The paths an update mask may name.
-    pub const UPDATABLE_FIELDS: [&'static str; 5] = [
+    pub const UPDATABLE_FIELDS: [&'static str; 6] = [
         "display_name",
         "part_number",
         "classification",
         "datacenter",
         "parameters",
+        "us_commercially_available_since",
     ];
 
     /// Replaces the fields named in `mask` (all mutable fields when empty) and revalidates.
@@ -211,6 +228,10 @@ impl ProductSpec {
                 "classification" => merged.classification = update.classification.clone(),
                 "datacenter" => merged.datacenter = update.datacenter,
                 "parameters" => merged.parameters = update.parameters.clone(),
+                "us_commercially_available_since" => {
+                    merged.us_commercially_available_since =
+                        update.us_commercially_available_since.clone()
+                }
                 _ => {}
             }
         }
@@ -235,12 +256,19 @@ pub fn parse_controlled_item(
         }
         Some(p) => v.check("parameters", parse_parameters(p.clone())),
     };
+    let us_available_since = v
+        .check(
+            "",
+            parse_us_availability(&input.us_commercially_available_since),
+        )
+        .flatten();
     match (classification, parameters) {
         (Some(classification), Some(parameters)) if v.is_empty() => Ok((
             classification,
             crate::policy::Item {
                 parameters,
                 datacenter: input.datacenter,
+                us_available_since,
             },
         )),
         _ => Err(v),
@@ -253,7 +281,29 @@ impl Product {
         crate::policy::Item {
             parameters: self.spec.parameters,
             datacenter: self.spec.datacenter,
+            us_available_since: self.spec.us_available_since,
         }
+    }
+}
+
+/// A date of US commercial availability as sent: empty is none; otherwise `YYYY-MM-DD`
+/// between 1970 and 2100 (outside that range it is a typo).
+fn parse_us_availability(raw: &str) -> Result<Option<NaiveDate>, Violations> {
+    const FIELD: &str = "us_commercially_available_since";
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) if (1970..=2100).contains(&chrono::Datelike::year(&d)) => Ok(Some(d)),
+        Ok(_) => Err(Violations::single(FIELD, "must be between 1970 and 2100")),
+        Err(_) => Err(Violations::single(
+            FIELD,
+            format!(
+                "'{}' is not a date (YYYY-MM-DD)",
+                crate::validation::quote(raw)
+            ),
+        )),
     }
 }
 
@@ -299,6 +349,7 @@ mod tests {
                 memory_bandwidth_gbps: Some(4000),
                 io_bandwidth_gbps: Some(900),
             }),
+            us_commercially_available_since: String::new(),
         }
     }
 

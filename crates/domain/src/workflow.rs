@@ -515,6 +515,16 @@ impl Case {
                 "every line needs a determination",
             ));
         }
+        // A rule's policy that rests on certifications is claimed only with them (91 FR 1684).
+        let checks: Vec<_> = determinations
+            .iter()
+            .flat_map(|d| d.fired.iter())
+            .flat_map(|f| f.conditions.iter().cloned())
+            .collect();
+        let missing = crate::policy::conditions::missing_certifications(&checks);
+        if !missing.is_empty() {
+            return Err(missing.into());
+        }
         let policy = determinations
             .iter()
             .filter(|d| d.licence_required)

@@ -40,6 +40,11 @@ pub fn product_to_pb(p: &Product) -> pb::Product {
         etag: clearance_domain::etag::etag_of(p.version),
         create_time: Some(timestamp(&p.create_time)),
         update_time: Some(timestamp(&p.update_time)),
+        us_commercially_available_since: p
+            .spec
+            .us_available_since
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -55,6 +60,7 @@ pub fn product_input(p: pb::Product) -> ProductInput {
             memory_bandwidth_gbps: t.memory_bandwidth_gbps,
             io_bandwidth_gbps: t.io_bandwidth_gbps,
         }),
+        us_commercially_available_since: p.us_commercially_available_since,
     }
 }
 
@@ -157,6 +163,11 @@ pub fn application_to_pb(a: &Application) -> pb::Application {
             reasons: r.reasons.clone(),
             valid_until_time: r.valid_until.as_ref().map(timestamp),
         }),
+        certifications: c
+            .certifications
+            .iter()
+            .map(crate::convert_policy::certification_to_pb)
+            .collect(),
     }
 }
 
@@ -195,6 +206,11 @@ pub fn application_input(a: pb::Application) -> ApplicationInput {
             })
             .collect(),
         documents: a.documents.into_iter().map(document_input).collect(),
+        certifications: a
+            .certifications
+            .into_iter()
+            .map(crate::convert_policy::certification_input)
+            .collect(),
     }
 }
 

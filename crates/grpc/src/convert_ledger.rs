@@ -73,6 +73,15 @@ pub fn licence_to_pb(l: &Licence) -> pb::Licence {
             .collect(),
         create_time: Some(timestamp(&l.create_time)),
         update_time: Some(timestamp(&l.update_time)),
+        transaction_kind: crate::convert_policy::transaction_kind_to_pb(l.transaction_kind) as i32,
+        shipment_conditions: l
+            .terms
+            .shipment_conditions
+            .iter()
+            .map(|c| crate::convert_policy::shipment_condition_to_pb(*c) as i32)
+            .collect(),
+        aggregate_cap_percent: l.terms.aggregate_cap_percent.unwrap_or_default(),
+        terms_citation: l.terms.citation.clone(),
     }
 }
 
@@ -124,6 +133,13 @@ pub fn shipment_to_pb(s: &Shipment) -> pb::Shipment {
         determinations: s.determinations.iter().map(determination_to_pb).collect(),
         cancel_time: s.cancel_time.as_ref().map(timestamp),
         cancel_reason: s.cancel_reason.clone().unwrap_or_default(),
+        transaction_kind: crate::convert_policy::transaction_kind_to_pb(s.spec.transaction) as i32,
+        test_report: s.spec.test_report.as_ref().map(|r| pb::TestReport {
+            reference: r.reference.clone(),
+            laboratory: r.laboratory.clone(),
+            laboratory_country_code: r.laboratory_country.as_str().to_owned(),
+            tested_on: r.tested_on.to_string(),
+        }),
     }
 }
 
@@ -160,6 +176,15 @@ pub fn shipment_input(s: pb::Shipment) -> Result<ShipmentInput, clearance_domain
             })
             .collect(),
         shipment_time,
+        transaction_kind: crate::convert_policy::transaction_kind_input(s.transaction_kind),
+        test_report: s
+            .test_report
+            .map(|r| clearance_domain::ledger::TestReportInput {
+                reference: r.reference,
+                laboratory: r.laboratory,
+                laboratory_country_code: r.laboratory_country_code,
+                tested_on: r.tested_on,
+            }),
     })
 }
 

@@ -3,11 +3,15 @@
 use chrono::{DateTime, TimeZone, Utc};
 use clearance_domain::Violations;
 use clearance_domain::ids::Collection;
+use clearance_domain::policy::conditions::{
+    AggregateCapDefinition, CertificationDefinition, CertificationInput, parse_certifications,
+};
 use clearance_domain::policy::determine::Impact;
 use clearance_domain::policy::rules::PublishedRuleSet;
 use clearance_domain::policy::{
-    DestinationsDefinition, Determination, FiredRule, ReviewPolicy, RuleDefinition,
-    RuleSetDefinition, RuleSetRef, TransactionKind,
+    Certification, ConditionStatus, DestinationsDefinition, Determination, FiredRule, ReviewPolicy,
+    RuleConditions, RuleDefinition, RuleSetDefinition, RuleSetRef, ShipmentCondition,
+    TransactionKind,
 };
 use clearance_proto::v1 as pb;
 
@@ -96,11 +100,138 @@ pub fn rule_set_to_pb(p: &PublishedRuleSet) -> pb::RuleSet {
                     .iter()
                     .map(|k| transaction_kind_to_pb(*k) as i32)
                     .collect(),
+                conditions: (!r.conditions.is_empty()).then(|| conditions_to_pb(&r.conditions)),
             })
             .collect(),
         publish_time: Some(timestamp(&p.publish_time)),
         publisher: p.published_by.clone(),
     }
+}
+
+fn conditions_to_pb(c: &RuleConditions) -> pb::RuleConditions {
+    pb::RuleConditions {
+        commercially_available_in_us_by: c
+            .commercially_available_in_us_by
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        certifications: c
+            .certifications
+            .iter()
+            .map(|d| pb::CertificationDefinition {
+                key: d.key.clone(),
+                statement: d.statement.clone(),
+                figure: d.figure.clone(),
+            })
+            .collect(),
+        shipment_conditions: c
+            .shipment_conditions
+            .iter()
+            .map(|s| shipment_condition_to_pb(*s) as i32)
+            .collect(),
+        aggregate_cap_percent_of_us_units: c
+            .aggregate_cap
+            .map(|a| a.percent_of_us_units)
+            .unwrap_or_default(),
+        otherwise: policy_to_pb(c.otherwise),
+    }
+}
+
+/// A rule's conditions from a request; violations are named under `field`.
+fn conditions_from_pb(
+    v: &mut Violations,
+    field: &str,
+    c: Option<pb::RuleConditions>,
+) -> RuleConditions {
+    let Some(c) = c else {
+        return RuleConditions::default();
+    };
+    let by = match c.commercially_available_in_us_by.trim() {
+        "" => None,
+        raw => match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                v.add(
+                    format!("{field}.commercially_available_in_us_by"),
+                    "is not a date (YYYY-MM-DD)",
+                );
+                None
+            }
+        },
+    };
+    let mut shipment_conditions = Vec::new();
+    for (j, raw) in c.shipment_conditions.iter().enumerate() {
+        match pb::ShipmentCondition::try_from(*raw) {
+            Ok(pb::ShipmentCondition::ThirdPartyTestReport) => {
+                if !shipment_conditions.contains(&ShipmentCondition::ThirdPartyTestReport) {
+                    shipment_conditions.push(ShipmentCondition::ThirdPartyTestReport);
+                }
+            }
+            _ => v.add(
+                format!("{field}.shipment_conditions[{j}]"),
+                "is not a known shipment condition",
+            ),
+        }
+    }
+    if pb::ReviewPolicy::try_from(c.otherwise).is_err() {
+        v.add(format!("{field}.otherwise"), "is not a known review policy");
+    }
+    RuleConditions {
+        commercially_available_in_us_by: by,
+        certifications: c
+            .certifications
+            .into_iter()
+            .map(|d| CertificationDefinition {
+                key: d.key,
+                statement: d.statement,
+                figure: d.figure,
+            })
+            .collect(),
+        shipment_conditions,
+        aggregate_cap: (c.aggregate_cap_percent_of_us_units != 0).then_some(
+            AggregateCapDefinition {
+                percent_of_us_units: c.aggregate_cap_percent_of_us_units,
+            },
+        ),
+        otherwise: policy_from_pb(c.otherwise),
+    }
+}
+
+pub fn shipment_condition_to_pb(c: ShipmentCondition) -> pb::ShipmentCondition {
+    match c {
+        ShipmentCondition::ThirdPartyTestReport => pb::ShipmentCondition::ThirdPartyTestReport,
+    }
+}
+
+pub fn certification_to_pb(c: &Certification) -> pb::Certification {
+    pb::Certification {
+        key: c.key.clone(),
+        figure: c.figure,
+    }
+}
+
+pub fn certification_input(c: pb::Certification) -> CertificationInput {
+    CertificationInput {
+        key: c.key,
+        figure: c.figure,
+    }
+}
+
+/// The certifications a determination request states: `None` when it states none either way.
+pub fn stated_certifications(
+    v: &mut Violations,
+    set: Option<pb::CertificationSet>,
+) -> Option<Vec<Certification>> {
+    let set = set?;
+    v.check(
+        "",
+        parse_certifications(
+            "certifications.certifications",
+            set.certifications
+                .into_iter()
+                .map(certification_input)
+                .collect(),
+        ),
+    )
 }
 
 pub fn transaction_kind_to_pb(k: TransactionKind) -> pb::TransactionKind {
@@ -171,6 +302,8 @@ pub fn rule_set_definition(r: pb::RuleSet) -> Result<RuleSetDefinition, Violatio
             }
         }
         let d = rule.destinations.unwrap_or_default();
+        let conditions =
+            conditions_from_pb(&mut v, &format!("rules[{i}].conditions"), rule.conditions);
         rules.push(RuleDefinition {
             id: rule.rule_id,
             description: rule.description,
@@ -188,6 +321,7 @@ pub fn rule_set_definition(r: pb::RuleSet) -> Result<RuleSetDefinition, Violatio
             transaction_kinds,
             licence_required: rule.licence_required,
             review_policy: policy_from_pb(rule.review_policy),
+            conditions,
         });
     }
     let Some(effective_time) = effective_time else {
@@ -226,6 +360,21 @@ fn fired_to_pb(f: &FiredRule) -> pb::FiredRule {
         licence_required: f.licence_required,
         review_policy: policy_to_pb(f.review_policy),
         matched_criterion: f.matched.clone(),
+        description: f.description.clone(),
+        conditions: f
+            .conditions
+            .iter()
+            .map(|c| pb::ConditionCheck {
+                condition: c.condition.clone(),
+                status: (match c.status {
+                    ConditionStatus::Met => pb::ConditionStatus::Met,
+                    ConditionStatus::NotMet => pb::ConditionStatus::NotMet,
+                    ConditionStatus::ToCertify => pb::ConditionStatus::ToCertify,
+                    ConditionStatus::OnLicence => pb::ConditionStatus::OnLicence,
+                }) as i32,
+                explanation: c.explanation.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -245,6 +394,7 @@ pub fn impact_to_pb(i: Impact) -> i32 {
         Impact::NowRequiresLicence => pb::ImpactKind::NowRequiresLicence,
         Impact::NoLongerRequiresLicence => pb::ImpactKind::NoLongerRequiresLicence,
         Impact::ReviewPolicyChanged => pb::ImpactKind::ReviewPolicyChanged,
+        Impact::ConditionsChanged => pb::ImpactKind::ConditionsChanged,
     }) as i32
 }
 

@@ -42,6 +42,7 @@ idempotent!(
     PublishRuleSetRequest,
     ReferCaseRequest,
     RejectProposalRequest,
+    ReportUsShipmentsRequest,
     RequestAmendmentRequest,
     RequestInformationRequest,
     ResolveScreeningHitRequest,

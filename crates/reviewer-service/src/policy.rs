@@ -15,7 +15,7 @@ use clearance_domain::screening::{check_source, parse_list};
 use clearance_grpc::convert::product_input;
 use clearance_grpc::convert_policy::{
     determination_to_pb, export_query, impact_to_pb, rule_set_definition, rule_set_to_pb,
-    screening_format_from_pb, screening_list_to_pb,
+    screening_format_from_pb, screening_list_to_pb, stated_certifications,
 };
 use clearance_grpc::{
     ApiError, ApiResult, Clock, RuleBook, Screener, mutation, request_sha256, respond,
@@ -266,6 +266,7 @@ impl PolicyApi {
                     destination,
                     end_user_headquarters: subject.end_user_headquarters.as_ref(),
                     transaction: subject.transaction,
+                    certifications: None,
                 };
                 if let Some((impact, before, after)) = comparison.compare(&export, subject.at) {
                     impacted.push(pb::ImpactedResource {
@@ -309,6 +310,7 @@ impl PolicyApi {
             req.transaction_kind,
             self.clock.now(),
         );
+        let certifications = stated_certifications(&mut v, req.certifications);
         let (Some((classification, item)), Some(query), true) = (item, query, v.is_empty()) else {
             return Err(v.into());
         };
@@ -318,6 +320,7 @@ impl PolicyApi {
             destination: &query.destination,
             end_user_headquarters: query.end_user_headquarters.as_ref(),
             transaction: query.transaction,
+            certifications: certifications.as_deref(),
         };
         Ok(determination_to_pb(
             &self.rules.determine(&export, query.at).await?,

@@ -89,6 +89,9 @@ fn part(name: &str, number: &str, tpp: i64, die: i64, memory: i64, io: i64) -> p
             io_bandwidth_gbps: Some(io),
             performance_density: 0.0,
         }),
+        // Every part in the story is sold in the United States (a fact the January 2026
+        // rule's case-by-case review rests on).
+        us_commercially_available_since: "2024-01-01".into(),
         ..Default::default()
     }
 }
@@ -347,6 +350,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                     export_time: ts(when),
                     item: None,
                     transaction_kind: pb::TransactionKind::Export as i32,
+                    certifications: None,
                 })
                 .await?
                 .into_inner();

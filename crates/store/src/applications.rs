@@ -163,6 +163,11 @@ pub(crate) fn to_domain(
             end_use_statement: row.end_use_statement,
             lines,
             documents,
+            certifications: crate::json_column::from_optional_json(
+                id,
+                "certifications_json",
+                row.certifications_json.as_deref(),
+            )?,
         },
         state: ApplicationState::parse(&row.state).ok_or_else(|| corrupt(id, &row.state))?,
         version: row.version,
@@ -415,6 +420,9 @@ async fn insert_draft(
             .map(|c| c.as_str().to_owned())),
         end_use_statement: Set(a.content.end_use_statement.clone()),
         transaction_kind: Set(a.content.transaction_kind.as_str().to_owned()),
+        certifications_json: Set(crate::json_column::to_optional_json(
+            &a.content.certifications,
+        )?),
         state: Set(a.state.as_str().to_owned()),
         version: Set(a.version),
         create_time: Set(a.create_time),
@@ -581,6 +589,12 @@ impl Store {
                     .col_expr(
                         application::Column::TransactionKind,
                         Expr::value(content.transaction_kind.as_str()),
+                    )
+                    .col_expr(
+                        application::Column::CertificationsJson,
+                        Expr::value(crate::json_column::to_optional_json(
+                            &content.certifications,
+                        )?),
                     );
                 update_if_unchanged(txn, update, id, expected_version, m.now).await?;
                 delete_children(txn, id).await?;
@@ -750,6 +764,10 @@ pub(crate) async fn impact_lines<C: ConnectionTrait>(
                     io_bandwidth_gbps: p.io_bandwidth_gbps,
                 },
                 datacenter: p.datacenter,
+                us_available_since: crate::products::us_available_since(
+                    p.id,
+                    p.us_available_since.as_deref(),
+                )?,
             },
         });
     }

@@ -276,9 +276,7 @@ fn policy_text(p: Option<ReviewPolicy>) -> Option<String> {
     p.map(|p| p.as_str().to_owned())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+use crate::json_column::to_json;
 
 async fn apply(
     txn: &DatabaseTransaction,

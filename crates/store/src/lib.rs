@@ -5,6 +5,7 @@
 //! response, or does none of these.
 
 mod admin;
+mod aggregate;
 mod applications;
 mod audit_log;
 mod batch;
@@ -16,6 +17,7 @@ mod entities;
 mod error;
 mod history;
 mod integrity;
+mod json_column;
 mod licences;
 mod products;
 mod referrals;

@@ -15,7 +15,7 @@ use clearance_domain::ledger::{
     ShipmentEndUser, ShipmentFilter, ShipmentLine, ShipmentSpec, ShipmentState, licence_number,
 };
 use clearance_domain::paging::PageRequest;
-use clearance_domain::policy::Determination;
+use clearance_domain::policy::{Determination, TransactionKind};
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
@@ -38,9 +38,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(corrupt)
-}
+use crate::json_column::to_json;
 
 fn currency(code: &str) -> Result<CurrencyCode, StoreError> {
     CurrencyCode::parse("currency", code).map_err(corrupt)
@@ -73,8 +71,15 @@ fn licence_from(
         application_id: row.application_id,
         destination: CountryCode::parse("destination", &row.destination_country_code)
             .map_err(corrupt)?,
+        transaction_kind: TransactionKind::parse(&row.transaction_kind)
+            .ok_or_else(|| corrupt(&row.transaction_kind))?,
         parties: serde_json::from_str::<Vec<Party>>(&row.parties_json).map_err(corrupt)?,
         conditions: serde_json::from_str(&row.conditions_json).map_err(corrupt)?,
+        terms: crate::json_column::from_optional_json(
+            row.id,
+            "terms_json",
+            row.terms_json.as_deref(),
+        )?,
         valid_from: row.valid_from,
         valid_until: row.valid_until,
         value_tolerance_percent: row.value_tolerance_percent,
@@ -165,6 +170,8 @@ pub(crate) async fn insert_licence(
         create_time: Set(licence.create_time),
         update_time: Set(licence.update_time),
         end_user_key: Set(licence.end_user_key()),
+        transaction_kind: Set(licence.transaction_kind.as_str().to_owned()),
+        terms_json: Set(crate::json_column::to_optional_json(&licence.terms)?),
     })
     .exec_without_returning(txn)
     .await?;
@@ -423,6 +430,13 @@ fn shipment_from(
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?,
+            transaction: TransactionKind::parse(&row.transaction_kind)
+                .ok_or_else(|| corrupt(&row.transaction_kind))?,
+            test_report: crate::json_column::from_optional_json(
+                row.id,
+                "test_report_json",
+                row.test_report_json.as_deref(),
+            )?,
         },
         cancel_time: row.cancel_time,
         cancel_reason: row.cancel_reason,
@@ -512,6 +526,8 @@ fn stage_shipment(
             cancel_time: Set(None),
             cancel_reason: Set(None),
             create_time: Set(m.now),
+            transaction_kind: Set(spec.transaction.as_str().to_owned()),
+            test_report_json: Set(crate::json_column::to_optional_json(&spec.test_report)?),
         })
         .into_query(),
     );
@@ -671,6 +687,7 @@ async fn first_covering(
         let mut query = licence::Entity::find()
             .filter(licence::Column::OrganisationId.eq(org.as_str()))
             .filter(licence::Column::DestinationCountryCode.eq(spec.destination.as_str()))
+            .filter(licence::Column::TransactionKind.eq(spec.transaction.as_str()))
             .filter(licence::Column::State.eq(LicenceState::Active.as_str()))
             .filter(licence::Column::ValidFrom.lte(spec.shipment_time))
             .filter(licence::Column::ValidUntil.gt(spec.shipment_time))
@@ -882,6 +899,9 @@ impl Store {
                         Some(first_covering(txn, &org, &spec, required_because).await?)
                     }
                 };
+                if let Some(l) = &licence {
+                    crate::aggregate::draw_on_cap(txn, l, &spec).await?;
+                }
                 let mut batch = Batch::new();
                 let mut changes = match &licence {
                     Some(l) => stage_drawdown(&mut batch, &m, l, &spec),
@@ -960,6 +980,7 @@ impl Store {
                             .exec(txn)
                             .await?;
                     }
+                    crate::aggregate::return_to_cap(txn, &licence, &current.spec).await?;
                     touch_licence(txn, licence_id, m.now).await?;
                     let owner = Mutation {
                         organisation: Some(licence.holder.clone()),

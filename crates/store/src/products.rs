@@ -36,11 +36,24 @@ fn to_domain(row: product::Model) -> Result<Product, StoreError> {
                 memory_bandwidth_gbps: row.memory_bandwidth_gbps,
                 io_bandwidth_gbps: row.io_bandwidth_gbps,
             },
+            us_available_since: us_available_since(row.id, row.us_available_since.as_deref())?,
         },
         version: row.version,
         create_time: row.create_time,
         update_time: row.update_time,
     })
+}
+
+/// A product's stored date of US commercial availability.
+pub(crate) fn us_available_since(
+    id: Uuid,
+    raw: Option<&str>,
+) -> Result<Option<chrono::NaiveDate>, StoreError> {
+    raw.map(|d| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|e| StoreError::Corrupt(format!("product {id}: us_available_since: {e}")))
+    })
+    .transpose()
 }
 
 fn payload(p: &Product) -> Result<serde_json::Value, StoreError> {
@@ -105,7 +118,7 @@ async fn product_in_use(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, Sto
     Ok(licensed + shipped > 0)
 }
 
-async fn find_product<C: ConnectionTrait>(
+pub(crate) async fn find_product<C: ConnectionTrait>(
     conn: &C,
     org: &OrganisationId,
     id: Uuid,
@@ -147,6 +160,7 @@ impl Store {
                     part_number: Set(p.spec.part_number.clone()),
                     classification: Set(p.spec.classification.clone()),
                     datacenter: Set(p.spec.datacenter),
+                    us_available_since: Set(p.spec.us_available_since.map(|d| d.to_string())),
                     total_processing_performance: Set(params.total_processing_performance),
                     die_area_mm2: Set(params.die_area_mm2),
                     memory_bandwidth_gbps: Set(params.memory_bandwidth_gbps),
@@ -292,6 +306,10 @@ impl Store {
                         Expr::value(spec.classification.clone()),
                     )
                     .col_expr(product::Column::Datacenter, Expr::value(spec.datacenter))
+                    .col_expr(
+                        product::Column::UsAvailableSince,
+                        Expr::value(spec.us_available_since.map(|d| d.to_string())),
+                    )
                     .col_expr(
                         product::Column::TotalProcessingPerformance,
                         Expr::value(params.total_processing_performance),

@@ -57,9 +57,7 @@ fn referral_from(row: referral::Model) -> Result<Referral, StoreError> {
     })
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+use crate::json_column::to_json;
 
 /// The referrals of the given applications, oldest first.
 pub(crate) async fn load_referrals<C: ConnectionTrait>(

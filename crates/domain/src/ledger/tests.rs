@@ -37,6 +37,7 @@ fn licence(product: Uuid) -> Licence {
             }),
         }],
         documents: vec![],
+        certifications: Vec::new(),
     })
     .unwrap();
     let case = Case {
@@ -98,6 +99,8 @@ fn shipment(product: Uuid, quantity: i64, value: i64) -> ShipmentSpec {
             quantity,
             value: usd(value),
         }],
+        transaction: crate::policy::TransactionKind::Export,
+        test_report: None,
     }
 }
 

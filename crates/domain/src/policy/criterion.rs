@@ -142,11 +142,14 @@ pub enum Criterion {
     AnyOf(Vec<Criterion>),
 }
 
-/// What a product offers a criterion: its parameters and its datacenter flag.
+/// What a product offers the rules: its parameters and its datacenter flag (which criteria
+/// test), and since when it is commercially available in the United States (which a rule's
+/// conditions may test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Item {
     pub parameters: TechnicalParameters,
     pub datacenter: bool,
+    pub us_available_since: Option<chrono::NaiveDate>,
 }
 
 /// The longest criterion accepted, in bytes: real rules are a few hundred.
@@ -484,6 +487,7 @@ mod tests {
                 io_bandwidth_gbps: io,
             },
             datacenter,
+            us_available_since: None,
         }
     }
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::conditions::{Certification, ConditionCheck, LicenceTerms, judge};
 use super::criterion::Item;
 use super::groups::CountryGroups;
 use super::rules::{PublishedRuleSet, ReviewPolicy, TransactionKind, in_force};
@@ -24,8 +25,19 @@ pub struct FiredRule {
     pub rule_id: String,
     pub citation: String,
     pub licence_required: bool,
+    /// The policy that governs: the rule's own, or its `otherwise` when a condition is not
+    /// met.
     pub review_policy: Option<ReviewPolicy>,
     pub matched: String,
+    /// The rule's description, e.g. why a reexport stays under a presumption of denial.
+    #[serde(default)]
+    pub description: String,
+    /// Each of the rule's conditions, judged (met, not met, to certify, on the licence).
+    #[serde(default)]
+    pub conditions: Vec<ConditionCheck>,
+    /// What a licence issued under the rule requires of shipments.
+    #[serde(default)]
+    pub terms: LicenceTerms,
 }
 
 /// The outcome and its explanation.
@@ -39,6 +51,31 @@ pub struct Determination {
     pub fired: Vec<FiredRule>,
 }
 
+impl Determination {
+    /// What a licence granted on this determination carries: the terms of every fired rule
+    /// that requires a licence.
+    pub fn licence_terms(&self) -> LicenceTerms {
+        self.fired
+            .iter()
+            .filter(|f| f.licence_required)
+            .fold(LicenceTerms::default(), |acc, f| acc.merge(&f.terms))
+    }
+
+    /// Every condition judged, as `condition=STATUS`, sorted: what an impact analysis
+    /// compares.
+    fn condition_states(&self) -> Vec<String> {
+        let mut states: Vec<String> = self
+            .fired
+            .iter()
+            .flat_map(|f| f.conditions.iter())
+            .map(|c| format!("{}={}", c.condition, c.status.as_str()))
+            .collect();
+        states.sort();
+        states.dedup();
+        states
+    }
+}
+
 /// What is being exported, where, to whom.
 #[derive(Debug, Clone, Copy)]
 pub struct Export<'a> {
@@ -47,6 +84,9 @@ pub struct Export<'a> {
     pub destination: &'a CountryCode,
     pub end_user_headquarters: Option<&'a CountryCode>,
     pub transaction: TransactionKind,
+    /// The certifications the request states; `None` for a what-if that states none either
+    /// way (certifications a rule asks for are then listed as to be certified).
+    pub certifications: Option<&'a [Certification]>,
 }
 
 /// Determines a shipment under the rules in force at its time and at the time it is recorded:
@@ -116,18 +156,28 @@ pub fn determine(
                 groups,
             ) {
                 let d = &rule.definition;
+                let judged = judge(
+                    &d.conditions,
+                    d.review_policy,
+                    &d.citation,
+                    export.item.us_available_since,
+                    export.certifications,
+                );
                 if d.licence_required {
                     determination.licence_required = true;
                     determination.review_policy =
-                        ReviewPolicy::strictest(determination.review_policy, d.review_policy);
+                        ReviewPolicy::strictest(determination.review_policy, judged.policy);
                 }
                 determination.fired.push(FiredRule {
                     rule_set: rule_set.clone(),
                     rule_id: d.id.clone(),
                     citation: d.citation.clone(),
                     licence_required: d.licence_required,
-                    review_policy: d.review_policy,
+                    review_policy: judged.policy,
                     matched: rule.criterion.explain(&export.item),
+                    description: d.description.clone(),
+                    conditions: judged.checks,
+                    terms: judged.terms,
                 });
             }
         }
@@ -143,6 +193,9 @@ pub enum Impact {
     NowRequiresLicence,
     NoLongerRequiresLicence,
     ReviewPolicyChanged,
+    /// Same policy, but conditions changed (a certification asked for, a shipment condition
+    /// or cap on the licence).
+    ConditionsChanged,
 }
 
 impl Impact {
@@ -152,6 +205,9 @@ impl Impact {
             (true, false) => Some(Impact::NoLongerRequiresLicence),
             (true, true) if before.review_policy != after.review_policy => {
                 Some(Impact::ReviewPolicyChanged)
+            }
+            (true, true) if before.condition_states() != after.condition_states() => {
+                Some(Impact::ConditionsChanged)
             }
             _ => None,
         }
@@ -170,6 +226,33 @@ impl Impact {
             }
             Impact::ReviewPolicyChanged => {
                 format!("review policy: {} → {}", policy(before), policy(after))
+            }
+            Impact::ConditionsChanged => {
+                let (was, now) = (before.condition_states(), after.condition_states());
+                let added: Vec<&str> = now
+                    .iter()
+                    .filter(|c| !was.contains(c))
+                    .map(String::as_str)
+                    .collect();
+                let removed: Vec<&str> = was
+                    .iter()
+                    .filter(|c| !now.contains(c))
+                    .map(String::as_str)
+                    .collect();
+                format!(
+                    "conditions ({}): now {}; before {}",
+                    policy(after),
+                    if added.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        added.join(", ")
+                    },
+                    if removed.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        removed.join(", ")
+                    }
+                )
             }
         }
     }
@@ -219,7 +302,7 @@ impl<'a> DraftComparison<'a> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{NaiveDate, TimeZone};
 
     use super::*;
     use crate::policy::catalogue;
@@ -251,6 +334,8 @@ mod tests {
                 io_bandwidth_gbps: io,
             },
             datacenter,
+            // Every part these tests name is sold in the United States.
+            us_available_since: NaiveDate::from_ymd_opt(2024, 1, 1),
         }
     }
 
@@ -267,6 +352,7 @@ mod tests {
             destination: &destination,
             end_user_headquarters: None,
             transaction: TransactionKind::Export,
+            certifications: None,
         };
         determine(&export, at, &sets, &groups)
     }
@@ -301,6 +387,7 @@ mod tests {
             destination: &destination,
             end_user_headquarters: None,
             transaction: TransactionKind::Export,
+            certifications: None,
         };
         let shipped = Utc.with_ymd_and_hms(2025, 4, 14, 20, 0, 0).unwrap();
         let recorded = Utc.with_ymd_and_hms(2025, 4, 15, 2, 0, 0).unwrap();
@@ -413,6 +500,7 @@ mod tests {
                 destination: &china,
                 end_user_headquarters: None,
                 transaction,
+                certifications: None,
             };
             determine(&export, on(2026, 2, 1), &sets, &groups)
         };
@@ -445,6 +533,7 @@ mod tests {
             destination: &china,
             end_user_headquarters: None,
             transaction: TransactionKind::Reexport,
+            certifications: None,
         };
         let before = determine(&export, on(2025, 8, 1), &sets, &groups);
         assert_eq!(
@@ -501,6 +590,7 @@ mod tests {
             destination: &destination,
             end_user_headquarters: Some(&headquarters),
             transaction: TransactionKind::Export,
+            certifications: None,
         };
         assert!(determine(&export, on(2025, 5, 1), &sets, &groups).licence_required);
     }
@@ -536,6 +626,7 @@ mod tests {
             destination,
             end_user_headquarters: None,
             transaction: TransactionKind::Export,
+            certifications: None,
         };
         let (impact, before, after) = comparison.compare(&export(&china), None).unwrap();
         assert_eq!(impact, Impact::NowRequiresLicence);
@@ -558,5 +649,121 @@ mod tests {
             ),
             Some(ReviewPolicy::PresumptionOfDenial)
         );
+    }
+
+    fn h200_to_china(
+        item: Item,
+        certifications: Option<&[crate::policy::Certification]>,
+    ) -> Determination {
+        let (sets, groups) = published();
+        let china = CountryCode::parse("c", "CN").unwrap();
+        let export = Export {
+            item,
+            classification: "3A090.a",
+            destination: &china,
+            end_user_headquarters: None,
+            transaction: TransactionKind::Export,
+            certifications,
+        };
+        determine(&export, on(2026, 2, 1), &sets, &groups)
+    }
+
+    fn all_certifications() -> Vec<crate::policy::Certification> {
+        [
+            "below-performance-criteria",
+            "us-supply-sufficient",
+            "no-foundry-diversion",
+            "china-within-half-of-us-shipments",
+            "no-end-use-prohibition",
+            "consignee-know-your-customer",
+            "third-party-testing",
+        ]
+        .into_iter()
+        .map(|key| crate::policy::Certification {
+            key: key.into(),
+            figure: (key == "china-within-half-of-us-shipments").then_some(1_000),
+        })
+        .collect()
+    }
+
+    fn the_rule(d: &Determination) -> &FiredRule {
+        d.fired
+            .iter()
+            .find(|f| f.rule_id == "3A090.a-china-macau-h200-class")
+            .expect("the January 2026 rule fires")
+    }
+
+    /// The January 2026 case-by-case review rests on conditions (91 FR 1684): a chip sold in
+    /// the United States when the rule was published, and the exporter's certifications. Each
+    /// unmet one leaves the presumption of denial, in words that cite the rule; met, the
+    /// licence will carry the per-shipment test and the aggregate cap.
+    #[test]
+    fn the_january_2026_review_rests_on_its_conditions() {
+        use crate::policy::ConditionStatus;
+        // A what-if without certifications: case by case, each listed as to be certified.
+        let what_if = h200_to_china(h200(), None);
+        assert_eq!(what_if.review_policy, Some(ReviewPolicy::CaseByCase));
+        let to_certify = the_rule(&what_if)
+            .conditions
+            .iter()
+            .filter(|c| c.status == ConditionStatus::ToCertify)
+            .count();
+        assert_eq!(to_certify, 7);
+
+        // Not commercially available in the US on 2026-01-15.
+        let mut new_chip = h200();
+        new_chip.us_available_since = NaiveDate::from_ymd_opt(2026, 3, 1);
+        let d = h200_to_china(new_chip, None);
+        assert_eq!(d.review_policy, Some(ReviewPolicy::PresumptionOfDenial));
+        let fact = &the_rule(&d).conditions[0];
+        assert_eq!(fact.status, ConditionStatus::NotMet);
+        assert!(
+            fact.explanation.contains("only since 2026-03-01")
+                && fact
+                    .explanation
+                    .contains("presumption of denial instead of case by case")
+                && fact.explanation.contains("91 FR 1684"),
+            "{}",
+            fact.explanation
+        );
+        new_chip.us_available_since = None;
+        let unrecorded = h200_to_china(new_chip, None);
+        assert_eq!(
+            unrecorded.review_policy,
+            Some(ReviewPolicy::PresumptionOfDenial)
+        );
+
+        // A missing certification, and one without its figure.
+        let mut partial = all_certifications();
+        partial.retain(|c| c.key != "us-supply-sufficient");
+        partial.iter_mut().for_each(|c| c.figure = None);
+        let d = h200_to_china(h200(), Some(&partial));
+        assert_eq!(d.review_policy, Some(ReviewPolicy::PresumptionOfDenial));
+        let missing = crate::policy::conditions::missing_certifications(&the_rule(&d).conditions);
+        let fields: Vec<_> = missing.iter().map(|v| v.field.clone()).collect();
+        assert_eq!(
+            fields,
+            [
+                "certifications[us-supply-sufficient]",
+                "certifications[china-within-half-of-us-shipments]"
+            ]
+        );
+        let words: Vec<_> = missing.iter().map(|v| v.description.clone()).collect();
+        assert!(words[0].starts_with("missing certification 'us-supply-sufficient'"));
+        assert!(words[0].contains("91 FR 1684"), "{}", words[0]);
+        assert!(words[1].contains("lacks its figure"), "{}", words[1]);
+        assert!(d.licence_terms().is_empty(), "no terms under the fallback");
+
+        // Everything certified: case by case, and the licence's terms.
+        let all = all_certifications();
+        let d = h200_to_china(h200(), Some(&all));
+        assert_eq!(d.review_policy, Some(ReviewPolicy::CaseByCase));
+        let terms = d.licence_terms();
+        assert_eq!(
+            terms.shipment_conditions,
+            [crate::policy::ShipmentCondition::ThirdPartyTestReport]
+        );
+        assert_eq!(terms.aggregate_cap_percent, Some(50));
+        assert!(terms.citation.contains("91 FR 1684"));
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::conditions::RuleConditions;
 use super::criterion::{Criterion, Item};
 use super::groups::CountryGroups;
 use crate::codes::CountryCode;
@@ -149,6 +150,10 @@ pub struct RuleDefinition {
     pub licence_required: bool,
     #[serde(default)]
     pub review_policy: Option<ReviewPolicy>,
+    /// What the review policy rests on: product facts, certifications, and what a licence
+    /// under the rule requires of shipments (see [`RuleConditions`]).
+    #[serde(default, skip_serializing_if = "RuleConditions::is_empty")]
+    pub conditions: RuleConditions,
 }
 
 /// A version of a rule set, as data (a built-in catalogue file, or a publish request).
@@ -374,6 +379,11 @@ impl RuleSetDefinition {
                 ),
                 _ => {}
             }
+            rule.conditions.check(
+                &mut v,
+                &format!("{field}.conditions"),
+                rule.licence_required,
+            );
             match Criterion::parse(&rule.criterion) {
                 Ok(criterion) => rules.push(CompiledRule {
                     definition: rule.clone(),

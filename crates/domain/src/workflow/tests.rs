@@ -34,6 +34,7 @@ fn complete_content() -> ApplicationContent {
             }),
         }],
         documents: vec![],
+        certifications: Vec::new(),
     })
     .unwrap()
 }

@@ -27,6 +27,8 @@ pub struct Model {
     pub screened_through: i64,
     /// `EXPORT`, `REEXPORT`, `EXPORT_FROM_ABROAD` or `IN_COUNTRY_TRANSFER`.
     pub transaction_kind: String,
+    /// The certifications as JSON; NULL: none.
+    pub certifications_json: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,10 @@ pub struct Model {
     /// The end user's comparison key (`Licence::end_user_key`); NULL on rows issued before
     /// it was stored.
     pub end_user_key: Option<String>,
+    /// The transaction kind the licence covers.
+    pub transaction_kind: String,
+    /// Shipment conditions and cap as JSON; NULL: none.
+    pub terms_json: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

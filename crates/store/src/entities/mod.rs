@@ -1,5 +1,6 @@
 //! sea-orm entities: one row type per table. Never leave this crate.
 
+pub mod aggregate_position;
 pub mod appeal;
 pub mod application;
 pub mod application_document;
@@ -28,3 +29,4 @@ pub mod screening_list;
 pub mod shipment;
 pub mod shipment_line;
 pub mod stored_document;
+pub mod us_shipment_report;

@@ -16,6 +16,8 @@ pub struct Model {
     pub die_area_mm2: i64,
     pub memory_bandwidth_gbps: i64,
     pub io_bandwidth_gbps: i64,
+    /// `YYYY-MM-DD`: commercially available in the United States since.
+    pub us_available_since: Option<String>,
     pub version: i64,
     pub create_time: DateTimeUtc,
     pub update_time: DateTimeUtc,

@@ -19,6 +19,9 @@ pub struct Model {
     pub cancel_time: Option<DateTimeUtc>,
     pub cancel_reason: Option<String>,
     pub create_time: DateTimeUtc,
+    pub transaction_kind: String,
+    /// The third-party test report as JSON; NULL: none given.
+    pub test_report_json: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
