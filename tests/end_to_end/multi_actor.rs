@@ -18,7 +18,11 @@
 //! - no shipment started under an expired, suspended or revoked licence;
 //! - every acknowledged application and shipment present exactly once;
 //! - every document a submitted application rests on reads back byte for byte;
-//! - an H200-class part is reviewed case by case only when exported from the United States;
+//! - an H200-class part is reviewed case by case only when exported from the United States,
+//!   and only with the January 2026 certifications (submission names each missing one);
+//! - no shipment under a licence with the test-report condition leaves without a report;
+//! - per holder and H200-class product, units shipped under capped licences are what the
+//!   server counts against the cap, and at most 50 % of the latest US figure reported;
 //! - every retry of an acknowledged write answers the same bytes;
 //! - exporters' streams hold no internal facts;
 //! - the audit log verifies against every checkpoint signed, and no signer found a fork.
@@ -101,6 +105,11 @@ struct World {
     suspended: HashSet<String>,
     /// Documents submitted applications rest on: (organisation, resource name, bytes).
     documents: Vec<(String, String, Vec<u8>)>,
+    /// Licences carrying the aggregate cap, and those needing a test report per shipment.
+    capped: HashSet<String>,
+    tested: HashSet<String>,
+    /// The latest US figure each H200-class product's holder reported (only ever raised).
+    us_reported: HashMap<String, i64>,
 }
 
 /// Whether a call failed for a reason that says nothing against the request (sent again as
@@ -194,6 +203,11 @@ impl World {
         application.parties[0].display_name = end_user.clone();
         application.lines = vec![line(&product, quantity)];
         application.transaction_kind = kind as i32;
+        // Exports of H200-class parts mostly carry the January 2026 certifications.
+        let certified = !h200 || kind == pb::TransactionKind::Reexport || self.rng.chance(85);
+        if h200 && certified {
+            application.certifications = crate::fixtures::january_2026_certifications(1_000);
+        }
         let request = pb::CreateApplicationRequest {
             request_id: request_id(),
             application: Some(application),
@@ -210,7 +224,25 @@ impl World {
             declaration_confirmed: true,
         };
         let mut officer = self.app().applicant(&org);
-        let Ok(submitted) = settled!(officer.submit_application(submit.clone()).await) else {
+        let submitted = settled!(officer.submit_application(submit.clone()).await);
+        if !certified {
+            match submitted {
+                Err(status) if status.code() == Code::InvalidArgument => {
+                    let fields = crate::fixtures::violated_fields(&status);
+                    if fields.len() != 7 || !fields.iter().all(|f| f.starts_with("certifications["))
+                    {
+                        self.fail(format!("{}: refused for {fields:?}", created.name));
+                    }
+                }
+                Err(_) => {}
+                Ok(_) => self.fail(format!(
+                    "{} claimed the case-by-case review without certifications",
+                    created.name
+                )),
+            }
+            return;
+        }
+        let Ok(submitted) = submitted else {
             return;
         };
         // The January 2026 case-by-case review is for exports from the United States only.
@@ -386,6 +418,12 @@ impl World {
             return;
         };
         for l in listed.into_inner().licences {
+            if l.application == application && l.aggregate_cap_percent > 0 {
+                self.capped.insert(l.name.clone());
+            }
+            if l.application == application && !l.shipment_conditions.is_empty() {
+                self.tested.insert(l.name.clone());
+            }
             if l.application == application && !self.licences.iter().any(|k| k.name == l.name) {
                 let product = l
                     .lines
@@ -422,6 +460,16 @@ impl World {
             end_user.display_name = licence.end_user.clone();
         }
         shipment.licence = licence.name.clone();
+        let needs_report = self.tested.contains(&licence.name);
+        let reported = !needs_report || self.rng.chance(90);
+        if needs_report && reported {
+            shipment.test_report = Some(pb::TestReport {
+                reference: format!("LAB-{}", self.step),
+                laboratory: "Example Test Laboratory".into(),
+                laboratory_country_code: "US".into(),
+                tested_on: self.now().date_naive().to_string(),
+            });
+        }
         let request = pb::StartShipmentRequest {
             request_id: request_id(),
             shipment: Some(shipment),
@@ -429,6 +477,12 @@ impl World {
         let before = self.now();
         let mut erp = crate::ledger::erp(self.app(), &licence.org);
         let answer = settled!(erp.start_shipment(request.clone()).await);
+        if !reported && answer.is_ok() {
+            self.fail(format!(
+                "a shipment under {} left without its test report",
+                licence.name
+            ));
+        }
         let Ok(answer) = answer else { return };
         let answer = answer.into_inner();
         // The model's view of the licence at the time: never expired or suspended.
@@ -461,6 +515,29 @@ impl World {
             answer: answer.encode_to_vec(),
             cancelled: false,
         });
+    }
+
+    /// A holder reports more units of its H200-class part shipped to US customers.
+    async fn report_us_units(&mut self) {
+        let org = ORGS[self.rng.next(ORGS.len())];
+        let Some(product) = self.products.get(&format!("{org}/h200")).cloned() else {
+            return;
+        };
+        let units =
+            self.us_reported.get(&product).copied().unwrap_or(0) + 1 + self.rng.next(12) as i64;
+        let mut officer = self.app().applicant(org);
+        let reported = settled!(
+            officer
+                .report_us_shipments(pb::ReportUsShipmentsRequest {
+                    product: product.clone(),
+                    request_id: request_id(),
+                    units_shipped: units,
+                })
+                .await
+        );
+        if reported.is_ok() {
+            self.us_reported.insert(product, units);
+        }
     }
 
     /// Resends an acknowledged StartShipment byte for byte: the first answer comes back.
@@ -791,6 +868,7 @@ impl World {
         // Every acknowledged shipment exactly once; every line's ledger exact.
         let mut regulator = self.replicas[0].regulator("audrey@regulator", &["auditor"]);
         let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut capped_shipped: HashMap<String, i64> = HashMap::new();
         for licence in self.licences.clone() {
             let l = match settled!(
                 regulator
@@ -822,6 +900,9 @@ impl World {
                     if s.state == pb::ShipmentState::Started as i32 {
                         for x in &s.lines {
                             *shipped.entry(x.product.clone()).or_default() += x.quantity;
+                            if self.capped.contains(&licence.name) {
+                                *capped_shipped.entry(x.product.clone()).or_default() += x.quantity;
+                            }
                         }
                     }
                 }
@@ -840,6 +921,31 @@ impl World {
                 }
             }
             self.check_pending_amendments(&licence).await;
+        }
+        // The aggregate cap: what the server counts is what shipped, within half the US figure.
+        for org in ORGS {
+            let Some(product) = self.products.get(&format!("{org}/h200")).cloned() else {
+                continue;
+            };
+            let mut officer = self.replicas[0].applicant(org);
+            let position = match settled!(
+                officer
+                    .list_us_shipment_reports(pb::ListUsShipmentReportsRequest {
+                        product: product.clone(),
+                    })
+                    .await
+            ) {
+                Ok(p) => p.into_inner(),
+                Err(status) => self.fail(format!("US reports unreadable: {status:?}")),
+            };
+            let shipped = capped_shipped.get(&product).copied().unwrap_or(0);
+            let latest = position.reports.first().map_or(0, |r| r.units_shipped);
+            if position.capped_units_shipped != shipped || shipped * 100 > latest * 50 {
+                self.fail(format!(
+                    "{product}: the cap counts {} units, {shipped} shipped under capped licences, against {latest} US units",
+                    position.capped_units_shipped
+                ));
+            }
         }
         for s in &self.shipments {
             let name = pb::Shipment::decode(s.answer.as_slice())
@@ -1040,12 +1146,16 @@ async fn run(backend: Backend) {
         suspended: HashSet::new(),
         documents: Vec::new(),
         filed: Vec::new(),
+        capped: HashSet::new(),
+        tested: HashSet::new(),
+        us_reported: HashMap::new(),
     };
     let started = std::time::Instant::now();
     for step in 0..steps {
         world.step = step;
         match world.rng.next(100) {
-            0..=16 => world.file().await,
+            0..=14 => world.file().await,
+            15..=16 => world.report_us_units().await,
             17..=19 => world.handle_documents().await,
             20..=49 => world.review().await,
             50..=74 => world.ship().await,
@@ -1067,12 +1177,14 @@ async fn run(backend: Backend) {
     world.check_all().await;
     world.check_exporter_streams().await;
     eprintln!(
-        "multi-actor run on {backend:?}, seed {seed}: {steps} steps in {:.1?}: {} cases, {} licences, {} shipments, {} list imports",
+        "multi-actor run on {backend:?}, seed {seed}: {steps} steps in {:.1?}: {} cases, {} licences ({} capped), {} shipments, {} list imports, US figures {:?}",
         started.elapsed(),
         world.cases.len(),
         world.licences.len(),
+        world.capped.len(),
         world.shipments.len(),
         world.imports,
+        world.us_reported.values().collect::<Vec<_>>(),
     );
     for mut app in world.replicas {
         app.stop().await;
