@@ -10,7 +10,7 @@ use crate::fixtures::{assert_code, draft, line, reason, request_id, violated_fie
 use crate::ledger::{erp, shipment, start};
 
 /// An H200-class part (below the January 2026 ceilings), sold in the US since 2024.
-async fn h200(officer: &mut ApplicationClient) -> pb::Product {
+pub async fn h200(officer: &mut ApplicationClient) -> pb::Product {
     let mut product = crate::fixtures::h20();
     product.display_name = "H200 SXM".into();
     product.part_number = format!("H200-{}", request_id());
@@ -39,23 +39,7 @@ async fn h200_licence(
     product: &str,
     quantity: i64,
 ) -> pb::Licence {
-    let mut application = draft(product);
-    application.lines = vec![pb::ApplicationLine {
-        unit_value: Some(pb::Money {
-            currency_code: "USD".into(),
-            minor_units: 10_000,
-        }),
-        ..line(product, quantity)
-    }];
-    application.certifications = crate::fixtures::january_2026_certifications(1_000);
-    let created = officer
-        .create_application(pb::CreateApplicationRequest {
-            request_id: request_id(),
-            application: Some(application),
-        })
-        .await
-        .expect("create")
-        .into_inner();
+    let created = certified_application(officer, product, quantity).await;
     let submitted = crate::fixtures::submit(officer, &created).await;
     let mut alice = app.regulator("alice@regulator", &["reviewer"]);
     let mut bob = app.regulator("bob@regulator", &["senior_reviewer"]);
@@ -76,9 +60,39 @@ async fn h200_licence(
     })
     .await
     .expect("countersign");
+    issued_for(officer, &submitted.name).await
+}
+
+/// A draft for `quantity` units of `product` to China at 100.00 USD each, with the January
+/// 2026 certifications (stating 1,000 US units).
+pub async fn certified_application(
+    officer: &mut ApplicationClient,
+    product: &str,
+    quantity: i64,
+) -> pb::Application {
+    let mut application = draft(product);
+    application.lines = vec![pb::ApplicationLine {
+        unit_value: Some(pb::Money {
+            currency_code: "USD".into(),
+            minor_units: 10_000,
+        }),
+        ..line(product, quantity)
+    }];
+    application.certifications = crate::fixtures::january_2026_certifications(1_000);
+    officer
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(application),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+}
+
+/// The licence issued on `application`.
+pub async fn issued_for(officer: &mut ApplicationClient, application: &str) -> pb::Licence {
     officer
         .list_licences(pb::ListLicencesRequest {
-            filter: "state = ACTIVE".into(),
             page_size: 1000,
             ..Default::default()
         })
@@ -87,7 +101,7 @@ async fn h200_licence(
         .into_inner()
         .licences
         .into_iter()
-        .find(|l| l.application == submitted.name)
+        .find(|l| l.application == application)
         .expect("the countersignature issued a licence")
 }
 
@@ -476,7 +490,93 @@ async fn determine_explains_the_january_2026_conditions(_db: &TestDb, app: TestA
     assert_eq!(all.review_policy, pb::ReviewPolicy::CaseByCase as i32);
 }
 
+/// A draft that changes only the conditions of the January 2026 rule (a new certification, a
+/// lower cap) leaves every policy as it was, and impact analysis still names the pending
+/// applications and active licences it touches (and nothing else), saying what changed.
+async fn impact_analysis_names_what_a_condition_change_touches(_db: &TestDb, app: TestApp) {
+    let mut acme = app.applicant("acme");
+    let product = h200(&mut acme).await;
+    let licence = h200_licence(&app, &mut acme, &product.name, 100).await;
+    let pending = acme
+        .create_application(pb::CreateApplicationRequest {
+            request_id: request_id(),
+            application: Some(draft(&product.name)),
+        })
+        .await
+        .expect("draft")
+        .into_inner();
+    let h20 = crate::fixtures::create_product(&mut acme).await;
+    acme.create_application(pb::CreateApplicationRequest {
+        request_id: request_id(),
+        application: Some(draft(&h20.name)),
+    })
+    .await
+    .expect("draft");
+
+    let mut changed = crate::policy::latest_catalogue_draft();
+    changed.effective_time = Some(prost_types::Timestamp {
+        seconds: (chrono::Utc::now() + chrono::Duration::days(30)).timestamp(),
+        nanos: 0,
+    });
+    let rule = changed
+        .rules
+        .iter_mut()
+        .find(|r| r.rule_id == "3A090.a-china-macau-h200-class")
+        .expect("the H200-class rule");
+    let conditions = rule.conditions.as_mut().expect("conditions");
+    conditions.aggregate_cap_percent_of_us_units = 40;
+    conditions.certifications.push(pb::CertificationDefinition {
+        key: "end-use-checks-allowed".into(),
+        statement: "The consignee allows end-use checks".into(),
+        figure: String::new(),
+    });
+    let mut admin = app.policies_with(Some(app.token(&["policy_admin"], None)));
+    let mut impacted = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = admin
+            .analyze_impact(pb::AnalyzeImpactRequest {
+                rule_set: Some(changed.clone()),
+                page_size: 100,
+                page_token,
+            })
+            .await
+            .expect("impact")
+            .into_inner();
+        impacted.extend(page.impacted);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut resources: Vec<&str> = impacted.iter().map(|i| i.resource.as_str()).collect();
+    resources.sort();
+    let mut expected = vec![
+        pending.name.as_str(),
+        licence.name.as_str(),
+        licence.application.as_str(),
+    ];
+    expected.sort();
+    // The approved application is decided: only its licence and the pending draft matter.
+    expected.retain(|r| *r != licence.application.as_str());
+    assert_eq!(resources, expected, "{impacted:?}");
+    for hit in &impacted {
+        assert_eq!(
+            hit.kind,
+            pb::ImpactKind::ConditionsChanged as i32,
+            "{hit:?}"
+        );
+        assert!(
+            hit.summary.contains("certification:end-use-checks-allowed")
+                && hit.summary.contains("aggregate_cap_percent=40"),
+            "{}",
+            hit.summary
+        );
+    }
+}
+
 on_both_databases!(
+    impact_analysis_names_what_a_condition_change_touches,
     a_shipment_under_the_january_2026_review_needs_a_us_test_report,
     the_aggregate_cap_holds_when_shipments_race_across_licences,
     determine_explains_the_january_2026_conditions,

@@ -24,6 +24,7 @@ on_both_databases!(
     a_policy_administrator_reads_the_rules_asks_what_if_and_sees_a_drafts_impact,
     the_queue_says_when_a_case_changes_after_it_loaded,
     a_reviewer_resolves_a_screening_hit_in_the_browser,
+    a_reviewer_sees_what_was_certified_and_makes_it_licence_conditions,
 );
 
 mod through_an_identity_provider {
@@ -268,15 +269,7 @@ async fn a_reviewer_works_a_case_to_a_licence_in_the_browser(_db: &TestDb, app: 
     assert!(page.contains("Approved"), "{page}");
 
     // The licence page shows the balance; a shipment through the API draws on it.
-    let licence = acme
-        .list_licences(pb::ListLicencesRequest::default())
-        .await
-        .expect("licences")
-        .into_inner()
-        .licences
-        .into_iter()
-        .find(|l| l.application == application.name)
-        .expect("a licence was issued");
+    let licence = crate::conditions::issued_for(&mut acme, &application.name).await;
     browser.goto(&format!("{base}/licences")).await;
     browser
         .client
@@ -1210,4 +1203,93 @@ async fn a_reviewer_resolves_a_screening_hit_in_the_browser(_db: &TestDb, app: T
             .is_err(),
         "auditors do not resolve hits"
     );
+}
+
+/// An H200-class application under the January 2026 rule: the reviewer sees what was
+/// certified (figures too) and each of the rule's conditions judged; the proposal form offers
+/// the certified statements as licence conditions; the licence page shows the terms every
+/// shipment must meet.
+async fn a_reviewer_sees_what_was_certified_and_makes_it_licence_conditions(
+    _db: &TestDb,
+    app: TestApp,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = console(&app);
+    let mut acme = app.applicant("acme");
+    let product = crate::conditions::h200(&mut acme).await;
+    let created = crate::conditions::certified_application(&mut acme, &product.name, 100).await;
+    let application = submit(&mut acme, &created).await;
+
+    sign_in(&browser, &base, "alice@regulator", "reviewer").await;
+    open_case(&browser, &base, &application).await;
+    let page = browser.wait_for_text("Certifications").await;
+    for shown in [
+        "china-within-half-of-us-shipments: 1000",
+        "Conditions of 3A090.a-china-macau-h200-class",
+        "on the licence",
+        "91 FR 1684",
+    ] {
+        assert!(page.contains(shown), "{shown:?} in {page}");
+    }
+    if let Some(violations) = browser.accessibility_violations().await {
+        assert!(violations.is_empty(), "case page: {violations:#?}");
+    }
+    click(&browser, "form[action$='/assign'] button").await;
+    browser.wait_for_text("The case is assigned to you.").await;
+    let offered = browser
+        .client
+        .find(Locator::Id("conditions"))
+        .await
+        .expect("the conditions field")
+        .prop("value")
+        .await
+        .expect("its value")
+        .unwrap_or_default();
+    assert_eq!(offered.lines().count(), 7, "{offered}");
+    assert!(
+        offered.contains("no more than 50 % of the total shipped to US customers"),
+        "{offered}"
+    );
+    type_into(&browser, "reason", "Certified as the rule asks").await;
+    click(&browser, "form[action$='/propose'] button").await;
+    browser
+        .wait_for_text("waits for a senior reviewer's countersignature")
+        .await;
+    let case = app
+        .regulator("alice@regulator", &["reviewer"])
+        .get_case(pb::GetCaseRequest {
+            name: application.name.clone(),
+        })
+        .await
+        .expect("case")
+        .into_inner();
+    app.regulator("bob@regulator", &["senior_reviewer"])
+        .countersign_decision(pb::CountersignDecisionRequest {
+            name: case.name.clone(),
+            request_id: request_id(),
+            etag: case.etag,
+        })
+        .await
+        .expect("countersign");
+    let licence = acme
+        .list_licences(pb::ListLicencesRequest::default())
+        .await
+        .expect("licences")
+        .into_inner()
+        .licences
+        .into_iter()
+        .find(|l| l.application == application.name)
+        .expect("a licence was issued");
+    assert_eq!(licence.conditions.len(), 7, "{:?}", licence.conditions);
+    let id = licence.name.trim_start_matches("licences/");
+    browser.goto(&format!("{base}/licences/{id}")).await;
+    let page = browser.wait_for_text("Terms every shipment meets").await;
+    for shown in [
+        "third-party testing laboratory in the United States",
+        "at most 50% of the units it reported shipping to US customers",
+    ] {
+        assert!(page.contains(shown), "{shown:?} in {page}");
+    }
 }

@@ -7,7 +7,7 @@ mod amendment;
 mod appeal;
 mod applications;
 mod audit;
-mod conditions;
+pub mod conditions;
 mod console;
 mod demo;
 mod documents;

@@ -54,7 +54,11 @@ pub async fn resolve(ctx: &Ctx, mut command: Command) -> Result<Command, Failure
             | Licences::Surrender { name, .. }
             | Licences::Amend { name, .. },
         ) => *name = licence(ctx, name).await?,
-        Command::Products(Products::Get { name }) => *name = product(ctx, name).await?,
+        Command::Products(
+            Products::Get { name }
+            | Products::ReportUsShipments { name, .. }
+            | Products::UsReports { name },
+        ) => *name = product(ctx, name).await?,
         Command::Rules(Rules::Determine { product: name, .. }) => {
             *name = product(ctx, name).await?;
         }

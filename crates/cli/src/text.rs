@@ -27,6 +27,23 @@ pub fn product(p: &pb::Product) -> String {
         t.memory_bandwidth_gbps.unwrap_or_default(),
         t.io_bandwidth_gbps.unwrap_or_default(),
         if p.datacenter { "  datacenter" } else { "" },
+    ) + &if p.us_commercially_available_since.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "  sold in the US since {}",
+            p.us_commercially_available_since
+        )
+    }
+}
+
+pub fn us_report(r: &pb::UsShipmentReport) -> String {
+    format!(
+        "{}  {} unit(s) shipped to US customers, reported by {} on {}",
+        r.product,
+        r.units_shipped,
+        r.reported_by,
+        date(&r.report_time)
     )
 }
 
@@ -298,6 +315,27 @@ pub fn licence(l: &pb::Licence) -> String {
             line.granted_quantity,
             money(line.remaining_value.as_ref()),
             money(line.granted_value.as_ref()),
+        ));
+    }
+    for c in &l.conditions {
+        out.push_str(&format!("\n  condition: {c}"));
+    }
+    for c in &l.shipment_conditions {
+        let name = enum_name(
+            pb::ShipmentCondition::try_from(*c)
+                .ok()
+                .map(|c| c.as_str_name()),
+            "SHIPMENT_CONDITION_",
+        );
+        out.push_str(&format!(
+            "\n  every shipment needs: {name} ({})",
+            l.terms_citation
+        ));
+    }
+    if l.aggregate_cap_percent > 0 {
+        out.push_str(&format!(
+            "\n  aggregate cap: units under capped licences at most {}% of the US units reported, per product ({})",
+            l.aggregate_cap_percent, l.terms_citation
         ));
     }
     out
@@ -787,8 +825,14 @@ pub fn case_detail(c: &pb::Case, issued: Option<&pb::Licence>) -> String {
             if clock.paused { ", clock paused" } else { "" },
         ),
         format!("  end use: {}", a.end_use_statement),
-        "  parties:".into(),
     ];
+    for c in &a.certifications {
+        out.push(match c.figure {
+            Some(n) => format!("  certifies: {} ({n})", c.key),
+            None => format!("  certifies: {}", c.key),
+        });
+    }
+    out.push("  parties:".into());
     for p in &a.parties {
         let role = enum_name(
             pb::PartyRole::try_from(p.role)

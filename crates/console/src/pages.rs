@@ -713,9 +713,9 @@ pub fn case(who: &Session, view: CaseView<'_>) -> Markup {
                                     @if let Some(e) = error(&field) { span.error { (e) } }
                                     input type="number" id={"granted-" (i)} name=(field) min="0" max=(l.quantity) value=(view.sent.get(&field).cloned().unwrap_or_else(|| l.quantity.to_string()));
                                 }
-                                label for="conditions" { "Conditions, one per line" }
+                                label for="conditions" { "Conditions, one per line (what the applicant certified is offered; keep or delete each)" }
                                 @if let Some(e) = error("conditions") { span.error { (e) } }
-                                textarea id="conditions" name="conditions" rows="2" { (sent("conditions")) }
+                                textarea id="conditions" name="conditions" rows="2" { (view.sent.get("conditions").cloned().unwrap_or_else(|| certified_statements(app).join("\n"))) }
                                 label for="validity_months" { "Validity in months (default 48)" }
                                 @if let Some(e) = error("validity_months") { span.error { (e) } }
                                 input type="number" id="validity_months" name="validity_months" min="1" max="120" value=(sent("validity_months"));
@@ -821,6 +821,32 @@ fn determination(d: &pb::Determination) -> Markup {
             (rule_conditions(&d.fired_rules))
         }
     }
+}
+
+/// What the applicant certified, as the determinations stored at submission word it: the
+/// statements a reviewer may make conditions of the licence.
+fn certified_statements(app: &pb::Application) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for check in app
+        .lines
+        .iter()
+        .filter_map(|l| l.determination.as_ref())
+        .flat_map(|d| d.fired_rules.iter())
+        .flat_map(|f| f.conditions.iter())
+        .filter(|c| {
+            c.status == pb::ConditionStatus::Met as i32 && c.condition.starts_with("certification:")
+        })
+    {
+        let statement = check
+            .explanation
+            .strip_prefix("certified: ")
+            .unwrap_or(&check.explanation)
+            .to_owned();
+        if !out.contains(&statement) {
+            out.push(statement);
+        }
+    }
+    out
 }
 
 /// The conditions of the rules that fired, each judged, in the rule's words.
@@ -965,6 +991,19 @@ pub fn licence(who: &Session, view: LicenceView<'_>) -> Markup {
                 dt { "Value tolerance" } dd { (l.value_tolerance_percent) " %" }
             }
             @if !l.conditions.is_empty() { h2 { "Conditions" } ul { @for c in &l.conditions { li { (c) } } } }
+            @if !l.shipment_conditions.is_empty() || l.aggregate_cap_percent > 0 {
+                h2 { "Terms every shipment meets" }
+                ul {
+                    @for c in &l.shipment_conditions {
+                        @if *c == pb::ShipmentCondition::ThirdPartyTestReport as i32 {
+                            li { "A report of an independent third-party testing laboratory in the United States, before export (" (l.terms_citation) ")" }
+                        }
+                    }
+                    @if l.aggregate_cap_percent > 0 {
+                        li { "Units under the holder's capped licences at most " (l.aggregate_cap_percent) "% of the units it reported shipping to US customers, per product (" (l.terms_citation) ")" }
+                    }
+                }
+            }
             div.scroll {
             table {
                 caption { "Balances" }

@@ -1167,8 +1167,7 @@ impl Store {
         Ok(licences
             .into_iter()
             .map(|l| ImpactSubject {
-                // Licences and shipments are exports until they record their kind.
-                transaction: clearance_domain::policy::TransactionKind::Export,
+                transaction: l.transaction_kind,
                 id: l.id,
                 organisation: l.holder.clone(),
                 destination: Some(l.destination.clone()),
@@ -1219,8 +1218,7 @@ impl Store {
         Ok(shipments
             .into_iter()
             .map(|s| ImpactSubject {
-                // Licences and shipments are exports until they record their kind.
-                transaction: clearance_domain::policy::TransactionKind::Export,
+                transaction: s.spec.transaction,
                 id: s.id,
                 organisation: s.organisation.clone(),
                 destination: Some(s.spec.destination.clone()),

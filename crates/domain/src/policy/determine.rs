@@ -70,6 +70,10 @@ impl Determination {
             .flat_map(|f| f.conditions.iter())
             .map(|c| format!("{}={}", c.condition, c.status.as_str()))
             .collect();
+        // A cap's share matters as much as its presence.
+        if let Some(percent) = self.licence_terms().aggregate_cap_percent {
+            states.push(format!("aggregate_cap_percent={percent}"));
+        }
         states.sort();
         states.dedup();
         states
