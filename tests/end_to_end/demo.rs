@@ -33,6 +33,7 @@ async fn the_guided_demo_runs_the_whole_story_from_h20_to_h200() {
         "(under appeal) lines[0]: review policy: presumption of denial → case by case",
         "published us-advanced-computing v4",
         "overturned; licence CLL-2026-000001 issued for 200 H200-class parts",
+        "within 50% of the US units Acme reports (91 FR 1684",
         "chain intact: true",
     ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");

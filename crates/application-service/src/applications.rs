@@ -3,19 +3,13 @@
 use std::sync::Arc;
 
 use clearance_domain::access::Principal;
-use std::collections::HashMap;
 
 use clearance_domain::amendment::{AmendedLineInput, AmendmentInput, request_amendment};
-use clearance_domain::application::{
-    ApplicationContent, ApplicationFilter, DocumentInput, PartyRole,
-};
+use clearance_domain::application::{ApplicationContent, ApplicationFilter, DocumentInput};
 use clearance_domain::ids::Collection;
 use clearance_domain::ids::OrganisationId;
 use clearance_domain::ledger::LicenceAction;
-use clearance_domain::policy::Determination;
 use clearance_domain::policy::determine::Export;
-use clearance_domain::policy::determine::determine;
-use clearance_domain::product::Product;
 use clearance_domain::product::{ProductFilter, ProductSpec};
 use clearance_domain::screening::{PartyScreening, screen_parties};
 use clearance_domain::workflow::{Case, ReviewSettings};
@@ -574,7 +568,10 @@ impl ApplicationApi {
             .map(DocumentInput::from)
             .collect();
         let pinned_documents = self.require_uploaded(&org, "documents", named).await?;
-        let (determinations, pinned_products) = self.determine_lines(&org, &case).await?;
+        let (determinations, pinned_products) = self
+            .rules
+            .determine_lines(&org, &case.application.content, self.clock.now())
+            .await?;
         let (screened, screened_through) = self.screen_parties(&case).await?;
         let declared = req.declaration_confirmed;
         let step = Step {
@@ -613,55 +610,6 @@ impl ApplicationApi {
             self.screener.threshold(),
         );
         Ok((screened, through))
-    }
-
-    /// The determination of every line under the rules in force now (none when the
-    /// destination is missing: submission then reports the gap), and the versions of the
-    /// products they were computed from.
-    async fn determine_lines(
-        &self,
-        org: &OrganisationId,
-        case: &Case,
-    ) -> ApiResult<(Vec<Determination>, Vec<(Uuid, i64)>)> {
-        let content = &case.application.content;
-        let Some(destination) = &content.destination else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let headquarters = content
-            .parties
-            .iter()
-            .find(|p| p.role == PartyRole::EndUser)
-            .and_then(|p| p.headquarters_country.clone());
-        let products: HashMap<Uuid, Product> = self
-            .store
-            .get_products(org, &content.product_ids())
-            .await
-            .map_err(|e| ApiError::from_store("products", e))?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
-        let published = self.rules.published().await?;
-        let now = self.clock.now();
-        let versions = products.values().map(|p| (p.id, p.version)).collect();
-        let determinations = content
-            .lines
-            .iter()
-            .map(|line| {
-                let product = products.get(&line.product_id).ok_or_else(|| {
-                    ApiError::Internal(format!("line product {} vanished", line.product_id))
-                })?;
-                let export = Export {
-                    item: product.controlled_item(),
-                    classification: &product.spec.classification,
-                    destination,
-                    end_user_headquarters: headquarters.as_ref(),
-                    transaction: content.transaction_kind,
-                    certifications: Some(&content.certifications),
-                };
-                Ok(determine(&export, now, &published, self.rules.groups()))
-            })
-            .collect::<ApiResult<Vec<_>>>()?;
-        Ok((determinations, versions))
     }
 
     async fn withdraw_application(

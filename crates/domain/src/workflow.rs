@@ -919,6 +919,17 @@ impl Case {
 
     /// The second signature. Never by the proposer.
     pub fn countersign(&self, ctx: &Context<'_>) -> Result<CaseUpdate, DomainError> {
+        self.countersign_under(ctx, &crate::policy::LicenceTerms::default())
+    }
+
+    /// Countersigns; a licence it issues carries the terms of the determinations stored at
+    /// submission and `terms_now`, those of the rules in force at the countersignature (a case
+    /// decided after a rule change, e.g. an overturned appeal, meets the new rule's terms too).
+    pub fn countersign_under(
+        &self,
+        ctx: &Context<'_>,
+        terms_now: &crate::policy::LicenceTerms,
+    ) -> Result<CaseUpdate, DomainError> {
         let pending = self.pending_proposal().cloned();
         let approve = pending
             .as_ref()
@@ -954,8 +965,9 @@ impl Case {
                 ));
             }
             (None, true) => {
-                update.issued_licence =
-                    Some(crate::ledger::issue_licence(self, &proposal, ctx.now)?);
+                let mut licence = crate::ledger::issue_licence(self, &proposal, ctx.now)?;
+                licence.terms = licence.terms.merge(terms_now);
+                update.issued_licence = Some(licence);
             }
             (_, false) => {}
         }

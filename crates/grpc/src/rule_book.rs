@@ -3,10 +3,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use clearance_domain::application::{ApplicationContent, PartyRole};
+use clearance_domain::ids::OrganisationId;
 use clearance_domain::policy::determine::{Export, determine};
 use clearance_domain::policy::rules::PublishedRuleSet;
 use clearance_domain::policy::{CountryGroups, Determination};
+use clearance_domain::product::Product;
 use clearance_store::Store;
+use std::collections::HashMap;
+use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -54,6 +59,54 @@ impl RuleBook {
         let read = book.len() as u64;
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some((read, book.clone()));
         Ok(book)
+    }
+
+    /// The determination of every line of an application of `org` under the rules in force
+    /// at `at`, with its certifications (none when the destination is missing: submission
+    /// then reports the gap), and the versions of the products they were computed from.
+    pub async fn determine_lines(
+        &self,
+        org: &OrganisationId,
+        content: &ApplicationContent,
+        at: DateTime<Utc>,
+    ) -> ApiResult<(Vec<Determination>, Vec<(Uuid, i64)>)> {
+        let Some(destination) = &content.destination else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let headquarters = content
+            .parties
+            .iter()
+            .find(|p| p.role == PartyRole::EndUser)
+            .and_then(|p| p.headquarters_country.clone());
+        let products: HashMap<Uuid, Product> = self
+            .store
+            .get_products(org, &content.product_ids())
+            .await
+            .map_err(|e| ApiError::from_store("products", e))?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let published = self.published().await?;
+        let versions = products.values().map(|p| (p.id, p.version)).collect();
+        let determinations = content
+            .lines
+            .iter()
+            .map(|line| {
+                let product = products.get(&line.product_id).ok_or_else(|| {
+                    ApiError::Internal(format!("line product {} vanished", line.product_id))
+                })?;
+                let export = Export {
+                    item: product.controlled_item(),
+                    classification: &product.spec.classification,
+                    destination,
+                    end_user_headquarters: headquarters.as_ref(),
+                    transaction: content.transaction_kind,
+                    certifications: Some(&content.certifications),
+                };
+                Ok(determine(&export, at, &published, &self.groups))
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok((determinations, versions))
     }
 
     /// The determination for `export` at `at` under the published rules.

@@ -10,9 +10,11 @@ use clearance_domain::etag::parse_etag;
 use clearance_domain::history::verify_chain;
 use clearance_domain::ids::Collection;
 use clearance_domain::ledger::LicenceAction;
+use clearance_domain::policy::LicenceTerms;
 use clearance_domain::product::Product;
 use clearance_domain::referral::{ReferralFilter, give_advice};
 use clearance_domain::workflow::{Case, CaseFilter, ProposalInput, ReviewSettings};
+use clearance_grpc::RuleBook;
 use clearance_grpc::convert::{history_page, history_resource, product_to_pb};
 
 use clearance_grpc::convert_case::{
@@ -48,6 +50,7 @@ pub struct ReviewApi {
     files: DocumentFiles,
     settings: Arc<ReviewSettings>,
     clock: Arc<dyn Clock>,
+    rules: RuleBook,
 }
 
 impl ReviewApi {
@@ -56,12 +59,14 @@ impl ReviewApi {
         files: DocumentFiles,
         settings: Arc<ReviewSettings>,
         clock: Arc<dyn Clock>,
+        rules: RuleBook,
     ) -> Self {
         ReviewApi {
             store,
             files,
             settings,
             clock,
+            rules,
         }
     }
 
@@ -220,12 +225,41 @@ impl ReviewApi {
     ) -> ApiResult<pb::Case> {
         let hash = request_sha256(&req);
         let target = StepTarget::parse(&req.name, &req.etag, &req.request_id)?;
+        let terms_now = self.terms_now(target.id).await?;
         Step {
             screening_gate: true,
             ..self.step(&p, "/clearance.v1.ReviewService/CountersignDecision", hash)
         }
-        .run(target, move |case, ctx| case.countersign(ctx), self.view())
+        .run(
+            target,
+            move |case, ctx| case.countersign_under(ctx, &terms_now),
+            self.view(),
+        )
         .await
+    }
+
+    /// What the rules in force now require of a licence on the application `id` (its lines
+    /// determined afresh, with its certifications); nothing for an application not found
+    /// (the step then says so).
+    async fn terms_now(&self, id: uuid::Uuid) -> ApiResult<LicenceTerms> {
+        let case = match self.store.get_case(None, id).await {
+            Ok(case) => case,
+            Err(_) => return Ok(LicenceTerms::default()),
+        };
+        let application = &case.application;
+        let (determinations, _) = self
+            .rules
+            .determine_lines(
+                &application.organisation,
+                &application.content,
+                self.clock.now(),
+            )
+            .await?;
+        Ok(determinations
+            .iter()
+            .fold(LicenceTerms::default(), |acc, d| {
+                acc.merge(&d.licence_terms())
+            }))
     }
 
     async fn reject_proposal(

@@ -96,6 +96,27 @@ fn part(name: &str, number: &str, tpp: i64, die: i64, memory: i64, io: i64) -> p
     }
 }
 
+/// Every certification the January 2026 version's H200-class rule asks for, as the catalogue
+/// defines them, stating `us_units` shipped to US customers where a figure is asked.
+fn h200_certifications(us_units: i64) -> anyhow::Result<Vec<pb::Certification>> {
+    let groups = catalogue::country_groups().map_err(anyhow::Error::msg)?;
+    let versions = catalogue::rule_sets(&groups).map_err(anyhow::Error::msg)?;
+    let rule = versions
+        .iter()
+        .flat_map(|v| v.definition.rules.iter())
+        .find(|r| !r.conditions.certifications.is_empty())
+        .context("a rule that asks for certifications")?;
+    Ok(rule
+        .conditions
+        .certifications
+        .iter()
+        .map(|c| pb::Certification {
+            key: c.key.clone(),
+            figure: (!c.figure.is_empty()).then_some(us_units),
+        })
+        .collect())
+}
+
 fn rid() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -834,6 +855,8 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
                 destination_country_code: application.destination_country_code.clone(),
                 end_use_statement: application.end_use_statement.clone(),
                 parties: application.parties.clone(),
+                // Acme certifies what the revised rules are expected to ask.
+                certifications: h200_certifications(1_000)?,
                 ..Default::default()
             }),
         })
@@ -1006,6 +1029,12 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         out,
         "   overturned; licence {} issued for 200 H200-class parts",
         h200_licence.number
+    )?;
+    // Decided under the January 2026 rules, the licence carries their terms.
+    writeln!(
+        out,
+        "   every shipment needs a US third-party test report, and units to China and Macau stay\n   within {}% of the US units Acme reports ({})",
+        h200_licence.aggregate_cap_percent, h200_licence.terms_citation
     )?;
 
     writeln!(

@@ -502,6 +502,7 @@ pub async fn start(
                     files.clone(),
                     settings.clone(),
                     clock.clone(),
+                    rules.clone(),
                 ))
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message),
