@@ -300,6 +300,21 @@ async fn the_aggregate_cap_holds_when_shipments_race_across_licences(_db: &TestD
         "{}",
         status.message()
     );
+    // CheckShipment says the cap blocks, for each licence carrying it.
+    let checked = acme_erp
+        .check_shipment(pb::CheckShipmentRequest {
+            shipment: Some(tested(shipment(&product.name, 1, 10_000))),
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(checked.covering_licences.is_empty(), "{checked:?}");
+    let blocked: Vec<&str> = checked
+        .assessments
+        .iter()
+        .flat_map(|a| a.problems.iter().map(|p| p.reason.as_str()))
+        .collect();
+    assert_eq!(blocked, ["AGGREGATE_CAP_EXCEEDED"; 2], "{checked:?}");
 
     // A later figure raises the cap; a cancellation gives units back.
     report_us_units(&mut acme, &product.name, 1_400).await;

@@ -194,10 +194,31 @@ impl ShipmentApi {
                     .map_err(|e| ApiError::from_store(&named, e))?,
             ]
         };
+        // The aggregate cap as it stands (StartShipment checks it again under its lock).
+        let demand = assessment.spec.demand();
+        let positions = if candidates
+            .iter()
+            .any(|l| l.terms.aggregate_cap_percent.is_some())
+        {
+            let products: Vec<_> = demand.iter().map(|d| d.product_id).collect();
+            self.store
+                .aggregate_positions(&org, &products)
+                .await
+                .map_err(|e| ApiError::from_store("aggregate positions", e))?
+        } else {
+            Default::default()
+        };
         let assessments: Vec<pb::LicenceAssessment> = candidates
             .iter()
             .map(|l| {
-                let problems = l.coverage(&assessment.spec);
+                let mut problems = l.coverage(&assessment.spec);
+                problems.extend(demand.iter().filter_map(|d| {
+                    l.cap_refusal(
+                        d.product_id,
+                        d.quantity,
+                        positions.get(&d.product_id).copied().unwrap_or_default(),
+                    )
+                }));
                 pb::LicenceAssessment {
                     licence: Collection::Licences.name_of(l.id),
                     covers: problems.is_empty(),

@@ -1332,6 +1332,30 @@ pub struct AggregatePosition {
     pub capped_units: i64,
 }
 
+impl Licence {
+    /// Why `requested` more units of `product_id` under this licence would pass the holder's
+    /// aggregate cap at `position`; `None` when the licence has no cap or they fit.
+    pub fn cap_refusal(
+        &self,
+        product_id: Uuid,
+        requested: i64,
+        position: AggregatePosition,
+    ) -> Option<NotCovered> {
+        let percent = self.terms.aggregate_cap_percent?;
+        if within_aggregate_cap(percent, position.us_units, position.capped_units, requested) {
+            return None;
+        }
+        Some(NotCovered::AggregateCapExceeded {
+            product_id,
+            requested,
+            shipped: position.capped_units,
+            us_units: position.us_units,
+            percent,
+            citation: self.terms.citation.clone(),
+        })
+    }
+}
+
 /// Validates a reported figure of US units.
 pub fn parse_us_units(field: &str, units: i64) -> Result<i64, crate::Violations> {
     let mut v = crate::Violations::new();

@@ -4,9 +4,7 @@
 //! upsert take its lock, so the cap holds exactly under races (91 FR 1684).
 
 use clearance_domain::ids::{Collection, OrganisationId};
-use clearance_domain::ledger::{
-    AggregatePosition, Licence, NotCovered, ShipmentSpec, UsShipmentReport,
-};
+use clearance_domain::ledger::{AggregatePosition, Licence, ShipmentSpec, UsShipmentReport};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -71,13 +69,12 @@ pub(crate) async fn draw_on_cap(
             .await?;
         if drawn.rows_affected != 1 {
             let now = position(txn, org, d.product_id).await?;
-            let refusal = NotCovered::AggregateCapExceeded {
-                product_id: d.product_id,
-                requested: d.quantity,
-                shipped: now.capped_units,
-                us_units: now.us_units,
-                percent,
-                citation: licence.terms.citation.clone(),
+            // The position read after the refused update: the refusal states its figures. If
+            // they fit now, a report raised the figure meanwhile: the caller may retry.
+            let Some(refusal) = licence.cap_refusal(d.product_id, d.quantity, now) else {
+                return Err(StoreError::Conflict(
+                    "the US figure changed while the shipment was recorded".into(),
+                ));
             };
             return Err(StoreError::Domain(
                 clearance_domain::DomainError::FailedPrecondition {
@@ -201,6 +198,30 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// The holder's aggregate positions for `products` (absent ones are zero).
+    pub async fn aggregate_positions(
+        &self,
+        org: &OrganisationId,
+        products: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, AggregatePosition>, StoreError> {
+        Ok(aggregate_position::Entity::find()
+            .filter(aggregate_position::Column::OrganisationId.eq(org.as_str()))
+            .filter(aggregate_position::Column::ProductId.is_in(products.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| {
+                (
+                    row.product_id,
+                    AggregatePosition {
+                        us_units: row.us_units,
+                        capped_units: row.capped_units,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Every US figure the holder reported for the product, newest first, and its position.
