@@ -362,6 +362,23 @@ async fn the_aggregate_cap_holds_when_shipments_race_across_licences(_db: &TestD
         })
         .collect();
     assert_eq!(reported, [1_000, 1_400]);
+    // The holder reads its own reports in the product's history.
+    let own = acme
+        .list_history(pb::ListHistoryRequest {
+            resource: product.name.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .entries;
+    let own: Vec<&str> = own
+        .iter()
+        .map(|e| e.action.as_str())
+        .filter(|a| *a == "product.us_shipments_reported")
+        .collect();
+    assert_eq!(own.len(), 2);
 
     // Who may report what.
     let status = assert_code(

@@ -22,6 +22,8 @@ pub enum ExporterSees {
 pub const EVENT_TYPES: &[(&str, ExporterSees)] = &[
     ("product.created", ExporterSees::Payload),
     ("product.updated", ExporterSees::Payload),
+    // The holder's own figure for the aggregate cap (91 FR 1684).
+    ("product.us_shipments_reported", ExporterSees::Payload),
     ("application.created", ExporterSees::Payload),
     ("application.updated", ExporterSees::Payload),
     ("application.submitted", ExporterSees::Payload),
