@@ -1342,6 +1342,8 @@ impl Licence {
         position: AggregatePosition,
     ) -> Option<NotCovered> {
         let percent = self.terms.aggregate_cap_percent?;
+        // Products the licence does not list are refused by coverage, not by the cap.
+        self.line_of(product_id)?;
         if within_aggregate_cap(percent, position.us_units, position.capped_units, requested) {
             return None;
         }
