@@ -398,7 +398,7 @@ async fn race_64_shipments(
     let retried: Vec<String> = (0..8).map(|_| request_id()).collect();
     let mut calls = Vec::new();
     for i in 0..64 {
-        let mut client = erp(&app, "acme");
+        let mut client = erp(app, "acme");
         let licence = if i % 2 == 0 { first } else { second };
         // Calls 0..16 are eight requests sent twice each.
         let id = if i < 16 {
