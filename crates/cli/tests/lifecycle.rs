@@ -146,22 +146,6 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
         ctl.ok(&officer, &["products", "get", "H20-SXM"])["name"],
         product["name"]
     );
-    // The US figure the January 2026 aggregate cap is measured against, by part number.
-    for units in ["800", "1000"] {
-        ctl.ok(
-            &officer,
-            &[
-                "products",
-                "report-us-shipments",
-                "H20-SXM",
-                "--units",
-                units,
-            ],
-        );
-    }
-    let reports = ctl.ok(&officer, &["products", "us-reports", "H20-SXM"]);
-    assert_eq!(reports["reports"][0]["units_shipped"], "1000", "{reports}");
-    assert_eq!(reports["reports"].as_array().map(Vec::len), Some(2));
 
     let bad_file = write(
         dir,
@@ -510,6 +494,23 @@ async fn a_whole_lifecycle_through_the_command_line(_db: &TestDb, app: TestApp) 
     assert_eq!(first[0]["type"], "product.created");
     assert_eq!(first[1]["type"], "application.created");
     assert_eq!(first[2]["type"], "application.submitted");
+
+    // The US figure the January 2026 aggregate cap is measured against, by part number.
+    for units in ["800", "1000"] {
+        ctl.ok(
+            &officer,
+            &[
+                "products",
+                "report-us-shipments",
+                "H20-SXM",
+                "--units",
+                units,
+            ],
+        );
+    }
+    let reports = ctl.ok(&officer, &["products", "us-reports", "H20-SXM"]);
+    assert_eq!(reports["reports"][0]["units_shipped"], "1000", "{reports}");
+    assert_eq!(reports["reports"].as_array().map(Vec::len), Some(2));
 
     // The applicant reads the same record as it may see it: no deliberation, no staff names.
     let own = ctl.ok(&officer, &["history", "show", &name]);
