@@ -11,7 +11,7 @@ use std::path::Path;
 use clearance_tests::{TestApp, TestDb, on_both_databases};
 use serde_json::Value;
 
-mod support;
+use crate::support;
 
 use support::Ran;
 

@@ -1,6 +1,6 @@
 //! What the tests that run the clearancectl binary share.
 
-#![allow(dead_code)] // each test binary uses some of these
+#![allow(dead_code)] // not every helper is used by every module
 
 use std::path::Path;
 use std::process::Command;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod support;
+use crate::support;
 
 use clearance_tests::{TestApp, TestDb, on_both_databases};
 use serde_json::Value;

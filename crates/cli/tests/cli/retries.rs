@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clearance_proto::v1 as pb;
 use clearance_tests::TestApp;
 
-mod support;
+use crate::support;
 
 /// clearancectl against `app`, as an applicant of acme.
 async fn ctl(app: &TestApp, home: &std::path::Path, args: &[&str]) -> (Output, Duration) {
