@@ -6,6 +6,7 @@ mod access;
 mod amendment;
 mod appeal;
 mod applications;
+mod architecture;
 mod audit;
 pub mod conditions;
 mod console;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use clearance_domain::audit::merkle::{verify_consistency, verify_inclusion};
-use clearance_domain::audit::{Checkpoint, Hash, NoteVerifier, leaf_data, leaf_hash};
+use clearance_contract::audit::merkle::{verify_consistency, verify_inclusion};
+use clearance_contract::audit::{Checkpoint, Hash, NoteVerifier, leaf_data, leaf_hash};
 use clearance_proto::v1 as pb;
 
 use crate::context::{Ctx, Outcome};

@@ -3,9 +3,9 @@
 //! looked up through the list methods' filters before the command runs; resource names pass
 //! through unchanged.
 
-use clearance_domain::application::REFERENCE_PREFIX as APPLICATION_PREFIX;
-use clearance_domain::ids::is_reference;
-use clearance_domain::ledger::NUMBER_PREFIX as LICENCE_PREFIX;
+use clearance_contract::references::APPLICATION_PREFIX;
+use clearance_contract::references::LICENCE_PREFIX;
+use clearance_contract::references::is_reference;
 use clearance_proto::v1 as pb;
 
 use crate::{

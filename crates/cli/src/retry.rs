@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use clearance_domain::error::reason;
+use clearance_contract::reason;
 use http_body_util::BodyExt;
 use tonic::body::Body;
 use tonic::transport::Channel;

@@ -345,7 +345,7 @@ pub fn licence(l: &pb::Licence) -> String {
 pub fn money(m: Option<&pb::Money>) -> String {
     m.map_or_else(
         || "-".into(),
-        |m| clearance_domain::codes::format_money(&m.currency_code, m.minor_units),
+        |m| clearance_contract::money::format_money(&m.currency_code, m.minor_units),
     )
 }
 
@@ -406,7 +406,7 @@ pub fn shipment_check(
                 line.product,
                 line.remaining_quantity.saturating_sub(quantity),
                 line.granted_quantity,
-                clearance_domain::codes::format_money(currency, remaining_value),
+                clearance_contract::money::format_money(currency, remaining_value),
             ));
         }
         return out;
@@ -581,7 +581,7 @@ fn total_value(lines: &[pb::ApplicationLine]) -> String {
     }
     totals
         .iter()
-        .map(|(c, t)| clearance_domain::codes::format_money(c, *t))
+        .map(|(c, t)| clearance_contract::money::format_money(c, *t))
         .collect::<Vec<_>>()
         .join(" + ")
 }

@@ -275,7 +275,7 @@ pub fn day(t: Option<&prost_types::Timestamp>) -> String {
 }
 
 fn money(m: Option<&pb::Money>) -> String {
-    m.map(|m| clearance_domain::codes::format_money(&m.currency_code, m.minor_units))
+    m.map(|m| clearance_contract::money::format_money(&m.currency_code, m.minor_units))
         .unwrap_or_else(|| "—".into())
 }
 
@@ -296,7 +296,7 @@ fn total_value(app: &pb::Application) -> String {
     }
     totals
         .iter()
-        .map(|(c, t)| clearance_domain::codes::format_money(c, *t))
+        .map(|(c, t)| clearance_contract::money::format_money(c, *t))
         .collect::<Vec<_>>()
         .join(" + ")
 }

@@ -831,7 +831,7 @@ pub struct ApplicationFilter {
 }
 
 /// The prefix of application references (`CL-2026-000002`).
-pub const REFERENCE_PREFIX: &str = "CL";
+pub const REFERENCE_PREFIX: &str = clearance_contract::references::APPLICATION_PREFIX;
 
 impl ApplicationFilter {
     pub const FIELDS: [&'static str; 3] = ["state", "destination_country_code", "reference"];

@@ -101,34 +101,18 @@ impl fmt::Display for OrganisationId {
 /// `prefix`, a year and six digits; any case is accepted and the canonical (upper) form
 /// returned.
 pub fn parse_reference(field: &str, prefix: &str, raw: &str) -> Result<String, Violations> {
-    let upper = raw.trim().to_ascii_uppercase();
-    let well_formed = upper
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|rest| rest.split_once('-'))
-        .is_some_and(|(year, number)| {
-            year.len() == 4
-                && number.len() == 6
-                && year.bytes().all(|b| b.is_ascii_digit())
-                && number.bytes().all(|b| b.is_ascii_digit())
-        });
-    if well_formed {
-        Ok(upper)
-    } else {
-        Err(Violations::single(
+    clearance_contract::references::canonical_reference(prefix, raw).ok_or_else(|| {
+        Violations::single(
             field,
             format!(
                 "'{}' is not a reference like {prefix}-2026-000001",
                 crate::validation::quote(raw)
             ),
-        ))
-    }
+        )
+    })
 }
 
-/// Whether `raw` looks like a reference with `prefix` (for clients deciding how to look it up).
-pub fn is_reference(prefix: &str, raw: &str) -> bool {
-    parse_reference("", prefix, raw).is_ok()
-}
+pub use clearance_contract::references::is_reference;
 
 #[cfg(test)]
 mod tests {

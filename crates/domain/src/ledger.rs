@@ -100,7 +100,7 @@ pub struct Licence {
 
 /// The human number of the `sequence`-th licence issued in `year`.
 /// The prefix of licence numbers (`CLL-2026-000001`).
-pub const NUMBER_PREFIX: &str = "CLL";
+pub const NUMBER_PREFIX: &str = clearance_contract::references::LICENCE_PREFIX;
 
 pub fn licence_number(year: i32, sequence: i64) -> String {
     format!("{NUMBER_PREFIX}-{year}-{sequence:06}")
