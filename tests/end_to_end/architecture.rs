@@ -107,3 +107,25 @@ fn no_crate_depends_on_what_the_architecture_forbids() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+/// The domain knows no gRPC method path: which roles may call which RPC is the gRPC layer's
+/// table (`clearance_grpc::method_roles`), built on the domain's role rules.
+#[test]
+fn the_domain_names_no_grpc_method() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/domain/src");
+    let mut pending = vec![src];
+    let mut naming = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the domain's sources") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if std::fs::read_to_string(&path)
+                .is_ok_and(|text| text.contains("/clearance.v1."))
+            {
+                naming.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(naming.is_empty(), "gRPC paths in the domain: {naming:?}");
+}

@@ -68,7 +68,7 @@ impl Authenticator {
                 message: format!("this service accepts only {side}"),
             });
         }
-        principal.may_call(path)?;
+        crate::method_roles::may_call(&principal, path)?;
         Ok(principal)
     }
 

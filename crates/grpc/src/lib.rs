@@ -15,6 +15,7 @@ pub mod documents;
 mod error;
 mod events;
 mod limits;
+pub mod method_roles;
 mod metrics;
 pub mod replay;
 mod respond;

@@ -74,7 +74,7 @@ impl CallMetrics {
         // Only the contract's methods and health's and reflection's: anything else a client
         // sends (a made-up method under the contract's package too) is one label value, so
         // labels stay bounded.
-        let known = clearance_domain::access::roles_for_method(method).is_some()
+        let known = crate::method_roles::roles_for_method(method).is_some()
             || SERVED_BESIDE_THE_CONTRACT.contains(&method);
         let method = if known {
             method.to_owned()
