@@ -7,19 +7,11 @@ use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_concurrent_migrations_on_a_fresh_postgres_database_all_succeed() {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("clearance_migrate_test_{}", uuid::Uuid::now_v7().simple());
-    if let Err(e) = clearance_store::create_postgres_database(&admin, &name).await {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL is required under CI=true: {e}"
-        );
-        eprintln!("NOTICE: skipping a PostgreSQL test: {e}");
+    let Some(database) = crate::support::FreshDatabase::create("clearance_migrate_test").await
+    else {
         return;
-    }
-    let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
-    let url = format!("{server}/{name}");
+    };
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..6)
         .map(|_| {
@@ -41,8 +33,6 @@ async fn six_concurrent_migrations_on_a_fresh_postgres_database_all_succeed() {
             failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
     }
-    clearance_store::drop_postgres_database(&admin, &name)
-        .await
-        .unwrap();
+    database.drop_database().await;
     assert!(failures.is_empty(), "migrations failed: {failures:#?}");
 }

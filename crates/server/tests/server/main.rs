@@ -8,5 +8,6 @@ mod backup_command;
 mod concurrent_migrations;
 mod console_command;
 mod screening_command;
+mod support;
 mod token_command;
 mod two_replicas;

@@ -93,23 +93,13 @@ fn on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres() {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("clearance_screening_test_{}", uuid::Uuid::now_v7().simple());
-    if let Err(e) = clearance_store::create_postgres_database(&admin, &name).await {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL is required under CI=true: {e}"
-        );
-        eprintln!("NOTICE: skipping a PostgreSQL test: {e}");
+    let Some(database) = crate::support::FreshDatabase::create("clearance_screening_test").await
+    else {
         return;
-    }
-    let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
-    let url = format!("{server}/{name}");
+    };
+    let url = database.url.clone();
     tokio::task::spawn_blocking(move || imports_whole_once_and_refuses_a_broken_file(&url))
         .await
         .unwrap();
-    clearance_store::drop_postgres_database(&admin, &name)
-        .await
-        .unwrap();
+    database.drop_database().await;
 }

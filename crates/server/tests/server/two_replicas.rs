@@ -106,19 +106,11 @@ fn id() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_one_exact_ledger_and_one_ordered_stream() {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("clearance_replicas_test_{}", uuid::Uuid::now_v7().simple());
-    if let Err(e) = clearance_store::create_postgres_database(&admin, &name).await {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL is required under CI=true: {e}"
-        );
-        eprintln!("NOTICE: skipping a PostgreSQL test: {e}");
+    let Some(database) = crate::support::FreshDatabase::create("clearance_replicas_test").await
+    else {
         return;
-    }
-    let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
-    let url = format!("{server}/{name}");
+    };
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let key = DevKey::load_or_create(&keys).unwrap();
@@ -435,7 +427,5 @@ async fn two_replicas_share_one_exact_ledger_and_one_ordered_stream() {
 
     drop(live);
     drop((_a, _b));
-    clearance_store::drop_postgres_database(&admin, &name)
-        .await
-        .ok();
+    database.drop_database().await;
 }
