@@ -30,7 +30,6 @@ pub mod reason {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";
-    pub const NOT_IMPLEMENTED: &str = "NOT_IMPLEMENTED";
     pub const INTERNAL: &str = "INTERNAL";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
@@ -72,7 +71,6 @@ pub mod reason {
         NOT_FOUND,
         UNAUTHENTICATED,
         ROLE_NOT_ALLOWED,
-        NOT_IMPLEMENTED,
         INTERNAL,
         UNAVAILABLE,
         CURSOR_EXPIRED,

@@ -567,7 +567,7 @@ impl Licence {
     }
 
     /// Whether `at` is past the end of validity.
-    pub fn is_expired_at(&self, at: DateTime<Utc>) -> bool {
+    fn is_expired_at(&self, at: DateTime<Utc>) -> bool {
         at >= self.valid_until
     }
 

@@ -48,9 +48,6 @@ pub enum ApiError {
         reason: &'static str,
         message: String,
     },
-    /// UNIMPLEMENTED: a contract method not built yet.
-    #[error("{0} is not implemented yet")]
-    Unimplemented(&'static str),
     /// OUT_OF_RANGE: a stream cursor older than the events kept.
     #[error("{0}")]
     CursorExpired(String),
@@ -188,11 +185,6 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied { reason, message } => {
                 with_reason(Code::PermissionDenied, message, reason)
             }
-            ApiError::Unimplemented(method) => with_reason(
-                Code::Unimplemented,
-                format!("{method} is not implemented yet"),
-                reason::NOT_IMPLEMENTED,
-            ),
             ApiError::CursorExpired(message) => {
                 with_reason(Code::OutOfRange, message, reason::CURSOR_EXPIRED)
             }
