@@ -351,6 +351,45 @@ async fn the_aggregate_cap_holds_when_shipments_race_across_licences(db: &TestDb
         .collect();
     assert_eq!(own.len(), 2);
 
+    // The same report sent eight times at once (a double click, a retry of a lost answer)
+    // is recorded once, and every caller gets the first answer.
+    let same = request_id();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let mut officer = app.applicant("acme");
+        let barrier = barrier.clone();
+        let request = pb::ReportUsShipmentsRequest {
+            product: product.name.clone(),
+            request_id: same.clone(),
+            units_shipped: 1_500,
+        };
+        calls.push(tokio::spawn(async move {
+            barrier.wait().await;
+            loop {
+                match officer.report_us_shipments(request.clone()).await {
+                    Err(s) if s.code() == Code::Aborted => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await
+                    }
+                    other => return other.map(|r| r.into_inner()),
+                }
+            }
+        }));
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("call").expect("report"));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "one answer");
+    let after = acme
+        .list_us_shipment_reports(pb::ListUsShipmentReportsRequest {
+            product: product.name.clone(),
+        })
+        .await
+        .expect("reports")
+        .into_inner();
+    assert_eq!(after.reports.len(), 3, "recorded once");
+
     // Who may report what.
     let status = assert_code(
         acme.report_us_shipments(pb::ReportUsShipmentsRequest {
